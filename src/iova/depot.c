@@ -1,0 +1,138 @@
+// SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
+/*
+ * depot.c - the magazine depot: lock-free stacks of full magazines per size class and one
+ * stack of empty magazines (Bonwick & Adams' magazine layer, with Treiber stacks).
+ *
+ * What and why. Every magazine of a domain lives in one array allocated at creation, so a
+ * stack's top is a single 64-bit word holding (index + 1) and a tag incremented by every
+ * successful CAS: ABA-safe with single-word CAS on every architecture, and a magazine is
+ * never freed while the domain lives, so reading a stale 'next' link is harmless (the CAS
+ * then fails on the tag).
+ *
+ * Invariants: a magazine is in exactly one place: attached to a per-CPU cache, on one
+ * stack, or held by the one thread that popped it (I1/I6 for the entries it carries).
+ * The full stack of a class holds at most full_max magazines (bounded hoarding).
+ *
+ * Progress: push and pop are lock-free (a CAS fails only when another push or pop
+ * succeeded). A thread stopped after popping holds that one magazine; others proceed.
+ *
+ * Synchronization: every operation may run concurrently with every other; walk needs a
+ * quiescent domain.
+ *
+ * Ordering edges:
+ *   E-D1 push's CAS (release) publishes the magazine's contents and link; pop's acquire
+ *        load of the top / successful CAS (acquire) pairs with it.
+ *   E-D2 the link of a magazine is written and read with relaxed atomics: its value only
+ *        matters when the tagged CAS that follows succeeds (then E-D1 orders it).
+ */
+#include "iova_internal.h"
+
+#define TOP_IDX(t)	((uint32_t)(t))
+#define TOP_TAG(t)	((t) >> 32)
+#define MKTOP(i, tag)	((uint64_t)(i) | ((uint64_t)(tag) << 32))
+
+static void stack_push(struct depot *d, uint64_t *top, struct iovx_mag *m)
+{
+	uint32_t idx = (uint32_t)(m - d->mags) + 1;
+	uint64_t old = iovx_load_acquire(top);
+
+	IOVX_PARK_POINT("depot.push");
+	for (;;) {
+		iovx_store_relaxed(&m->next, TOP_IDX(old));			/* E-D2 */
+		if (iovx_cmpxchg_acq_rel(top, &old, MKTOP(idx, TOP_TAG(old) + 1)))	/* E-D1 */
+			return;
+	}
+}
+
+static struct iovx_mag *stack_pop(struct depot *d, uint64_t *top)
+{
+	uint64_t old = iovx_load_acquire(top);					/* E-D1 */
+
+	IOVX_PARK_POINT("depot.pop");
+	for (;;) {
+		uint32_t idx = TOP_IDX(old);
+		uint32_t next;
+
+		if (idx == DEPOT_NONE)
+			return NULL;
+		next = iovx_load_relaxed(&d->mags[idx - 1].next);		/* E-D2 */
+		if (iovx_cmpxchg_acq_rel(top, &old, MKTOP(next, TOP_TAG(old) + 1)))	/* E-D1 */
+			return &d->mags[idx - 1];
+	}
+}
+
+int iovx_depot_init(struct depot *d, uint32_t nr_mags, uint32_t full_max, uint64_t *mem)
+{
+	size_t sz = (size_t)nr_mags * sizeof(struct iovx_mag);
+
+	d->mags = iovx_zalloc_aligned(sz, IOVX_CACHELINE, IOVX_GFP_KERNEL);
+	if (!d->mags)
+		return -ENOMEM;
+	iovx_fetch_add_relaxed(mem, sz);
+	d->nr_mags = nr_mags;
+	d->full_max = full_max;
+	d->empty_top = 0;
+	for (unsigned int c = 0; c < IOVX_NR_CLASSES; c++) {
+		d->full_top[c] = 0;
+		d->full_count[c] = 0;
+	}
+	for (uint32_t i = nr_mags; i-- > 0;)
+		stack_push(d, &d->empty_top, &d->mags[i]);
+	return 0;
+}
+
+void iovx_depot_destroy(struct depot *d)
+{
+	iovx_free(d->mags);
+	d->mags = NULL;
+}
+
+struct iovx_mag *iovx_depot_pop_empty(struct depot *d)
+{
+	return stack_pop(d, &d->empty_top);
+}
+
+void iovx_depot_push_empty(struct depot *d, struct iovx_mag *m)
+{
+	m->n = 0;
+	stack_push(d, &d->empty_top, m);
+}
+
+struct iovx_mag *iovx_depot_pop_full(struct depot *d, unsigned int cls)
+{
+	struct iovx_mag *m = stack_pop(d, &d->full_top[cls]);
+
+	if (m)
+		iovx_fetch_add_relaxed(&d->full_count[cls], -1u);
+	return m;
+}
+
+bool iovx_depot_push_full(struct depot *d, unsigned int cls, struct iovx_mag *m)
+{
+	uint32_t cnt = iovx_load_relaxed(&d->full_count[cls]);
+
+	/* reserve a place first, so the bound holds even with racing pushers */
+	do {
+		if (cnt >= d->full_max)
+			return false;
+	} while (!iovx_cmpxchg_relaxed(&d->full_count[cls], &cnt, cnt + 1));
+	stack_push(d, &d->full_top[cls], m);
+	return true;
+}
+
+int iovx_depot_walk_full(struct depot *d, unsigned int cls,
+			 int (*fn)(void *arg, struct iovx_mag *m), void *arg)
+{
+	uint32_t idx = TOP_IDX(iovx_load_acquire(&d->full_top[cls]));
+	uint32_t guard = d->nr_mags + 1;
+
+	while (idx != DEPOT_NONE && guard--) {
+		struct iovx_mag *m = &d->mags[idx - 1];
+		int ret = fn(arg, m);
+
+		if (ret)
+			return ret;
+		idx = iovx_load_relaxed(&m->next);
+	}
+	return guard == (uint32_t)-1 ? -EFAULT : 0;
+}

@@ -1,0 +1,886 @@
+// SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
+/*
+ * iova.c - the IOVA allocator's entry points and its per-CPU magazine caches.
+ *
+ * What and why. Bonwick & Adams' magazines (as in drivers/iommu/iova.c's rcaches) in front
+ * of a lock-free depot (depot.c) and a lock-free buddy backend (buddy.c). Each CPU slot
+ * holds a cache with a loaded and a previous magazine per size class. Where Linux takes a
+ * spinlock around every cached alloc and free, here:
+ *   - userspace x86-64 with rseq: pop and push are restartable sequences with no atomic
+ *     read-modify-write at all (platform_user_rseq.h); anything else first detaches the
+ *     whole cache from its slot (a restartable cmpxchg), works on it privately, and
+ *     re-attaches it with a release store;
+ *   - elsewhere (kernel, TSan builds, no rseq): every operation detaches the cache with one
+ *     exchange and re-attaches it with a store, inside local_irq_save in the kernel.
+ * A caller that finds its slot detached (the owner was preempted, migrated, or a reclaimer
+ * holds it) never waits: it goes around the cache to the depot/backend.
+ *
+ * Invariants:
+ *   I1 every pfn is in exactly one place: a caller's hands, one magazine, a depot stack, or
+ *      the backend; moves between places are single-owner hand-overs (C1, B1, depot).
+ *   C1 a cache is touched only by (a) restartable sequences running on its CPU while it is
+ *      attached, or (b) the one thread whose exchange/cmpxchg detached it;
+ *   C2 a remote detach in rseq mode is followed by a membarrier fence on that CPU before
+ *      the cache is touched, so no sequence that saw it attached can still commit;
+ *   I6 total = reserved + live + cached + depot + backend_free, checked by audit().
+ *
+ * Progress: alloc and free are lock-free: the fast paths never wait, a detached slot is
+ * bypassed, and depot/backend are lock-free. reclaim is lock-free too (it skips detached
+ * slots). A thread stopped anywhere holds at most one detached cache (bypassed by others)
+ * and the blocks it is moving.
+ *
+ * Synchronization: alloc, free, reserve, reclaim and get_stats may all run concurrently;
+ * domain_create/destroy may not run concurrently with anything on the domain; audit is
+ * exact only on a quiescent domain.
+ *
+ * Ordering edges:
+ *   E-C1 detach (exchange/cmpxchg, acquire) pairs with attach (store-release): the next
+ *        owner of a cache sees everything the previous owner wrote.
+ *   E-C2 rseq mode: pop/push commit with plain stores on the CPU that owns the slot; a
+ *        remote owner orders them by the membarrier fence (C2).
+ */
+#include "iova_internal.h"
+
+enum { MODE_CAS = 0, MODE_RSEQ = 1, MODE_KERNEL = 2 };
+
+#define IOVX_IOVA_KNOWN_FLAGS (IOVX_IOVA_CHECKED | IOVX_IOVA_NO_CACHE)
+
+static inline size_t loaded_off(unsigned int cls)
+{
+	return offsetof(struct iovx_pcpu_cache, loaded) + cls * sizeof(struct iovx_mag *);
+}
+
+void iovx_iova_config_init(struct iovx_iova_config *cfg, uint64_t start_pfn, uint64_t end_pfn)
+{
+	if (!cfg)
+		return;
+	cfg->granule_shift = 12;
+	cfg->start_pfn = start_pfn;
+	cfg->end_pfn = end_pfn;
+	cfg->max_cached_order = IOVX_IOVA_DEFAULT_CACHED_ORDER;
+	cfg->depot_max = 0;
+	cfg->flags = 0;
+}
+
+/* ------------------------------------------------------------------ per-CPU slots */
+
+#ifdef IOVX_HAVE_RSEQ
+IOVX_BUILD_BUG_ON(IOVX_PCPU_STRIDE_SHIFT != IOVX_RSEQ_SLOT_SHIFT);
+#endif
+IOVX_BUILD_BUG_ON(sizeof(struct iovx_pcpu_cache) != (1 << IOVX_PCPU_STRIDE_SHIFT));
+
+static inline bool cache_claim(struct iovx_pcpu_cache *c)
+{
+	return !iovx_xchg_acq_rel(&c->claim, 1);			/* E-C1 */
+}
+
+static inline struct iovx_pcpu_cache *cache_detach(struct iovx_iova_domain *dom)
+{
+	struct iovx_pcpu_cache *c;
+
+#ifdef IOVX_HAVE_RSEQ
+	if (dom->percpu_mode == MODE_RSEQ)
+		return iovx_rseq_slot_detach(dom->caches, 1);		/* E-C1 */
+#endif
+	c = &dom->caches[iovx_cpu_hint()];
+	return cache_claim(c) ? c : NULL;
+}
+
+static inline void cache_attach(struct iovx_pcpu_cache *c)
+{
+	iovx_store_release(&c->claim, 0);				/* E-C1 */
+}
+
+/* Pops an entry <= max_start from an owned cache; 0 when none is at hand. */
+static uint64_t cache_get(struct iovx_iova_domain *dom, struct iovx_pcpu_cache *c,
+			  unsigned int cls, uint64_t max_start)
+{
+	struct iovx_mag *m = c->loaded[cls];
+
+	if (!m->n) {
+		struct iovx_mag *p = c->prev[cls];
+
+		if (p->n) {
+			c->prev[cls] = m;
+			c->loaded[cls] = m = p;
+		} else {
+			struct iovx_mag *full = iovx_depot_pop_full(&dom->depot, cls);
+
+			if (!full)
+				return 0;
+			iovx_depot_push_empty(&dom->depot, m);
+			c->loaded[cls] = m = full;
+		}
+	}
+	if (iovx_likely(m->pfn[m->n - 1] <= max_start))
+		return m->pfn[--m->n];
+	/* A lower limit than the cached entries suit (a 32-bit device): look deeper. */
+	for (unsigned int k = 0; k < 2; k++) {
+		m = k ? c->prev[cls] : c->loaded[cls];
+		for (uint32_t i = m->n; i-- > 0;) {
+			uint64_t v = m->pfn[i];
+
+			if (v <= max_start) {
+				m->pfn[i] = m->pfn[m->n - 1];
+				m->n--;
+				return v;
+			}
+		}
+	}
+	return 0;
+}
+
+/* Pushes pfn into an owned cache; false when the cache and the depot are full. */
+static bool cache_put(struct iovx_iova_domain *dom, struct iovx_pcpu_cache *c,
+		      unsigned int cls, uint64_t pfn)
+{
+	struct iovx_mag *m = c->loaded[cls];
+
+	if (m->n == IOVX_MAG_SIZE) {
+		struct iovx_mag *p = c->prev[cls];
+
+		if (p->n < IOVX_MAG_SIZE) {
+			c->prev[cls] = m;
+			c->loaded[cls] = m = p;
+		} else {
+			struct iovx_mag *e = iovx_depot_pop_empty(&dom->depot);
+
+			if (!e)
+				return false;
+			if (!iovx_depot_push_full(&dom->depot, cls, m)) {
+				iovx_depot_push_empty(&dom->depot, e);
+				return false;
+			}
+			c->loaded[cls] = m = e;
+		}
+	}
+	m->pfn[m->n++] = pfn;
+	return true;
+}
+
+static IOVX_NOINLINE uint64_t alloc_cached_slow(struct iovx_iova_domain *dom, unsigned int cls,
+						uint64_t max_start)
+{
+	struct iovx_pcpu_cache *c;
+	iovx_irqflags_t flags;
+	uint64_t v;
+
+	iovx_local_irq_save(flags);
+	c = cache_detach(dom);
+	if (!c) {
+		iovx_local_irq_restore(flags);
+		iovx_fetch_add_relaxed(&dom->cache_bypass, 1);
+		return 0;
+	}
+	IOVX_PARK_POINT("iova.alloc.pcpu");
+	v = cache_get(dom, c, cls, max_start);
+	cache_attach(c);
+	iovx_local_irq_restore(flags);
+	return v;
+}
+
+static IOVX_NOINLINE bool free_cached_slow(struct iovx_iova_domain *dom, unsigned int cls,
+					   uint64_t pfn)
+{
+	struct iovx_pcpu_cache *c;
+	iovx_irqflags_t flags;
+	bool ok;
+
+	iovx_local_irq_save(flags);
+	c = cache_detach(dom);
+	if (!c) {
+		iovx_local_irq_restore(flags);
+		iovx_fetch_add_relaxed(&dom->cache_bypass, 1);
+		return false;
+	}
+	IOVX_PARK_POINT("iova.free.pcpu");
+	ok = cache_put(dom, c, cls, pfn);
+	cache_attach(c);
+	iovx_local_irq_restore(flags);
+	return ok;
+}
+
+/* ------------------------------------------------------------------ create / destroy */
+
+static void domain_free(struct iovx_iova_domain *dom)
+{
+	if (dom->allocated) {
+		for (unsigned int k = 0; k < dom->nr_allocated; k++)
+			iovx_shb_destroy(&dom->allocated[k]);
+		iovx_free(dom->allocated);
+	}
+	while (dom->reserved_list) {
+		struct reserved_range *r = dom->reserved_list;
+
+		dom->reserved_list = r->next;
+		iovx_free(r);
+	}
+	iovx_free(dom->caches);
+	if (dom->depot.mags)
+		iovx_depot_destroy(&dom->depot);
+	if (dom->buddy.bm[0].root)
+		iovx_buddy_destroy(&dom->buddy);
+	iovx_free(dom);
+}
+
+int iovx_iova_domain_create(const struct iovx_iova_config *cfg, struct iovx_iova_domain **out)
+{
+	struct iovx_iova_domain *dom;
+	unsigned int ncpu, full_max, cpu, cls;
+	uint64_t start;
+	int ret;
+
+	if (!cfg || !out)
+		return -EINVAL;
+	start = cfg->start_pfn ? cfg->start_pfn : 1;
+	if (cfg->granule_shift < 12 || cfg->granule_shift > 16 || start >= cfg->end_pfn ||
+	    cfg->end_pfn > (1ull << IOVX_BUDDY_MAX_ORDER) ||
+	    cfg->max_cached_order > IOVX_IOVA_MAX_CACHED_ORDER ||
+	    (cfg->flags & ~IOVX_IOVA_KNOWN_FLAGS))
+		return -EINVAL;
+
+	dom = iovx_zalloc(sizeof(*dom), IOVX_GFP_KERNEL);
+	if (!dom)
+		return -ENOMEM;
+	dom->start_pfn = start;
+	dom->end_pfn = cfg->end_pfn;
+	dom->flags = cfg->flags;
+	dom->granule_shift = cfg->granule_shift;
+	dom->mem_bytes = sizeof(*dom);
+	ret = iovx_buddy_init(&dom->buddy, start, cfg->end_pfn, &dom->mem_bytes);
+	if (ret)
+		goto fail;
+
+	ncpu = iovx_nr_cpu_ids();
+	dom->nr_cpus = ncpu;
+	dom->ncls = (cfg->flags & IOVX_IOVA_NO_CACHE) ? 0 : cfg->max_cached_order + 1;
+	if (dom->ncls > dom->buddy.max_order + 1)
+		dom->ncls = dom->buddy.max_order + 1;
+	for (cls = 0; cls < dom->ncls; cls++) {
+		uint64_t size = 1ull << cls;
+		uint64_t first = (start + size - 1) & ~(size - 1);
+
+		if (first + size > dom->end_pfn || first < start) {
+			dom->ncls = cls;	/* no room for this class, nor for larger ones */
+			break;
+		}
+		dom->min_lim[cls] = first + size;
+		dom->span[cls] = dom->end_pfn - size - start;
+	}
+	full_max = cfg->depot_max ? cfg->depot_max : (ncpu * 2 < 8 ? 8 : ncpu * 2 > 64 ? 64 : ncpu * 2);
+	if (dom->ncls) {
+		uint32_t nr_mags = ncpu * dom->ncls * 2 + dom->ncls * full_max + ncpu * 2;
+
+		ret = iovx_depot_init(&dom->depot, nr_mags, full_max, &dom->mem_bytes);
+		if (ret)
+			goto fail;
+		dom->caches = iovx_zalloc_aligned(ncpu * sizeof(*dom->caches),
+						  sizeof(*dom->caches), IOVX_GFP_KERNEL);
+		ret = -ENOMEM;
+		if (!dom->caches)
+			goto fail;
+		dom->mem_bytes += ncpu * sizeof(*dom->caches);
+		for (cpu = 0; cpu < ncpu; cpu++) {
+			struct iovx_pcpu_cache *c = &dom->caches[cpu];
+
+			c->home = cpu;
+			for (cls = 0; cls < dom->ncls; cls++) {
+				c->loaded[cls] = iovx_depot_pop_empty(&dom->depot);
+				c->prev[cls] = iovx_depot_pop_empty(&dom->depot);
+			}
+		}
+	}
+	if (cfg->flags & IOVX_IOVA_CHECKED) {
+		dom->nr_allocated = dom->buddy.max_order + 1;
+		dom->allocated = iovx_zalloc(dom->nr_allocated * sizeof(struct shb),
+					     IOVX_GFP_KERNEL);
+		ret = -ENOMEM;
+		if (!dom->allocated)
+			goto fail;
+		for (unsigned int k = 0; k < dom->nr_allocated; k++) {
+			ret = iovx_shb_init(&dom->allocated[k], ((cfg->end_pfn - 1) >> k) + 1,
+					    &dom->mem_bytes);
+			if (ret)
+				goto fail;
+		}
+	}
+#if defined(__KERNEL__)
+	dom->percpu_mode = MODE_KERNEL;
+#elif defined(IOVX_HAVE_RSEQ)
+	dom->percpu_mode = iovx_rseq_usable ? MODE_RSEQ : MODE_CAS;
+#else
+	dom->percpu_mode = MODE_CAS;
+#endif
+	*out = dom;
+	return 0;
+fail:
+	domain_free(dom);
+	return ret;
+}
+
+void iovx_iova_domain_destroy(struct iovx_iova_domain *dom)
+{
+	if (dom)
+		domain_free(dom);
+}
+
+/* ------------------------------------------------------------------ alloc / free */
+
+/* Checked mode: records the block as allocated; -ENOMEM if the bitmap cannot grow. */
+static int checked_mark(struct iovx_iova_domain *dom, uint64_t pfn, unsigned int order)
+{
+	struct shb *s = &dom->allocated[order];
+	uint64_t *w = iovx_shb_word(s, pfn >> order, true, IOVX_GFP_ATOMIC);
+	uint64_t bit = 1ull << ((pfn >> order) & 63);
+
+	if (!w)
+		return -ENOMEM;
+	/* I1: a block being handed out cannot already be someone's */
+	IOVX_WARN_ON(iovx_fetch_or_acq_rel(w, bit) & bit);
+	return 0;
+}
+
+static IOVX_NOINLINE void give_back(struct iovx_iova_domain *dom, uint64_t pfn,
+				   unsigned int order)
+{
+	if (order < dom->ncls) {
+#ifdef IOVX_HAVE_RSEQ
+		if (dom->percpu_mode == MODE_RSEQ &&
+		    iovx_rseq_stack_push(dom->caches, loaded_off(order), IOVX_MAG_SIZE, pfn))
+			return;
+#endif
+		if (free_cached_slow(dom, order, pfn))
+			return;
+	}
+	IOVX_PARK_POINT("iova.free.backend");
+	iovx_buddy_free(&dom->buddy, pfn, order);
+}
+
+static IOVX_NOINLINE int64_t alloc_backend(struct iovx_iova_domain *dom, unsigned int order,
+					   uint64_t lim)
+{
+	int64_t v;
+
+	IOVX_PARK_POINT("iova.alloc.backend");
+	v = iovx_buddy_alloc(&dom->buddy, order, lim);
+	if (v == -ENOMEM) {
+		/* pressure: pull back what every cache and the depot hold, then retry once */
+		if (iovx_iova_reclaim(dom) > 0)
+			v = iovx_buddy_alloc(&dom->buddy, order, lim);
+		if (v < 0)
+			iovx_fetch_add_relaxed(&dom->alloc_failures, 1);
+	}
+	return v;
+}
+
+/* Everything but the cached hit: validation in full, cache slow path, backend, checks. */
+static IOVX_NOINLINE int64_t alloc_slow(struct iovx_iova_domain *dom, uint64_t npages,
+					uint64_t limit_pfn)
+{
+	unsigned int order;
+	uint64_t lim, size, max_start;
+	int64_t v = 0;
+
+	if (!dom || !npages)
+		return -EINVAL;
+	order = iovx_order_base2(npages);
+	if (order > dom->buddy.max_order)
+		return -EINVAL;
+	size = 1ull << order;
+	lim = limit_pfn < dom->end_pfn ? limit_pfn : dom->end_pfn;
+	if (lim < size)
+		return -EINVAL;
+	max_start = lim - size;
+	/* some aligned block must start at or above start_pfn and at or below max_start */
+	if (((dom->start_pfn + size - 1) & ~(size - 1)) > max_start ||
+	    dom->start_pfn + size - 1 < dom->start_pfn)
+		return -EINVAL;
+	if (order < dom->ncls) {
+#ifdef IOVX_HAVE_RSEQ
+		if (dom->percpu_mode == MODE_RSEQ)
+			v = (int64_t)iovx_rseq_stack_pop(dom->caches, loaded_off(order), max_start);
+#endif
+		if (!v)
+			v = (int64_t)alloc_cached_slow(dom, order, max_start);
+	}
+	if (!v) {
+		v = alloc_backend(dom, order, lim);
+		if (v < 0)
+			return v;
+	}
+	if (dom->allocated && checked_mark(dom, (uint64_t)v, order)) {
+		give_back(dom, (uint64_t)v, order);
+		return -ENOMEM;
+	}
+	return v;
+}
+
+/*
+ * The cached path fits here: two compares of validation, one restartable pop, return.
+ * Any other case (a miss, CAS mode, checked mode, bad input) is one call to alloc_slow.
+ */
+int64_t iovx_iova_alloc(struct iovx_iova_domain *dom, uint64_t npages, uint64_t limit_pfn)
+{
+#ifdef IOVX_HAVE_RSEQ
+	if (iovx_likely(dom && npages && dom->percpu_mode == MODE_RSEQ)) {
+		unsigned int order = iovx_order_base2(npages);
+		uint64_t lim, v;
+
+		if (iovx_likely(order < dom->ncls)) {
+			lim = limit_pfn < dom->end_pfn ? limit_pfn : dom->end_pfn;
+			if (iovx_likely(lim >= dom->min_lim[order] && !dom->allocated)) {
+				v = iovx_rseq_stack_pop(dom->caches, loaded_off(order),
+							lim - (1ull << order));
+				if (iovx_likely(v))
+					return (int64_t)v;
+			}
+		}
+	}
+#endif
+	return alloc_slow(dom, npages, limit_pfn);
+}
+
+static IOVX_NOINLINE int free_slow(struct iovx_iova_domain *dom, uint64_t pfn, uint64_t npages)
+{
+	unsigned int order;
+	uint64_t size;
+
+	if (!dom || !npages)
+		return -EINVAL;
+	order = iovx_order_base2(npages);
+	if (order > dom->buddy.max_order)
+		return -EINVAL;
+	size = 1ull << order;
+	if ((pfn & (size - 1)) || pfn < dom->start_pfn || pfn > dom->end_pfn - size)
+		return -EINVAL;
+	if (dom->allocated && !iovx_shb_test_and_clear(&dom->allocated[order], pfn >> order))
+		return -EFAULT;
+	give_back(dom, pfn, order);
+	return 0;
+}
+
+/* Mirror of iovx_iova_alloc: the cached push inline, anything else in free_slow. */
+int iovx_iova_free(struct iovx_iova_domain *dom, uint64_t pfn, uint64_t npages)
+{
+#ifdef IOVX_HAVE_RSEQ
+	if (iovx_likely(dom && npages && dom->percpu_mode == MODE_RSEQ)) {
+		unsigned int order = iovx_order_base2(npages);
+
+		if (iovx_likely(order < dom->ncls && !(pfn & ((1ull << order) - 1)) &&
+				pfn - dom->start_pfn <= dom->span[order] && !dom->allocated) &&
+		    iovx_likely(iovx_rseq_stack_push(dom->caches, loaded_off(order),
+						     IOVX_MAG_SIZE, pfn)))
+			return 0;
+	}
+#endif
+	return free_slow(dom, pfn, npages);
+}
+
+/* ------------------------------------------------------------------ reclaim */
+
+static uint64_t mag_flush(struct iovx_iova_domain *dom, struct iovx_mag *m, unsigned int cls)
+{
+	uint64_t n = m->n;
+
+	for (uint32_t i = 0; i < m->n; i++)
+		iovx_buddy_free(&dom->buddy, m->pfn[i], cls);
+	m->n = 0;
+	return n << cls;
+}
+
+int64_t iovx_iova_reclaim(struct iovx_iova_domain *dom)
+{
+	uint64_t total = 0;
+
+	if (!dom)
+		return -EINVAL;
+	for (unsigned int cpu = 0; cpu < dom->nr_cpus && dom->ncls; cpu++) {
+		/* remote detach (C1); a busy slot's owner will bring its cache back itself */
+		struct iovx_pcpu_cache *c = &dom->caches[cpu];
+
+		if (!cache_claim(c))
+			continue;
+#ifdef IOVX_HAVE_RSEQ
+		if (dom->percpu_mode == MODE_RSEQ)
+			iovx_rseq_fence_cpu(cpu);	/* C2, E-C2 */
+#endif
+		IOVX_PARK_POINT("iova.reclaim.detached");
+		for (unsigned int cls = 0; cls < dom->ncls; cls++) {
+			total += mag_flush(dom, c->loaded[cls], cls);
+			total += mag_flush(dom, c->prev[cls], cls);
+		}
+		cache_attach(c);
+	}
+	for (unsigned int cls = 0; cls < dom->ncls; cls++) {
+		struct iovx_mag *m;
+
+		while ((m = iovx_depot_pop_full(&dom->depot, cls))) {
+			total += mag_flush(dom, m, cls);
+			iovx_depot_push_empty(&dom->depot, m);
+		}
+	}
+	iovx_fetch_add_relaxed(&dom->reclaims, 1);
+	return (int64_t)total;
+}
+
+/* ------------------------------------------------------------------ reserve */
+
+struct blk {
+	uint64_t pfn;
+	unsigned int order;
+};
+
+struct blkvec {
+	struct blk *v;
+	size_t n, cap;
+};
+
+static int blkvec_push(struct blkvec *bv, uint64_t pfn, unsigned int order)
+{
+	if (bv->n == bv->cap) {
+		size_t cap = bv->cap ? bv->cap * 2 : 64;
+		struct blk *nv = iovx_zalloc(cap * sizeof(*nv), IOVX_GFP_ATOMIC);
+
+		if (!nv)
+			return -ENOMEM;
+		if (bv->n)
+			iovx_memcpy(nv, bv->v, bv->n * sizeof(*nv));
+		iovx_free(bv->v);
+		bv->v = nv;
+		bv->cap = cap;
+	}
+	bv->v[bv->n].pfn = pfn;
+	bv->v[bv->n].order = order;
+	bv->n++;
+	return 0;
+}
+
+static bool already_reserved(struct iovx_iova_domain *dom, uint64_t pfn, uint64_t n)
+{
+	for (struct reserved_range *r = iovx_load_acquire(&dom->reserved_list); r;
+	     r = iovx_load_acquire(&r->next))
+		if (pfn >= r->pfn && pfn + n <= r->pfn + r->npages)
+			return true;
+	return false;
+}
+
+/* Largest aligned block starting at pfn that fits below end. */
+static unsigned int fit_order(uint64_t pfn, uint64_t end, unsigned int max_order)
+{
+	unsigned int o = pfn ? iovx_ctz64(pfn) : 63;
+	unsigned int fit = iovx_fls64(end - pfn) - 1;
+
+	if (o > fit)
+		o = fit;
+	return o > max_order ? max_order : o;
+}
+
+static int reserve_once(struct iovx_iova_domain *dom, uint64_t pfn, uint64_t npages)
+{
+	struct blkvec carved = { 0 }, todo = { 0 };
+	struct reserved_range *r;
+	uint64_t a, b, p, got = 0;
+	int ret = 0;
+
+	if (!dom || !npages || pfn + npages < pfn)
+		return -EINVAL;
+	a = pfn > dom->start_pfn ? pfn : dom->start_pfn;
+	b = pfn + npages < dom->end_pfn ? pfn + npages : dom->end_pfn;
+	if (a >= b)
+		return 0;
+	r = iovx_zalloc(sizeof(*r), IOVX_GFP_ATOMIC);
+	if (!r)
+		return -ENOMEM;
+	r->pfn = a;
+	r->npages = b - a;
+
+	for (p = a; p < b && !ret; p += 1ull << fit_order(p, b, dom->buddy.max_order)) {
+		ret = blkvec_push(&todo, p, fit_order(p, b, dom->buddy.max_order));
+		while (!ret && todo.n) {
+			struct blk k = todo.v[--todo.n];
+
+			if (already_reserved(dom, k.pfn, 1ull << k.order))
+				continue;
+			ret = iovx_buddy_carve(&dom->buddy, k.pfn, k.order);
+			if (!ret) {
+				ret = blkvec_push(&carved, k.pfn, k.order);
+				if (ret)
+					iovx_buddy_free(&dom->buddy, k.pfn, k.order);
+				continue;
+			}
+			if (ret != -EBUSY || !k.order)
+				break;
+			/* partly free: look at both halves */
+			ret = blkvec_push(&todo, k.pfn + (1ull << (k.order - 1)), k.order - 1);
+			if (!ret)
+				ret = blkvec_push(&todo, k.pfn, k.order - 1);
+		}
+	}
+	if (ret) {
+		for (size_t i = 0; i < carved.n; i++)
+			iovx_buddy_free(&dom->buddy, carved.v[i].pfn, carved.v[i].order);
+		iovx_free(r);
+	} else {
+		for (size_t i = 0; i < carved.n; i++)
+			got += 1ull << carved.v[i].order;
+		iovx_fetch_add_acq_rel(&dom->reserved, got);
+		r->next = iovx_load_relaxed(&dom->reserved_list);
+		while (!iovx_cmpxchg_acq_rel(&dom->reserved_list, &r->next, r))
+			;
+	}
+	iovx_free(carved.v);
+	iovx_free(todo.v);
+	return ret;
+}
+
+int iovx_iova_reserve(struct iovx_iova_domain *dom, uint64_t pfn, uint64_t npages)
+{
+	int ret = reserve_once(dom, pfn, npages);
+
+	/* cached ranges are free to the caller: pull them back and look again */
+	if (ret == -EBUSY && iovx_iova_reclaim(dom) > 0)
+		ret = reserve_once(dom, pfn, npages);
+	return ret;
+}
+
+/* ------------------------------------------------------------------ statistics */
+
+static uint64_t hoard_bound(const struct iovx_iova_domain *dom)
+{
+	uint64_t per_class = 0;
+
+	for (unsigned int cls = 0; cls < dom->ncls; cls++)
+		per_class += 1ull << cls;
+	return per_class * IOVX_MAG_SIZE * (2ull * dom->nr_cpus + dom->depot.full_max);
+}
+
+static void fill_common(struct iovx_iova_domain *dom, struct iovx_iova_stats *st)
+{
+	iovx_memset(st, 0, sizeof(*st));
+	st->total = dom->end_pfn - dom->start_pfn;
+	st->reserved = iovx_load_acquire(&dom->reserved);
+	st->alloc_failures = iovx_load_relaxed(&dom->alloc_failures);
+	st->reclaims = iovx_load_relaxed(&dom->reclaims);
+	st->cache_bypass = iovx_load_relaxed(&dom->cache_bypass);
+	st->backend_allocs = iovx_load_relaxed(&dom->buddy.allocs);
+	st->backend_frees = iovx_load_relaxed(&dom->buddy.frees);
+	st->hoard_bound = hoard_bound(dom);
+	st->mem_bytes = iovx_load_relaxed(&dom->mem_bytes);
+	st->nr_cpu_slots = dom->nr_cpus;
+	st->mag_size = IOVX_MAG_SIZE;
+	st->percpu_mode = (uint64_t)dom->percpu_mode;
+}
+
+static void close_sums(struct iovx_iova_stats *st)
+{
+	uint64_t held = st->reserved + st->cached + st->depot + st->backend_free;
+
+	st->live = held <= st->total ? st->total - held : 0;
+}
+
+int iovx_iova_get_stats(struct iovx_iova_domain *dom, struct iovx_iova_stats *st)
+{
+	if (!dom || !st)
+		return -EINVAL;
+	fill_common(dom, st);
+	st->backend_free = iovx_load_acquire(&dom->buddy.free_granules);
+	for (unsigned int cpu = 0; cpu < dom->nr_cpus && dom->ncls; cpu++)
+		for (unsigned int cls = 0; cls < dom->ncls; cls++)
+			st->cached += ((uint64_t)iovx_load_relaxed(&dom->caches[cpu].loaded[cls]->n) +
+				       iovx_load_relaxed(&dom->caches[cpu].prev[cls]->n)) << cls;
+	for (unsigned int cls = 0; cls < dom->ncls; cls++)
+		st->depot += ((uint64_t)iovx_load_relaxed(&dom->depot.full_count[cls]) *
+			      IOVX_MAG_SIZE) << cls;
+	close_sums(st);
+	return 0;
+}
+
+/* audit: every held block as an interval, sorted, checked for overlap */
+struct ivl {
+	uint64_t start, len;
+};
+
+struct audit_ctx {
+	struct iovx_iova_domain *dom;
+	struct ivl *v;
+	size_t n, cap;
+	uint64_t sum;
+	unsigned int cls;
+	int err;
+};
+
+static int audit_add(struct audit_ctx *a, uint64_t start, uint64_t len)
+{
+	if (a->n == a->cap) {
+		size_t cap = a->cap ? a->cap * 2 : 1024;
+		struct ivl *nv = iovx_zalloc(cap * sizeof(*nv), IOVX_GFP_KERNEL);
+
+		if (!nv)
+			return -ENOMEM;
+		if (a->n)
+			iovx_memcpy(nv, a->v, a->n * sizeof(*nv));
+		iovx_free(a->v);
+		a->v = nv;
+		a->cap = cap;
+	}
+	if (start < a->dom->start_pfn || start + len > a->dom->end_pfn ||
+	    (iovx_is_pow2_u64(len) && (start & (len - 1))))
+		a->err = -EFAULT;	/* outside the domain, or a misaligned block */
+	a->v[a->n].start = start;
+	a->v[a->n].len = len;
+	a->n++;
+	a->sum += len;
+	return 0;
+}
+
+static int audit_buddy_cb(void *arg, uint64_t pfn, unsigned int order)
+{
+	return audit_add(arg, pfn, 1ull << order);
+}
+
+static int audit_mag(struct audit_ctx *a, struct iovx_mag *m)
+{
+	if (m->n > IOVX_MAG_SIZE)
+		return -EFAULT;
+	for (uint32_t i = 0; i < m->n; i++) {
+		int ret = audit_add(a, m->pfn[i], 1ull << a->cls);
+
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+static int audit_mag_cb(void *arg, struct iovx_mag *m)
+{
+	return audit_mag(arg, m);
+}
+
+/* heapsort by start: no recursion, no extra memory */
+static void ivl_sort(struct ivl *v, size_t n)
+{
+	size_t i, end;
+
+	for (i = n / 2; i-- > 0;) {
+		size_t root = i;
+
+		for (;;) {
+			size_t c = 2 * root + 1;
+
+			if (c >= n)
+				break;
+			if (c + 1 < n && v[c + 1].start > v[c].start)
+				c++;
+			if (v[root].start >= v[c].start)
+				break;
+			struct ivl t = v[root];
+			v[root] = v[c];
+			v[c] = t;
+			root = c;
+		}
+	}
+	for (end = n; end-- > 1;) {
+		struct ivl t = v[0];
+		size_t root = 0;
+
+		v[0] = v[end];
+		v[end] = t;
+		for (;;) {
+			size_t c = 2 * root + 1;
+
+			if (c >= end)
+				break;
+			if (c + 1 < end && v[c + 1].start > v[c].start)
+				c++;
+			if (v[root].start >= v[c].start)
+				break;
+			t = v[root];
+			v[root] = v[c];
+			v[c] = t;
+			root = c;
+		}
+	}
+}
+
+static int audit_walk(struct audit_ctx *a, struct iovx_iova_stats *st)
+{
+	struct iovx_iova_domain *dom = a->dom;
+	uint64_t mark;
+	int ret;
+
+	ret = iovx_buddy_walk(&dom->buddy, audit_buddy_cb, a);
+	if (ret)
+		return ret;
+	st->backend_free = a->sum;
+	if (a->sum != iovx_load_acquire(&dom->buddy.free_granules))
+		a->err = -EFAULT;
+	mark = a->sum;
+	for (unsigned int cpu = 0; cpu < dom->nr_cpus && dom->ncls; cpu++) {
+		struct iovx_pcpu_cache *c = &dom->caches[cpu];
+
+		for (a->cls = 0; a->cls < dom->ncls; a->cls++) {
+			ret = audit_mag(a, c->loaded[a->cls]);
+			if (!ret)
+				ret = audit_mag(a, c->prev[a->cls]);
+			if (ret)
+				return ret;
+		}
+	}
+	st->cached = a->sum - mark;
+	mark = a->sum;
+	for (a->cls = 0; a->cls < dom->ncls; a->cls++) {
+		ret = iovx_depot_walk_full(&dom->depot, a->cls, audit_mag_cb, a);
+		if (ret)
+			return ret;
+	}
+	st->depot = a->sum - mark;
+	return 0;
+}
+
+int iovx_iova_audit(struct iovx_iova_domain *dom, struct iovx_iova_stats *st)
+{
+	struct audit_ctx a = { .dom = dom };
+	struct audit_ctx res = { .dom = dom };
+	uint64_t rsum = 0;
+	int ret;
+
+	if (!dom || !st)
+		return -EINVAL;
+	fill_common(dom, st);
+	ret = audit_walk(&a, st);
+	if (ret)
+		goto out;
+	/* reserved ranges may overlap each other: merge them, then they join the rest */
+	for (struct reserved_range *r = iovx_load_acquire(&dom->reserved_list); r;
+	     r = iovx_load_acquire(&r->next)) {
+		ret = audit_add(&res, r->pfn, r->npages);
+		if (ret)
+			goto out;
+	}
+	ivl_sort(res.v, res.n);
+	for (size_t i = 0; i < res.n;) {
+		uint64_t s0 = res.v[i].start, e0 = s0 + res.v[i].len;
+
+		for (i++; i < res.n && res.v[i].start <= e0; i++)
+			if (res.v[i].start + res.v[i].len > e0)
+				e0 = res.v[i].start + res.v[i].len;
+		ret = audit_add(&a, s0, e0 - s0);
+		if (ret)
+			goto out;
+		rsum += e0 - s0;
+	}
+	if (rsum != st->reserved)
+		a.err = -EFAULT;
+	ivl_sort(a.v, a.n);
+	for (size_t i = 1; i < a.n; i++)
+		if (a.v[i - 1].start + a.v[i - 1].len > a.v[i].start)
+			a.err = -EFAULT;	/* one granule held twice (I1) */
+	if (st->reserved + st->cached + st->depot + st->backend_free > st->total)
+		a.err = -EFAULT;
+	close_sums(st);
+	ret = a.err;
+out:
+	iovx_free(a.v);
+	iovx_free(res.v);
+	return ret;
+}

@@ -1,0 +1,163 @@
+/* SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause */
+/*
+ * iova_internal.h - structures shared by the allocator's files (not part of the API).
+ *
+ *   shb (buddy.c)   sparse hierarchical bitmap: one bit per block of one order, 64-ary
+ *                   summaries so "highest set bit below x" costs O(depth), nodes allocated
+ *                   on first use and kept until the domain dies (so lock-free readers never
+ *                   meet freed memory)
+ *   buddy (buddy.c) the lock-free backend: one shb per order; free merges buddies with a
+ *                   single-word CAS (a buddy pair shares one 64-bit word)
+ *   depot (depot.c) magazines in one array; Treiber stacks of index+tag words
+ *   iova.c          per-CPU caches (loaded/previous magazine per class), the public API
+ */
+#ifndef IOVX_IOVA_INTERNAL_H
+#define IOVX_IOVA_INTERNAL_H
+
+#include "platform.h"
+#include <iovx/iova.h>
+
+/* ------------------------------------------------------------------ shb */
+#define SHB_FANOUT_SHIFT	6
+#define SHB_FANOUT		64
+#define SHB_LEAF_SHIFT		12	/* a leaf holds 64 words = 4096 bits */
+
+struct shb_leaf {
+	uint64_t summary;		/* bit i: w[i] may be non-zero */
+	uint64_t w[SHB_FANOUT];
+};
+
+struct shb_inner {
+	uint64_t summary;		/* bit i: child[i] may hold a set bit */
+	void *child[SHB_FANOUT];
+};
+
+struct shb {
+	unsigned int levels;		/* inner levels above the leaves; 0: root is a leaf */
+	uint64_t nbits;			/* valid indices are [0, nbits) */
+	void *root;
+	uint64_t *mem_bytes;		/* the domain's metadata counter */
+};
+
+int iovx_shb_init(struct shb *s, uint64_t nbits, uint64_t *mem_bytes);
+void iovx_shb_destroy(struct shb *s);
+/* The word holding bit idx, allocating the path when gfp allows; NULL if absent/ENOMEM. */
+uint64_t *iovx_shb_word(struct shb *s, uint64_t idx, bool create, unsigned int gfp);
+/* After a word went from 0 to non-zero: mark it in every summary above it. */
+void iovx_shb_mark(struct shb *s, uint64_t idx);
+/* Sets bit idx; its word must exist. Returns the word's previous value. */
+uint64_t iovx_shb_set(struct shb *s, uint64_t idx);
+/* Clears bit idx if set; true when this call cleared it. */
+bool iovx_shb_test_and_clear(struct shb *s, uint64_t idx);
+bool iovx_shb_test(struct shb *s, uint64_t idx);
+/* Highest set index < lim, or -1. Clears stale summary bits it meets. */
+int64_t iovx_shb_find_last_below(struct shb *s, uint64_t lim);
+
+/* ------------------------------------------------------------------ buddy */
+#define IOVX_BUDDY_MAX_ORDER	52
+
+struct buddy {
+	unsigned int max_order;		/* largest block order kept */
+	uint64_t start_pfn, end_pfn;
+	uint64_t free_granules;		/* atomic; exact when quiescent */
+	uint64_t allocs, frees;		/* atomic statistics */
+	struct shb bm[IOVX_BUDDY_MAX_ORDER + 1];
+};
+
+int iovx_buddy_init(struct buddy *b, uint64_t start_pfn, uint64_t end_pfn, uint64_t *mem);
+void iovx_buddy_destroy(struct buddy *b);
+/* A free block of 2^order granules ending at or below lim_pfn: its pfn, or -ENOMEM. */
+int64_t iovx_buddy_alloc(struct buddy *b, unsigned int order, uint64_t lim_pfn);
+/* Returns a block taken by iovx_buddy_alloc or iovx_buddy_carve. Never fails. */
+void iovx_buddy_free(struct buddy *b, uint64_t pfn, unsigned int order);
+/*
+ * Takes exactly the block (pfn, order) out of the free space if it is wholly free.
+ * 0, -EBUSY (some of it is not free), -ENOMEM (no memory to split).
+ */
+int iovx_buddy_carve(struct buddy *b, uint64_t pfn, unsigned int order);
+/* Calls fn for every free block (quiescent domains only). */
+int iovx_buddy_walk(struct buddy *b, int (*fn)(void *arg, uint64_t pfn, unsigned int order),
+		    void *arg);
+
+/* ------------------------------------------------------------------ magazines */
+#ifndef IOVX_MAG_SIZE
+#define IOVX_MAG_SIZE 63	/* a magazine is 512 bytes */
+#endif
+#define IOVX_NR_CLASSES (IOVX_IOVA_MAX_CACHED_ORDER + 1)
+
+struct iovx_mag {
+	uint32_t n;			/* entries in pfn[]; layout fixed by the rseq fast path */
+	uint32_t next;			/* depot stack link: index + 1, 0 = none */
+	uint64_t pfn[IOVX_MAG_SIZE];
+};
+
+#define DEPOT_NONE 0u
+
+struct depot {
+	struct iovx_mag *mags;
+	uint32_t nr_mags;
+	uint32_t full_max;		/* full magazines per class */
+	uint64_t empty_top;		/* index+1 in the low half, ABA tag in the high half */
+	uint64_t full_top[IOVX_NR_CLASSES];
+	uint32_t full_count[IOVX_NR_CLASSES];
+};
+
+int iovx_depot_init(struct depot *d, uint32_t nr_mags, uint32_t full_max, uint64_t *mem);
+void iovx_depot_destroy(struct depot *d);
+struct iovx_mag *iovx_depot_pop_empty(struct depot *d);
+void iovx_depot_push_empty(struct depot *d, struct iovx_mag *m);
+struct iovx_mag *iovx_depot_pop_full(struct depot *d, unsigned int cls);
+/* false when the class already holds full_max magazines */
+bool iovx_depot_push_full(struct depot *d, unsigned int cls, struct iovx_mag *m);
+/* Walks the full stack of a class (quiescent only). */
+int iovx_depot_walk_full(struct depot *d, unsigned int cls,
+			 int (*fn)(void *arg, struct iovx_mag *m), void *arg);
+
+/* ------------------------------------------------------------------ domain */
+/*
+ * One per CPU slot, 256 bytes apart (the rseq fast path indexes them with a shift). The
+ * claim word comes first: 0 = attached (usable by the fast path), otherwise detached and
+ * owned by exactly one thread.
+ */
+#define IOVX_PCPU_STRIDE_SHIFT 8
+
+struct iovx_pcpu_cache {
+	uint64_t claim;
+	struct iovx_mag *loaded[IOVX_NR_CLASSES];
+	struct iovx_mag *prev[IOVX_NR_CLASSES];
+	unsigned int home;
+} IOVX_ALIGNED(1 << IOVX_PCPU_STRIDE_SHIFT);
+
+struct reserved_range {
+	uint64_t pfn, npages;
+	struct reserved_range *next;
+};
+
+struct iovx_iova_domain {
+	/* read-mostly, first cache line */
+	struct iovx_pcpu_cache *caches;
+	uint64_t start_pfn, end_pfn;
+	unsigned int ncls;		/* cached classes: 0 .. ncls-1 */
+	unsigned int nr_cpus;
+	unsigned int flags;
+	int percpu_mode;		/* 0 CAS, 1 rseq, 2 kernel */
+	unsigned int granule_shift;
+	/*
+	 * Per cached class, precomputed so the fast path validates with two compares:
+	 * min_lim: the lowest limit that still admits an aligned block above start_pfn;
+	 * span:    end_pfn - size - start_pfn, the largest valid pfn - start_pfn of a block.
+	 */
+	uint64_t min_lim[IOVX_NR_CLASSES];
+	uint64_t span[IOVX_NR_CLASSES];
+
+	struct depot depot;
+	struct buddy buddy;
+	struct shb *allocated;		/* checked mode: one shb per order */
+	unsigned int nr_allocated;
+	struct reserved_range *reserved_list;
+	uint64_t reserved;		/* atomic */
+	uint64_t mem_bytes;		/* atomic */
+	uint64_t alloc_failures, reclaims, cache_bypass;	/* atomic */
+};
+
+#endif /* IOVX_IOVA_INTERNAL_H */

@@ -1,0 +1,144 @@
+// SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
+/*
+ * user_platform.c - userspace backend: CPU slots, time, memory, diagnostics, rseq set-up.
+ */
+#define _GNU_SOURCE
+#include "platform.h"
+
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/sysinfo.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/membarrier.h>
+
+unsigned int iovx_user_nr_cpus = 1;
+
+/*
+ * Runs before main() and before any constructor that could create a domain: the slot count
+ * must never change afterwards, since per-CPU arrays are sized by it.
+ */
+__attribute__((constructor(101))) static void iovx_user_platform_init(void)
+{
+	int n = get_nprocs_conf();
+	long m = sysconf(_SC_NPROCESSORS_CONF);
+
+	if (m > n)
+		n = (int)m;
+	iovx_user_nr_cpus = n > 0 ? (unsigned int)n : 1;
+#ifdef IOVX_HAVE_RSEQ
+	iovx_rseq_init();
+#endif
+}
+
+unsigned int iovx_user_cpu_slow(void)
+{
+	int cpu = sched_getcpu();
+
+	if (cpu < 0)
+		cpu = 0;
+	return (unsigned int)cpu % iovx_user_nr_cpus;
+}
+
+void iovx_user_warn(const char *file, int line, const char *cond)
+{
+	fprintf(stderr, "iovx: WARNING at %s:%d: %s\n", file, line, cond);
+}
+
+#ifdef IOVX_DEBUG
+void iovx_user_assert_fail(const char *file, int line, const char *cond)
+{
+	fprintf(stderr, "iovx: assertion failed at %s:%d: %s\n", file, line, cond);
+	abort();
+}
+#endif
+
+uint64_t iovx_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+void *iovx_zalloc(size_t size, unsigned int gfp)
+{
+	(void)gfp;
+	if (iovx_fail_nth_hit())
+		return NULL;
+	return calloc(1, size ? size : 1);
+}
+
+void *iovx_zalloc_aligned(size_t size, size_t align, unsigned int gfp)
+{
+	void *p = NULL;
+
+	(void)gfp;
+	if (iovx_fail_nth_hit())
+		return NULL;
+	if (align < sizeof(void *))
+		align = sizeof(void *);
+	if (posix_memalign(&p, align, size ? size : 1))
+		return NULL;
+	memset(p, 0, size);
+	return p;
+}
+
+void iovx_free(void *p)
+{
+	free(p);
+}
+
+void iovx_memcpy(void *dst, const void *src, size_t n)
+{
+	memcpy(dst, src, n);
+}
+
+void iovx_memset(void *dst, int c, size_t n)
+{
+	memset(dst, c, n);
+}
+
+#ifdef IOVX_HAVE_RSEQ
+#include <sys/rseq.h>
+
+int iovx_rseq_usable;
+ptrdiff_t iovx_rseq_off;
+
+/*
+ * The fast path needs glibc's registration (a usable cpu_id) and, for remote reclaim, the
+ * membarrier command that aborts rseq critical sections on one CPU. Without both, every
+ * per-CPU cache runs in CAS mode; IOVX_RSEQ=0 in the environment forces that too.
+ */
+int iovx_rseq_init(void)
+{
+	const char *env = getenv("IOVX_RSEQ");
+	long mask;
+
+	if (env && env[0] == '0')
+		return -ENOTSUP;
+	if (__rseq_size < 20)
+		return -ENOTSUP;
+	iovx_rseq_off = __rseq_offset;
+	if (iovx_rseq_area()->cpu_id >= iovx_user_nr_cpus)
+		return -ENOTSUP;
+	mask = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
+	if (mask < 0 || !(mask & MEMBARRIER_CMD_PRIVATE_EXPEDITED_RSEQ))
+		return -ENOTSUP;
+	if (syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_RSEQ, 0, 0))
+		return -ENOTSUP;
+	iovx_rseq_usable = 1;
+	return 0;
+}
+
+int iovx_rseq_fence_cpu(unsigned int cpu)
+{
+	if (syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED_RSEQ,
+		    MEMBARRIER_CMD_FLAG_CPU, (int)cpu))
+		return -errno;
+	return 0;
+}
+#endif
