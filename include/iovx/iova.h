@@ -59,9 +59,12 @@ int iovx_iova_domain_create(const struct iovx_iova_config *cfg, struct iovx_iova
 void iovx_iova_domain_destroy(struct iovx_iova_domain *dom);
 
 /*
- * Allocates npages granules aligned to roundup_pow_of_two(npages), with pfn + npages <=
- * limit_pfn (exclusive; pass the kernel's inclusive dma_limit >> shift plus one, or
- * IOVX_IOVA_NO_LIMIT). Returns the first pfn (> 0), or
+ * Allocates npages granules aligned to roundup_pow_of_two(npages). Sizes of the cached
+ * classes occupy the whole power-of-two block (dma-iommu rounds them up for its caches
+ * too); larger sizes occupy exactly npages granules. The whole aligned block lies below
+ * limit_pfn: pfn + roundup_pow_of_two(npages) <= limit_pfn (exclusive: pass the kernel's
+ * inclusive dma_limit >> shift plus one, or IOVX_IOVA_NO_LIMIT). Returns the first pfn
+ * (> 0), or
  *   -EINVAL  dom NULL, npages 0, roundup_pow_of_two(npages) larger than the domain, or a
  *            limit that leaves no room above start_pfn for such a block
  *   -ENOMEM  no such range is free, even after pulling back every cache (reclaim)

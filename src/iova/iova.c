@@ -340,10 +340,42 @@ static int checked_mark(struct iovx_iova_domain *dom, uint64_t pfn, unsigned int
 	return 0;
 }
 
-static IOVX_NOINLINE void give_back(struct iovx_iova_domain *dom, uint64_t pfn,
-				   unsigned int order)
+/* Largest aligned block starting at pfn that fits below end. */
+static unsigned int fit_order(uint64_t pfn, uint64_t end, unsigned int max_order)
 {
-	if (order < dom->ncls) {
+	unsigned int o = pfn ? iovx_ctz64(pfn) : 63;
+	unsigned int fit = iovx_fls64(end - pfn) - 1;
+
+	if (o > fit)
+		o = fit;
+	return o > max_order ? max_order : o;
+}
+
+/* Returns [pfn, pfn + n) to the backend as aligned blocks; they merge with free buddies. */
+static void backend_free_range(struct iovx_iova_domain *dom, uint64_t pfn, uint64_t n)
+{
+	for (uint64_t end = pfn + n; pfn < end;) {
+		unsigned int o = fit_order(pfn, end, dom->buddy.max_order);
+
+		iovx_buddy_free(&dom->buddy, pfn, o);
+		pfn += 1ull << o;
+	}
+}
+
+/*
+ * Cached classes are whole blocks (dma-iommu rounds those sizes up to a power of two for
+ * the same reason); larger allocations use exactly npages granules, as the kernel's rbtree
+ * does, and their tail goes back to the backend at allocation.
+ */
+static IOVX_NOINLINE void give_back(struct iovx_iova_domain *dom, uint64_t pfn,
+				   unsigned int order, uint64_t npages)
+{
+	if (order >= dom->ncls) {
+		IOVX_PARK_POINT("iova.free.backend");
+		backend_free_range(dom, pfn, npages);
+		return;
+	}
+	{
 #ifdef IOVX_HAVE_RSEQ
 		if (dom->percpu_mode == MODE_RSEQ &&
 		    iovx_rseq_stack_push(dom->caches, loaded_off(order), IOVX_MAG_SIZE, pfn))
@@ -357,7 +389,7 @@ static IOVX_NOINLINE void give_back(struct iovx_iova_domain *dom, uint64_t pfn,
 }
 
 static IOVX_NOINLINE int64_t alloc_backend(struct iovx_iova_domain *dom, unsigned int order,
-					   uint64_t lim)
+					   uint64_t lim, uint64_t npages)
 {
 	int64_t v;
 
@@ -370,6 +402,8 @@ static IOVX_NOINLINE int64_t alloc_backend(struct iovx_iova_domain *dom, unsigne
 		if (v < 0)
 			iovx_fetch_add_relaxed(&dom->alloc_failures, 1);
 	}
+	if (v > 0 && order >= dom->ncls && npages < (1ull << order))
+		backend_free_range(dom, (uint64_t)v + npages, (1ull << order) - npages);
 	return v;
 }
 
@@ -404,12 +438,12 @@ static IOVX_NOINLINE int64_t alloc_slow(struct iovx_iova_domain *dom, uint64_t n
 			v = (int64_t)alloc_cached_slow(dom, order, max_start);
 	}
 	if (!v) {
-		v = alloc_backend(dom, order, lim);
+		v = alloc_backend(dom, order, lim, npages);
 		if (v < 0)
 			return v;
 	}
 	if (dom->allocated && checked_mark(dom, (uint64_t)v, order)) {
-		give_back(dom, (uint64_t)v, order);
+		give_back(dom, (uint64_t)v, order, npages);
 		return -ENOMEM;
 	}
 	return v;
@@ -455,7 +489,7 @@ static IOVX_NOINLINE int free_slow(struct iovx_iova_domain *dom, uint64_t pfn, u
 		return -EINVAL;
 	if (dom->allocated && !iovx_shb_test_and_clear(&dom->allocated[order], pfn >> order))
 		return -EFAULT;
-	give_back(dom, pfn, order);
+	give_back(dom, pfn, order, npages);
 	return 0;
 }
 
@@ -562,17 +596,6 @@ static bool already_reserved(struct iovx_iova_domain *dom, uint64_t pfn, uint64_
 		if (pfn >= r->pfn && pfn + n <= r->pfn + r->npages)
 			return true;
 	return false;
-}
-
-/* Largest aligned block starting at pfn that fits below end. */
-static unsigned int fit_order(uint64_t pfn, uint64_t end, unsigned int max_order)
-{
-	unsigned int o = pfn ? iovx_ctz64(pfn) : 63;
-	unsigned int fit = iovx_fls64(end - pfn) - 1;
-
-	if (o > fit)
-		o = fit;
-	return o > max_order ? max_order : o;
 }
 
 static int reserve_once(struct iovx_iova_domain *dom, uint64_t pfn, uint64_t npages)
