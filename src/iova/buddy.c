@@ -448,15 +448,21 @@ static int buddy_split(struct buddy *b, uint64_t x, unsigned int j, unsigned int
 	return 0;
 }
 
-int64_t iovx_buddy_alloc(struct buddy *b, unsigned int order, uint64_t lim_pfn)
+int64_t iovx_buddy_alloc(struct buddy *b, unsigned int order, uint64_t lim_pfn, uint64_t need)
 {
+	uint64_t size = 1ull << order, top;
 	unsigned int j;
 	int64_t x = -1;
 
 	if (lim_pfn > b->end_pfn)
 		lim_pfn = b->end_pfn;
+	if (lim_pfn < need)
+		return -ENOMEM;
+	top = lim_pfn - need;		/* the highest start the caller accepts */
 	for (j = order; j <= b->max_order; j++) {
-		uint64_t lim = lim_pfn >> j;
+		/* blocks starting at or below top: a larger block crossing the limit still
+		 * holds a suitable sub-block at its bottom */
+		uint64_t lim = (top >> j) + 1;
 
 		for (;;) {
 			x = iovx_shb_find_last_below(&b->bm[j], lim);
@@ -473,18 +479,28 @@ claimed:
 	/* the claimed block leaves the free count before it can be freed again (I6) */
 	iovx_fetch_add_acq_rel(&b->free_granules, -(1ull << j));
 	if (j > order) {
-		/* top-down, like the kernel: keep the highest sub-block */
-		uint64_t keep = (((uint64_t)x + 1) << j) - (1ull << order);
+		/* top-down, like the kernel: keep the highest sub-block the limit allows */
+		uint64_t keep = (((uint64_t)x + 1) << j) - size;
 
+		if (keep > (top & ~(size - 1)))
+			keep = top & ~(size - 1);
 		if (buddy_split(b, (uint64_t)x, j, order, keep)) {
 			iovx_fetch_add_acq_rel(&b->free_granules, 1ull << j);
 			return -ENOMEM;
 		}
-		iovx_fetch_add_acq_rel(&b->free_granules, (1ull << j) - (1ull << order));
+		iovx_fetch_add_acq_rel(&b->free_granules, (1ull << j) - size);
 		x = (int64_t)(keep >> order);
 	}
 	iovx_fetch_add_relaxed(&b->allocs, 1);
 	return x << order;
+}
+
+int iovx_buddy_prepare_boundary(struct buddy *b, uint64_t boundary, unsigned int order)
+{
+	for (unsigned int j = 0; j < order; j++)
+		if (!iovx_shb_word(&b->bm[j], boundary >> j, true, IOVX_GFP_ATOMIC))
+			return -ENOMEM;
+	return 0;
 }
 
 int iovx_buddy_carve(struct buddy *b, uint64_t pfn, unsigned int order)

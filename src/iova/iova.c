@@ -112,8 +112,10 @@ static uint64_t cache_get(struct iovx_iova_domain *dom, struct iovx_pcpu_cache *
 			c->loaded[cls] = m = full;
 		}
 	}
-	if (iovx_likely(m->pfn[m->n - 1] <= max_start))
-		return m->pfn[--m->n];
+	if (iovx_likely(m->pfn[m->n - 1] <= max_start)) {
+		iovx_store_relaxed(&m->n, m->n - 1);	/* get_stats reads counts concurrently */
+		return m->pfn[m->n];
+	}
 	/* A lower limit than the cached entries suit (a 32-bit device): look deeper. */
 	for (unsigned int k = 0; k < 2; k++) {
 		m = k ? c->prev[cls] : c->loaded[cls];
@@ -122,7 +124,7 @@ static uint64_t cache_get(struct iovx_iova_domain *dom, struct iovx_pcpu_cache *
 
 			if (v <= max_start) {
 				m->pfn[i] = m->pfn[m->n - 1];
-				m->n--;
+				iovx_store_relaxed(&m->n, m->n - 1);
 				return v;
 			}
 		}
@@ -154,7 +156,8 @@ static bool cache_put(struct iovx_iova_domain *dom, struct iovx_pcpu_cache *c,
 			c->loaded[cls] = m = e;
 		}
 	}
-	m->pfn[m->n++] = pfn;
+	m->pfn[m->n] = pfn;
+	iovx_store_relaxed(&m->n, m->n + 1);
 	return true;
 }
 
@@ -205,8 +208,10 @@ static IOVX_NOINLINE bool free_cached_slow(struct iovx_iova_domain *dom, unsigne
 static void domain_free(struct iovx_iova_domain *dom)
 {
 	if (dom->allocated) {
-		for (unsigned int k = 0; k < dom->nr_allocated; k++)
+		for (unsigned int k = 0; k < dom->nr_allocated; k++) {
 			iovx_shb_destroy(&dom->allocated[k]);
+			iovx_shb_destroy(&dom->ends[k]);
+		}
 		iovx_free(dom->allocated);
 	}
 	while (dom->reserved_list) {
@@ -292,14 +297,17 @@ int iovx_iova_domain_create(const struct iovx_iova_config *cfg, struct iovx_iova
 	}
 	if (cfg->flags & IOVX_IOVA_CHECKED) {
 		dom->nr_allocated = dom->buddy.max_order + 1;
-		dom->allocated = iovx_zalloc(dom->nr_allocated * sizeof(struct shb),
+		dom->allocated = iovx_zalloc(2 * dom->nr_allocated * sizeof(struct shb),
 					     IOVX_GFP_KERNEL);
 		ret = -ENOMEM;
 		if (!dom->allocated)
 			goto fail;
+		dom->ends = dom->allocated + dom->nr_allocated;
 		for (unsigned int k = 0; k < dom->nr_allocated; k++) {
 			ret = iovx_shb_init(&dom->allocated[k], ((cfg->end_pfn - 1) >> k) + 1,
 					    &dom->mem_bytes);
+			if (!ret && k >= dom->ncls)
+				ret = iovx_shb_init(&dom->ends[k], cfg->end_pfn, &dom->mem_bytes);
 			if (ret)
 				goto fail;
 		}
@@ -326,17 +334,41 @@ void iovx_iova_domain_destroy(struct iovx_iova_domain *dom)
 
 /* ------------------------------------------------------------------ alloc / free */
 
-/* Checked mode: records the block as allocated; -ENOMEM if the bitmap cannot grow. */
-static int checked_mark(struct iovx_iova_domain *dom, uint64_t pfn, unsigned int order)
+/*
+ * Checked mode. allocated[order] has a bit per allocated block; for the exact-size orders
+ * (>= ncls) ends[order] also marks the last granule, so a free must name the exact size.
+ * Blocks of one order never overlap, so an end bit in ends[order] inside a block can only
+ * be that block's. Returns -ENOMEM if a bitmap cannot grow.
+ */
+static int checked_mark(struct iovx_iova_domain *dom, uint64_t pfn, unsigned int order,
+			uint64_t npages)
 {
-	struct shb *s = &dom->allocated[order];
-	uint64_t *w = iovx_shb_word(s, pfn >> order, true, IOVX_GFP_ATOMIC);
-	uint64_t bit = 1ull << ((pfn >> order) & 63);
+	uint64_t *w = iovx_shb_word(&dom->allocated[order], pfn >> order, true, IOVX_GFP_ATOMIC);
+	uint64_t bit = 1ull << ((pfn >> order) & 63), last = pfn + npages - 1;
 
 	if (!w)
 		return -ENOMEM;
+	if (order >= dom->ncls) {
+		uint64_t *e = iovx_shb_word(&dom->ends[order], last, true, IOVX_GFP_ATOMIC);
+
+		if (!e)
+			return -ENOMEM;
+		iovx_fetch_or_acq_rel(e, 1ull << (last & 63));
+	}
 	/* I1: a block being handed out cannot already be someone's */
 	IOVX_WARN_ON(iovx_fetch_or_acq_rel(w, bit) & bit);
+	return 0;
+}
+
+static int checked_unmark(struct iovx_iova_domain *dom, uint64_t pfn, unsigned int order,
+			  uint64_t npages)
+{
+	if (!iovx_shb_test_and_clear(&dom->allocated[order], pfn >> order))
+		return -EFAULT;
+	if (order >= dom->ncls && !iovx_shb_test_and_clear(&dom->ends[order], pfn + npages - 1)) {
+		iovx_shb_set(&dom->allocated[order], pfn >> order);	/* wrong size: undo */
+		return -EFAULT;
+	}
 	return 0;
 }
 
@@ -389,21 +421,27 @@ static IOVX_NOINLINE void give_back(struct iovx_iova_domain *dom, uint64_t pfn,
 }
 
 static IOVX_NOINLINE int64_t alloc_backend(struct iovx_iova_domain *dom, unsigned int order,
-					   uint64_t lim, uint64_t npages)
+					   uint64_t lim, uint64_t npages, uint64_t need)
 {
 	int64_t v;
 
 	IOVX_PARK_POINT("iova.alloc.backend");
-	v = iovx_buddy_alloc(&dom->buddy, order, lim);
+	v = iovx_buddy_alloc(&dom->buddy, order, lim, need);
 	if (v == -ENOMEM) {
 		/* pressure: pull back what every cache and the depot hold, then retry once */
 		if (iovx_iova_reclaim(dom) > 0)
-			v = iovx_buddy_alloc(&dom->buddy, order, lim);
+			v = iovx_buddy_alloc(&dom->buddy, order, lim, need);
 		if (v < 0)
 			iovx_fetch_add_relaxed(&dom->alloc_failures, 1);
 	}
-	if (v > 0 && order >= dom->ncls && npages < (1ull << order))
+	if (v > 0 && need < (1ull << order)) {
+		/* exact size: the words its pieces need exist before the tail goes back */
+		if (iovx_buddy_prepare_boundary(&dom->buddy, (uint64_t)v + npages, order)) {
+			iovx_buddy_free(&dom->buddy, (uint64_t)v, order);
+			return -ENOMEM;
+		}
 		backend_free_range(dom, (uint64_t)v + npages, (1ull << order) - npages);
+	}
 	return v;
 }
 
@@ -412,7 +450,7 @@ static IOVX_NOINLINE int64_t alloc_slow(struct iovx_iova_domain *dom, uint64_t n
 					uint64_t limit_pfn)
 {
 	unsigned int order;
-	uint64_t lim, size, max_start;
+	uint64_t lim, size, need, max_start;
 	int64_t v = 0;
 
 	if (!dom || !npages)
@@ -421,10 +459,12 @@ static IOVX_NOINLINE int64_t alloc_slow(struct iovx_iova_domain *dom, uint64_t n
 	if (order > dom->buddy.max_order)
 		return -EINVAL;
 	size = 1ull << order;
+	/* cached classes occupy the whole block; larger sizes exactly npages */
+	need = order < dom->ncls ? size : npages;
 	lim = limit_pfn < dom->end_pfn ? limit_pfn : dom->end_pfn;
-	if (lim < size)
+	if (lim < need)
 		return -EINVAL;
-	max_start = lim - size;
+	max_start = lim - need;
 	/* some aligned block must start at or above start_pfn and at or below max_start */
 	if (((dom->start_pfn + size - 1) & ~(size - 1)) > max_start ||
 	    dom->start_pfn + size - 1 < dom->start_pfn)
@@ -438,11 +478,11 @@ static IOVX_NOINLINE int64_t alloc_slow(struct iovx_iova_domain *dom, uint64_t n
 			v = (int64_t)alloc_cached_slow(dom, order, max_start);
 	}
 	if (!v) {
-		v = alloc_backend(dom, order, lim, npages);
+		v = alloc_backend(dom, order, lim, npages, need);
 		if (v < 0)
 			return v;
 	}
-	if (dom->allocated && checked_mark(dom, (uint64_t)v, order)) {
+	if (dom->allocated && checked_mark(dom, (uint64_t)v, order, npages)) {
 		give_back(dom, (uint64_t)v, order, npages);
 		return -ENOMEM;
 	}
@@ -487,7 +527,7 @@ static IOVX_NOINLINE int free_slow(struct iovx_iova_domain *dom, uint64_t pfn, u
 	size = 1ull << order;
 	if ((pfn & (size - 1)) || pfn < dom->start_pfn || pfn > dom->end_pfn - size)
 		return -EINVAL;
-	if (dom->allocated && !iovx_shb_test_and_clear(&dom->allocated[order], pfn >> order))
+	if (dom->allocated && checked_unmark(dom, pfn, order, npages))
 		return -EFAULT;
 	give_back(dom, pfn, order, npages);
 	return 0;
@@ -518,7 +558,7 @@ static uint64_t mag_flush(struct iovx_iova_domain *dom, struct iovx_mag *m, unsi
 
 	for (uint32_t i = 0; i < m->n; i++)
 		iovx_buddy_free(&dom->buddy, m->pfn[i], cls);
-	m->n = 0;
+	iovx_store_relaxed(&m->n, 0);
 	return n << cls;
 }
 
@@ -732,7 +772,7 @@ struct audit_ctx {
 	int err;
 };
 
-static int audit_add(struct audit_ctx *a, uint64_t start, uint64_t len)
+static int audit_add_ivl(struct audit_ctx *a, uint64_t start, uint64_t len, bool block)
 {
 	if (a->n == a->cap) {
 		size_t cap = a->cap ? a->cap * 2 : 1024;
@@ -747,13 +787,19 @@ static int audit_add(struct audit_ctx *a, uint64_t start, uint64_t len)
 		a->cap = cap;
 	}
 	if (start < a->dom->start_pfn || start + len > a->dom->end_pfn ||
-	    (iovx_is_pow2_u64(len) && (start & (len - 1))))
+	    (block && (start & (len - 1))))
 		a->err = -EFAULT;	/* outside the domain, or a misaligned block */
 	a->v[a->n].start = start;
 	a->v[a->n].len = len;
 	a->n++;
 	a->sum += len;
 	return 0;
+}
+
+/* a power-of-two block: must be aligned to its size */
+static int audit_add(struct audit_ctx *a, uint64_t start, uint64_t len)
+{
+	return audit_add_ivl(a, start, len, true);
 }
 
 static int audit_buddy_cb(void *arg, uint64_t pfn, unsigned int order)
@@ -876,7 +922,7 @@ int iovx_iova_audit(struct iovx_iova_domain *dom, struct iovx_iova_stats *st)
 	/* reserved ranges may overlap each other: merge them, then they join the rest */
 	for (struct reserved_range *r = iovx_load_acquire(&dom->reserved_list); r;
 	     r = iovx_load_acquire(&r->next)) {
-		ret = audit_add(&res, r->pfn, r->npages);
+		ret = audit_add_ivl(&res, r->pfn, r->npages, false);
 		if (ret)
 			goto out;
 	}
@@ -887,7 +933,7 @@ int iovx_iova_audit(struct iovx_iova_domain *dom, struct iovx_iova_stats *st)
 		for (i++; i < res.n && res.v[i].start <= e0; i++)
 			if (res.v[i].start + res.v[i].len > e0)
 				e0 = res.v[i].start + res.v[i].len;
-		ret = audit_add(&a, s0, e0 - s0);
+		ret = audit_add_ivl(&a, s0, e0 - s0, false);
 		if (ret)
 			goto out;
 		rsum += e0 - s0;

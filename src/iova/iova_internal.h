@@ -66,8 +66,17 @@ struct buddy {
 
 int iovx_buddy_init(struct buddy *b, uint64_t start_pfn, uint64_t end_pfn, uint64_t *mem);
 void iovx_buddy_destroy(struct buddy *b);
-/* A free block of 2^order granules ending at or below lim_pfn: its pfn, or -ENOMEM. */
-int64_t iovx_buddy_alloc(struct buddy *b, unsigned int order, uint64_t lim_pfn);
+/*
+ * A free block of 2^order granules whose first 'need' granules end at or below lim_pfn
+ * (need <= 2^order): its pfn, or -ENOMEM.
+ */
+int64_t iovx_buddy_alloc(struct buddy *b, unsigned int order, uint64_t lim_pfn, uint64_t need);
+/*
+ * Before a block of 'order' is split at an arbitrary boundary (exact-size allocations),
+ * creates the bitmap words that its pieces and their merges will use, so that freeing
+ * them later never needs memory. 0 or -ENOMEM.
+ */
+int iovx_buddy_prepare_boundary(struct buddy *b, uint64_t boundary, unsigned int order);
 /* Returns a block taken by iovx_buddy_alloc or iovx_buddy_carve. Never fails. */
 void iovx_buddy_free(struct buddy *b, uint64_t pfn, unsigned int order);
 /*
@@ -153,6 +162,7 @@ struct iovx_iova_domain {
 	struct depot depot;
 	struct buddy buddy;
 	struct shb *allocated;		/* checked mode: one shb per order */
+	struct shb *ends;		/* checked mode: last granules of exact-size blocks */
 	unsigned int nr_allocated;
 	struct reserved_range *reserved_list;
 	uint64_t reserved;		/* atomic */
