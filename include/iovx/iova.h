@@ -42,7 +42,9 @@ struct iovx_iova_config {
 	uint64_t start_pfn;		/* first usable pfn; pfn 0 is never used in any case */
 	uint64_t end_pfn;		/* one past the last usable pfn; at most 2^52 */
 	unsigned int max_cached_order;	/* cached classes 0..this; <= IOVX_IOVA_MAX_CACHED_ORDER */
-	unsigned int depot_max;		/* full magazines per class in the depot; 0: default */
+	unsigned int depot_max;		/* depot bound, in full magazines, of the two smallest
+					 * classes (halved every second class, at least 4);
+					 * 0: default 8 per CPU, 64..1024 */
 	unsigned int flags;		/* IOVX_IOVA_* */
 };
 
@@ -142,6 +144,16 @@ int iovx_iova_audit(struct iovx_iova_domain *dom, struct iovx_iova_stats *st);
 
 #ifdef __cplusplus
 }
+#endif
+
+/*
+ * Optional inline cached paths (x86-64 + glibc rseq): define IOVX_INLINE_FASTPATH before
+ * including this header. See iovx/static/iova.h.
+ */
+#if defined(IOVX_INLINE_FASTPATH) && !defined(IOVX_STATIC_IOVA_H)
+#include <iovx/static/iova.h>
+#define iovx_iova_alloc(dom, npages, limit_pfn) iovx_iova_alloc_inline(dom, npages, limit_pfn)
+#define iovx_iova_free(dom, pfn, npages) iovx_iova_free_inline(dom, pfn, npages)
 #endif
 
 #endif /* IOVX_IOVA_H */

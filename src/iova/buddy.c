@@ -136,6 +136,9 @@ static bool shb_path(struct shb *s, uint64_t idx, bool create, unsigned int gfp,
 	void *node = s->root;
 	unsigned int level;
 
+	if (iovx_unlikely(idx >= s->nbits))
+		return false;
+
 	for (level = s->levels; level >= 1; level--) {
 		struct shb_inner *in = node;
 		unsigned int ci = (unsigned int)(idx >> shb_shift(level)) & (SHB_FANOUT - 1);

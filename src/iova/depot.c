@@ -11,7 +11,7 @@
  *
  * Invariants: a magazine is in exactly one place: attached to a per-CPU cache, on one
  * stack, or held by the one thread that popped it (I1/I6 for the entries it carries).
- * The full stack of a class holds at most full_max magazines (bounded hoarding).
+ * The full stack of class c holds at most full_max[c] magazines (bounded hoarding).
  *
  * Progress: push and pop are lock-free (a CAS fails only when another push or pop
  * succeeded). A thread stopped after popping holds that one magazine; others proceed.
@@ -61,7 +61,7 @@ static struct iovx_mag *stack_pop(struct depot *d, uint64_t *top)
 	}
 }
 
-int iovx_depot_init(struct depot *d, uint32_t nr_mags, uint32_t full_max, uint64_t *mem)
+int iovx_depot_init(struct depot *d, uint32_t nr_mags, const uint32_t *full_max, uint64_t *mem)
 {
 	size_t sz = (size_t)nr_mags * sizeof(struct iovx_mag);
 
@@ -70,11 +70,11 @@ int iovx_depot_init(struct depot *d, uint32_t nr_mags, uint32_t full_max, uint64
 		return -ENOMEM;
 	iovx_fetch_add_relaxed(mem, sz);
 	d->nr_mags = nr_mags;
-	d->full_max = full_max;
 	d->empty_top = 0;
 	for (unsigned int c = 0; c < IOVX_NR_CLASSES; c++) {
 		d->full_top[c] = 0;
 		d->full_count[c] = 0;
+		d->full_max[c] = full_max[c];
 	}
 	for (uint32_t i = nr_mags; i-- > 0;)
 		stack_push(d, &d->empty_top, &d->mags[i]);
@@ -113,7 +113,7 @@ bool iovx_depot_push_full(struct depot *d, unsigned int cls, struct iovx_mag *m)
 
 	/* reserve a place first, so the bound holds even with racing pushers */
 	do {
-		if (cnt >= d->full_max)
+		if (cnt >= d->full_max[cls])
 			return false;
 	} while (!iovx_cmpxchg_relaxed(&d->full_count[cls], &cnt, cnt + 1));
 	stack_push(d, &d->full_top[cls], m);

@@ -68,6 +68,10 @@ void iovx_iova_config_init(struct iovx_iova_config *cfg, uint64_t start_pfn, uin
 IOVX_BUILD_BUG_ON(IOVX_PCPU_STRIDE_SHIFT != IOVX_RSEQ_SLOT_SHIFT);
 #endif
 IOVX_BUILD_BUG_ON(sizeof(struct iovx_pcpu_cache) != (1 << IOVX_PCPU_STRIDE_SHIFT));
+/* the inline fast path of iovx/static/iova.h relies on these */
+IOVX_BUILD_BUG_ON(offsetof(struct iovx_iova_domain, fast) != 0);
+IOVX_BUILD_BUG_ON(offsetof(struct iovx_pcpu_cache, loaded) != IOVX_IOVA_LOADED_OFF(0));
+IOVX_BUILD_BUG_ON(IOVX_IOVA_NR_CLASSES != IOVX_NR_CLASSES);
 
 static inline bool cache_claim(struct iovx_pcpu_cache *c)
 {
@@ -80,9 +84,9 @@ static inline struct iovx_pcpu_cache *cache_detach(struct iovx_iova_domain *dom)
 
 #ifdef IOVX_HAVE_RSEQ
 	if (dom->percpu_mode == MODE_RSEQ)
-		return iovx_rseq_slot_detach(dom->caches, 1);		/* E-C1 */
+		return iovx_rseq_slot_detach(dom->fast.caches, 1);		/* E-C1 */
 #endif
-	c = &dom->caches[iovx_cpu_hint()];
+	c = &dom->fast.caches[iovx_cpu_hint()];
 	return cache_claim(c) ? c : NULL;
 }
 
@@ -220,7 +224,7 @@ static void domain_free(struct iovx_iova_domain *dom)
 		dom->reserved_list = r->next;
 		iovx_free(r);
 	}
-	iovx_free(dom->caches);
+	iovx_free(dom->fast.caches);
 	if (dom->depot.mags)
 		iovx_depot_destroy(&dom->depot);
 	if (dom->buddy.bm[0].root)
@@ -231,7 +235,8 @@ static void domain_free(struct iovx_iova_domain *dom)
 int iovx_iova_domain_create(const struct iovx_iova_config *cfg, struct iovx_iova_domain **out)
 {
 	struct iovx_iova_domain *dom;
-	unsigned int ncpu, full_max, cpu, cls;
+	uint32_t full_max[IOVX_NR_CLASSES] = { 0 }, nr_mags;
+	unsigned int ncpu, cpu, cls, base;
 	uint64_t start;
 	int ret;
 
@@ -247,8 +252,8 @@ int iovx_iova_domain_create(const struct iovx_iova_config *cfg, struct iovx_iova
 	dom = iovx_zalloc(sizeof(*dom), IOVX_GFP_KERNEL);
 	if (!dom)
 		return -ENOMEM;
-	dom->start_pfn = start;
-	dom->end_pfn = cfg->end_pfn;
+	dom->fast.start_pfn = start;
+	dom->fast.end_pfn = cfg->end_pfn;
 	dom->flags = cfg->flags;
 	dom->granule_shift = cfg->granule_shift;
 	dom->mem_bytes = sizeof(*dom);
@@ -258,38 +263,47 @@ int iovx_iova_domain_create(const struct iovx_iova_config *cfg, struct iovx_iova
 
 	ncpu = iovx_nr_cpu_ids();
 	dom->nr_cpus = ncpu;
-	dom->ncls = (cfg->flags & IOVX_IOVA_NO_CACHE) ? 0 : cfg->max_cached_order + 1;
-	if (dom->ncls > dom->buddy.max_order + 1)
-		dom->ncls = dom->buddy.max_order + 1;
-	for (cls = 0; cls < dom->ncls; cls++) {
+	dom->fast.ncls = (cfg->flags & IOVX_IOVA_NO_CACHE) ? 0 : cfg->max_cached_order + 1;
+	if (dom->fast.ncls > dom->buddy.max_order + 1)
+		dom->fast.ncls = dom->buddy.max_order + 1;
+	for (cls = 0; cls < dom->fast.ncls; cls++) {
 		uint64_t size = 1ull << cls;
 		uint64_t first = (start + size - 1) & ~(size - 1);
 
-		if (first + size > dom->end_pfn || first < start) {
-			dom->ncls = cls;	/* no room for this class, nor for larger ones */
+		if (first + size > dom->fast.end_pfn || first < start) {
+			dom->fast.ncls = cls;	/* no room for this class, nor for larger ones */
 			break;
 		}
-		dom->min_lim[cls] = first + size;
-		dom->span[cls] = dom->end_pfn - size - start;
+		dom->fast.min_lim[cls] = first + size;
+		dom->fast.span[cls] = dom->fast.end_pfn - size - start;
 	}
-	full_max = cfg->depot_max ? cfg->depot_max : (ncpu * 2 < 8 ? 8 : ncpu * 2 > 64 ? 64 : ncpu * 2);
-	if (dom->ncls) {
-		uint32_t nr_mags = ncpu * dom->ncls * 2 + dom->ncls * full_max + ncpu * 2;
+	/*
+	 * Depot bound per class: 'base' magazines for the two smallest classes, halving every
+	 * second class (a TX ring of a few thousand 1-granule IOVAs in flight fits; a class of
+	 * 256 granules still keeps a few magazines), at least 4.
+	 */
+	base = cfg->depot_max ? cfg->depot_max : (ncpu * 8 < 64 ? 64 : ncpu * 8 > 1024 ? 1024 : ncpu * 8);
+	nr_mags = ncpu * 2;
+	for (cls = 0; cls < dom->fast.ncls; cls++) {
+		full_max[cls] = base >> (cls / 2) < 4 ? 4 : base >> (cls / 2);
+		nr_mags += ncpu * 2 + full_max[cls];
+	}
+	if (dom->fast.ncls) {
 
 		ret = iovx_depot_init(&dom->depot, nr_mags, full_max, &dom->mem_bytes);
 		if (ret)
 			goto fail;
-		dom->caches = iovx_zalloc_aligned(ncpu * sizeof(*dom->caches),
-						  sizeof(*dom->caches), IOVX_GFP_KERNEL);
+		dom->fast.caches = iovx_zalloc_aligned(ncpu * sizeof(*dom->fast.caches),
+						  sizeof(*dom->fast.caches), IOVX_GFP_KERNEL);
 		ret = -ENOMEM;
-		if (!dom->caches)
+		if (!dom->fast.caches)
 			goto fail;
-		dom->mem_bytes += ncpu * sizeof(*dom->caches);
+		dom->mem_bytes += ncpu * sizeof(*dom->fast.caches);
 		for (cpu = 0; cpu < ncpu; cpu++) {
-			struct iovx_pcpu_cache *c = &dom->caches[cpu];
+			struct iovx_pcpu_cache *c = &dom->fast.caches[cpu];
 
 			c->home = cpu;
-			for (cls = 0; cls < dom->ncls; cls++) {
+			for (cls = 0; cls < dom->fast.ncls; cls++) {
 				c->loaded[cls] = iovx_depot_pop_empty(&dom->depot);
 				c->prev[cls] = iovx_depot_pop_empty(&dom->depot);
 			}
@@ -306,7 +320,7 @@ int iovx_iova_domain_create(const struct iovx_iova_config *cfg, struct iovx_iova
 		for (unsigned int k = 0; k < dom->nr_allocated; k++) {
 			ret = iovx_shb_init(&dom->allocated[k], ((cfg->end_pfn - 1) >> k) + 1,
 					    &dom->mem_bytes);
-			if (!ret && k >= dom->ncls)
+			if (!ret && k >= dom->fast.ncls)
 				ret = iovx_shb_init(&dom->ends[k], cfg->end_pfn, &dom->mem_bytes);
 			if (ret)
 				goto fail;
@@ -319,6 +333,8 @@ int iovx_iova_domain_create(const struct iovx_iova_config *cfg, struct iovx_iova
 #else
 	dom->percpu_mode = MODE_CAS;
 #endif
+	dom->fast.mag_size = IOVX_MAG_SIZE;
+	dom->fast.inline_ok = dom->percpu_mode == MODE_RSEQ && !dom->allocated;
 	*out = dom;
 	return 0;
 fail:
@@ -348,7 +364,7 @@ static int checked_mark(struct iovx_iova_domain *dom, uint64_t pfn, unsigned int
 
 	if (!w)
 		return -ENOMEM;
-	if (order >= dom->ncls) {
+	if (order >= dom->fast.ncls) {
 		uint64_t *e = iovx_shb_word(&dom->ends[order], last, true, IOVX_GFP_ATOMIC);
 
 		if (!e)
@@ -365,7 +381,7 @@ static int checked_unmark(struct iovx_iova_domain *dom, uint64_t pfn, unsigned i
 {
 	if (!iovx_shb_test_and_clear(&dom->allocated[order], pfn >> order))
 		return -EFAULT;
-	if (order >= dom->ncls && !iovx_shb_test_and_clear(&dom->ends[order], pfn + npages - 1)) {
+	if (order >= dom->fast.ncls && !iovx_shb_test_and_clear(&dom->ends[order], pfn + npages - 1)) {
 		iovx_shb_set(&dom->allocated[order], pfn >> order);	/* wrong size: undo */
 		return -EFAULT;
 	}
@@ -402,7 +418,7 @@ static void backend_free_range(struct iovx_iova_domain *dom, uint64_t pfn, uint6
 static IOVX_NOINLINE void give_back(struct iovx_iova_domain *dom, uint64_t pfn,
 				   unsigned int order, uint64_t npages)
 {
-	if (order >= dom->ncls) {
+	if (order >= dom->fast.ncls) {
 		IOVX_PARK_POINT("iova.free.backend");
 		backend_free_range(dom, pfn, npages);
 		return;
@@ -410,7 +426,7 @@ static IOVX_NOINLINE void give_back(struct iovx_iova_domain *dom, uint64_t pfn,
 	{
 #ifdef IOVX_HAVE_RSEQ
 		if (dom->percpu_mode == MODE_RSEQ &&
-		    iovx_rseq_stack_push(dom->caches, loaded_off(order), IOVX_MAG_SIZE, pfn))
+		    iovx_rseq_stack_push(dom->fast.caches, loaded_off(order), IOVX_MAG_SIZE, pfn))
 			return;
 #endif
 		if (free_cached_slow(dom, order, pfn))
@@ -460,19 +476,19 @@ static IOVX_NOINLINE int64_t alloc_slow(struct iovx_iova_domain *dom, uint64_t n
 		return -EINVAL;
 	size = 1ull << order;
 	/* cached classes occupy the whole block; larger sizes exactly npages */
-	need = order < dom->ncls ? size : npages;
-	lim = limit_pfn < dom->end_pfn ? limit_pfn : dom->end_pfn;
+	need = order < dom->fast.ncls ? size : npages;
+	lim = limit_pfn < dom->fast.end_pfn ? limit_pfn : dom->fast.end_pfn;
 	if (lim < need)
 		return -EINVAL;
 	max_start = lim - need;
 	/* some aligned block must start at or above start_pfn and at or below max_start */
-	if (((dom->start_pfn + size - 1) & ~(size - 1)) > max_start ||
-	    dom->start_pfn + size - 1 < dom->start_pfn)
+	if (((dom->fast.start_pfn + size - 1) & ~(size - 1)) > max_start ||
+	    dom->fast.start_pfn + size - 1 < dom->fast.start_pfn)
 		return -EINVAL;
-	if (order < dom->ncls) {
+	if (order < dom->fast.ncls) {
 #ifdef IOVX_HAVE_RSEQ
 		if (dom->percpu_mode == MODE_RSEQ)
-			v = (int64_t)iovx_rseq_stack_pop(dom->caches, loaded_off(order), max_start);
+			v = (int64_t)iovx_rseq_stack_pop(dom->fast.caches, loaded_off(order), max_start);
 #endif
 		if (!v)
 			v = (int64_t)alloc_cached_slow(dom, order, max_start);
@@ -496,14 +512,14 @@ static IOVX_NOINLINE int64_t alloc_slow(struct iovx_iova_domain *dom, uint64_t n
 int64_t iovx_iova_alloc(struct iovx_iova_domain *dom, uint64_t npages, uint64_t limit_pfn)
 {
 #ifdef IOVX_HAVE_RSEQ
-	if (iovx_likely(dom && npages && dom->percpu_mode == MODE_RSEQ)) {
+	if (iovx_likely(dom && npages && dom->fast.inline_ok)) {
 		unsigned int order = iovx_order_base2(npages);
 		uint64_t lim, v;
 
-		if (iovx_likely(order < dom->ncls)) {
-			lim = limit_pfn < dom->end_pfn ? limit_pfn : dom->end_pfn;
-			if (iovx_likely(lim >= dom->min_lim[order] && !dom->allocated)) {
-				v = iovx_rseq_stack_pop(dom->caches, loaded_off(order),
+		if (iovx_likely(order < dom->fast.ncls)) {
+			lim = limit_pfn < dom->fast.end_pfn ? limit_pfn : dom->fast.end_pfn;
+			if (iovx_likely(lim >= dom->fast.min_lim[order])) {
+				v = iovx_rseq_stack_pop(dom->fast.caches, loaded_off(order),
 							lim - (1ull << order));
 				if (iovx_likely(v))
 					return (int64_t)v;
@@ -525,7 +541,8 @@ static IOVX_NOINLINE int free_slow(struct iovx_iova_domain *dom, uint64_t pfn, u
 	if (order > dom->buddy.max_order)
 		return -EINVAL;
 	size = 1ull << order;
-	if ((pfn & (size - 1)) || pfn < dom->start_pfn || pfn > dom->end_pfn - size)
+	if ((pfn & (size - 1)) || pfn < dom->fast.start_pfn || size > dom->fast.end_pfn ||
+	    pfn > dom->fast.end_pfn - size)
 		return -EINVAL;
 	if (dom->allocated && checked_unmark(dom, pfn, order, npages))
 		return -EFAULT;
@@ -537,12 +554,12 @@ static IOVX_NOINLINE int free_slow(struct iovx_iova_domain *dom, uint64_t pfn, u
 int iovx_iova_free(struct iovx_iova_domain *dom, uint64_t pfn, uint64_t npages)
 {
 #ifdef IOVX_HAVE_RSEQ
-	if (iovx_likely(dom && npages && dom->percpu_mode == MODE_RSEQ)) {
+	if (iovx_likely(dom && npages && dom->fast.inline_ok)) {
 		unsigned int order = iovx_order_base2(npages);
 
-		if (iovx_likely(order < dom->ncls && !(pfn & ((1ull << order) - 1)) &&
-				pfn - dom->start_pfn <= dom->span[order] && !dom->allocated) &&
-		    iovx_likely(iovx_rseq_stack_push(dom->caches, loaded_off(order),
+		if (iovx_likely(order < dom->fast.ncls && !(pfn & ((1ull << order) - 1)) &&
+				pfn - dom->fast.start_pfn <= dom->fast.span[order]) &&
+		    iovx_likely(iovx_rseq_stack_push(dom->fast.caches, loaded_off(order),
 						     IOVX_MAG_SIZE, pfn)))
 			return 0;
 	}
@@ -568,9 +585,9 @@ int64_t iovx_iova_reclaim(struct iovx_iova_domain *dom)
 
 	if (!dom)
 		return -EINVAL;
-	for (unsigned int cpu = 0; cpu < dom->nr_cpus && dom->ncls; cpu++) {
+	for (unsigned int cpu = 0; cpu < dom->nr_cpus && dom->fast.ncls; cpu++) {
 		/* remote detach (C1); a busy slot's owner will bring its cache back itself */
-		struct iovx_pcpu_cache *c = &dom->caches[cpu];
+		struct iovx_pcpu_cache *c = &dom->fast.caches[cpu];
 
 		if (!cache_claim(c))
 			continue;
@@ -579,13 +596,13 @@ int64_t iovx_iova_reclaim(struct iovx_iova_domain *dom)
 			iovx_rseq_fence_cpu(cpu);	/* C2, E-C2 */
 #endif
 		IOVX_PARK_POINT("iova.reclaim.detached");
-		for (unsigned int cls = 0; cls < dom->ncls; cls++) {
+		for (unsigned int cls = 0; cls < dom->fast.ncls; cls++) {
 			total += mag_flush(dom, c->loaded[cls], cls);
 			total += mag_flush(dom, c->prev[cls], cls);
 		}
 		cache_attach(c);
 	}
-	for (unsigned int cls = 0; cls < dom->ncls; cls++) {
+	for (unsigned int cls = 0; cls < dom->fast.ncls; cls++) {
 		struct iovx_mag *m;
 
 		while ((m = iovx_depot_pop_full(&dom->depot, cls))) {
@@ -647,8 +664,8 @@ static int reserve_once(struct iovx_iova_domain *dom, uint64_t pfn, uint64_t npa
 
 	if (!dom || !npages || pfn + npages < pfn)
 		return -EINVAL;
-	a = pfn > dom->start_pfn ? pfn : dom->start_pfn;
-	b = pfn + npages < dom->end_pfn ? pfn + npages : dom->end_pfn;
+	a = pfn > dom->fast.start_pfn ? pfn : dom->fast.start_pfn;
+	b = pfn + npages < dom->fast.end_pfn ? pfn + npages : dom->fast.end_pfn;
 	if (a >= b)
 		return 0;
 	r = iovx_zalloc(sizeof(*r), IOVX_GFP_ATOMIC);
@@ -710,17 +727,17 @@ int iovx_iova_reserve(struct iovx_iova_domain *dom, uint64_t pfn, uint64_t npage
 
 static uint64_t hoard_bound(const struct iovx_iova_domain *dom)
 {
-	uint64_t per_class = 0;
+	uint64_t bound = 0;
 
-	for (unsigned int cls = 0; cls < dom->ncls; cls++)
-		per_class += 1ull << cls;
-	return per_class * IOVX_MAG_SIZE * (2ull * dom->nr_cpus + dom->depot.full_max);
+	for (unsigned int cls = 0; cls < dom->fast.ncls; cls++)
+		bound += (IOVX_MAG_SIZE * (2ull * dom->nr_cpus + dom->depot.full_max[cls])) << cls;
+	return bound;
 }
 
 static void fill_common(struct iovx_iova_domain *dom, struct iovx_iova_stats *st)
 {
 	iovx_memset(st, 0, sizeof(*st));
-	st->total = dom->end_pfn - dom->start_pfn;
+	st->total = dom->fast.end_pfn - dom->fast.start_pfn;
 	st->reserved = iovx_load_acquire(&dom->reserved);
 	st->alloc_failures = iovx_load_relaxed(&dom->alloc_failures);
 	st->reclaims = iovx_load_relaxed(&dom->reclaims);
@@ -747,11 +764,11 @@ int iovx_iova_get_stats(struct iovx_iova_domain *dom, struct iovx_iova_stats *st
 		return -EINVAL;
 	fill_common(dom, st);
 	st->backend_free = iovx_load_acquire(&dom->buddy.free_granules);
-	for (unsigned int cpu = 0; cpu < dom->nr_cpus && dom->ncls; cpu++)
-		for (unsigned int cls = 0; cls < dom->ncls; cls++)
-			st->cached += ((uint64_t)iovx_load_relaxed(&dom->caches[cpu].loaded[cls]->n) +
-				       iovx_load_relaxed(&dom->caches[cpu].prev[cls]->n)) << cls;
-	for (unsigned int cls = 0; cls < dom->ncls; cls++)
+	for (unsigned int cpu = 0; cpu < dom->nr_cpus && dom->fast.ncls; cpu++)
+		for (unsigned int cls = 0; cls < dom->fast.ncls; cls++)
+			st->cached += ((uint64_t)iovx_load_relaxed(&dom->fast.caches[cpu].loaded[cls]->n) +
+				       iovx_load_relaxed(&dom->fast.caches[cpu].prev[cls]->n)) << cls;
+	for (unsigned int cls = 0; cls < dom->fast.ncls; cls++)
 		st->depot += ((uint64_t)iovx_load_relaxed(&dom->depot.full_count[cls]) *
 			      IOVX_MAG_SIZE) << cls;
 	close_sums(st);
@@ -786,7 +803,7 @@ static int audit_add_ivl(struct audit_ctx *a, uint64_t start, uint64_t len, bool
 		a->v = nv;
 		a->cap = cap;
 	}
-	if (start < a->dom->start_pfn || start + len > a->dom->end_pfn ||
+	if (start < a->dom->fast.start_pfn || start + len > a->dom->fast.end_pfn ||
 	    (block && (start & (len - 1))))
 		a->err = -EFAULT;	/* outside the domain, or a misaligned block */
 	a->v[a->n].start = start;
@@ -884,10 +901,10 @@ static int audit_walk(struct audit_ctx *a, struct iovx_iova_stats *st)
 	if (a->sum != iovx_load_acquire(&dom->buddy.free_granules))
 		a->err = -EFAULT;
 	mark = a->sum;
-	for (unsigned int cpu = 0; cpu < dom->nr_cpus && dom->ncls; cpu++) {
-		struct iovx_pcpu_cache *c = &dom->caches[cpu];
+	for (unsigned int cpu = 0; cpu < dom->nr_cpus && dom->fast.ncls; cpu++) {
+		struct iovx_pcpu_cache *c = &dom->fast.caches[cpu];
 
-		for (a->cls = 0; a->cls < dom->ncls; a->cls++) {
+		for (a->cls = 0; a->cls < dom->fast.ncls; a->cls++) {
 			ret = audit_mag(a, c->loaded[a->cls]);
 			if (!ret)
 				ret = audit_mag(a, c->prev[a->cls]);
@@ -897,7 +914,7 @@ static int audit_walk(struct audit_ctx *a, struct iovx_iova_stats *st)
 	}
 	st->cached = a->sum - mark;
 	mark = a->sum;
-	for (a->cls = 0; a->cls < dom->ncls; a->cls++) {
+	for (a->cls = 0; a->cls < dom->fast.ncls; a->cls++) {
 		ret = iovx_depot_walk_full(&dom->depot, a->cls, audit_mag_cb, a);
 		if (ret)
 			return ret;

@@ -16,6 +16,7 @@
 
 #include "platform.h"
 #include <iovx/iova.h>
+#include <iovx/static/iova_layout.h>
 
 /* ------------------------------------------------------------------ shb */
 #define SHB_FANOUT_SHIFT	6
@@ -105,18 +106,18 @@ struct iovx_mag {
 struct depot {
 	struct iovx_mag *mags;
 	uint32_t nr_mags;
-	uint32_t full_max;		/* full magazines per class */
+	uint32_t full_max[IOVX_NR_CLASSES];	/* full magazines per class */
 	uint64_t empty_top;		/* index+1 in the low half, ABA tag in the high half */
 	uint64_t full_top[IOVX_NR_CLASSES];
 	uint32_t full_count[IOVX_NR_CLASSES];
 };
 
-int iovx_depot_init(struct depot *d, uint32_t nr_mags, uint32_t full_max, uint64_t *mem);
+int iovx_depot_init(struct depot *d, uint32_t nr_mags, const uint32_t *full_max, uint64_t *mem);
 void iovx_depot_destroy(struct depot *d);
 struct iovx_mag *iovx_depot_pop_empty(struct depot *d);
 void iovx_depot_push_empty(struct depot *d, struct iovx_mag *m);
 struct iovx_mag *iovx_depot_pop_full(struct depot *d, unsigned int cls);
-/* false when the class already holds full_max magazines */
+/* false when the class already holds full_max[cls] magazines */
 bool iovx_depot_push_full(struct depot *d, unsigned int cls, struct iovx_mag *m);
 /* Walks the full stack of a class (quiescent only). */
 int iovx_depot_walk_full(struct depot *d, unsigned int cls,
@@ -143,21 +144,12 @@ struct reserved_range {
 };
 
 struct iovx_iova_domain {
-	/* read-mostly, first cache line */
-	struct iovx_pcpu_cache *caches;
-	uint64_t start_pfn, end_pfn;
-	unsigned int ncls;		/* cached classes: 0 .. ncls-1 */
+	/* read-mostly; first, and laid out as iovx/static/iova.h's inline fast path reads it */
+	struct iovx_iova_fast fast;
 	unsigned int nr_cpus;
 	unsigned int flags;
 	int percpu_mode;		/* 0 CAS, 1 rseq, 2 kernel */
 	unsigned int granule_shift;
-	/*
-	 * Per cached class, precomputed so the fast path validates with two compares:
-	 * min_lim: the lowest limit that still admits an aligned block above start_pfn;
-	 * span:    end_pfn - size - start_pfn, the largest valid pfn - start_pfn of a block.
-	 */
-	uint64_t min_lim[IOVX_NR_CLASSES];
-	uint64_t span[IOVX_NR_CLASSES];
 
 	struct depot depot;
 	struct buddy buddy;

@@ -1,45 +1,18 @@
 /* SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause */
 /*
- * platform_user_rseq.h - restartable-sequence per-CPU stack operations (x86-64, glibc >= 2.35).
- *
- * What and why: a per-CPU cache whose fast path has no atomic read-modify-write. glibc
- * registers a struct rseq for every thread (__rseq_offset from the thread pointer); a
- * critical section described by a struct rseq_cs is aborted by the kernel if the thread is
- * preempted, migrated or signalled before its single commit instruction, and resumes at the
- * abort handler, which here restarts the whole sequence. The idea is the one of tcmalloc's
- * per-CPU caches and librseq's percpu operations; the code is ours.
- *
- * Data shape (the caller's, passed as parameters so this file knows no iovx structure):
- *   slots:   array of nr_cpu_ids per-CPU caches, 1 << IOVX_RSEQ_SLOT_SHIFT bytes apart; the
- *            first word of a cache is its claim word: 0 = attached (the fast path may use
- *            it), non-zero = detached (owned by one thread; the fast path must bypass)
- *   off:     byte offset inside the cache of a pointer to a stack
- *   stack:   { uint32_t n; uint32_t pad; uint64_t v[cap]; }
- *
- * Invariants: only a thread running on CPU c, inside one of these sequences, or the thread
- * that detached slot c's cache, modifies that cache. Two sequences on one CPU never
- * interleave (the kernel aborts the preempted one). A remote detach is a CAS on the slot
- * followed by iovx_rseq_fence_cpu(c), after which no sequence that saw the old pointer can
- * still commit.
- *
- * Progress: each operation is lock-free: it restarts only when its own thread was preempted,
- * migrated or signalled; no other thread's state can make it wait.
- *
- * Ordering edges:
- *   E-RS1 the commit store of pop/push is plain: the data is per-CPU and only the same CPU
- *         (program order) or a fenced remote owner (membarrier, a full barrier on the target
- *         CPU) reads it.
- *   E-RS2 detach's commit is a locked cmpxchg (full barrier) pairing with the owner's
- *         store-release on re-attach and with a remote detacher's CAS.
+ * platform_user_rseq.h - restartable-sequence per-CPU operations for libiovx (x86-64,
+ * glibc >= 2.35). The sequences themselves live in iovx/static/rseq.h, which the optional
+ * inline fast path of the public headers shares; this header binds them to the library's
+ * private copy of __rseq_offset and declares the set-up and the remote fence.
  */
 #ifndef IOVX_PLATFORM_USER_RSEQ_H
 #define IOVX_PLATFORM_USER_RSEQ_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <iovx/static/rseq.h>
 
 #define IOVX_HAVE_RSEQ 1
-#define IOVX_RSEQ_SLOT_SHIFT 8
 
 extern const ptrdiff_t __rseq_offset;	/* glibc */
 extern int iovx_rseq_usable;		/* set once by iovx_rseq_init() */
@@ -71,137 +44,19 @@ static inline unsigned int iovx_rseq_cpu_id(void)
 	return cpu;
 }
 
-/*
- * Descriptor and abort handler. The abort handler is preceded by glibc's signature
- * (0x53053053, encoded as the operand of a ud1 so the bytes disassemble), and restarts the
- * sequence from the descriptor store (label 6).
- */
-#define IOVX_RSEQ_CS(start, post, abort_lbl)					\
-	".pushsection __rseq_cs, \"aw\"\n\t"					\
-	".balign 32\n\t"							\
-	"3:\n\t"								\
-	".long 0x0, 0x0\n\t"							\
-	".quad " #start "f, (" #post "f - " #start "f), " #abort_lbl "f\n\t"	\
-	".popsection\n\t"
-
-#define IOVX_RSEQ_ABORT(abort_lbl, restart)					\
-	".pushsection __rseq_failure, \"ax\"\n\t"				\
-	".byte 0x0f, 0xb9, 0x3d\n\t"						\
-	".long 0x53053053\n\t"							\
-	#abort_lbl ":\n\t"							\
-	"jmp " #restart "b\n\t"							\
-	".popsection\n\t"
-
-/*
- * Pop the top value of this CPU's stack at byte offset 'off' if it is <= max.
- * Returns the value, or 0 when the slot is detached, the stack empty or the top above max
- * (the caller's slow path then decides). 0 is never a stored value.
- */
 static inline uint64_t iovx_rseq_stack_pop(void *slots, size_t off, uint64_t max)
 {
-	uint64_t ret;
-
-	__asm__ __volatile__(
-		IOVX_RSEQ_CS(1, 2, 4)
-		"6:\n\t"
-		"leaq 3b(%%rip), %%rax\n\t"
-		"movq %%rax, %%fs:8(%[rs])\n\t"
-		"1:\n\t"
-		"movl %%fs:4(%[rs]), %%eax\n\t"
-		"shlq $8, %%rax\n\t"
-		"addq %[slots], %%rax\n\t"
-		"cmpq $0, (%%rax)\n\t"
-		"jnz 5f\n\t"
-		"movq (%%rax, %[off]), %%rdx\n\t"
-		"movl (%%rdx), %%ecx\n\t"
-		"testl %%ecx, %%ecx\n\t"
-		"jz 5f\n\t"
-		"movq (%%rdx, %%rcx, 8), %[ret]\n\t"	/* v[n-1] sits at 8 * n */
-		"cmpq %[max], %[ret]\n\t"
-		"ja 5f\n\t"
-		"decl %%ecx\n\t"
-		"movl %%ecx, (%%rdx)\n\t"		/* commit (E-RS1) */
-		"2:\n\t"
-		"jmp 7f\n\t"
-		"5:\n\t"
-		"xorl %k[ret], %k[ret]\n\t"
-		"7:\n\t"
-		IOVX_RSEQ_ABORT(4, 6)
-		: [ret] "=&r"(ret)
-		: [rs] "r"(iovx_rseq_off), [slots] "r"(slots), [off] "r"(off), [max] "r"(max)
-		: "rax", "rcx", "rdx", "memory", "cc");
-	return ret;
+	return iovx_rseq_stack_pop_at(iovx_rseq_off, slots, off, max);
 }
 
-/* Push v onto this CPU's stack at 'off' if it holds fewer than cap. Returns 1 or 0. */
 static inline int iovx_rseq_stack_push(void *slots, size_t off, uint32_t cap, uint64_t v)
 {
-	int ret;
-
-	__asm__ __volatile__(
-		IOVX_RSEQ_CS(1, 2, 4)
-		"6:\n\t"
-		"leaq 3b(%%rip), %%rax\n\t"
-		"movq %%rax, %%fs:8(%[rs])\n\t"
-		"1:\n\t"
-		"movl %%fs:4(%[rs]), %%eax\n\t"
-		"shlq $8, %%rax\n\t"
-		"addq %[slots], %%rax\n\t"
-		"cmpq $0, (%%rax)\n\t"
-		"jnz 5f\n\t"
-		"movq (%%rax, %[off]), %%rdx\n\t"
-		"movl (%%rdx), %%ecx\n\t"
-		"cmpl %[cap], %%ecx\n\t"
-		"jae 5f\n\t"
-		"incl %%ecx\n\t"
-		"movq %[v], (%%rdx, %%rcx, 8)\n\t"	/* v[n] sits at 8 * (n + 1); unpublished */
-		"movl %%ecx, (%%rdx)\n\t"		/* commit (E-RS1) */
-		"2:\n\t"
-		"movl $1, %[ret]\n\t"
-		"jmp 7f\n\t"
-		"5:\n\t"
-		"xorl %[ret], %[ret]\n\t"
-		"7:\n\t"
-		IOVX_RSEQ_ABORT(4, 6)
-		: [ret] "=&r"(ret)
-		: [rs] "r"(iovx_rseq_off), [slots] "r"(slots), [off] "r"(off), [cap] "r"(cap),
-		  [v] "r"(v)
-		: "rax", "rcx", "rdx", "memory", "cc");
-	return ret;
+	return iovx_rseq_stack_push_at(iovx_rseq_off, slots, off, cap, v);
 }
 
-/*
- * Detach this CPU's cache: its claim word goes from 0 to 'owner' (non-zero) with a locked
- * cmpxchg as the commit. Returns the cache, now owned exclusively by the caller, or NULL
- * when it was already detached (by another thread of this CPU, or by a remote reclaimer).
- */
 static inline void *iovx_rseq_slot_detach(void *slots, uint64_t owner)
 {
-	void *ret;
-
-	__asm__ __volatile__(
-		IOVX_RSEQ_CS(1, 2, 4)
-		"6:\n\t"
-		"leaq 3b(%%rip), %%rax\n\t"
-		"movq %%rax, %%fs:8(%[rs])\n\t"
-		"1:\n\t"
-		"movl %%fs:4(%[rs]), %%ecx\n\t"
-		"shlq $8, %%rcx\n\t"
-		"addq %[slots], %%rcx\n\t"
-		"xorl %%eax, %%eax\n\t"
-		"lock cmpxchgq %[owner], (%%rcx)\n\t"	/* commit (E-RS2) */
-		"2:\n\t"
-		"jnz 5f\n\t"
-		"movq %%rcx, %[ret]\n\t"
-		"jmp 7f\n\t"
-		"5:\n\t"
-		"xorl %k[ret], %k[ret]\n\t"
-		"7:\n\t"
-		IOVX_RSEQ_ABORT(4, 6)
-		: [ret] "=&r"(ret)
-		: [rs] "r"(iovx_rseq_off), [slots] "r"(slots), [owner] "r"(owner)
-		: "rax", "rcx", "memory", "cc");
-	return ret;
+	return iovx_rseq_slot_detach_at(iovx_rseq_off, slots, owner);
 }
 
 #endif /* IOVX_PLATFORM_USER_RSEQ_H */

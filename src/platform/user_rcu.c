@@ -31,7 +31,10 @@
  *   E-RCU3 call_rcu: the caller releases the head before queueing; the trampoline acquires
  *          the head (caller's writes) and rcu_gp_sync (the readers', as E-RCU2).
  *   E-RCU4 barrier: each callback releases rcu_barrier_sync when it returns; rcu_barrier's
- *          return acquires it, so callbacks' effects are visible to the caller.
+ *          return acquires it, so callbacks' effects are visible to the caller. liburcu's
+ *          barrier allocates bookkeeping that its call_rcu thread frees, ordered only by
+ *          its own queue: the calling thread's accesses inside urcu_bp_barrier() are
+ *          ignored by TSan (__tsan_ignore_thread_begin/end), not suppressed by a file.
  */
 #include "platform.h"
 

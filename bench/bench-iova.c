@@ -1,0 +1,781 @@
+// SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
+/*
+ * bench-iova.c - "iovx-bench iova": iovx's IOVA allocator against Linux's own
+ * drivers/iommu/iova.c (built in userspace from the distribution's kernel source, see
+ * linux-compat/), side by side in one process.
+ *
+ * Both sides see the same calls: iovx_iova_alloc(n, limit) / iovx_iova_free(pfn, n) against
+ * alloc_iova_fast(n, limit - 1, flush_rcache = true) / free_iova_fast(pfn, n), on a domain
+ * [1, 2^36) of 4 KiB granules (Linux: init_iova_domain(4096, 1) + rcaches; its top is the
+ * per-call limit). Each body is written once and instantiated per side with the side a
+ * compile-time constant, so neither pays an indirect call; random sizes and free orders are
+ * drawn before the clock starts and are the same for both sides.
+ *
+ * Workloads (issue 4, item 5):
+ *   a  one thread, alloc + free of 1 granule (ns per pair)
+ *   b  per thread, batches of 64 random power-of-two sizes 1..32, freed in random order
+ *   c  producer thread allocates 1 granule, consumer thread frees it (SPSC ring): a TX
+ *      completion on another CPU (ns per pair, throughput of the pair of threads)
+ *   d  as b with 16 sizes of 64..1024 granules (Linux caches only up to 32: rbtree path)
+ *   e  one thread, random sizes 1..32 below a 65 536-granule limit, held at 90 % occupancy
+ *      (alloc while below 90 %, else free a random live range); failures and ns per op
+ *   f  per thread, zswap's pattern: map a 1-granule source and the 2-granule destination,
+ *      unmap both (ns per iteration of 4 calls)
+ * Rows are rated by the process's CPU time per unit (see bench.h), c by wall time per pair
+ * (its two threads wait for each other). Mops/s is total allocator calls per wall second.
+ */
+#define _GNU_SOURCE
+#include "bench.h"
+#include "lx_iova.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+/*
+ * iovx's side uses the inline cached path of <iovx/static/iova.h> (what a caller that
+ * defines IOVX_INLINE_FASTPATH gets); row "a0" measures the exported calls as well.
+ */
+#define IOVX_INLINE_FASTPATH
+#include <iovx/iova.h>
+
+#define SPACE_END	(1ull << 36)	/* iovx end_pfn, and the limit of a, b, c, d, f */
+#define WINDOW_END	65536ull	/* e: the 32-bit-style limit */
+#define GRANULE		4096ul
+
+#define PAIR_CHUNK	64		/* calls between two looks at the stop flag */
+#define MAX_BATCH	64
+#define NR_BATCHES	64		/* distinct pre-drawn batches per thread, cycled */
+#define RING_SIZE	1024u		/* c: a TX ring */
+#define OCC_PERMILLE	900u		/* e: target occupancy */
+
+#define always_inline	inline __attribute__((__always_inline__))
+
+/* ---- the two sides, selected by a compile-time constant ------------------------------ */
+static always_inline int64_t side_alloc(enum iovx_bench_side side, void *dom, uint64_t n,
+					uint64_t limit)
+{
+	if (side == IOVX_BENCH_IOVX)
+		return iovx_iova_alloc(dom, n, limit);
+	return (int64_t)iovx_lx_alloc(dom, n, limit);	/* 0 on failure */
+}
+
+/* Returns 1 when the allocator rejected the free (a benchmark bug), else 0. */
+static always_inline unsigned int side_free(enum iovx_bench_side side, void *dom, uint64_t pfn,
+					    uint64_t n)
+{
+	if (side == IOVX_BENCH_IOVX)
+		return iovx_iova_free(dom, pfn, n) != 0;
+	iovx_lx_free(dom, pfn, n);
+	return 0;
+}
+
+/* the same through the exported functions (a real call into libiovx) */
+static always_inline int64_t side_alloc_call(enum iovx_bench_side side, void *dom, uint64_t n,
+					     uint64_t limit)
+{
+	if (side == IOVX_BENCH_IOVX)
+		return (iovx_iova_alloc)(dom, n, limit);
+	return (int64_t)iovx_lx_alloc(dom, n, limit);
+}
+
+static always_inline unsigned int side_free_call(enum iovx_bench_side side, void *dom,
+						 uint64_t pfn, uint64_t n)
+{
+	if (side == IOVX_BENCH_IOVX)
+		return (iovx_iova_free)(dom, pfn, n) != 0;
+	iovx_lx_free(dom, pfn, n);
+	return 0;
+}
+
+#define SIDES(body)								\
+static void body##_iovx(void *ctx, unsigned int tid, struct iovx_bench_count *out)	\
+{										\
+	body(ctx, tid, out, IOVX_BENCH_IOVX);					\
+}										\
+static void body##_base(void *ctx, unsigned int tid, struct iovx_bench_count *out)	\
+{										\
+	body(ctx, tid, out, IOVX_BENCH_BASE);					\
+}
+
+static uint64_t rng_next(uint64_t *s)
+{
+	/* xorshift64* */
+	uint64_t x = *s;
+
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	*s = x;
+	return x * 0x2545f4914f6cdd1dull;
+}
+
+static uint64_t roundup_pow2(uint64_t n)
+{
+	return n <= 1 ? 1 : 1ull << (64 - __builtin_clzll(n - 1));
+}
+
+/* ---- per-case state ------------------------------------------------------------------ */
+struct spsc_ring {
+	uint64_t head __attribute__((aligned(128)));	/* producer's */
+	uint64_t tail_seen;
+	uint64_t tail __attribute__((aligned(128)));	/* consumer's */
+	uint64_t head_seen;
+	int done __attribute__((aligned(128)));	/* producer finished */
+	uint64_t slot[RING_SIZE] __attribute__((aligned(128)));
+};
+
+struct occupancy {
+	uint64_t *pfn;
+	uint8_t *npages;
+	unsigned int nlive;
+	uint64_t used;		/* granules held by the benchmark (rounded up, as both allocate) */
+	uint64_t target;
+	uint64_t rng;
+};
+
+struct ctx {
+	enum iovx_bench_side side;
+	void *dom;
+	uint64_t limit;
+	unsigned int batch_len;
+	const uint8_t *orders;	/* [thread][NR_BATCHES][batch_len] */
+	const uint8_t *perm;	/* same shape: free order inside each batch */
+	struct spsc_ring *ring;
+	struct occupancy occ;
+	struct iovx_iova_stats snap;	/* iovx side: stats after the previous run */
+	struct iovx_iova_stats delta;	/* iovx side: summed over the timed runs */
+};
+
+/* ---- a: 1-granule pairs -------------------------------------------------------------- */
+static always_inline void pair_loop(void *p, struct iovx_bench_count *out,
+				    enum iovx_bench_side side, bool call)
+{
+	struct ctx *c = p;
+	void *dom = c->dom;
+	uint64_t limit = c->limit, n = 0, fail = 0, err = 0;
+	unsigned int i;
+
+	while (!iovx_bench_stopped()) {
+		for (i = 0; i < PAIR_CHUNK; i++) {
+			int64_t pfn = call ? side_alloc_call(side, dom, 1, limit) :
+					     side_alloc(side, dom, 1, limit);
+
+			if (iovx_bench_likely(pfn > 0))
+				err += call ? side_free_call(side, dom, (uint64_t)pfn, 1) :
+					      side_free(side, dom, (uint64_t)pfn, 1);
+			else
+				fail++;
+		}
+		n += PAIR_CHUNK;
+	}
+	out->units = n;
+	out->ops = 2 * n;
+	out->attempts = n;
+	out->failures = fail;
+	out->errors = err;
+}
+
+static always_inline void body_pair(void *p, unsigned int tid, struct iovx_bench_count *out,
+				    enum iovx_bench_side side)
+{
+	pair_loop(p, out, side, false);
+}
+SIDES(body_pair)
+
+static always_inline void body_pair_call(void *p, unsigned int tid,
+					 struct iovx_bench_count *out, enum iovx_bench_side side)
+{
+	pair_loop(p, out, side, true);
+}
+SIDES(body_pair_call)
+
+/* ---- b, d: batches allocated, then freed in random order ----------------------------- */
+static always_inline void body_batch(void *p, unsigned int tid, struct iovx_bench_count *out,
+				     enum iovx_bench_side side)
+{
+	struct ctx *c = p;
+	void *dom = c->dom;
+	unsigned int len = c->batch_len, b = 0, i;
+	const uint8_t *ord = c->orders + (size_t)tid * NR_BATCHES * len;
+	const uint8_t *perm = c->perm + (size_t)tid * NR_BATCHES * len;
+	uint64_t limit = c->limit, n = 0, fail = 0, err = 0;
+	int64_t pfn[MAX_BATCH];
+
+	while (!iovx_bench_stopped()) {
+		const uint8_t *o = ord + (size_t)b * len, *q = perm + (size_t)b * len;
+
+		for (i = 0; i < len; i++)
+			pfn[i] = side_alloc(side, dom, 1ull << o[i], limit);
+		for (i = 0; i < len; i++) {
+			unsigned int k = q[i];
+
+			if (iovx_bench_likely(pfn[k] > 0))
+				err += side_free(side, dom, (uint64_t)pfn[k], 1ull << o[k]);
+			else
+				fail++;
+		}
+		n += len;
+		if (++b == NR_BATCHES)
+			b = 0;
+	}
+	out->units = 2 * n;
+	out->ops = 2 * n;
+	out->attempts = n;
+	out->failures = fail;
+	out->errors = err;
+}
+SIDES(body_batch)
+
+/*
+ * ---- c: producer allocates, consumer frees (single-producer single-consumer ring) ----
+ * Ordering edges: R1 the producer's store-release of head (after writing the slot) pairs
+ * with the consumer's load-acquire of head (before reading it); R2 the consumer's
+ * store-release of tail (after reading the slot) pairs with the producer's load-acquire of
+ * tail (before reusing it); R3 "done" is released after the last push and acquired before
+ * the final drain, so the drain sees every slot.
+ */
+static bool ring_push_spsc(struct spsc_ring *r, uint64_t v)
+{
+	if (r->head - r->tail_seen == RING_SIZE) {
+		r->tail_seen = __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE);	/* R2 */
+		if (r->head - r->tail_seen == RING_SIZE)
+			return false;
+	}
+	r->slot[r->head & (RING_SIZE - 1)] = v;
+	__atomic_store_n(&r->head, r->head + 1, __ATOMIC_RELEASE);	/* R1 */
+	return true;
+}
+
+static uint64_t ring_pop_spsc(struct spsc_ring *r)
+{
+	uint64_t v;
+
+	if (r->tail == r->head_seen) {
+		r->head_seen = __atomic_load_n(&r->head, __ATOMIC_ACQUIRE);	/* R1 */
+		if (r->tail == r->head_seen)
+			return 0;
+	}
+	v = r->slot[r->tail & (RING_SIZE - 1)];
+	__atomic_store_n(&r->tail, r->tail + 1, __ATOMIC_RELEASE);	/* R2 */
+	return v;
+}
+
+static always_inline void body_cross(void *p, unsigned int tid, struct iovx_bench_count *out,
+				     enum iovx_bench_side side)
+{
+	struct ctx *c = p;
+	struct spsc_ring *r = c->ring;
+	void *dom = c->dom;
+	uint64_t limit = c->limit, n = 0, fail = 0, err = 0, v;
+	unsigned int i, spins = 0;
+
+	if (tid == 0) {
+		while (!iovx_bench_stopped()) {
+			for (i = 0; i < PAIR_CHUNK; i++) {
+				int64_t pfn = side_alloc(side, dom, 1, limit);
+
+				if (iovx_bench_unlikely(pfn <= 0)) {
+					fail++;
+					continue;
+				}
+				n++;
+				while (!ring_push_spsc(r, (uint64_t)pfn))
+					iovx_bench_relax(&spins);
+			}
+		}
+		__atomic_store_n(&r->done, 1, __ATOMIC_RELEASE);	/* R3 */
+		out->ops = n;
+		out->attempts = n + fail;
+		out->failures = fail;
+		return;
+	}
+	for (;;) {
+		v = ring_pop_spsc(r);
+		if (v) {
+			err += side_free(side, dom, v, 1);
+			n++;
+			continue;
+		}
+		if (__atomic_load_n(&r->done, __ATOMIC_ACQUIRE)) {	/* R3 */
+			while ((v = ring_pop_spsc(r))) {
+				err += side_free(side, dom, v, 1);
+				n++;
+			}
+			break;
+		}
+		iovx_bench_relax(&spins);
+	}
+	out->units = n;
+	out->ops = n;
+	out->errors = err;
+}
+SIDES(body_cross)
+
+static void after_run(void *p, enum iovx_bench_side side, bool timed)
+{
+	struct ctx *c = p;
+	struct iovx_iova_stats st;
+
+	if (c->ring)
+		c->ring->done = 0;
+	if (side != IOVX_BENCH_IOVX || iovx_iova_get_stats(c->dom, &st))
+		return;
+	if (timed) {
+		c->delta.cache_bypass += st.cache_bypass - c->snap.cache_bypass;
+		c->delta.backend_allocs += st.backend_allocs - c->snap.backend_allocs;
+		c->delta.backend_frees += st.backend_frees - c->snap.backend_frees;
+		c->delta.reclaims += st.reclaims - c->snap.reclaims;
+		c->delta.alloc_failures += st.alloc_failures - c->snap.alloc_failures;
+	}
+	c->snap = st;
+}
+
+/* ---- e: a small window held at 90 % ------------------------------------------------- */
+static always_inline void body_occ(void *p, unsigned int tid, struct iovx_bench_count *out,
+				   enum iovx_bench_side side)
+{
+	struct ctx *c = p;
+	struct occupancy *o = &c->occ;
+	void *dom = c->dom;
+	uint64_t limit = c->limit, n = 0, att = 0, fail = 0, err = 0;
+	unsigned int i;
+
+	while (!iovx_bench_stopped()) {
+		for (i = 0; i < PAIR_CHUNK; i++) {
+			uint64_t r = rng_next(&o->rng);
+
+			if (o->used < o->target || !o->nlive) {
+				uint64_t np = 1 + (r >> 32) % 32;
+				int64_t pfn = side_alloc(side, dom, np, limit);
+
+				att++;
+				if (pfn > 0) {
+					o->pfn[o->nlive] = (uint64_t)pfn;
+					o->npages[o->nlive++] = (uint8_t)np;
+					o->used += roundup_pow2(np);
+				} else {
+					fail++;
+				}
+			} else {
+				unsigned int k = (unsigned int)((r >> 32) % o->nlive);
+				uint64_t np = o->npages[k];
+
+				err += side_free(side, dom, o->pfn[k], np);
+				o->used -= roundup_pow2(np);
+				o->nlive--;
+				o->pfn[k] = o->pfn[o->nlive];
+				o->npages[k] = o->npages[o->nlive];
+			}
+		}
+		n += PAIR_CHUNK;
+	}
+	out->units = n;
+	out->ops = n;
+	out->attempts = att;
+	out->failures = fail;
+	out->errors = err;
+}
+SIDES(body_occ)
+
+/* ---- f: zswap's pattern ---------------------------------------------------------------- */
+static always_inline void body_zswap(void *p, unsigned int tid, struct iovx_bench_count *out,
+				     enum iovx_bench_side side)
+{
+	struct ctx *c = p;
+	void *dom = c->dom;
+	uint64_t limit = c->limit, n = 0, fail = 0, err = 0;
+	unsigned int i;
+
+	while (!iovx_bench_stopped()) {
+		for (i = 0; i < PAIR_CHUNK / 4; i++) {
+			int64_t src = side_alloc(side, dom, 1, limit);
+			int64_t dst = side_alloc(side, dom, 2, limit);
+
+			if (iovx_bench_likely(dst > 0))
+				err += side_free(side, dom, (uint64_t)dst, 2);
+			else
+				fail++;
+			if (iovx_bench_likely(src > 0))
+				err += side_free(side, dom, (uint64_t)src, 1);
+			else
+				fail++;
+		}
+		n += PAIR_CHUNK / 4;
+	}
+	out->units = n;
+	out->ops = 4 * n;
+	out->attempts = 2 * n;
+	out->failures = fail;
+	out->errors = err;
+}
+SIDES(body_zswap)
+
+/* ---- domains ---------------------------------------------------------------------------- */
+static void *dom_create(enum iovx_bench_side side)
+{
+	if (side == IOVX_BENCH_IOVX) {
+		struct iovx_iova_config cfg;
+		struct iovx_iova_domain *d;
+		int ret;
+
+		iovx_iova_config_init(&cfg, 1, SPACE_END);
+		ret = iovx_iova_domain_create(&cfg, &d);
+		if (ret) {
+			fprintf(stderr, "iovx-bench: iovx_iova_domain_create: %s\n",
+				strerror(-ret));
+			return NULL;
+		}
+		return d;
+	} else {
+		struct iovx_lx_domain *d;
+
+		if (iovx_lx_domain_create(GRANULE, 1, &d))
+			return NULL;
+		return d;
+	}
+}
+
+static void dom_destroy(enum iovx_bench_side side, void *dom)
+{
+	if (!dom)
+		return;
+	if (side == IOVX_BENCH_IOVX)
+		iovx_iova_domain_destroy(dom);
+	else
+		iovx_lx_domain_destroy(dom);
+}
+
+static void occ_fill(struct ctx *c, uint64_t seed)
+{
+	struct occupancy *o = &c->occ;
+	unsigned int tries = 0;
+
+	o->pfn = calloc(WINDOW_END, sizeof(*o->pfn));
+	o->npages = calloc(WINDOW_END, sizeof(*o->npages));
+	if (!o->pfn || !o->npages) {
+		fprintf(stderr, "iovx-bench: out of memory\n");
+		exit(1);
+	}
+	o->rng = seed | 1;
+	o->target = (WINDOW_END - 1) * OCC_PERMILLE / 1000;
+	while (o->used < o->target && tries++ < 1000000) {
+		uint64_t np = 1 + (rng_next(&o->rng) >> 32) % 32;
+		int64_t pfn = c->side == IOVX_BENCH_IOVX ?
+			side_alloc(IOVX_BENCH_IOVX, c->dom, np, c->limit) :
+			side_alloc(IOVX_BENCH_BASE, c->dom, np, c->limit);
+
+		if (pfn > 0) {
+			o->pfn[o->nlive] = (uint64_t)pfn;
+			o->npages[o->nlive++] = (uint8_t)np;
+			o->used += roundup_pow2(np);
+		}
+	}
+}
+
+struct range {
+	uint64_t pfn, npages;
+};
+
+static int cmp_range(const void *a, const void *b)
+{
+	const struct range *x = a, *y = b;
+
+	return x->pfn < y->pfn ? -1 : x->pfn > y->pfn;
+}
+
+/*
+ * Checks what a side handed out in e: aligned to roundup_pow_of_two(n), inside [1, limit),
+ * no two ranges overlapping. Guards the compat layer as much as the allocators. Returns the
+ * number of violations.
+ */
+static unsigned int occ_check(const struct ctx *c)
+{
+	const struct occupancy *o = &c->occ;
+	struct range *r = calloc(o->nlive + 1, sizeof(*r));
+	unsigned int i, bad = 0;
+
+	if (!r)
+		return 0;
+	for (i = 0; i < o->nlive; i++) {
+		r[i].pfn = o->pfn[i];
+		r[i].npages = o->npages[i];
+		if (r[i].pfn < 1 || r[i].pfn + r[i].npages > c->limit ||
+		    r[i].pfn & (roundup_pow2(r[i].npages) - 1))
+			bad++;
+	}
+	qsort(r, o->nlive, sizeof(*r), cmp_range);
+	for (i = 1; i < o->nlive; i++)
+		if (r[i - 1].pfn + r[i - 1].npages > r[i].pfn)
+			bad++;
+	free(r);
+	return bad;
+}
+
+static void occ_release(struct ctx *c)
+{
+	struct occupancy *o = &c->occ;
+	unsigned int i;
+
+	for (i = 0; i < o->nlive; i++) {
+		if (c->side == IOVX_BENCH_IOVX)
+			side_free(IOVX_BENCH_IOVX, c->dom, o->pfn[i], o->npages[i]);
+		else
+			side_free(IOVX_BENCH_BASE, c->dom, o->pfn[i], o->npages[i]);
+	}
+	free(o->pfn);
+	free(o->npages);
+	memset(o, 0, sizeof(*o));
+}
+
+/* ---- cases ------------------------------------------------------------------------------ */
+enum kind { K_PAIR, K_PAIR_CALL, K_BATCH_SMALL, K_CROSS, K_BATCH_LARGE, K_OCC, K_ZSWAP };
+
+static const struct {
+	const char *id, *name, *unit;
+	iovx_bench_body_fn *body[IOVX_BENCH_NR_SIDES];
+	bool scales;		/* run at each --threads count */
+} kinds[] = {
+	[K_PAIR] = { "a", "alloc+free pair, 1 granule", "ns/pair",
+		     { body_pair_iovx, body_pair_base }, false },
+	[K_PAIR_CALL] = { "a0", "as a, iovx through the exported call", "ns/pair",
+			  { body_pair_call_iovx, body_pair_call_base }, false },
+	[K_BATCH_SMALL] = { "b", "batch of 64, pow2 1..32, random free order", "ns/op",
+			    { body_batch_iovx, body_batch_base }, true },
+	[K_CROSS] = { "c", "cross-thread free, SPSC ring, 1 granule", "ns/pair",
+		      { body_cross_iovx, body_cross_base }, false },
+	[K_BATCH_LARGE] = { "d", "batch of 16, pow2 64..1024, random free", "ns/op",
+			    { body_batch_iovx, body_batch_base }, true },
+	[K_OCC] = { "e", "90% of a 65536-granule window, sizes 1..32", "ns/op",
+		    { body_occ_iovx, body_occ_base }, false },
+	[K_ZSWAP] = { "f", "zswap: 1-granule src + 2-granule dst", "ns/iter",
+		      { body_zswap_iovx, body_zswap_base }, true },
+};
+
+static void draw_batches(uint8_t *orders, uint8_t *perm, unsigned int nthreads,
+			 unsigned int len, unsigned int min_order, unsigned int nr_orders,
+			 uint64_t seed)
+{
+	uint64_t s = seed | 1;
+	size_t b, nb = (size_t)nthreads * NR_BATCHES;
+	unsigned int i;
+
+	for (b = 0; b < nb; b++) {
+		uint8_t *o = orders + b * len, *q = perm + b * len;
+
+		for (i = 0; i < len; i++) {
+			o[i] = (uint8_t)(min_order + (rng_next(&s) >> 32) % nr_orders);
+			q[i] = (uint8_t)i;
+		}
+		for (i = len - 1; i > 0; i--) {	/* Fisher-Yates */
+			unsigned int k = (unsigned int)((rng_next(&s) >> 32) % (i + 1));
+			uint8_t t = q[i];
+
+			q[i] = q[k];
+			q[k] = t;
+		}
+	}
+}
+
+static void run_case(const struct iovx_bench_opts *o, struct iovx_bench_json *j, enum kind k,
+		     unsigned int nthreads)
+{
+	struct ctx *ctx[IOVX_BENCH_NR_SIDES] = { NULL, NULL };
+	uint8_t *orders = NULL, *perm = NULL;
+	struct iovx_bench_case c = {
+		.id = kinds[k].id, .name = kinds[k].name, .unit = kinds[k].unit,
+		.nthreads = nthreads, .ns_scale = nthreads,
+		.body = { kinds[k].body[0], kinds[k].body[1] },
+		.after_run = after_run,
+	};
+	struct iovx_iova_stats *d;
+	struct iovx_bench_row *row = calloc(1, sizeof(*row));	/* 2 KiB: not on the stack */
+	unsigned int s;
+
+	if (!row)
+		exit(1);
+	if (k == K_BATCH_SMALL || k == K_BATCH_LARGE) {
+		unsigned int len = k == K_BATCH_SMALL ? 64 : 16;
+		size_t sz = (size_t)nthreads * NR_BATCHES * len;
+
+		orders = malloc(sz);
+		perm = malloc(sz);
+		if (!orders || !perm)
+			exit(1);
+		if (k == K_BATCH_SMALL)
+			draw_batches(orders, perm, nthreads, len, 0, 6, o->seed);	/* 1..32 */
+		else
+			draw_batches(orders, perm, nthreads, len, 6, 5, o->seed); /* 64..1024 */
+	}
+	if (k == K_CROSS) {
+		c.nthreads = 2;
+		c.ns_scale = 1;
+		c.wall_clock = true;
+	}
+	if (k == K_OCC)
+		c.report_failures = true;
+
+	for (s = 0; s < IOVX_BENCH_NR_SIDES; s++) {
+		void *dom = dom_create(s);
+
+		if (!dom)
+			continue;
+		ctx[s] = aligned_alloc(128, (sizeof(struct ctx) + 127) & ~(size_t)127);
+		if (!ctx[s])
+			exit(1);
+		memset(ctx[s], 0, sizeof(struct ctx));
+		ctx[s]->side = s;
+		ctx[s]->dom = dom;
+		ctx[s]->limit = k == K_OCC ? WINDOW_END : SPACE_END;
+		ctx[s]->batch_len = k == K_BATCH_LARGE ? 16 : 64;
+		ctx[s]->orders = orders;
+		ctx[s]->perm = perm;
+		if (k == K_CROSS) {
+			ctx[s]->ring = aligned_alloc(128, (sizeof(struct spsc_ring) + 127) &
+							  ~(size_t)127);
+			if (!ctx[s]->ring)
+				exit(1);
+			memset(ctx[s]->ring, 0, sizeof(struct spsc_ring));
+		}
+		if (k == K_OCC)
+			occ_fill(ctx[s], o->seed);
+		c.ctx[s] = ctx[s];
+	}
+	if (!c.ctx[IOVX_BENCH_IOVX]) {
+		printf("%-2s %-44s    skipped: no iovx domain\n", c.id, c.name);
+		goto out;
+	}
+
+	iovx_iova_get_stats(ctx[IOVX_BENCH_IOVX]->dom, &ctx[IOVX_BENCH_IOVX]->snap);
+	iovx_bench_measure(o, &c, row);
+	iovx_bench_table_row(row);
+	d = &ctx[IOVX_BENCH_IOVX]->delta;
+	if (row->side[IOVX_BENCH_IOVX].total.ops &&
+	    d->cache_bypass * 1000 > row->side[IOVX_BENCH_IOVX].total.ops)
+		printf("   iovx: %.1f%% of calls went around a busy CPU slot\n",
+		       100.0 * d->cache_bypass / row->side[IOVX_BENCH_IOVX].total.ops);
+	iovx_bench_json_row(j, row, "linux");
+	iovx_bench_json_obj_begin(j, "iovx_stats");	/* summed over the timed runs */
+	iovx_bench_json_u64(j, "cache_bypass", d->cache_bypass);
+	iovx_bench_json_u64(j, "backend_allocs", d->backend_allocs);
+	iovx_bench_json_u64(j, "backend_frees", d->backend_frees);
+	iovx_bench_json_u64(j, "reclaims", d->reclaims);
+	iovx_bench_json_u64(j, "alloc_failures", d->alloc_failures);
+	iovx_bench_json_u64(j, "mem_bytes", ctx[IOVX_BENCH_IOVX]->snap.mem_bytes);
+	iovx_bench_json_obj_end(j);
+	iovx_bench_json_obj_end(j);
+
+out:
+	for (s = 0; s < IOVX_BENCH_NR_SIDES; s++) {
+		if (!ctx[s])
+			continue;
+		if (k == K_OCC) {
+			unsigned int bad = occ_check(ctx[s]);
+
+			if (bad)
+				printf("   WARNING: %s handed out %u misaligned, out-of-limit or "
+				       "overlapping ranges\n",
+				       s == IOVX_BENCH_IOVX ? "iovx" : "linux", bad);
+			else
+				printf("   checked: %s's %u live ranges aligned, below the limit, "
+				       "disjoint (%.1f%% occupancy)\n",
+				       s == IOVX_BENCH_IOVX ? "iovx" : "linux", ctx[s]->occ.nlive,
+				       100.0 * ctx[s]->occ.used / (WINDOW_END - 1));
+			occ_release(ctx[s]);
+		}
+		free(ctx[s]->ring);
+		dom_destroy(s, ctx[s]->dom);
+		free(ctx[s]);
+	}
+	free(orders);
+	free(perm);
+	free(row);
+}
+
+static const char *percpu_mode_name(uint64_t mode)
+{
+	switch (mode) {
+	case 0: return "CAS-claimed slots";
+	case 1: return "restartable sequences (rseq)";
+	case 2: return "kernel";
+	default: return "unknown";
+	}
+}
+
+static void print_config(const struct iovx_bench_opts *o, struct iovx_bench_json *j)
+{
+	struct iovx_iova_stats st = { 0 };
+	void *dom = dom_create(IOVX_BENCH_IOVX);
+
+	if (dom) {
+		iovx_iova_get_stats(dom, &st);
+		dom_destroy(IOVX_BENCH_IOVX, dom);
+	}
+	printf("iovx:     percpu_mode %llu (%s), %llu CPU slots, %llu entries/magazine,\n"
+	       "          cached orders 0..%d (1..%d granules), hoard bound %llu granules,"
+	       " %llu KiB metadata\n",
+	       (unsigned long long)st.percpu_mode, percpu_mode_name(st.percpu_mode),
+	       (unsigned long long)st.nr_cpu_slots, (unsigned long long)st.mag_size,
+	       IOVX_IOVA_DEFAULT_CACHED_ORDER, 1 << IOVX_IOVA_DEFAULT_CACHED_ORDER,
+	       (unsigned long long)st.hoard_bound, (unsigned long long)st.mem_bytes / 1024);
+	if (iovx_lx_available())
+		printf("linux:    %s drivers/iommu/iova.c + lib/rbtree.c, userspace build: "
+		       "rcaches of 127-entry\n          magazines for 1..32 granules, per-CPU "
+		       "spinlock (locked cmpxchg, pause, yield),\n          %u per-CPU slots "
+		       "indexed by %s, kmem_cache = malloc\n",
+		       iovx_lx_source(), iovx_lx_nr_cpus(), iovx_lx_cpu_source());
+	else
+		printf("linux:    linux baseline unavailable (no linux-source tarball at build "
+		       "time)\n");
+	printf("domains:  [1, 2^36) of 4 KiB granules; e: limit %llu (exclusive) on the same "
+	       "domain\n", WINDOW_END);
+	printf("method:   per row: warm-up of each side, then %u runs of %.3g s per side, "
+	       "alternating\n          which side goes first; median reported; ratio = "
+	       "linux/iovx (> 1: iovx faster).\n"
+	       "          ns = process CPU time per unit (time other load takes is not "
+	       "counted; lock\n          spinning, cache-line bouncing and yields are), except "
+	       "c: wall time per pair.\n          Mops/s = allocator calls per wall second. "
+	       "spread = (max - min) / median.\n          CPUs used = process CPU time / wall "
+	       "time (below the thread count: other load\n          took CPUs away)\n",
+	       o->reps, o->seconds);
+
+	iovx_bench_json_obj_begin(j, "iovx");
+	iovx_bench_json_u64(j, "percpu_mode", st.percpu_mode);
+	iovx_bench_json_str(j, "percpu_mode_name", percpu_mode_name(st.percpu_mode));
+	iovx_bench_json_u64(j, "nr_cpu_slots", st.nr_cpu_slots);
+	iovx_bench_json_u64(j, "mag_size", st.mag_size);
+	iovx_bench_json_u64(j, "max_cached_order", IOVX_IOVA_DEFAULT_CACHED_ORDER);
+	iovx_bench_json_u64(j, "hoard_bound", st.hoard_bound);
+	iovx_bench_json_u64(j, "mem_bytes", st.mem_bytes);
+	iovx_bench_json_obj_end(j);
+	iovx_bench_json_obj_begin(j, "linux");
+	iovx_bench_json_bool(j, "available", iovx_lx_available());
+	iovx_bench_json_str(j, "source", iovx_lx_source());
+	iovx_bench_json_u64(j, "nr_cpu_slots", iovx_lx_nr_cpus());
+	iovx_bench_json_str(j, "cpu_source", iovx_lx_cpu_source());
+	iovx_bench_json_obj_end(j);
+	iovx_bench_json_u64(j, "space_end_pfn", SPACE_END);
+	iovx_bench_json_u64(j, "window_limit_pfn", WINDOW_END);
+}
+
+int iovx_bench_iova(const struct iovx_bench_opts *o, struct iovx_bench_json *j)
+{
+	enum kind k;
+	unsigned int t;
+
+	print_config(o, j);
+	iovx_bench_table_header("linux");
+	iovx_bench_json_arr_begin(j, "results");
+	for (k = K_PAIR; k <= K_ZSWAP; k++) {
+		if (!iovx_bench_selected(o, kinds[k].id))
+			continue;
+		if (!kinds[k].scales) {
+			run_case(o, j, k, 1);
+			continue;
+		}
+		for (t = 0; t < o->nr_threads; t++)
+			run_case(o, j, k, o->threads[t]);
+	}
+	iovx_bench_json_arr_end(j);
+	return 0;
+}

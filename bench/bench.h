@@ -1,0 +1,144 @@
+/* SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause */
+/*
+ * bench.h - the iovx-bench harness: options, timed thread runs, side-by-side rows with
+ * medians, the printed table and the JSON report.
+ *
+ * A subcommand (bench-<name>.c) measures "cases". A case has one context and one body per
+ * side (iovx, and the baseline it is compared with); iovx_bench_measure() warms both up,
+ * then runs them alternately, reps times each, for opts->seconds per run, and reports the
+ * medians and their ratio (baseline / iovx: above 1 means iovx is faster). Bodies loop until
+ * iovx_bench_stopped() and count what they did. Nothing here ever asserts a time.
+ *
+ * The figure a row is rated by is the process's CPU time per unit: on a shared machine,
+ * time another process takes from us inflates wall time but not CPU time, while everything
+ * the allocator itself costs (spinning on a lock, bouncing cache lines, yielding) is CPU
+ * time. A case whose threads wait for each other (a producer and a consumer) sets
+ * wall_clock and is rated by wall time instead. Both figures are in the JSON.
+ *
+ * To add a subcommand: write bench-<name>.c with an int iovx_bench_<name>(...) and add one
+ * line to the table in iovx-bench.c.
+ */
+#ifndef IOVX_BENCH_H
+#define IOVX_BENCH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define IOVX_BENCH_MAX_THREADS	64
+#define IOVX_BENCH_MAX_TLIST	16
+#define IOVX_BENCH_MAX_REPS	64
+
+#define iovx_bench_likely(x)	__builtin_expect(!!(x), 1)
+#define iovx_bench_unlikely(x)	__builtin_expect(!!(x), 0)
+
+struct iovx_bench_opts {
+	unsigned int threads[IOVX_BENCH_MAX_TLIST];	/* thread counts for scaling cases */
+	unsigned int nr_threads;
+	double seconds;			/* one timed run of one side */
+	unsigned int reps;		/* timed runs per side (median of these) */
+	bool quick;			/* CI smoke: tiny durations */
+	uint64_t seed;
+	const char *only;		/* comma-separated case ids, or NULL for all */
+};
+
+/* ---- JSON writer (hand-written; enough for flat reports) ---------------------------- */
+struct iovx_bench_json;
+
+struct iovx_bench_json *iovx_bench_json_open(const char *path);
+int iovx_bench_json_close(struct iovx_bench_json *j);	/* 0, or -errno on a write error */
+void iovx_bench_json_obj_begin(struct iovx_bench_json *j, const char *key);
+void iovx_bench_json_obj_end(struct iovx_bench_json *j);
+void iovx_bench_json_arr_begin(struct iovx_bench_json *j, const char *key);
+void iovx_bench_json_arr_end(struct iovx_bench_json *j);
+void iovx_bench_json_str(struct iovx_bench_json *j, const char *key, const char *val);
+void iovx_bench_json_num(struct iovx_bench_json *j, const char *key, double val);
+void iovx_bench_json_u64(struct iovx_bench_json *j, const char *key, uint64_t val);
+void iovx_bench_json_bool(struct iovx_bench_json *j, const char *key, bool val);
+void iovx_bench_json_null(struct iovx_bench_json *j, const char *key);
+
+/* ---- timed runs -------------------------------------------------------------------- */
+enum iovx_bench_side {
+	IOVX_BENCH_IOVX,
+	IOVX_BENCH_BASE,	/* the baseline (Linux's allocator for "iova") */
+	IOVX_BENCH_NR_SIDES,
+};
+
+/* What one thread did in one run. */
+struct iovx_bench_count {
+	uint64_t units;		/* what the row's unit counts (pairs, ops, iterations) */
+	uint64_t ops;		/* allocator calls (alloc + free) */
+	uint64_t attempts;	/* allocation attempts */
+	uint64_t failures;	/* allocations that failed */
+	uint64_t errors;	/* frees the allocator rejected (a benchmark bug if non-zero) */
+};
+
+typedef void iovx_bench_body_fn(void *ctx, unsigned int tid, struct iovx_bench_count *out);
+
+extern int iovx_bench_stop_flag;
+
+static inline bool iovx_bench_stopped(void)
+{
+	return __atomic_load_n(&iovx_bench_stop_flag, __ATOMIC_RELAXED);
+}
+
+/* Spins politely: pause, then yield now and then (2 shared cores: never starve a peer). */
+void iovx_bench_relax(unsigned int *spins);
+
+uint64_t iovx_bench_now_ns(void);
+
+/* A case: one body and context per side; ns_scale: nthreads for per-thread units, else 1. */
+struct iovx_bench_case {
+	const char *id;			/* short id: "a", "b", ... */
+	const char *name;		/* one line */
+	const char *unit;		/* "ns/pair", "ns/op", ... */
+	unsigned int nthreads;
+	unsigned int ns_scale;
+	bool report_failures;		/* print the failure line even when both are zero */
+	bool wall_clock;		/* rate by wall time (threads wait for each other) */
+	iovx_bench_body_fn *body[IOVX_BENCH_NR_SIDES];
+	void *ctx[IOVX_BENCH_NR_SIDES];	/* NULL: that side is unavailable */
+	/* optional: called after every run of a side, warm-up (timed false) or timed */
+	void (*after_run)(void *ctx, enum iovx_bench_side side, bool timed);
+};
+
+struct iovx_bench_side_result {
+	bool have;
+	unsigned int n;
+	double ns[IOVX_BENCH_MAX_REPS];		/* per unit, each timed run: cpu_ns or wall_ns */
+	double cpu_ns[IOVX_BENCH_MAX_REPS];	/* process CPU time / units */
+	double wall_ns[IOVX_BENCH_MAX_REPS];	/* wall time x ns_scale / units */
+	double mops[IOVX_BENCH_MAX_REPS];	/* total allocator calls per microsecond (wall) */
+	double cpus[IOVX_BENCH_MAX_REPS];	/* CPU time of the process / wall time */
+	double median_ns, min_ns, max_ns, median_mops, median_cpus;
+	double median_cpu_ns, median_wall_ns;
+	struct iovx_bench_count total;		/* summed over the timed runs */
+};
+
+struct iovx_bench_row {
+	const struct iovx_bench_case *c;
+	struct iovx_bench_side_result side[IOVX_BENCH_NR_SIDES];
+	double ratio;				/* base median ns / iovx median ns, or 0 */
+};
+
+/* Runs one case (warm-up, then alternating timed runs) and fills row. */
+void iovx_bench_measure(const struct iovx_bench_opts *o, const struct iovx_bench_case *c,
+			struct iovx_bench_row *row);
+
+/* Is case id selected by --only? */
+bool iovx_bench_selected(const struct iovx_bench_opts *o, const char *id);
+
+/* ---- report: the printed table and the JSON results -------------------------------- */
+void iovx_bench_table_header(const char *base_name);
+void iovx_bench_table_row(const struct iovx_bench_row *row);
+/*
+ * Opens a JSON object for one row in the current array and writes its figures; the caller
+ * may add members of its own, then closes it with iovx_bench_json_obj_end().
+ */
+void iovx_bench_json_row(struct iovx_bench_json *j, const struct iovx_bench_row *row,
+			 const char *base_name);
+
+/* ---- subcommands ------------------------------------------------------------------- */
+int iovx_bench_iova(const struct iovx_bench_opts *o, struct iovx_bench_json *j);
+
+#endif /* IOVX_BENCH_H */

@@ -1,0 +1,168 @@
+/* SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause */
+/*
+ * iovx/dma.h - the streaming DMA API (dma_map_single/_sg, dma_unmap_*, dma_sync_*) over an
+ * IOMMU driven through iovx/iommu.h, with the IOVA allocator of iovx/iova.h.
+ *
+ * A DMA domain is what one device (or group) maps through: one IOMMU domain, one IOVA
+ * space, one mode, one DMA mask. Modes:
+ *   IOVX_DMA_MODE_PASSTHROUGH  DMA address = physical address; no IOMMU work (the bound)
+ *   IOVX_DMA_MODE_STRICT       allocate an IOVA range, map it; unmap clears the tables,
+ *                              issues one range invalidation per coalesced range and exactly
+ *                              one sync per call, then frees the IOVA and table pages
+ *   (deferred, reuse and bounce are reserved values; create returns -EOPNOTSUPP for them
+ *   until their issues land)
+ * An sg list gets ONE IOVA range, as dma-iommu does: each segment is padded to the granule,
+ * the segments are mapped back to back, and DMA segments are merged where the IOVA is
+ * contiguous (a segment ending on a granule boundary followed by one starting on one).
+ *
+ * The facade tracks every live mapping, so unlike the kernel it rejects an unmap or sync of
+ * something it did not map. Every bad input returns a negative errno and changes nothing:
+ *   -EINVAL     NULL arguments, zero length, nents 0 or above IOVX_DMA_MAX_SEGS, a
+ *               direction other than TO/FROM/BIDIRECTIONAL, unknown attrs; unmap or sync
+ *               with another size, direction or nents than the map, or a sync range beyond
+ *               the mapping
+ *   -EOVERFLOW  address + length wraps, or the sg list's total length does
+ *   -ERANGE     passthrough: a segment beyond the DMA mask; any mode: a physical address
+ *               beyond the IOMMU's output range
+ *   -ENOENT     unmap or sync of a DMA address that is not mapped
+ *   -ENOMEM     no IOVA space below the mask, no memory, or the mapping table is full
+ * Hardware errors: when the sync of a strict unmap fails (-EIO, -ETIMEDOUT), the mapping is
+ * gone but its IOVA range and page-table pages are never reused (counted as leaked); the
+ * error is returned.
+ *
+ * Concurrency: every call except domain create/destroy may run concurrently with every
+ * other on the same domain, from any thread; unmapping or syncing a mapping concurrently
+ * with its own map or unmap is a caller bug (it may see -ENOENT). Calls never sleep when
+ * the IOMMU's ops do not (kernel: atomic context allowed).
+ */
+#ifndef IOVX_DMA_H
+#define IOVX_DMA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <iovx/iommu.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum iovx_dma_mode {
+	IOVX_DMA_MODE_PASSTHROUGH = 0,
+	IOVX_DMA_MODE_STRICT = 1,
+	IOVX_DMA_MODE_DEFERRED = 2,	/* reserved: DESIGN.md §5 */
+	IOVX_DMA_MODE_REUSE = 3,	/* reserved: DESIGN.md §6 */
+	IOVX_DMA_MODE_BOUNCE = 4,	/* reserved: DESIGN.md §7 */
+	IOVX_DMA_NR_MODES
+};
+
+/* The kernel's enum dma_data_direction values. */
+enum iovx_dma_dir {
+	IOVX_DMA_BIDIRECTIONAL = 0,
+	IOVX_DMA_TO_DEVICE = 1,
+	IOVX_DMA_FROM_DEVICE = 2,
+	IOVX_DMA_NONE = 3,		/* never valid for a mapping */
+};
+
+/* Attributes (the kernel's DMA_ATTR_* meanings). */
+#define IOVX_DMA_ATTR_WEAK_ORDERING	(1u << 1)
+#define IOVX_DMA_ATTR_SKIP_CPU_SYNC	(1u << 5)
+#define IOVX_DMA_ATTR_PRIVILEGED	(1u << 9)
+#define IOVX_DMA_ATTR_MASK \
+	(IOVX_DMA_ATTR_WEAK_ORDERING | IOVX_DMA_ATTR_SKIP_CPU_SYNC | IOVX_DMA_ATTR_PRIVILEGED)
+
+/* Domain flags. */
+#define IOVX_DMA_F_NO_GATHER	(1u << 0)	/* strict baseline: inval+sync per mapped run */
+
+#define IOVX_DMA_MAX_SEGS	4096		/* largest nents of one sg list */
+
+/*
+ * A scatterlist entry, modelled on the kernel's: the input is phys (the page's physical
+ * address; userspace: host virtual address), offset and length; map_sg writes dma_address
+ * and dma_length of the first n entries (n its return value) and sets dma_length 0 on the
+ * entries after them.
+ */
+struct iovx_dma_sg {
+	uint64_t phys;
+	uint32_t offset;
+	uint32_t length;
+	uint64_t dma_address;
+	uint32_t dma_length;
+};
+
+struct iovx_dma_config {
+	struct iovx_iommu *iommu;	/* required in every mode but passthrough */
+	enum iovx_dma_mode mode;
+	uint64_t dma_mask;		/* device's DMA mask, e.g. (1 << 32) - 1; 0: 64 bits */
+	unsigned int flags;		/* IOVX_DMA_F_* */
+	unsigned int map_table_order;	/* live mappings tracked: 2^order (default 16) */
+	unsigned int iova_flags;	/* IOVX_IOVA_* flags of the IOVA domain created */
+};
+
+void iovx_dma_config_init(struct iovx_dma_config *cfg, struct iovx_iommu *iommu,
+			  enum iovx_dma_mode mode);
+
+struct iovx_dma_domain;
+
+/*
+ * -EINVAL: NULL, unknown flags, no iommu where one is needed, map_table_order outside
+ * 4..24; -EOPNOTSUPP: a reserved mode; -ENOMEM.
+ */
+int iovx_dma_domain_create(const struct iovx_dma_config *cfg, struct iovx_dma_domain **out);
+
+/*
+ * Destroys the domain. Mappings still live are unmapped (strict: with one invalidate-all
+ * and one sync) and counted in the returned number (0 when none leaked), or -EINVAL.
+ */
+int iovx_dma_domain_destroy(struct iovx_dma_domain *dom);
+
+/* Changes the DMA mask for later maps (0: 64 bits). -EINVAL for NULL. */
+int iovx_dma_set_mask(struct iovx_dma_domain *dom, uint64_t mask);
+
+/* Maps [phys, phys + size) for the device; *dma receives the DMA address. */
+int iovx_dma_map_single(struct iovx_dma_domain *dom, uint64_t phys, size_t size,
+			enum iovx_dma_dir dir, unsigned int attrs, uint64_t *dma);
+
+/* Unmaps what map_single returned; size and dir must be those of the map. */
+int iovx_dma_unmap_single(struct iovx_dma_domain *dom, uint64_t dma, size_t size,
+			  enum iovx_dma_dir dir, unsigned int attrs);
+
+/* Maps an sg list; returns the number of DMA segments (> 0) or a negative errno. */
+int iovx_dma_map_sg(struct iovx_dma_domain *dom, struct iovx_dma_sg *sg, int nents,
+		    enum iovx_dma_dir dir, unsigned int attrs);
+
+/* Unmaps an sg list with the nents passed to map_sg (not its return value). */
+int iovx_dma_unmap_sg(struct iovx_dma_domain *dom, struct iovx_dma_sg *sg, int nents,
+		      enum iovx_dma_dir dir, unsigned int attrs);
+
+/*
+ * Ownership transfers of a live mapping ("map once, sync many"): dma must be the address
+ * map_single returned, size at most the mapped size, dir the map's direction.
+ */
+int iovx_dma_sync_single_for_cpu(struct iovx_dma_domain *dom, uint64_t dma, size_t size,
+				 enum iovx_dma_dir dir);
+int iovx_dma_sync_single_for_device(struct iovx_dma_domain *dom, uint64_t dma, size_t size,
+				    enum iovx_dma_dir dir);
+/* The same for an sg list mapped by map_sg (nents as passed to map_sg). */
+int iovx_dma_sync_sg_for_cpu(struct iovx_dma_domain *dom, struct iovx_dma_sg *sg, int nents,
+			     enum iovx_dma_dir dir);
+int iovx_dma_sync_sg_for_device(struct iovx_dma_domain *dom, struct iovx_dma_sg *sg,
+				int nents, enum iovx_dma_dir dir);
+
+struct iovx_dma_stats {
+	uint64_t live;			/* mappings live now */
+	uint64_t maps, unmaps;		/* successful calls (single + sg) */
+	uint64_t errors;		/* calls rejected with an errno */
+	uint64_t inv_ranges, syncs;	/* invalidation commands this domain issued */
+	uint64_t leaked_pages;		/* IOVA granules kept out after a failed sync */
+	uint64_t leaked_tables;		/* page-table pages kept after a failed sync */
+};
+
+int iovx_dma_get_stats(struct iovx_dma_domain *dom, struct iovx_dma_stats *st);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* IOVX_DMA_H */

@@ -1,0 +1,410 @@
+// SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
+/*
+ * dma.c - the DMA-API facade's entry points: argument checks (I5), the live-mapping
+ * bookkeeping (maptab.c) and dispatch to the domain's mode (modes.c).
+ *
+ * Every entry point validates everything it can before anything changes, so a rejected
+ * call leaves the domain, the IOMMU and the caller's sg list as they were (I5). The order
+ * of a map is: validate -> mode maps (IOVA, page tables) -> record the mapping; of an
+ * unmap: validate -> remove the record (this is what rejects a never-mapped address or a
+ * size/direction/nents mismatch) -> mode unmaps. A mapping is recorded only while it can
+ * be used by the device, so an unmap that passed the check owns the mapping (M3).
+ *
+ * Concurrency: see iovx/dma.h; nothing here blocks, the table is lock-free (maptab.c) and
+ * the mode calls the IOVA allocator (lock-free) and the IOMMU ops.
+ */
+#include "dma_internal.h"
+
+#define DMA_KNOWN_FLAGS		IOVX_DMA_F_NO_GATHER
+
+void iovx_dma_config_init(struct iovx_dma_config *cfg, struct iovx_iommu *iommu,
+			  enum iovx_dma_mode mode)
+{
+	if (!cfg)
+		return;
+	cfg->iommu = iommu;
+	cfg->mode = mode;
+	cfg->dma_mask = 0;
+	cfg->flags = 0;
+	cfg->map_table_order = 16;
+	cfg->iova_flags = 0;
+}
+
+int iovx_dma_domain_create(const struct iovx_dma_config *cfg, struct iovx_dma_domain **out)
+{
+	const struct iovx_dma_mode_ops *mode;
+	struct iovx_dma_domain *dom;
+	int err;
+
+	if (!cfg || !out || (unsigned int)cfg->mode >= IOVX_DMA_NR_MODES ||
+	    cfg->flags & ~DMA_KNOWN_FLAGS || cfg->map_table_order < 4 ||
+	    cfg->map_table_order > 24)
+		return -EINVAL;
+	mode = iovx_dma_modes[cfg->mode];
+	if (!mode)
+		return -EOPNOTSUPP;
+	if (mode->needs_iommu && (!cfg->iommu || !cfg->iommu->ops ||
+				  cfg->iommu->granule_shift < 12 ||
+				  cfg->iommu->granule_shift > 16 || cfg->iommu->ias_bits < 32 ||
+				  cfg->iommu->ias_bits > 64 - 1))
+		return -EINVAL;
+	dom = iovx_zalloc(sizeof(*dom), IOVX_GFP_KERNEL);
+	if (!dom)
+		return -ENOMEM;
+	dom->mode = mode;
+	dom->iommu = cfg->iommu;
+	dom->shift = cfg->iommu ? cfg->iommu->granule_shift : 12;
+	dom->gmask = (1ull << dom->shift) - 1;
+	dom->mask = cfg->dma_mask ? cfg->dma_mask : UINT64_MAX;
+	dom->flags = cfg->flags;
+	err = iovx_dma_maptab_init(&dom->mt, cfg->map_table_order);
+	if (err) {
+		iovx_free(dom);
+		return err;
+	}
+	if (mode->needs_iommu) {
+		struct iovx_iova_config ic;
+		uint64_t end = 1ull << (cfg->iommu->ias_bits - dom->shift);
+
+		iovx_iova_config_init(&ic, 1, end);
+		ic.granule_shift = dom->shift;
+		ic.flags = cfg->iova_flags;
+		err = iovx_iova_domain_create(&ic, &dom->iovad);
+	}
+	if (!err && mode->init)
+		err = mode->init(dom);
+	if (err) {
+		iovx_iova_domain_destroy(dom->iovad);
+		iovx_dma_maptab_destroy(&dom->mt);
+		iovx_free(dom);
+		return err;
+	}
+	*out = dom;
+	return 0;
+}
+
+int iovx_dma_domain_destroy(struct iovx_dma_domain *dom)
+{
+	uint64_t live;
+
+	if (!dom)
+		return -EINVAL;
+	live = iovx_load_relaxed(&dom->mt.live);
+	if (live && dom->mode->unmap_all)
+		dom->mode->unmap_all(dom);
+	if (dom->mode->fini)
+		dom->mode->fini(dom);
+	/*
+	 * Table pages kept after a failed sync: freed only if a sync now succeeds, else
+	 * leaked for good (DESIGN.md §5).
+	 */
+	if (dom->leaked_tables && (dom->iommu->ops->inv_all(dom->iommu) ||
+				   dom->iommu->ops->sync(dom->iommu)))
+		dom->leaked_tables = NULL;
+	while (dom->leaked_tables) {
+		struct iovx_iommu_freelist l;
+		struct iovx_iommu_freed_page *p = dom->leaked_tables;
+
+		dom->leaked_tables = p->next;
+		iovx_iommu_freelist_init(&l);
+		iovx_iommu_freelist_add(&l, p);
+		dom->iommu->ops->free_pages(dom->iommu, &l);
+	}
+	iovx_iova_domain_destroy(dom->iovad);
+	iovx_dma_maptab_destroy(&dom->mt);
+	iovx_free(dom);
+	return (int)(live > 0x7fffffff ? 0x7fffffff : live);
+}
+
+int iovx_dma_set_mask(struct iovx_dma_domain *dom, uint64_t mask)
+{
+	if (!dom)
+		return -EINVAL;
+	iovx_store_relaxed(&dom->mask, mask ? mask : UINT64_MAX);
+	return 0;
+}
+
+static inline bool dir_ok(enum iovx_dma_dir dir)
+{
+	return (unsigned int)dir <= IOVX_DMA_FROM_DEVICE;
+}
+
+static inline unsigned int dir_prot(enum iovx_dma_dir dir)
+{
+	switch (dir) {
+	case IOVX_DMA_TO_DEVICE:
+		return IOVX_IOMMU_READ;
+	case IOVX_DMA_FROM_DEVICE:
+		return IOVX_IOMMU_WRITE;
+	default:
+		return IOVX_IOMMU_READ | IOVX_IOMMU_WRITE;
+	}
+}
+
+static inline int fail(struct iovx_dma_domain *dom, int err)
+{
+	if (dom)
+		DMA_STAT_ADD(dom, errors, 1);
+	return err;
+}
+
+/* Common checks of one buffer: 0 or the errno of iovx/dma.h. */
+static int check_buf(struct iovx_dma_domain *dom, uint64_t addr, uint64_t size)
+{
+	if (!size || size >= MT_MAX_LEN)
+		return -EINVAL;
+	/* The table stores dma + 3: keep the last 4 bytes of the space out. */
+	if (addr + size < addr || addr + size > UINT64_MAX - MT_KEY_BIAS)
+		return -EOVERFLOW;
+	if (dom->iommu && dom->iommu->oas_bits < 64 &&
+	    (addr + size - 1) >> dom->iommu->oas_bits)
+		return -ERANGE;
+	return 0;
+}
+
+int iovx_dma_map_single(struct iovx_dma_domain *dom, uint64_t phys, size_t size,
+			enum iovx_dma_dir dir, unsigned int attrs, uint64_t *dma)
+{
+	uint64_t addr;
+	int err;
+
+	if (!dom || !dma)
+		return fail(dom, -EINVAL);
+	if (!dir_ok(dir) || attrs & ~IOVX_DMA_ATTR_MASK)
+		return fail(dom, -EINVAL);
+	err = check_buf(dom, phys, size);
+	if (err)
+		return fail(dom, err);
+	err = dom->mode->map_single(dom, phys, size, dir_prot(dir), attrs, &addr);
+	if (err)
+		return fail(dom, err);
+	err = iovx_dma_maptab_insert(&dom->mt, addr, mt_meta(MT_KIND_SINGLE, dir, 1, size));
+	if (err) {
+		(void)dom->mode->unmap_single(dom, addr, size, attrs);
+		return fail(dom, err);
+	}
+	if (!(attrs & IOVX_DMA_ATTR_SKIP_CPU_SYNC) && dom->mode->sync_for_device)
+		dom->mode->sync_for_device(dom, addr, size, dir);
+	DMA_STAT_ADD(dom, maps, 1);
+	*dma = addr;
+	return 0;
+}
+
+int iovx_dma_unmap_single(struct iovx_dma_domain *dom, uint64_t dma, size_t size,
+			  enum iovx_dma_dir dir, unsigned int attrs)
+{
+	int err;
+
+	if (!dom)
+		return -EINVAL;
+	if (!dir_ok(dir) || attrs & ~IOVX_DMA_ATTR_MASK || !size || size >= MT_MAX_LEN)
+		return fail(dom, -EINVAL);
+	if (dma + size < dma || dma + size > UINT64_MAX - MT_KEY_BIAS)
+		return fail(dom, -EOVERFLOW);
+	if (!(attrs & IOVX_DMA_ATTR_SKIP_CPU_SYNC) && dom->mode->sync_for_cpu) {
+		/* Only a live mapping may be synced: check without removing first. */
+		err = iovx_dma_maptab_find(&dom->mt, dma, mt_meta(MT_KIND_SINGLE, dir, 1, size),
+					   false);
+		if (err)
+			return fail(dom, err);
+		dom->mode->sync_for_cpu(dom, dma, size, dir);
+	}
+	err = iovx_dma_maptab_remove(&dom->mt, dma, mt_meta(MT_KIND_SINGLE, dir, 1, size));
+	if (err)
+		return fail(dom, err);
+	err = dom->mode->unmap_single(dom, dma, size, attrs);
+	if (err)
+		return fail(dom, err);
+	DMA_STAT_ADD(dom, unmaps, 1);
+	return 0;
+}
+
+/*
+ * Checks an sg list and fills segs (effective address, length) and the sum of lengths.
+ * segs is caller-provided scratch of n entries.
+ */
+static int check_sg(struct iovx_dma_domain *dom, const struct iovx_dma_sg *sg, int nents,
+		    enum iovx_dma_dir dir, unsigned int attrs, struct dma_seg *segs,
+		    uint64_t *total)
+{
+	uint64_t sum = 0;
+	int i, err;
+
+	if (!sg || nents <= 0 || nents > IOVX_DMA_MAX_SEGS || !dir_ok(dir) ||
+	    attrs & ~IOVX_DMA_ATTR_MASK)
+		return -EINVAL;
+	for (i = 0; i < nents; i++) {
+		uint64_t a = sg[i].phys + sg[i].offset;
+
+		if (a < sg[i].phys)
+			return -EOVERFLOW;
+		err = check_buf(dom, a, sg[i].length);
+		if (err)
+			return err;
+		segs[i].addr = a;
+		segs[i].len = sg[i].length;
+		sum += sg[i].length;
+	}
+	if (sum >= MT_MAX_LEN)
+		return -EOVERFLOW;
+	*total = sum;
+	return 0;
+}
+
+/* Scratch for up to IOVX_DMA_MAX_SEGS segments: on the heap, not the stack. */
+static struct dma_seg *segs_alloc(int nents)
+{
+	if (nents <= 0 || nents > IOVX_DMA_MAX_SEGS)
+		return NULL;
+	return iovx_zalloc((size_t)nents * sizeof(struct dma_seg), IOVX_GFP_ATOMIC);
+}
+
+#define SEGS_ONSTACK 8
+
+int iovx_dma_map_sg(struct iovx_dma_domain *dom, struct iovx_dma_sg *sg, int nents,
+		    enum iovx_dma_dir dir, unsigned int attrs)
+{
+	struct dma_seg stack[SEGS_ONSTACK], *segs = stack;
+	uint64_t total;
+	int ret, err;
+
+	if (!dom)
+		return -EINVAL;
+	if (nents > SEGS_ONSTACK) {
+		segs = segs_alloc(nents);
+		if (!segs)
+			return fail(dom, nents > IOVX_DMA_MAX_SEGS ? -EINVAL : -ENOMEM);
+	}
+	ret = check_sg(dom, sg, nents, dir, attrs, segs, &total);
+	if (ret)
+		goto out;
+	ret = dom->mode->map_sg(dom, sg, segs, (unsigned int)nents, dir_prot(dir), attrs);
+	if (ret < 0)
+		goto out;
+	err = iovx_dma_maptab_insert(&dom->mt, sg[0].dma_address,
+				     mt_meta(MT_KIND_SG, dir, (unsigned int)nents, total));
+	if (err) {
+		(void)dom->mode->unmap_sg(dom, sg, segs, (unsigned int)nents, attrs);
+		ret = err;
+		goto out;
+	}
+	if (!(attrs & IOVX_DMA_ATTR_SKIP_CPU_SYNC) && dom->mode->sync_for_device) {
+		int i;
+
+		for (i = 0; i < ret; i++)
+			dom->mode->sync_for_device(dom, sg[i].dma_address, sg[i].dma_length, dir);
+	}
+	DMA_STAT_ADD(dom, maps, 1);
+out:
+	if (segs != stack)
+		iovx_free(segs);
+	return ret < 0 ? fail(dom, ret) : ret;
+}
+
+static int sync_sg(struct iovx_dma_domain *dom, struct iovx_dma_sg *sg, int nents,
+		   enum iovx_dma_dir dir, bool for_cpu, bool remove, unsigned int attrs)
+{
+	struct dma_seg stack[SEGS_ONSTACK], *segs = stack;
+	uint64_t total;
+	int ret, i;
+
+	if (!dom)
+		return -EINVAL;
+	if (nents > SEGS_ONSTACK) {
+		segs = segs_alloc(nents);
+		if (!segs)
+			return fail(dom, nents > IOVX_DMA_MAX_SEGS ? -EINVAL : -ENOMEM);
+	}
+	ret = check_sg(dom, sg, nents, dir, attrs, segs, &total);
+	if (ret)
+		goto out;
+	ret = iovx_dma_maptab_find(&dom->mt, sg[0].dma_address,
+				   mt_meta(MT_KIND_SG, dir, (unsigned int)nents, total), false);
+	if (ret)
+		goto out;
+	if (!(attrs & IOVX_DMA_ATTR_SKIP_CPU_SYNC)) {
+		void (*fn)(struct iovx_dma_domain *, uint64_t, uint64_t, unsigned int) =
+			for_cpu ? dom->mode->sync_for_cpu : dom->mode->sync_for_device;
+
+		for (i = 0; fn && i < nents && sg[i].dma_length; i++)
+			fn(dom, sg[i].dma_address, sg[i].dma_length, dir);
+	}
+	if (remove) {
+		ret = iovx_dma_maptab_remove(&dom->mt, sg[0].dma_address,
+					     mt_meta(MT_KIND_SG, dir, (unsigned int)nents, total));
+		if (!ret)
+			ret = dom->mode->unmap_sg(dom, sg, segs, (unsigned int)nents, attrs);
+		if (!ret)
+			DMA_STAT_ADD(dom, unmaps, 1);
+	}
+out:
+	if (segs != stack)
+		iovx_free(segs);
+	return ret < 0 ? fail(dom, ret) : ret;
+}
+
+int iovx_dma_unmap_sg(struct iovx_dma_domain *dom, struct iovx_dma_sg *sg, int nents,
+		      enum iovx_dma_dir dir, unsigned int attrs)
+{
+	return sync_sg(dom, sg, nents, dir, true, true, attrs);
+}
+
+int iovx_dma_sync_sg_for_cpu(struct iovx_dma_domain *dom, struct iovx_dma_sg *sg, int nents,
+			     enum iovx_dma_dir dir)
+{
+	return sync_sg(dom, sg, nents, dir, true, false, 0);
+}
+
+int iovx_dma_sync_sg_for_device(struct iovx_dma_domain *dom, struct iovx_dma_sg *sg,
+				int nents, enum iovx_dma_dir dir)
+{
+	return sync_sg(dom, sg, nents, dir, false, false, 0);
+}
+
+static int sync_single(struct iovx_dma_domain *dom, uint64_t dma, size_t size,
+		       enum iovx_dma_dir dir, bool for_cpu)
+{
+	int err;
+
+	if (!dom)
+		return -EINVAL;
+	if (!dir_ok(dir) || !size || size >= MT_MAX_LEN)
+		return fail(dom, -EINVAL);
+	if (dma + size < dma)
+		return fail(dom, -EOVERFLOW);
+	err = iovx_dma_maptab_find(&dom->mt, dma, mt_meta(MT_KIND_SINGLE, dir, 1, size), true);
+	if (err)
+		return fail(dom, err);
+	if (for_cpu && dom->mode->sync_for_cpu)
+		dom->mode->sync_for_cpu(dom, dma, size, dir);
+	else if (!for_cpu && dom->mode->sync_for_device)
+		dom->mode->sync_for_device(dom, dma, size, dir);
+	return 0;
+}
+
+int iovx_dma_sync_single_for_cpu(struct iovx_dma_domain *dom, uint64_t dma, size_t size,
+				 enum iovx_dma_dir dir)
+{
+	return sync_single(dom, dma, size, dir, true);
+}
+
+int iovx_dma_sync_single_for_device(struct iovx_dma_domain *dom, uint64_t dma, size_t size,
+				    enum iovx_dma_dir dir)
+{
+	return sync_single(dom, dma, size, dir, false);
+}
+
+int iovx_dma_get_stats(struct iovx_dma_domain *dom, struct iovx_dma_stats *st)
+{
+	if (!dom || !st)
+		return -EINVAL;
+	st->live = iovx_load_relaxed(&dom->mt.live);
+	st->maps = iovx_load_relaxed(&dom->maps);
+	st->unmaps = iovx_load_relaxed(&dom->unmaps);
+	st->errors = iovx_load_relaxed(&dom->errors);
+	st->inv_ranges = iovx_load_relaxed(&dom->inv_ranges);
+	st->syncs = iovx_load_relaxed(&dom->syncs);
+	st->leaked_pages = iovx_load_relaxed(&dom->leaked_pages);
+	st->leaked_tables = iovx_load_relaxed(&dom->nr_leaked_tables);
+	return 0;
+}

@@ -1,0 +1,125 @@
+/* SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause */
+/*
+ * dma_internal.h - the DMA facade's parts (portable: kernel and userspace).
+ *
+ *   dma.c     domain life cycle, argument checks, the live-mapping bookkeeping, sync
+ *   maptab.c  the lock-free table of live mappings (what unmap/sync are checked against)
+ *   modes.c   the per-mode work behind one ops table: passthrough and strict (with the
+ *             gather that turns an unmap into one invalidation per coalesced range)
+ *
+ * A mode is a struct iovx_dma_mode_ops; deferred, reuse and bounce add theirs to
+ * iovx_dma_modes[] (modes.c) and may keep private state in dom->mode_priv.
+ */
+#ifndef IOVX_DMA_INTERNAL_H
+#define IOVX_DMA_INTERNAL_H
+
+#include "platform.h"
+#include <iovx/dma.h>
+#include <iovx/iova.h>
+
+/* ------------------------------------------------------------------ maptab */
+/*
+ * Open addressing, linear probing; a slot is {key, meta}. key: 0 empty (never again once
+ * used), 1 tombstone, 2 busy (being filled or checked by one thread), else dma + 3.
+ */
+#define MT_EMPTY	0ull
+#define MT_TOMB		1ull
+#define MT_BUSY		2ull
+#define MT_KEY_BIAS	3ull
+
+struct mt_slot {
+	uint64_t key;
+	uint64_t meta;
+};
+
+struct maptab {
+	struct mt_slot *slots;
+	uint64_t mask;
+	uint64_t live;			/* atomic */
+};
+
+/* What a mapping was made with: kind, direction, nents and length, in one word. */
+#define MT_KIND_SINGLE	0ull
+#define MT_KIND_SG	1ull
+#define MT_LEN_SHIFT	18
+#define MT_MAX_LEN	(1ull << (64 - MT_LEN_SHIFT))
+
+static inline uint64_t mt_meta(uint64_t kind, unsigned int dir, unsigned int nents,
+			       uint64_t len)
+{
+	return kind | (uint64_t)dir << 1 | (uint64_t)nents << 4 | len << MT_LEN_SHIFT;
+}
+
+static inline uint64_t mt_meta_len(uint64_t meta)
+{
+	return meta >> MT_LEN_SHIFT;
+}
+
+int iovx_dma_maptab_init(struct maptab *t, unsigned int order);
+void iovx_dma_maptab_destroy(struct maptab *t);
+/* 0, or -ENOMEM when full. */
+int iovx_dma_maptab_insert(struct maptab *t, uint64_t dma, uint64_t meta);
+/* Removes one entry (dma, meta): 0, -EINVAL (dma live with another meta), -ENOENT. */
+int iovx_dma_maptab_remove(struct maptab *t, uint64_t dma, uint64_t meta);
+/*
+ * Is there a live entry for dma whose meta equals want, or (single kind, prefix true) has
+ * the same kind and direction and a length >= that of want? 0, -EINVAL, -ENOENT.
+ */
+int iovx_dma_maptab_find(struct maptab *t, uint64_t dma, uint64_t want, bool prefix);
+/* Quiescent walk: calls fn for every live entry. */
+void iovx_dma_maptab_walk(struct maptab *t, void (*fn)(void *arg, uint64_t dma, uint64_t meta),
+			  void *arg);
+
+/* ------------------------------------------------------------------ domain */
+struct iovx_dma_domain;
+
+/* One segment after validation: effective address and length. */
+struct dma_seg {
+	uint64_t addr;
+	uint64_t len;
+};
+
+struct iovx_dma_mode_ops {
+	const char *name;
+	bool needs_iommu;
+	int (*init)(struct iovx_dma_domain *dom);
+	void (*fini)(struct iovx_dma_domain *dom);
+	int (*map_single)(struct iovx_dma_domain *dom, uint64_t phys, uint64_t size,
+			  unsigned int prot, unsigned int attrs, uint64_t *dma);
+	int (*unmap_single)(struct iovx_dma_domain *dom, uint64_t dma, uint64_t size,
+			    unsigned int attrs);
+	/* Fills sg[].dma_*; returns the DMA segment count. segs: the validated inputs. */
+	int (*map_sg)(struct iovx_dma_domain *dom, struct iovx_dma_sg *sg,
+		      const struct dma_seg *segs, unsigned int n, unsigned int prot,
+		      unsigned int attrs);
+	int (*unmap_sg)(struct iovx_dma_domain *dom, const struct iovx_dma_sg *sg,
+			const struct dma_seg *segs, unsigned int n, unsigned int attrs);
+	/* Ownership transfer of [dma, dma + size) of a live mapping (bounce copies here). */
+	void (*sync_for_cpu)(struct iovx_dma_domain *dom, uint64_t dma, uint64_t size,
+			     unsigned int dir);
+	void (*sync_for_device)(struct iovx_dma_domain *dom, uint64_t dma, uint64_t size,
+				unsigned int dir);
+	/* Tears down every mapping still live (domain destroy). */
+	void (*unmap_all)(struct iovx_dma_domain *dom);
+};
+
+extern const struct iovx_dma_mode_ops *const iovx_dma_modes[IOVX_DMA_NR_MODES];
+
+struct iovx_dma_domain {
+	const struct iovx_dma_mode_ops *mode;
+	struct iovx_iommu *iommu;
+	struct iovx_iova_domain *iovad;
+	unsigned int shift;		/* granule shift */
+	uint64_t gmask;			/* granule - 1 */
+	uint64_t mask;			/* DMA mask; atomic (set_mask) */
+	unsigned int flags;
+	struct maptab mt;
+	void *mode_priv;
+	struct iovx_iommu_freed_page *leaked_tables;	/* Treiber stack (never reused) */
+	/* statistics: relaxed atomics */
+	uint64_t maps, unmaps, errors, inv_ranges, syncs, leaked_pages, nr_leaked_tables;
+};
+
+#define DMA_STAT_ADD(d, f, v)	((void)iovx_fetch_add_relaxed(&(d)->f, (uint64_t)(v)))
+
+#endif /* IOVX_DMA_INTERNAL_H */
