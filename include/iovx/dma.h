@@ -38,6 +38,8 @@
 #ifndef IOVX_DMA_H
 #define IOVX_DMA_H
 
+#include <iovx/api.h>
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -100,7 +102,7 @@ struct iovx_dma_config {
 	unsigned int iova_flags;	/* IOVX_IOVA_* flags of the IOVA domain created */
 };
 
-void iovx_dma_config_init(struct iovx_dma_config *cfg, struct iovx_iommu *iommu,
+IOVX_API void iovx_dma_config_init(struct iovx_dma_config *cfg, struct iovx_iommu *iommu,
 			  enum iovx_dma_mode mode);
 
 struct iovx_dma_domain;
@@ -109,45 +111,45 @@ struct iovx_dma_domain;
  * -EINVAL: NULL, unknown flags, no iommu where one is needed, map_table_order outside
  * 4..24; -EOPNOTSUPP: a reserved mode; -ENOMEM.
  */
-int iovx_dma_domain_create(const struct iovx_dma_config *cfg, struct iovx_dma_domain **out);
+IOVX_API int iovx_dma_domain_create(const struct iovx_dma_config *cfg, struct iovx_dma_domain **out);
 
 /*
  * Destroys the domain. Mappings still live are unmapped (strict: with one invalidate-all
  * and one sync) and counted in the returned number (0 when none leaked), or -EINVAL.
  */
-int iovx_dma_domain_destroy(struct iovx_dma_domain *dom);
+IOVX_API int iovx_dma_domain_destroy(struct iovx_dma_domain *dom);
 
 /* Changes the DMA mask for later maps (0: 64 bits). -EINVAL for NULL. */
-int iovx_dma_set_mask(struct iovx_dma_domain *dom, uint64_t mask);
+IOVX_API int iovx_dma_set_mask(struct iovx_dma_domain *dom, uint64_t mask);
 
 /* Maps [phys, phys + size) for the device; *dma receives the DMA address. */
-int iovx_dma_map_single(struct iovx_dma_domain *dom, uint64_t phys, size_t size,
+IOVX_API int iovx_dma_map_single(struct iovx_dma_domain *dom, uint64_t phys, size_t size,
 			enum iovx_dma_dir dir, unsigned int attrs, uint64_t *dma);
 
 /* Unmaps what map_single returned; size and dir must be those of the map. */
-int iovx_dma_unmap_single(struct iovx_dma_domain *dom, uint64_t dma, size_t size,
+IOVX_API int iovx_dma_unmap_single(struct iovx_dma_domain *dom, uint64_t dma, size_t size,
 			  enum iovx_dma_dir dir, unsigned int attrs);
 
 /* Maps an sg list; returns the number of DMA segments (> 0) or a negative errno. */
-int iovx_dma_map_sg(struct iovx_dma_domain *dom, struct iovx_dma_sg *sg, int nents,
+IOVX_API int iovx_dma_map_sg(struct iovx_dma_domain *dom, struct iovx_dma_sg *sg, int nents,
 		    enum iovx_dma_dir dir, unsigned int attrs);
 
 /* Unmaps an sg list with the nents passed to map_sg (not its return value). */
-int iovx_dma_unmap_sg(struct iovx_dma_domain *dom, struct iovx_dma_sg *sg, int nents,
+IOVX_API int iovx_dma_unmap_sg(struct iovx_dma_domain *dom, struct iovx_dma_sg *sg, int nents,
 		      enum iovx_dma_dir dir, unsigned int attrs);
 
 /*
  * Ownership transfers of a live mapping ("map once, sync many"): dma must be the address
  * map_single returned, size at most the mapped size, dir the map's direction.
  */
-int iovx_dma_sync_single_for_cpu(struct iovx_dma_domain *dom, uint64_t dma, size_t size,
+IOVX_API int iovx_dma_sync_single_for_cpu(struct iovx_dma_domain *dom, uint64_t dma, size_t size,
 				 enum iovx_dma_dir dir);
-int iovx_dma_sync_single_for_device(struct iovx_dma_domain *dom, uint64_t dma, size_t size,
+IOVX_API int iovx_dma_sync_single_for_device(struct iovx_dma_domain *dom, uint64_t dma, size_t size,
 				    enum iovx_dma_dir dir);
 /* The same for an sg list mapped by map_sg (nents as passed to map_sg). */
-int iovx_dma_sync_sg_for_cpu(struct iovx_dma_domain *dom, struct iovx_dma_sg *sg, int nents,
+IOVX_API int iovx_dma_sync_sg_for_cpu(struct iovx_dma_domain *dom, struct iovx_dma_sg *sg, int nents,
 			     enum iovx_dma_dir dir);
-int iovx_dma_sync_sg_for_device(struct iovx_dma_domain *dom, struct iovx_dma_sg *sg,
+IOVX_API int iovx_dma_sync_sg_for_device(struct iovx_dma_domain *dom, struct iovx_dma_sg *sg,
 				int nents, enum iovx_dma_dir dir);
 
 struct iovx_dma_stats {
@@ -159,7 +161,7 @@ struct iovx_dma_stats {
 	uint64_t leaked_tables;		/* page-table pages kept after a failed sync */
 };
 
-int iovx_dma_get_stats(struct iovx_dma_domain *dom, struct iovx_dma_stats *st);
+IOVX_API int iovx_dma_get_stats(struct iovx_dma_domain *dom, struct iovx_dma_stats *st);
 
 #ifdef __cplusplus
 }

@@ -25,6 +25,8 @@
 #ifndef IOVX_IOMMU_H
 #define IOVX_IOMMU_H
 
+#include <iovx/api.h>
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>

@@ -18,6 +18,8 @@
 #ifndef IOVX_IOVA_H
 #define IOVX_IOVA_H
 
+#include <iovx/api.h>
+
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -49,16 +51,16 @@ struct iovx_iova_config {
 };
 
 /* Fills cfg with defaults: 4 KiB granule, classes 0..8, depot default, no flags. */
-void iovx_iova_config_init(struct iovx_iova_config *cfg, uint64_t start_pfn, uint64_t end_pfn);
+IOVX_API void iovx_iova_config_init(struct iovx_iova_config *cfg, uint64_t start_pfn, uint64_t end_pfn);
 
 /*
  * Creates a domain. -EINVAL: cfg or out NULL, granule_shift outside 12..16, start >= end,
  * end_pfn > 2^52, max_cached_order too large, unknown flags. -ENOMEM: no memory.
  */
-int iovx_iova_domain_create(const struct iovx_iova_config *cfg, struct iovx_iova_domain **out);
+IOVX_API int iovx_iova_domain_create(const struct iovx_iova_config *cfg, struct iovx_iova_domain **out);
 
 /* Destroys a domain and everything it holds. NULL is accepted. */
-void iovx_iova_domain_destroy(struct iovx_iova_domain *dom);
+IOVX_API void iovx_iova_domain_destroy(struct iovx_iova_domain *dom);
 
 /*
  * Allocates npages granules aligned to roundup_pow_of_two(npages). Sizes of the cached
@@ -71,7 +73,7 @@ void iovx_iova_domain_destroy(struct iovx_iova_domain *dom);
  *            limit that leaves no room above start_pfn for such a block
  *   -ENOMEM  no such range is free, even after pulling back every cache (reclaim)
  */
-int64_t iovx_iova_alloc(struct iovx_iova_domain *dom, uint64_t npages, uint64_t limit_pfn);
+IOVX_API int64_t iovx_iova_alloc(struct iovx_iova_domain *dom, uint64_t npages, uint64_t limit_pfn);
 
 /*
  * Frees a range returned by iovx_iova_alloc with the same npages.
@@ -81,7 +83,7 @@ int64_t iovx_iova_alloc(struct iovx_iova_domain *dom, uint64_t npages, uint64_t 
  *            (double free, never allocated, or another size); nothing changes
  * Unchecked domains trust the caller, as the kernel does.
  */
-int iovx_iova_free(struct iovx_iova_domain *dom, uint64_t pfn, uint64_t npages);
+IOVX_API int iovx_iova_free(struct iovx_iova_domain *dom, uint64_t pfn, uint64_t npages);
 
 /*
  * Takes [pfn, pfn + npages) out of the allocator for good (MSI windows, reserved regions).
@@ -91,14 +93,14 @@ int iovx_iova_free(struct iovx_iova_domain *dom, uint64_t pfn, uint64_t npages);
  *            caches are pulled back (reclaim) and do not cause -EBUSY.
  *   -ENOMEM  no memory for bookkeeping; nothing changes
  */
-int iovx_iova_reserve(struct iovx_iova_domain *dom, uint64_t pfn, uint64_t npages);
+IOVX_API int iovx_iova_reserve(struct iovx_iova_domain *dom, uint64_t pfn, uint64_t npages);
 
 /*
  * Returns every range held by per-CPU caches (including those of idle CPUs and threads)
  * and by the depot to the backend. Returns the number of granules returned (>= 0), or
  * -EINVAL for a NULL domain.
  */
-int64_t iovx_iova_reclaim(struct iovx_iova_domain *dom);
+IOVX_API int64_t iovx_iova_reclaim(struct iovx_iova_domain *dom);
 
 /*
  * Statistics. total = reserved + live + cached + depot + backend_free (invariant I6);
@@ -128,7 +130,7 @@ struct iovx_iova_stats {
  * Cheap snapshot: live is derived (total minus the others) and may be off while calls are
  * in flight. -EINVAL: dom or st NULL.
  */
-int iovx_iova_get_stats(struct iovx_iova_domain *dom, struct iovx_iova_stats *st);
+IOVX_API int iovx_iova_get_stats(struct iovx_iova_domain *dom, struct iovx_iova_stats *st);
 
 /*
  * Exact accounting for a quiescent domain: walks caches, depot and backend, checks that
@@ -140,7 +142,7 @@ int iovx_iova_get_stats(struct iovx_iova_domain *dom, struct iovx_iova_stats *st
  *            (live is then what remains, for a caller's own count to compare against)
  *   -ENOMEM  no memory for the walk
  */
-int iovx_iova_audit(struct iovx_iova_domain *dom, struct iovx_iova_stats *st);
+IOVX_API int iovx_iova_audit(struct iovx_iova_domain *dom, struct iovx_iova_stats *st);
 
 #ifdef __cplusplus
 }

@@ -28,6 +28,8 @@
 #ifndef IOVX_SIM_H
 #define IOVX_SIM_H
 
+#include <iovx/api.h>
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -57,7 +59,7 @@ struct iovx_sim_cost {
 	uint64_t sync_ns;
 };
 
-void iovx_sim_cost_default(struct iovx_sim_cost *c);
+IOVX_API void iovx_sim_cost_default(struct iovx_sim_cost *c);
 
 struct iovx_sim_config {
 	unsigned int iotlb_sets;	/* power of two, 1..65536 (default 64) */
@@ -68,21 +70,21 @@ struct iovx_sim_config {
 };
 
 /* Defaults as documented above; charge_time false. */
-void iovx_sim_config_init(struct iovx_sim_config *cfg);
+IOVX_API void iovx_sim_config_init(struct iovx_sim_config *cfg);
 
 struct iovx_sim;
 
 /* -EINVAL bad configuration or NULL; -ENOMEM. */
-int iovx_sim_create(const struct iovx_sim_config *cfg, struct iovx_sim **out);
+IOVX_API int iovx_sim_create(const struct iovx_sim_config *cfg, struct iovx_sim **out);
 
 /* Frees everything, including page tables still mapped and pages never freed. NULL ok. */
-void iovx_sim_destroy(struct iovx_sim *sim);
+IOVX_API void iovx_sim_destroy(struct iovx_sim *sim);
 
 /* The IOMMU ops of this simulator (granule 12, ias 48, oas 52). */
-struct iovx_iommu *iovx_sim_iommu(struct iovx_sim *sim);
+IOVX_API struct iovx_iommu *iovx_sim_iommu(struct iovx_sim *sim);
 
 /* Inverse of iovx_sim_iommu: the simulator behind ops it returned, else NULL. */
-struct iovx_sim *iovx_sim_from_iommu(struct iovx_iommu *iommu);
+IOVX_API struct iovx_sim *iovx_sim_from_iommu(struct iovx_iommu *iommu);
 
 /* Outcome flags of a device access (optional out parameter). */
 #define IOVX_SIM_ACC_IOTLB_HIT	(1u << 0)	/* at least one page hit the IOTLB */
@@ -96,23 +98,23 @@ struct iovx_sim *iovx_sim_from_iommu(struct iovx_iommu *iommu);
  *   -EINVAL  sim or buf NULL, len 0, or iova + len overflows
  * info (may be NULL) receives IOVX_SIM_ACC_* flags.
  */
-int iovx_sim_dev_read(struct iovx_sim *sim, uint64_t iova, void *buf, size_t len,
+IOVX_API int iovx_sim_dev_read(struct iovx_sim *sim, uint64_t iova, void *buf, size_t len,
 		      unsigned int *info);
-int iovx_sim_dev_write(struct iovx_sim *sim, uint64_t iova, const void *buf, size_t len,
+IOVX_API int iovx_sim_dev_write(struct iovx_sim *sim, uint64_t iova, const void *buf, size_t len,
 		       unsigned int *info);
 
 /*
  * CPU-side walk (no IOTLB, no statistics): 0 and the physical address and prot of iova,
  * or -ENOENT when unmapped, -EINVAL for NULL sim.
  */
-int iovx_sim_iova_to_phys(struct iovx_sim *sim, uint64_t iova, uint64_t *phys,
+IOVX_API int iovx_sim_iova_to_phys(struct iovx_sim *sim, uint64_t iova, uint64_t *phys,
 			  unsigned int *prot);
 
 /* Does the IOTLB hold a translation of the page containing iova? */
-bool iovx_sim_iotlb_holds(struct iovx_sim *sim, uint64_t iova);
+IOVX_API bool iovx_sim_iotlb_holds(struct iovx_sim *sim, uint64_t iova);
 
 /* The next n syncs (n > 0) fail with err (-EIO or -ETIMEDOUT); for tests. */
-void iovx_sim_fail_syncs(struct iovx_sim *sim, unsigned int n, int err);
+IOVX_API void iovx_sim_fail_syncs(struct iovx_sim *sim, unsigned int n, int err);
 
 /* Statistics: one X-macro list generates the struct and the printer. */
 #define IOVX_SIM_STATS(X)						\
@@ -152,10 +154,10 @@ struct iovx_sim_stats {
 };
 
 /* Snapshot (counters are exact when no call is in flight). -EINVAL for NULL. */
-int iovx_sim_get_stats(struct iovx_sim *sim, struct iovx_sim_stats *st);
+IOVX_API int iovx_sim_get_stats(struct iovx_sim *sim, struct iovx_sim_stats *st);
 
 /* Writes the cost model, one "name value" line per parameter, each prefixed by prefix. */
-int iovx_sim_cost_format(const struct iovx_sim_cost *c, const char *prefix, char *buf,
+IOVX_API int iovx_sim_cost_format(const struct iovx_sim_cost *c, const char *prefix, char *buf,
 			 size_t len);
 
 #ifdef __cplusplus

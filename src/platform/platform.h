@@ -12,6 +12,7 @@
  * Types and constants
  *   uint8_t..uint64_t, int32_t, int64_t, bool, size_t, uintptr_t, NULL, true, false
  *   EINVAL ENOMEM EFAULT EBUSY EAGAIN EEXIST ENOENT ENOSPC ERANGE EIO ETIMEDOUT EOVERFLOW
+ *   EOPNOTSUPP
  *   (iovx returns them negated, kernel style)
  *
  * Compiler

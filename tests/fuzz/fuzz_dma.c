@@ -1,0 +1,304 @@
+// SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
+/*
+ * fuzz_dma.c - libFuzzer target over DMA facade operation sequences on the software IOMMU.
+ *
+ * Input: a stream of opcodes with arguments (hostile lengths, offsets, masks, directions,
+ * attrs, nents), run against a strict or passthrough domain (first byte) and a model of the
+ * live mappings. After every step:
+ *   I1  live strict mappings never share an IOVA page;
+ *   I2  the simulator's checker counted no reuse before invalidation;
+ *   I3  a strict unmap that returned leaves its IOVA pages faulting (unless remapped);
+ *   I5  a call the model calls invalid returns an errno, and a rejected unmap leaves its
+ *       mapping live and usable by the device;
+ * and device accesses within a live mapping with the right direction succeed with data.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <iovx/dma.h>
+#include <iovx/sim.h>
+
+#define PG		4096ull
+#define ARENA_PAGES	32
+#define SLOTS		8
+#define MAXSG		6
+
+struct live {
+	bool used, sg;
+	uint64_t phys;
+	int nents, nout;
+	unsigned int dir;
+	uint64_t dma, size;
+	struct iovx_dma_sg s[MAXSG];
+};
+
+static uint8_t *arena;
+
+#define CHECK(c) do { if (!(c)) { fprintf(stderr, "fuzz_dma: %s failed at line %d\n", #c, \
+					      __LINE__); abort(); } } while (0)
+
+struct in {
+	const uint8_t *p;
+	size_t n;
+};
+
+static uint64_t get(struct in *in, unsigned int bytes)
+{
+	uint64_t v = 0;
+
+	while (bytes--) {
+		v = v << 8 | (in->n ? *in->p : 0);
+		if (in->n) {
+			in->p++;
+			in->n--;
+		}
+	}
+	return v;
+}
+
+static uint64_t first_page(const struct live *l)
+{
+	return (l->sg ? l->s[0].dma_address : l->dma) / PG;
+}
+
+static uint64_t last_page(const struct live *l)
+{
+	if (!l->sg)
+		return (l->dma + l->size - 1) / PG;
+	return (l->s[l->nout - 1].dma_address + l->s[l->nout - 1].dma_length - 1) / PG;
+}
+
+static bool page_live(const struct live *lv, uint64_t pfn)
+{
+	int i;
+
+	for (i = 0; i < SLOTS; i++)
+		if (lv[i].used && pfn >= first_page(&lv[i]) && pfn <= last_page(&lv[i]))
+			return true;
+	return false;
+}
+
+/* The device may reach the mapping's first DMA segment in its direction. */
+static bool strict;
+static bool mask32;	/* passthrough: the arena lies above 4 GiB, so maps get -ERANGE */
+
+/* Offset in the arena of a single mapping's first byte (strict: from the IOMMU). */
+static uint64_t arena_off(const struct live *l)
+{
+	return l->phys - (uintptr_t)arena;
+}
+
+static void probe_live(struct iovx_sim *sim, const struct live *l)
+{
+	uint64_t dma = l->sg ? l->s[0].dma_address : l->dma;
+	uint8_t b = 0x3c;
+
+	if (!strict)
+		return;		/* passthrough: the device does not go through the IOMMU */
+
+	if (l->dir != IOVX_DMA_FROM_DEVICE)
+		CHECK(iovx_sim_dev_read(sim, dma, &b, 1, NULL) == 0);
+	if (l->dir != IOVX_DMA_TO_DEVICE) {
+		b = 0x3c;
+		CHECK(iovx_sim_dev_write(sim, dma, &b, 1, NULL) == 0);
+		if (!l->sg)
+			CHECK(arena[arena_off(l)] == 0x3c);	/* the write landed in place */
+	}
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct in in = { data, size };
+	struct iovx_sim_config sc;
+	struct iovx_dma_config dc;
+	struct iovx_sim *sim;
+	struct iovx_dma_domain *dom;
+	struct iovx_sim_stats st;
+	struct live *lv = calloc(SLOTS, sizeof(*lv));
+	int steps = 0, i;
+
+	CHECK(lv);
+	strict = !(get(&in, 1) & 1);
+	mask32 = false;
+
+	if (!arena) {
+		arena = aligned_alloc(PG, ARENA_PAGES * PG);
+		CHECK(arena);
+	}
+	iovx_sim_config_init(&sc);
+	sc.iotlb_sets = 4;
+	CHECK(iovx_sim_create(&sc, &sim) == 0);
+	iovx_dma_config_init(&dc, iovx_sim_iommu(sim),
+			     strict ? IOVX_DMA_MODE_STRICT : IOVX_DMA_MODE_PASSTHROUGH);
+	dc.map_table_order = 4;
+	CHECK(iovx_dma_domain_create(&dc, &dom) == 0);
+
+	while (in.n && steps++ < 256) {
+		unsigned int op = (unsigned int)get(&in, 1), slot = op >> 5 & (SLOTS - 1);
+		struct live *l = &lv[slot];
+
+		switch (op & 7) {
+		case 0: case 1: {	/* map_single */
+			uint64_t off = get(&in, 2) % (ARENA_PAGES * PG), len = get(&in, 2);
+			unsigned int dir = (unsigned int)get(&in, 1) % 5, attrs = (unsigned int)get(&in, 1);
+			uint64_t dma = 0;
+			bool valid;
+			int r;
+
+			if (l->used)
+				break;
+			if (!(attrs & 0x80))
+				attrs &= IOVX_DMA_ATTR_MASK;	/* mostly valid attrs */
+			valid = len && off + len <= ARENA_PAGES * PG && dir <= 2 &&
+				!(attrs & ~IOVX_DMA_ATTR_MASK);
+			if (valid && mask32 && !strict && (uintptr_t)arena + off + len > (1ull << 32)) {
+				CHECK(iovx_dma_map_single(dom, (uintptr_t)arena + off, len, dir, attrs,
+							  &dma) == -ERANGE);
+				break;
+			}
+			if (off + len > ARENA_PAGES * PG)
+				len = 0;	/* stay inside our memory: a hostile zero instead */
+			r = iovx_dma_map_single(dom, (uintptr_t)arena + off, len, dir, attrs, &dma);
+			valid = valid && len;
+			if (!valid) {
+				CHECK(r < 0);
+				break;
+			}
+			CHECK(r == 0);
+			*l = (struct live){ .used = true, .dir = dir, .dma = dma, .size = len,
+					    .phys = (uintptr_t)arena + off };
+			if (!strict)
+				CHECK(dma == (uintptr_t)arena + off);
+			break;
+		}
+		case 2: {		/* map_sg */
+			int n = 1 + (int)(get(&in, 1) % MAXSG), r, k;
+			unsigned int dir = (unsigned int)get(&in, 1) % 4;
+			bool valid = dir <= 2;
+
+			if (l->used)
+				break;
+			memset(l->s, 0, sizeof(l->s));
+			for (k = 0; k < n; k++) {
+				uint64_t pg = get(&in, 1) % ARENA_PAGES;
+				uint32_t off = (uint32_t)get(&in, 2) % (uint32_t)PG;
+				uint32_t len = (uint32_t)get(&in, 2) % (uint32_t)(2 * PG + 1);
+
+				if (pg * PG + off + len > ARENA_PAGES * PG)
+					len = (uint32_t)(ARENA_PAGES * PG - pg * PG - off);
+				l->s[k].phys = (uintptr_t)arena + pg * PG;
+				l->s[k].offset = off;
+				l->s[k].length = len;
+				valid = valid && len;
+			}
+			r = iovx_dma_map_sg(dom, l->s, n, dir, 0);
+			if (valid && mask32 && !strict && (uintptr_t)arena > (1ull << 32)) {
+				CHECK(r == -ERANGE);
+				break;
+			}
+			if (!valid) {
+				CHECK(r < 0);
+				break;
+			}
+			CHECK(r >= 1 && r <= n);
+			l->used = true;
+			l->sg = true;
+			l->nents = n;
+			l->nout = r;
+			l->dir = dir;
+			break;
+		}
+		case 3: case 4: {	/* unmap, maybe with hostile arguments */
+			unsigned int how = (unsigned int)get(&in, 1) % 4;
+			int r;
+
+			if (!l->used)
+				break;
+			if (how == 3 && !strict)
+				how = 2;	/* passthrough: dma + PG may be another live mapping */
+			if (l->sg) {
+				int n = how == 1 ? l->nents - 1 : l->nents;
+				unsigned int dir = how == 2 ? (l->dir + 1) % 3 : l->dir;
+
+				r = iovx_dma_unmap_sg(dom, l->s, n, dir, 0);
+			} else {
+				uint64_t sz = how == 1 ? l->size + 1 : l->size;
+				unsigned int dir = how == 2 ? (l->dir + 1) % 3 : l->dir;
+				uint64_t dma = how == 3 ? l->dma + PG : l->dma;
+
+				r = iovx_dma_unmap_single(dom, dma, sz, dir, 0);
+			}
+			if (how == 0 || (l->sg && how == 3)) {
+				uint64_t a = first_page(l), b = last_page(l), p;
+
+				CHECK(r == 0);
+				l->used = false;
+				for (p = a; strict && p <= b; p++) {
+					uint8_t x;
+
+					if (!page_live(lv, p))
+						CHECK(iovx_sim_dev_read(sim, p * PG, &x, 1, NULL) ==
+						      -EFAULT);				/* I3 */
+				}
+			} else {
+				CHECK(r < 0);					/* I5 */
+				probe_live(sim, l);
+			}
+			break;
+		}
+		case 5: {		/* sync */
+			unsigned int bad = (unsigned int)get(&in, 1) & 1;
+			int r;
+
+			if (!l->used)
+				break;
+			if (l->sg)
+				r = iovx_dma_sync_sg_for_cpu(dom, l->s, l->nents,
+							     bad ? 3 : l->dir);
+			else
+				r = iovx_dma_sync_single_for_device(dom, l->dma, l->size + bad,
+								    l->dir);
+			CHECK(bad ? r < 0 : r == 0);
+			break;
+		}
+		case 6:			/* device access to a live mapping */
+			if (l->used)
+				probe_live(sim, l);
+			break;
+		case 7:			/* DMA mask */
+			mask32 = get(&in, 1) & 1;
+			CHECK(iovx_dma_set_mask(dom, mask32 ? 0xffffffffull : 0) == 0);
+			break;
+		}
+		/* I1: live strict mappings are disjoint in IOVA pages. */
+		for (i = 0; strict && i < SLOTS; i++) {
+			int j;
+
+			for (j = i + 1; lv[i].used && j < SLOTS; j++)
+				if (lv[j].used)
+					CHECK(last_page(&lv[i]) < first_page(&lv[j]) ||
+					      last_page(&lv[j]) < first_page(&lv[i]));
+		}
+	}
+	CHECK(iovx_sim_get_stats(sim, &st) == 0);
+	CHECK(st.i2_map_violations == 0 && st.i2_table_violations == 0);		/* I2 */
+	for (i = 0; i < SLOTS; i++) {
+		if (!lv[i].used)
+			continue;
+		if (lv[i].sg)
+			CHECK(iovx_dma_unmap_sg(dom, lv[i].s, lv[i].nents, lv[i].dir, 0) == 0);
+		else
+			CHECK(iovx_dma_unmap_single(dom, lv[i].dma, lv[i].size, lv[i].dir, 0) == 0);
+	}
+	CHECK(iovx_dma_domain_destroy(dom) == 0);
+	CHECK(iovx_sim_get_stats(sim, &st) == 0);
+	CHECK(st.tables_live == 1);
+	iovx_sim_destroy(sim);
+	free(lv);
+	return 0;
+}
