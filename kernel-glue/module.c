@@ -1,0 +1,34 @@
+// SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
+/*
+ * module.c - iovx.ko: the portable iovx sources built for the kernel, plus self-tests that
+ * run at load time (Debian's kernels have no KUnit). Loading always succeeds so the log can
+ * be read; the verdict is the "iovx-selftest: result" line.
+ */
+#include <linux/init.h>
+#include <linux/module.h>
+#include <linux/moduleparam.h>
+
+#include "platform.h"
+#include "kglue.h"
+
+static bool selftest = true;
+module_param(selftest, bool, 0444);
+MODULE_PARM_DESC(selftest, "run the self-tests at load time (default: yes)");
+
+static int __init iovx_module_init(void)
+{
+	if (selftest)
+		iovx_selftest_run_all();
+	return 0;
+}
+
+static void __exit iovx_module_exit(void)
+{
+}
+
+module_init(iovx_module_init);
+module_exit(iovx_module_exit);
+
+MODULE_LICENSE("Dual BSD/GPL");
+MODULE_DESCRIPTION("iovx: lock-free IOVA allocation and DMA mapping helpers (with self-tests)");
+MODULE_AUTHOR("The iovx authors");

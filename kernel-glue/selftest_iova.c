@@ -1,0 +1,794 @@
+// SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
+/*
+ * selftest_iova.c - the IOVA allocator (include/iovx/iova.h) inside the kernel: a torture
+ * test with ownership stamps on every granule, run by kthreads on every CPU plus one that
+ * migrates, with part of the frees done in softirq (timer) context; then the same workloads
+ * through the kernel's own allocator (alloc_iova_fast / free_iova_fast) for a side-by-side
+ * timing. Under TCG the timings are emulation timings: compare the two, never with hardware.
+ *
+ * Stamps (after ztest and DPDK's ring tests): stamp[pfn] holds the owner id of the
+ * allocation covering pfn, 0 when free, ST_STAMP_RESERVED inside reserved ranges. An
+ * allocation claims every granule with cmpxchg(0 -> owner) and a free releases with
+ * cmpxchg(owner -> 0): any failure is two live owners of one granule (I1) or a wrong free.
+ * After the storm every stamp must be back to 0 and iovx_iova_audit() must close with
+ * live == 0 (I6).
+ */
+#include <linux/delay.h>
+#include <linux/kernel.h>
+#include <linux/llist.h>
+#include <linux/log2.h>
+#include <linux/mm.h>
+#include <linux/sched.h>
+#include <linux/slab.h>
+#include <linux/iova.h>
+
+#include "platform.h"
+#include "kglue.h"
+
+#ifdef IOVX_KMOD_HAVE_IOVA
+#include "iovx/iova.h"
+
+#define ST_STAMP_RESERVED	0xffffffffu
+#define ST_RESCHED_MASK		63u
+
+/* ------------------------------------------------------------ allocator ops */
+
+struct st_alloc_ops {
+	const char *name;
+	int64_t (*alloc)(void *dom, u64 n, u64 limit);	/* pfn, or -errno */
+	int (*free)(void *dom, u64 pfn, u64 n);
+	int (*reserve)(void *dom, u64 pfn, u64 n);
+	void *dom;
+	u64 start_pfn;
+	u64 end_pfn;
+};
+
+static int64_t st_iovx_alloc(void *dom, u64 n, u64 limit)
+{
+	return iovx_iova_alloc(dom, n, limit);
+}
+
+static int st_iovx_free(void *dom, u64 pfn, u64 n)
+{
+	return iovx_iova_free(dom, pfn, n);
+}
+
+static int st_iovx_reserve(void *dom, u64 pfn, u64 n)
+{
+	return iovx_iova_reserve(dom, pfn, n);
+}
+
+struct st_linux_dom {
+	struct iova_domain iovad;
+	u64 end_pfn;
+};
+
+/* The kernel's limit is inclusive; iovx's is exclusive. Both stay inside [start, end). */
+static int64_t st_linux_alloc(void *dom, u64 n, u64 limit)
+{
+	struct st_linux_dom *d = dom;
+	unsigned long pfn;
+
+	if (limit > d->end_pfn)
+		limit = d->end_pfn;
+	pfn = alloc_iova_fast(&d->iovad, n, limit - 1, true);
+	return pfn ? (int64_t)pfn : -ENOMEM;
+}
+
+static int st_linux_free(void *dom, u64 pfn, u64 n)
+{
+	struct st_linux_dom *d = dom;
+
+	free_iova_fast(&d->iovad, pfn, n);
+	return 0;
+}
+
+static int st_linux_reserve(void *dom, u64 pfn, u64 n)
+{
+	struct st_linux_dom *d = dom;
+
+	return reserve_iova(&d->iovad, pfn, pfn + n - 1) ? 0 : -ENOMEM;
+}
+
+static int st_iovx_open(struct st_alloc_ops *ops, u64 end_pfn, unsigned int flags)
+{
+	struct iovx_iova_config cfg;
+	struct iovx_iova_domain *dom;
+	int ret;
+
+	iovx_iova_config_init(&cfg, 1, end_pfn);
+	cfg.flags = flags;
+	ret = iovx_iova_domain_create(&cfg, &dom);
+	if (ret)
+		return ret;
+	*ops = (struct st_alloc_ops){
+		.name = "iovx", .alloc = st_iovx_alloc, .free = st_iovx_free,
+		.reserve = st_iovx_reserve, .dom = dom, .start_pfn = 1, .end_pfn = end_pfn,
+	};
+	return 0;
+}
+
+static void st_iovx_close(struct st_alloc_ops *ops)
+{
+	iovx_iova_domain_destroy(ops->dom);
+}
+
+static int st_linux_open(struct st_alloc_ops *ops, u64 end_pfn)
+{
+	struct st_linux_dom *d;
+	int ret;
+
+	ret = iova_cache_get();
+	if (ret)
+		return ret;
+	d = kzalloc(sizeof(*d), GFP_KERNEL);
+	if (!d) {
+		iova_cache_put();
+		return -ENOMEM;
+	}
+	init_iova_domain(&d->iovad, PAGE_SIZE, 1);
+	ret = iovx_compat_iova_init_rcaches(&d->iovad);
+	if (ret) {
+		put_iova_domain(&d->iovad);
+		kfree(d);
+		iova_cache_put();
+		return ret;
+	}
+	d->end_pfn = end_pfn;
+	*ops = (struct st_alloc_ops){
+		.name = "linux", .alloc = st_linux_alloc, .free = st_linux_free,
+		.reserve = st_linux_reserve, .dom = d, .start_pfn = 1, .end_pfn = end_pfn,
+	};
+	return 0;
+}
+
+static void st_linux_close(struct st_alloc_ops *ops)
+{
+	struct st_linux_dom *d = ops->dom;
+
+	put_iova_domain(&d->iovad);
+	kfree(d);
+	iova_cache_put();
+}
+
+/* ------------------------------------------------------------ stress with stamps */
+
+#define ST_STRESS_END_PFN	(1u << 18)
+#define ST_STRESS_OPS		12000u
+#define ST_STRESS_LIVE		64u
+#define ST_RESV_PFN		(ST_STRESS_END_PFN / 2 + 3)
+#define ST_RESV_LEN		37u
+
+struct st_rec {
+	struct llist_node node;
+	u64 pfn;
+	u64 n;
+	u32 owner;
+};
+
+struct st_stress {
+	struct st_alloc_ops *ops;
+	u32 *stamp;			/* per pfn; NULL: no stamping (benchmark) */
+	bool timer_frees;
+	unsigned int ops_per_thread;
+	struct llist_head to_free;	/* drained by the timer, in softirq context */
+	struct iovx_timer timer;
+	bool stop;
+	atomic_t violations;
+	atomic_t msg_taken;
+	char msg[120];
+	atomic64_t allocs;
+	atomic64_t frees;
+	atomic64_t softirq_frees;
+	atomic64_t enomem;
+	atomic64_t pairs;
+	atomic64_t thread_ns;
+};
+
+static void st_violation(struct st_stress *s, const char *what, u64 pfn, u64 n, u32 owner,
+			 u32 seen)
+{
+	atomic_inc(&s->violations);
+	if (atomic_cmpxchg(&s->msg_taken, 0, 1) == 0)
+		snprintf(s->msg, sizeof(s->msg), "%s: [%llu,+%llu) owner %x found %x",
+			 what, pfn, n, owner, seen);
+}
+
+static void st_claim(struct st_stress *s, u64 pfn, u64 n, u32 owner, u64 limit)
+{
+	u64 i, align = roundup_pow_of_two(n);
+	u32 old;
+
+	if (pfn < s->ops->start_pfn || pfn + n > s->ops->end_pfn || pfn + n > limit ||
+	    (pfn & (align - 1))) {
+		st_violation(s, "bad range (limit/alignment/domain)", pfn, n, owner, 0);
+		return;
+	}
+	if (!s->stamp)
+		return;
+	for (i = 0; i < n; i++) {
+		old = 0;
+		if (!try_cmpxchg(&s->stamp[pfn + i], &old, owner)) {
+			st_violation(s, "I1 granule already owned", pfn + i, n, owner, old);
+			return;
+		}
+	}
+}
+
+static void st_release(struct st_stress *s, u64 pfn, u64 n, u32 owner)
+{
+	u64 i;
+	u32 old;
+
+	if (!s->stamp)
+		return;
+	for (i = 0; i < n; i++) {
+		old = owner;
+		if (!try_cmpxchg(&s->stamp[pfn + i], &old, 0)) {
+			st_violation(s, "free of a granule not owned", pfn + i, n, owner, old);
+			return;
+		}
+	}
+}
+
+static void st_do_free(struct st_stress *s, u64 pfn, u64 n, u32 owner)
+{
+	int ret;
+
+	/* release before the free: after the free another owner may claim at once */
+	st_release(s, pfn, n, owner);
+	ret = s->ops->free(s->ops->dom, pfn, n);
+	if (ret)
+		st_violation(s, "free returned an error", pfn, n, owner, (u32)-ret);
+	atomic64_inc(&s->frees);
+}
+
+static void st_drain(struct st_stress *s)
+{
+	struct llist_node *list = llist_del_all(&s->to_free);
+	struct st_rec *r, *tmp;
+
+	llist_for_each_entry_safe(r, tmp, list, node) {
+		st_do_free(s, r->pfn, r->n, r->owner);
+		kfree(r);
+		if (in_serving_softirq())
+			atomic64_inc(&s->softirq_frees);
+	}
+}
+
+static void st_timer_fn(void *arg)
+{
+	struct st_stress *s = arg;
+
+	st_drain(s);
+	if (!READ_ONCE(s->stop))
+		iovx_timer_arm(&s->timer, 100 * NSEC_PER_USEC);
+}
+
+/* Mostly small sizes (the cached path), some mid, a few beyond every cache. */
+static u64 st_pick_size(u64 *seed)
+{
+	u64 r = iovx_st_rand(seed) % 100;
+
+	if (r < 70)
+		return 1 + iovx_st_rand(seed) % 4;
+	if (r < 90)
+		return 5 + iovx_st_rand(seed) % 60;
+	if (r < 98)
+		return 65 + iovx_st_rand(seed) % 236;
+	return 301 + iovx_st_rand(seed) % 724;
+}
+
+struct st_live {
+	u64 pfn;
+	u64 n;
+	u32 owner;
+};
+
+static int st_stress_worker(void *arg, unsigned int idx)
+{
+	struct st_stress *s = arg;
+	u64 seed = iovx_st_seed(idx, 0x10ba5eed);
+	struct st_live *live;
+	unsigned int nlive = 0, i, k, seq = 0;
+	u64 n, limit, t0, pairs = 0;
+	struct st_rec *r;
+	int64_t pfn;
+	u32 owner;
+
+	live = kcalloc(ST_STRESS_LIVE, sizeof(*live), GFP_KERNEL);
+	if (!live)
+		return -ENOMEM;
+	t0 = iovx_now_ns();
+	for (i = 0; i < s->ops_per_thread; i++) {
+		if (nlive < ST_STRESS_LIVE && (nlive == 0 || iovx_st_rand(&seed) % 2)) {
+			n = st_pick_size(&seed);
+			/* one in eight asks for a low limit, as a 32-bit DMA mask does */
+			limit = iovx_st_rand(&seed) % 8 ? IOVX_IOVA_NO_LIMIT
+							 : s->ops->end_pfn / 4;
+			pfn = s->ops->alloc(s->ops->dom, n, limit);
+			if (pfn == -ENOMEM) {
+				atomic64_inc(&s->enomem);
+				continue;
+			}
+			if (pfn <= 0) {
+				st_violation(s, "alloc error", 0, n, 0, (u32)-pfn);
+				continue;
+			}
+			owner = ((idx + 1) << 24) | (++seq & 0xffffff);
+			if (!(owner & 0xffffff))
+				owner = ((idx + 1) << 24) | (++seq & 0xffffff);
+			st_claim(s, pfn, n, owner, limit);
+			atomic64_inc(&s->allocs);
+			live[nlive++] = (struct st_live){ .pfn = pfn, .n = n, .owner = owner };
+		} else {
+			k = iovx_st_rand(&seed) % nlive;
+			r = NULL;
+			if (s->timer_frees && iovx_st_rand(&seed) % 8 == 0)
+				r = kmalloc(sizeof(*r), GFP_KERNEL);
+			if (r) {
+				r->pfn = live[k].pfn;
+				r->n = live[k].n;
+				r->owner = live[k].owner;
+				llist_add(&r->node, &s->to_free);
+			} else {
+				st_do_free(s, live[k].pfn, live[k].n, live[k].owner);
+			}
+			live[k] = live[--nlive];
+			pairs++;
+		}
+		if ((i & ST_RESCHED_MASK) == 0)
+			cond_resched();
+	}
+	while (nlive) {
+		nlive--;
+		st_do_free(s, live[nlive].pfn, live[nlive].n, live[nlive].owner);
+		pairs++;
+	}
+	atomic64_add(iovx_now_ns() - t0, &s->thread_ns);
+	atomic64_add(pairs, &s->pairs);
+	kfree(live);
+	return 0;
+}
+
+/*
+ * Runs the stress workload on ops. Returns 0 or a failure in st. *ns_per_pair gets the
+ * mean thread time per alloc+free pair (stamping included when stamps is set).
+ */
+static int st_stress_run(struct iovx_st *st, struct st_alloc_ops *ops, bool stamps,
+			 bool timer_frees, u64 *ns_per_pair)
+{
+	struct st_stress *s;
+	u64 i, pairs;
+	int ret;
+
+	s = kzalloc(sizeof(*s), GFP_KERNEL);
+	if (!s)
+		return IOVX_ST_FAIL(st, "no memory");
+	s->ops = ops;
+	s->timer_frees = timer_frees;
+	s->ops_per_thread = ST_STRESS_OPS;
+	init_llist_head(&s->to_free);
+	if (stamps) {
+		s->stamp = kvcalloc(ops->end_pfn, sizeof(*s->stamp), GFP_KERNEL);
+		if (!s->stamp) {
+			kfree(s);
+			return IOVX_ST_FAIL(st, "no memory for stamps");
+		}
+	}
+	ret = ops->reserve(ops->dom, ST_RESV_PFN, ST_RESV_LEN);
+	if (ret) {
+		ret = IOVX_ST_FAIL(st, "%s: reserve %d", ops->name, ret);
+		goto out;
+	}
+	for (i = 0; s->stamp && i < ST_RESV_LEN; i++)
+		s->stamp[ST_RESV_PFN + i] = ST_STAMP_RESERVED;
+	iovx_timer_init(&s->timer, st_timer_fn, s);
+	if (timer_frees)
+		iovx_timer_arm(&s->timer, 100 * NSEC_PER_USEC);
+	ret = iovx_st_run_threads(st_stress_worker, s, 1, NULL);
+	WRITE_ONCE(s->stop, true);
+	iovx_timer_cancel_sync(&s->timer);
+	iovx_timer_destroy(&s->timer);
+	st_drain(s);	/* what the timer had not reached yet */
+	if (ret) {
+		ret = IOVX_ST_FAIL(st, "%s: threads: %d", ops->name, ret);
+		goto out;
+	}
+	if (atomic_read(&s->violations)) {
+		ret = IOVX_ST_FAIL(st, "%s: %d violations, first: %s", ops->name,
+				   atomic_read(&s->violations), s->msg);
+		goto out;
+	}
+	for (i = 0; s->stamp && i < ops->end_pfn; i++) {
+		if (s->stamp[i] && s->stamp[i] != ST_STAMP_RESERVED) {
+			ret = IOVX_ST_FAIL(st, "%s: pfn %llu still stamped %x after all frees",
+					   ops->name, i, s->stamp[i]);
+			goto out;
+		}
+	}
+	if (atomic64_read(&s->allocs) != atomic64_read(&s->frees)) {
+		ret = IOVX_ST_FAIL(st, "%s: %lld allocs but %lld frees", ops->name,
+				   atomic64_read(&s->allocs), atomic64_read(&s->frees));
+		goto out;
+	}
+	if (timer_frees && !atomic64_read(&s->softirq_frees)) {
+		ret = IOVX_ST_FAIL(st, "%s: no free ran in softirq context", ops->name);
+		goto out;
+	}
+	pairs = atomic64_read(&s->pairs);
+	*ns_per_pair = pairs ? div64_u64(atomic64_read(&s->thread_ns), pairs) : 0;
+	iovx_st_info("stress info alloc=%s stamps=%d allocs=%lld softirq_frees=%lld enomem=%lld ns_per_pair=%llu",
+		     ops->name, stamps, atomic64_read(&s->allocs),
+		     atomic64_read(&s->softirq_frees), atomic64_read(&s->enomem), *ns_per_pair);
+out:
+	kvfree(s->stamp);
+	kfree(s);
+	return ret;
+}
+
+static int st_audit_empty(struct iovx_st *st, struct st_alloc_ops *ops, const char *when,
+			  u64 min_reserved)
+{
+	struct iovx_iova_stats a;
+	int ret;
+
+	ret = iovx_iova_audit(ops->dom, &a);
+	if (ret)
+		return IOVX_ST_FAIL(st, "audit %s: %d (live=%llu)", when, ret, a.live);
+	if (a.live)
+		return IOVX_ST_FAIL(st, "audit %s: live=%llu, want 0", when, a.live);
+	if (a.total != a.reserved + a.live + a.cached + a.depot + a.backend_free)
+		return IOVX_ST_FAIL(st, "audit %s: I6 sums: total %llu != %llu+%llu+%llu+%llu+%llu",
+				    when, a.total, a.reserved, a.live, a.cached, a.depot,
+				    a.backend_free);
+	if (a.reserved < min_reserved)
+		return IOVX_ST_FAIL(st, "audit %s: reserved %llu < %llu", when, a.reserved,
+				    min_reserved);
+	iovx_st_info("audit info %s total=%llu reserved=%llu cached=%llu depot=%llu free=%llu backend_allocs=%llu bypass=%llu percpu_mode=%llu",
+		     when, a.total, a.reserved, a.cached, a.depot, a.backend_free, a.backend_allocs,
+		     a.cache_bypass, a.percpu_mode);
+	return 0;
+}
+
+static int st_iova_stress(struct iovx_st *st)
+{
+	struct st_alloc_ops ops;
+	struct iovx_iova_stats a;
+	int64_t got;
+	u64 ns;
+	int ret;
+
+	ret = st_iovx_open(&ops, ST_STRESS_END_PFN, 0);
+	if (ret)
+		return IOVX_ST_FAIL(st, "domain_create: %d", ret);
+	ret = st_stress_run(st, &ops, true, true, &ns);
+	if (!ret)
+		ret = st_audit_empty(st, &ops, "after-stress", ST_RESV_LEN);
+	if (!ret) {
+		got = iovx_iova_reclaim(ops.dom);
+		if (got < 0)
+			ret = IOVX_ST_FAIL(st, "reclaim: %lld", got);
+	}
+	if (!ret)
+		ret = st_audit_empty(st, &ops, "after-reclaim", ST_RESV_LEN);
+	if (!ret && (iovx_iova_audit(ops.dom, &a) || a.cached || a.depot))
+		ret = IOVX_ST_FAIL(st, "reclaim left cached=%llu depot=%llu", a.cached, a.depot);
+	st_iovx_close(&ops);
+	return ret;
+}
+
+/* The same storm through the kernel's allocator: validates the harness, and times it. */
+static int st_linux_stress(struct iovx_st *st)
+{
+	struct st_alloc_ops ops;
+	u64 ns;
+	int ret;
+
+	ret = st_linux_open(&ops, ST_STRESS_END_PFN);
+	if (ret)
+		return IOVX_ST_FAIL(st, "linux iova domain: %d", ret);
+	ret = st_stress_run(st, &ops, true, true, &ns);
+	st_linux_close(&ops);
+	return ret;
+}
+
+/* ------------------------------------------------------------ basics and pressure */
+
+static int st_iova_basic(struct iovx_st *st)
+{
+	struct iovx_iova_domain *dom;
+	struct iovx_iova_config cfg;
+	int64_t a, b;
+	int ret;
+
+	iovx_iova_config_init(&cfg, 1, 1u << 16);
+	cfg.flags = IOVX_IOVA_CHECKED;
+	ret = iovx_iova_domain_create(&cfg, &dom);
+	if (ret)
+		return IOVX_ST_FAIL(st, "domain_create: %d", ret);
+	a = iovx_iova_alloc(dom, 1, IOVX_IOVA_NO_LIMIT);
+	b = iovx_iova_alloc(dom, 3, 1u << 12);
+	ret = 0;
+	if (a <= 0 || b <= 0 || a == b || (b & 3) || b + 3 > (1 << 12))
+		ret = IOVX_ST_FAIL(st, "alloc gave %lld and %lld", a, b);
+	else if (iovx_iova_alloc(dom, 0, IOVX_IOVA_NO_LIMIT) != -EINVAL)
+		ret = IOVX_ST_FAIL(st, "alloc of 0 granules not -EINVAL");
+	else if (iovx_iova_free(dom, b, 3) || iovx_iova_free(dom, a, 1))
+		ret = IOVX_ST_FAIL(st, "free failed");
+	else if (iovx_iova_free(dom, a, 1) != -EFAULT)
+		ret = IOVX_ST_FAIL(st, "checked domain: double free not -EFAULT");
+	iovx_iova_domain_destroy(dom);
+	return ret;
+}
+
+#define ST_PRESS_END_PFN	2048u
+
+struct st_press {
+	struct iovx_iova_domain *dom;
+	u64 *pfns;		/* every granule handed out, shared */
+	atomic_t n;
+	atomic_t errors;
+};
+
+static int st_press_worker(void *arg, unsigned int idx)
+{
+	struct st_press *p = arg;
+	unsigned int i;
+	int64_t pfn;
+	int slot;
+
+	for (i = 0;; i++) {
+		if ((i & ST_RESCHED_MASK) == 0)
+			cond_resched();
+		pfn = iovx_iova_alloc(p->dom, 1, IOVX_IOVA_NO_LIMIT);
+		if (pfn == -ENOMEM)
+			return 0;
+		if (pfn <= 0 || pfn >= ST_PRESS_END_PFN) {
+			atomic_inc(&p->errors);
+			return 0;
+		}
+		/* give some back at once, so caches hold granules that reclaim must find */
+		if (i % 7 == 3) {
+			iovx_iova_free(p->dom, pfn, 1);
+			continue;
+		}
+		slot = atomic_inc_return(&p->n) - 1;
+		if (slot >= ST_PRESS_END_PFN) {	/* more granules than exist: I1 broken */
+			atomic_inc(&p->errors);
+			return 0;
+		}
+		p->pfns[slot] = pfn;
+	}
+}
+
+/*
+ * Fill a small domain with single granules from every CPU until -ENOMEM, then check that
+ * every usable granule was handed out (reclaim returns cached granules before failing),
+ * none twice, and that the domain audits clean after freeing them all.
+ */
+static int st_iova_pressure(struct iovx_st *st)
+{
+	struct iovx_iova_config cfg;
+	struct st_press *p;
+	unsigned long *seen = NULL;
+	struct iovx_iova_stats a;
+	int64_t pfn;
+	int ret, i, n, extra = 0;
+
+	p = kzalloc(sizeof(*p), GFP_KERNEL);
+	if (!p)
+		return IOVX_ST_FAIL(st, "no memory");
+	p->pfns = kcalloc(ST_PRESS_END_PFN, sizeof(*p->pfns), GFP_KERNEL);
+	seen = bitmap_zalloc(ST_PRESS_END_PFN, GFP_KERNEL);
+	iovx_iova_config_init(&cfg, 1, ST_PRESS_END_PFN);
+	ret = -ENOMEM;
+	if (p->pfns && seen)
+		ret = iovx_iova_domain_create(&cfg, &p->dom);
+	if (ret) {
+		ret = IOVX_ST_FAIL(st, "set-up: %d", ret);
+		goto out;
+	}
+	ret = iovx_st_run_threads(st_press_worker, p, 1, NULL);
+	/*
+	 * A thread may fail while another CPU still holds a claimed slot; whatever is left
+	 * must come out now, from this one caller, and then the domain must be full.
+	 */
+	while (atomic_read(&p->n) < ST_PRESS_END_PFN &&
+	       (pfn = iovx_iova_alloc(p->dom, 1, IOVX_IOVA_NO_LIMIT)) > 0) {
+		p->pfns[atomic_inc_return(&p->n) - 1] = pfn;
+		extra++;
+	}
+	n = atomic_read(&p->n);
+	if (ret || atomic_read(&p->errors)) {
+		ret = IOVX_ST_FAIL(st, "threads %d, bad pfns %d", ret, atomic_read(&p->errors));
+		goto out_free;
+	}
+	for (i = 0; i < n; i++) {
+		if (test_and_set_bit(p->pfns[i], seen)) {
+			ret = IOVX_ST_FAIL(st, "I1: pfn %llu handed out twice", p->pfns[i]);
+			goto out_free;
+		}
+	}
+	if (n != ST_PRESS_END_PFN - 1) {
+		ret = IOVX_ST_FAIL(st, "domain full at %d of %u granules", n,
+				   ST_PRESS_END_PFN - 1);
+		goto out_free;
+	}
+	iovx_st_info("pressure info granules=%d leftover_after_threads=%d", n, extra);
+out_free:
+	n = min_t(int, atomic_read(&p->n), ST_PRESS_END_PFN);
+	for (i = 0; i < n; i++)
+		iovx_iova_free(p->dom, p->pfns[i], 1);
+	if (!ret) {
+		ret = iovx_iova_audit(p->dom, &a);
+		if (ret || a.live)
+			ret = IOVX_ST_FAIL(st, "audit after pressure: %d live=%llu", ret, a.live);
+	}
+	iovx_iova_domain_destroy(p->dom);
+out:
+	bitmap_free(seen);
+	kfree(p->pfns);
+	kfree(p);
+	return ret;
+}
+
+/* ------------------------------------------------------------ benchmarks */
+
+#define ST_BENCH_PAIRS		200000u
+#define ST_BENCH_END_PFN	(1u << 20)
+#define ST_BENCH_MT_OPS		60000u
+
+static u64 st_bench_pair1(struct st_alloc_ops *ops, int *err)
+{
+	u64 t0, t1, i;
+	int64_t pfn;
+
+	for (i = 0; i < 1000; i++) {	/* warm the caches */
+		pfn = ops->alloc(ops->dom, 1, IOVX_IOVA_NO_LIMIT);
+		if (pfn <= 0)
+			goto fail;
+		ops->free(ops->dom, pfn, 1);
+	}
+	t0 = iovx_now_ns();
+	for (i = 0; i < ST_BENCH_PAIRS; i++) {
+		pfn = ops->alloc(ops->dom, 1, IOVX_IOVA_NO_LIMIT);
+		if (unlikely(pfn <= 0))
+			goto fail;
+		ops->free(ops->dom, pfn, 1);
+		if ((i & 4095) == 0)
+			cond_resched();
+	}
+	t1 = iovx_now_ns();
+	return div64_u64(t1 - t0, ST_BENCH_PAIRS);
+fail:
+	*err = (int)pfn;
+	return 0;
+}
+
+/* Per CPU: a window of 32 live ranges of 1..8 granules, oldest-random freed, same seeds. */
+struct st_bench_mt {
+	struct st_alloc_ops *ops;
+	atomic64_t ns;
+	atomic64_t pairs;
+	atomic_t err;
+};
+
+static int st_bench_mt_worker(void *arg, unsigned int idx)
+{
+	struct st_bench_mt *b = arg;
+	u64 seed = iovx_st_seed(idx, 0xbe7c4), t0, pairs = 0;
+	struct st_live win[32];
+	unsigned int i, nwin = 0, k;
+	int64_t pfn;
+	u64 n;
+
+	t0 = iovx_now_ns();
+	for (i = 0; i < ST_BENCH_MT_OPS; i++) {
+		if (nwin == ARRAY_SIZE(win)) {
+			k = iovx_st_rand(&seed) % nwin;
+			b->ops->free(b->ops->dom, win[k].pfn, win[k].n);
+			win[k] = win[--nwin];
+			pairs++;
+		}
+		n = 1 + iovx_st_rand(&seed) % 8;
+		pfn = b->ops->alloc(b->ops->dom, n, IOVX_IOVA_NO_LIMIT);
+		if (unlikely(pfn <= 0)) {
+			atomic_set(&b->err, (int)pfn);
+			break;
+		}
+		win[nwin].pfn = pfn;
+		win[nwin].n = n;
+		nwin++;
+		if ((i & 1023) == 0)
+			cond_resched();
+	}
+	while (nwin) {
+		nwin--;
+		b->ops->free(b->ops->dom, win[nwin].pfn, win[nwin].n);
+		pairs++;
+	}
+	atomic64_add(iovx_now_ns() - t0, &b->ns);
+	atomic64_add(pairs, &b->pairs);
+	return 0;
+}
+
+static u64 st_bench_mt(struct st_alloc_ops *ops, int *err)
+{
+	struct st_bench_mt b = { .ops = ops };
+	u64 pairs;
+	int ret;
+
+	ret = iovx_st_run_threads(st_bench_mt_worker, &b, 0, NULL);
+	if (ret || atomic_read(&b.err)) {
+		*err = ret ? ret : atomic_read(&b.err);
+		return 0;
+	}
+	pairs = atomic64_read(&b.pairs);
+	return pairs ? div64_u64(atomic64_read(&b.ns), pairs) : 0;
+}
+
+static void st_print_ratio(const char *what, u64 iovx_ns, u64 linux_ns)
+{
+	u64 r = iovx_ns ? div64_u64(linux_ns * 100, iovx_ns) : 0;
+
+	iovx_st_info("bench %s iovx_ns_per_pair=%llu linux_ns_per_pair=%llu speedup=%llu.%02llu (TCG emulation: ratios only, not hardware timings)",
+		     what, iovx_ns, linux_ns, r / 100, r % 100);
+}
+
+static int st_bench(struct iovx_st *st)
+{
+	struct st_alloc_ops xo, lo;
+	u64 x1, l1, xm, lm;
+	int err = 0, ret;
+
+	ret = st_iovx_open(&xo, ST_BENCH_END_PFN, 0);
+	if (ret)
+		return IOVX_ST_FAIL(st, "iovx domain: %d", ret);
+	ret = st_linux_open(&lo, ST_BENCH_END_PFN);
+	if (ret) {
+		st_iovx_close(&xo);
+		return IOVX_ST_FAIL(st, "linux domain: %d", ret);
+	}
+	/* interleaved, each measured twice, the second kept: both warm, same conditions */
+	x1 = st_bench_pair1(&xo, &err);
+	l1 = st_bench_pair1(&lo, &err);
+	x1 = st_bench_pair1(&xo, &err);
+	l1 = st_bench_pair1(&lo, &err);
+	xm = st_bench_mt(&xo, &err);
+	lm = st_bench_mt(&lo, &err);
+	st_linux_close(&lo);
+	if (!err)
+		err = st_audit_empty(st, &xo, "after-bench", 0) ? -EFAULT : 0;
+	st_iovx_close(&xo);
+	if (err)
+		return st->reason[0] ? err : IOVX_ST_FAIL(st, "allocation failed: %d", err);
+	st_print_ratio("pair1-single-thread", x1, l1);
+	st_print_ratio("window32-every-cpu", xm, lm);
+	return 0;
+}
+
+const struct iovx_st_case iovx_st_iova_cases[] = {
+	{ "iova-basic", st_iova_basic },
+	{ "iova-stress", st_iova_stress },
+	{ "iova-pressure", st_iova_pressure },
+	{ "iova-linux-stress", st_linux_stress },
+	{ "iova-bench", st_bench },
+	{ NULL, NULL }
+};
+
+#else /* !IOVX_KMOD_HAVE_IOVA */
+
+static int st_iova_missing(struct iovx_st *st)
+{
+	st->skipped = 1;
+	snprintf(st->reason, sizeof(st->reason),
+		 "src/iova not built into this module (sources missing at generation time)");
+	return 0;
+}
+
+const struct iovx_st_case iovx_st_iova_cases[] = {
+	{ "iova", st_iova_missing },
+	{ NULL, NULL }
+};
+#endif
