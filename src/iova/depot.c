@@ -94,7 +94,7 @@ struct iovx_mag *iovx_depot_pop_empty(struct depot *d)
 
 void iovx_depot_push_empty(struct depot *d, struct iovx_mag *m)
 {
-	m->n = 0;
+	iovx_store_relaxed(&m->n, 0);
 	stack_push(d, &d->empty_top, m);
 }
 

@@ -105,15 +105,17 @@ static uint64_t cache_get(struct iovx_iova_domain *dom, struct iovx_pcpu_cache *
 		struct iovx_mag *p = c->prev[cls];
 
 		if (p->n) {
-			c->prev[cls] = m;
-			c->loaded[cls] = m = p;
+			iovx_store_relaxed(&c->prev[cls], m);
+			iovx_store_relaxed(&c->loaded[cls], p);
+			m = p;
 		} else {
 			struct iovx_mag *full = iovx_depot_pop_full(&dom->depot, cls);
 
 			if (!full)
 				return 0;
 			iovx_depot_push_empty(&dom->depot, m);
-			c->loaded[cls] = m = full;
+			iovx_store_relaxed(&c->loaded[cls], full);
+			m = full;
 		}
 	}
 	if (iovx_likely(m->pfn[m->n - 1] <= max_start)) {
@@ -127,7 +129,7 @@ static uint64_t cache_get(struct iovx_iova_domain *dom, struct iovx_pcpu_cache *
 			uint64_t v = m->pfn[i];
 
 			if (v <= max_start) {
-				m->pfn[i] = m->pfn[m->n - 1];
+				iovx_store_relaxed(&m->pfn[i], m->pfn[m->n - 1]);
 				iovx_store_relaxed(&m->n, m->n - 1);
 				return v;
 			}
@@ -146,8 +148,9 @@ static bool cache_put(struct iovx_iova_domain *dom, struct iovx_pcpu_cache *c,
 		struct iovx_mag *p = c->prev[cls];
 
 		if (p->n < IOVX_MAG_SIZE) {
-			c->prev[cls] = m;
-			c->loaded[cls] = m = p;
+			iovx_store_relaxed(&c->prev[cls], m);
+			iovx_store_relaxed(&c->loaded[cls], p);
+			m = p;
 		} else {
 			struct iovx_mag *e = iovx_depot_pop_empty(&dom->depot);
 
@@ -157,10 +160,11 @@ static bool cache_put(struct iovx_iova_domain *dom, struct iovx_pcpu_cache *c,
 				iovx_depot_push_empty(&dom->depot, e);
 				return false;
 			}
-			c->loaded[cls] = m = e;
+			iovx_store_relaxed(&c->loaded[cls], e);
+			m = e;
 		}
 	}
-	m->pfn[m->n] = pfn;
+	iovx_store_relaxed(&m->pfn[m->n], pfn);
 	iovx_store_relaxed(&m->n, m->n + 1);
 	return true;
 }
@@ -734,6 +738,11 @@ static uint64_t hoard_bound(const struct iovx_iova_domain *dom)
 	return bound;
 }
 
+static uint32_t mag_count(struct iovx_mag *m)
+{
+	return iovx_load_relaxed(&m->n);
+}
+
 static void fill_common(struct iovx_iova_domain *dom, struct iovx_iova_stats *st)
 {
 	iovx_memset(st, 0, sizeof(*st));
@@ -764,10 +773,13 @@ int iovx_iova_get_stats(struct iovx_iova_domain *dom, struct iovx_iova_stats *st
 		return -EINVAL;
 	fill_common(dom, st);
 	st->backend_free = iovx_load_acquire(&dom->buddy.free_granules);
-	for (unsigned int cpu = 0; cpu < dom->nr_cpus && dom->fast.ncls; cpu++)
+	for (unsigned int cpu = 0; cpu < dom->nr_cpus && dom->fast.ncls; cpu++) {
+		struct iovx_pcpu_cache *c = &dom->fast.caches[cpu];
+
 		for (unsigned int cls = 0; cls < dom->fast.ncls; cls++)
-			st->cached += ((uint64_t)iovx_load_relaxed(&dom->fast.caches[cpu].loaded[cls]->n) +
-				       iovx_load_relaxed(&dom->fast.caches[cpu].prev[cls]->n)) << cls;
+			st->cached += ((uint64_t)mag_count(iovx_load_relaxed(&c->loaded[cls])) +
+				       mag_count(iovx_load_relaxed(&c->prev[cls]))) << cls;
+	}
 	for (unsigned int cls = 0; cls < dom->fast.ncls; cls++)
 		st->depot += ((uint64_t)iovx_load_relaxed(&dom->depot.full_count[cls]) *
 			      IOVX_MAG_SIZE) << cls;
@@ -824,12 +836,19 @@ static int audit_buddy_cb(void *arg, uint64_t pfn, unsigned int order)
 	return audit_add(arg, pfn, 1ull << order);
 }
 
+/*
+ * audit and get_stats may run while owners change magazines: every read of shared magazine
+ * state is a relaxed atomic (the owners write with relaxed stores), so a concurrent audit
+ * is a race-free snapshot that may not close, never undefined behaviour.
+ */
 static int audit_mag(struct audit_ctx *a, struct iovx_mag *m)
 {
-	if (m->n > IOVX_MAG_SIZE)
+	uint32_t n = iovx_load_relaxed(&m->n);
+
+	if (n > IOVX_MAG_SIZE)
 		return -EFAULT;
-	for (uint32_t i = 0; i < m->n; i++) {
-		int ret = audit_add(a, m->pfn[i], 1ull << a->cls);
+	for (uint32_t i = 0; i < n; i++) {
+		int ret = audit_add(a, iovx_load_relaxed(&m->pfn[i]), 1ull << a->cls);
 
 		if (ret)
 			return ret;
@@ -905,9 +924,9 @@ static int audit_walk(struct audit_ctx *a, struct iovx_iova_stats *st)
 		struct iovx_pcpu_cache *c = &dom->fast.caches[cpu];
 
 		for (a->cls = 0; a->cls < dom->fast.ncls; a->cls++) {
-			ret = audit_mag(a, c->loaded[a->cls]);
+			ret = audit_mag(a, iovx_load_relaxed(&c->loaded[a->cls]));
 			if (!ret)
-				ret = audit_mag(a, c->prev[a->cls]);
+				ret = audit_mag(a, iovx_load_relaxed(&c->prev[a->cls]));
 			if (ret)
 				return ret;
 		}

@@ -1,0 +1,30 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
+#
+# scripts/bench.sh - installs what is missing, builds the release preset and runs the
+# headline benchmark (the IOVA allocator against Linux's own iova.c, side by side):
+#     sudo bash scripts/bench.sh [extra iovx-bench arguments]
+# Environment: IOVX_JOBS (default 2) bounds build parallelism.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+JOBS=${IOVX_JOBS:-2}
+bash scripts/deps.sh
+
+if [ ! -f bench/CMakeLists.txt ]; then
+	echo "bench.sh: bench/CMakeLists.txt is missing: the benchmark is not written yet" >&2
+	exit 1
+fi
+echo "bench.sh: building the release preset (log: build/logs/bench.build.log)"
+mkdir -p build/logs
+if ! { cmake --preset release -DIOVX_BENCH=ON && cmake --build build/release -j "$JOBS"; } \
+	>build/logs/bench.build.log 2>&1; then
+	tail -n 80 build/logs/bench.build.log
+	exit 1
+fi
+BENCH=build/release/bench/iovx-bench
+if [ ! -x "$BENCH" ]; then
+	echo "bench.sh: $BENCH was not built (does bench/CMakeLists.txt define iovx-bench?)" >&2
+	exit 1
+fi
+exec "$BENCH" iova "$@"
