@@ -7,6 +7,10 @@
 #
 # Stages (each timed; build directories under build/<stage>):
 #   release   release build with -DIOVX_WERROR=ON, then ctest
+#   small     small-constant build (2 entries per magazine: every depot transition within a
+#             few calls), allocator tests only
+#   benchsmoke iovx-bench --quick of every subcommand on the release build (never judged on
+#             times; it fails only if the program fails)
 #   asan      AddressSanitizer + UBSan build, then ctest
 #   tsan      ThreadSanitizer build (IOVX_NO_RSEQ), then ctest
 #   fuzz      clang + libFuzzer build; every fuzz target runs IOVX_FUZZ_SECONDS (default 60)
@@ -24,7 +28,7 @@ cd "$(dirname "$0")/.." || exit 1
 
 JOBS=${IOVX_JOBS:-2}
 FUZZ_SECONDS=${IOVX_FUZZ_SECONDS:-60}
-ALL_STAGES="release asan tsan fuzz kernel install symbols"
+ALL_STAGES="release small benchsmoke asan tsan fuzz kernel install symbols"
 STAGES=${IOVX_STAGES:-$ALL_STAGES}
 LOGS=build/logs
 export CMAKE_BUILD_PARALLEL_LEVEL=$JOBS
@@ -76,6 +80,25 @@ bench_flag() {
 stage_release() {
 	configure_build release -DIOVX_WERROR=ON "$(bench_flag)" || return 1
 	run_ctest release
+}
+
+stage_small() {
+	configure_build small -DIOVX_WERROR=ON -DIOVX_MAG_SIZE=2 -DIOVX_BENCH=OFF || return 1
+	ctest --test-dir build/small --output-on-failure --no-tests=error -j "$JOBS" -R iova
+}
+
+stage_benchsmoke() {
+	local cmd rc=0
+
+	ensure_release || return 1
+	[ -x build/release/bench/iovx-bench ] || { echo "no iovx-bench built"; return 77; }
+	for cmd in $(build/release/bench/iovx-bench --help 2>&1 |
+		     awk '/^subcommands:/ {on = 1; next} on && /^  [a-z]/ {print $1} /^$/ {on = 0}'); do
+		echo "--- iovx-bench $cmd --quick"
+		build/release/bench/iovx-bench "$cmd" --quick --json "build/logs/bench-$cmd.json" ||
+			rc=1
+	done
+	return $rc
 }
 
 stage_asan() {
@@ -182,6 +205,10 @@ stage_install() {
 	cc -std=c11 -Wall -Wextra -Werror tests/consumer/main.c $cflags $libs \
 		-o "$dir/consumer-pc" || return 1
 	LD_LIBRARY_PATH=$libdir "$dir/consumer-pc" || return 1
+	# the opt-in inline cached path of <iovx/static/iova.h>, from the installed headers
+	cc -std=gnu11 -Wall -Wextra -Werror -DIOVX_INLINE_FASTPATH tests/consumer/main.c $cflags \
+		$libs -o "$dir/consumer-pc-inline" || return 1
+	LD_LIBRARY_PATH=$libdir "$dir/consumer-pc-inline" || return 1
 	libs=$(pkg-config --static --libs iovx) || return 1
 	cc -std=c11 -Wall -Wextra -Werror tests/consumer/main.c $cflags \
 		${libs/-liovx/-Wl,-Bstatic -liovx -Wl,-Bdynamic} -o "$dir/consumer-pc-static" || return 1
@@ -275,7 +302,7 @@ failed=0
 echo
 echo "=== summary (IOVX_FUZZ_SECONDS=$FUZZ_SECONDS, IOVX_STRESS_SECONDS=${IOVX_STRESS_SECONDS:-2})"
 for i in "${!S_NAME[@]}"; do
-	printf '  %-8s %-4s %8s s\n' "${S_NAME[$i]}" "${S_RES[$i]}" "${S_TIME[$i]}"
+	printf '  %-10s %-4s %8s s\n' "${S_NAME[$i]}" "${S_RES[$i]}" "${S_TIME[$i]}"
 	case ${S_RES[$i]} in
 	PASS) passed=$((passed + 1)) ;;
 	FAIL) failed=$((failed + 1)) ;;

@@ -326,6 +326,43 @@ restart:
 
 /* ------------------------------------------------------------------ buddy */
 
+static inline struct buddy_pcpu *buddy_pc(struct buddy *b)
+{
+	return &b->pc[iovx_cpu_hint() % b->nr_pc];
+}
+
+static inline void count_free(struct buddy *b, int64_t granules)
+{
+	iovx_fetch_add_relaxed(&buddy_pc(b)->free_delta, granules);
+}
+
+uint64_t iovx_buddy_free_granules(struct buddy *b)
+{
+	int64_t sum = 0;
+
+	for (unsigned int i = 0; i < b->nr_pc; i++)
+		sum += iovx_load_relaxed(&b->pc[i].free_delta);
+	return (uint64_t)sum;
+}
+
+uint64_t iovx_buddy_allocs(struct buddy *b)
+{
+	uint64_t sum = 0;
+
+	for (unsigned int i = 0; i < b->nr_pc; i++)
+		sum += iovx_load_relaxed(&b->pc[i].allocs);
+	return sum;
+}
+
+uint64_t iovx_buddy_frees(struct buddy *b)
+{
+	uint64_t sum = 0;
+
+	for (unsigned int i = 0; i < b->nr_pc; i++)
+		sum += iovx_load_relaxed(&b->pc[i].frees);
+	return sum;
+}
+
 static inline uint64_t shb_bits_for(uint64_t end_pfn, unsigned int order)
 {
 	return ((end_pfn - 1) >> order) + 1;
@@ -346,6 +383,11 @@ int iovx_buddy_init(struct buddy *b, uint64_t start_pfn, uint64_t end_pfn, uint6
 	b->max_order = iovx_fls64(end_pfn - 1);
 	if (b->max_order > IOVX_BUDDY_MAX_ORDER)
 		b->max_order = IOVX_BUDDY_MAX_ORDER;
+	b->nr_pc = iovx_nr_cpu_ids();
+	b->pc = iovx_zalloc_aligned(b->nr_pc * sizeof(*b->pc), IOVX_CACHELINE, IOVX_GFP_KERNEL);
+	if (!b->pc)
+		return -ENOMEM;
+	iovx_fetch_add_relaxed(mem, b->nr_pc * sizeof(*b->pc));
 	for (k = 0; k <= b->max_order; k++) {
 		ret = iovx_shb_init(&b->bm[k], shb_bits_for(end_pfn, k), mem);
 		if (ret)
@@ -368,11 +410,13 @@ int iovx_buddy_init(struct buddy *b, uint64_t start_pfn, uint64_t end_pfn, uint6
 		iovx_shb_set(&b->bm[o], pfn >> o);
 		pfn += 1ull << o;
 	}
-	b->free_granules = end_pfn - start_pfn;
+	b->pc[0].free_delta = (int64_t)(end_pfn - start_pfn);
 	return 0;
 fail:
 	while (k--)
 		iovx_shb_destroy(&b->bm[k]);
+	iovx_free(b->pc);
+	b->pc = NULL;
 	return ret;
 }
 
@@ -380,6 +424,8 @@ void iovx_buddy_destroy(struct buddy *b)
 {
 	for (unsigned int k = 0; k <= b->max_order; k++)
 		iovx_shb_destroy(&b->bm[k]);
+	iovx_free(b->pc);
+	b->pc = NULL;
 }
 
 /* Puts a block back and merges it with its buddies; the caller does the accounting. */
@@ -416,8 +462,8 @@ static void buddy_release(struct buddy *b, uint64_t pfn, unsigned int order)
 
 void iovx_buddy_free(struct buddy *b, uint64_t pfn, unsigned int order)
 {
-	iovx_fetch_add_acq_rel(&b->free_granules, 1ull << order);
-	iovx_fetch_add_relaxed(&b->frees, 1);
+	count_free(b, (int64_t)(1ull << order));
+	iovx_fetch_add_relaxed(&buddy_pc(b)->frees, 1);
 	buddy_release(b, pfn, order);
 }
 
@@ -480,7 +526,7 @@ int64_t iovx_buddy_alloc(struct buddy *b, unsigned int order, uint64_t lim_pfn, 
 claimed:
 	IOVX_PARK_POINT("buddy.alloc.claimed");
 	/* the claimed block leaves the free count before it can be freed again (I6) */
-	iovx_fetch_add_acq_rel(&b->free_granules, -(1ull << j));
+	count_free(b, -(int64_t)(1ull << j));
 	if (j > order) {
 		/* top-down, like the kernel: keep the highest sub-block the limit allows */
 		uint64_t keep = (((uint64_t)x + 1) << j) - size;
@@ -488,13 +534,13 @@ claimed:
 		if (keep > (top & ~(size - 1)))
 			keep = top & ~(size - 1);
 		if (buddy_split(b, (uint64_t)x, j, order, keep)) {
-			iovx_fetch_add_acq_rel(&b->free_granules, 1ull << j);
+			count_free(b, (int64_t)(1ull << j));
 			return -ENOMEM;
 		}
-		iovx_fetch_add_acq_rel(&b->free_granules, (1ull << j) - size);
+		count_free(b, (int64_t)((1ull << j) - size));
 		x = (int64_t)(keep >> order);
 	}
-	iovx_fetch_add_relaxed(&b->allocs, 1);
+	iovx_fetch_add_relaxed(&buddy_pc(b)->allocs, 1);
 	return x << order;
 }
 
@@ -513,12 +559,12 @@ int iovx_buddy_carve(struct buddy *b, uint64_t pfn, unsigned int order)
 
 		if (!iovx_shb_test_and_clear(&b->bm[j], a))
 			continue;
-		iovx_fetch_add_acq_rel(&b->free_granules, -(1ull << j));
+		count_free(b, -(int64_t)(1ull << j));
 		if (buddy_split(b, a, j, order, pfn)) {
-			iovx_fetch_add_acq_rel(&b->free_granules, 1ull << j);
+			count_free(b, (int64_t)(1ull << j));
 			return -ENOMEM;
 		}
-		iovx_fetch_add_acq_rel(&b->free_granules, (1ull << j) - (1ull << order));
+		count_free(b, (int64_t)((1ull << j) - (1ull << order)));
 		return 0;
 	}
 	return -EBUSY;

@@ -231,7 +231,7 @@ static void domain_free(struct iovx_iova_domain *dom)
 	iovx_free(dom->fast.caches);
 	if (dom->depot.mags)
 		iovx_depot_destroy(&dom->depot);
-	if (dom->buddy.bm[0].root)
+	if (dom->buddy.pc)
 		iovx_buddy_destroy(&dom->buddy);
 	iovx_free(dom);
 }
@@ -751,8 +751,8 @@ static void fill_common(struct iovx_iova_domain *dom, struct iovx_iova_stats *st
 	st->alloc_failures = iovx_load_relaxed(&dom->alloc_failures);
 	st->reclaims = iovx_load_relaxed(&dom->reclaims);
 	st->cache_bypass = iovx_load_relaxed(&dom->cache_bypass);
-	st->backend_allocs = iovx_load_relaxed(&dom->buddy.allocs);
-	st->backend_frees = iovx_load_relaxed(&dom->buddy.frees);
+	st->backend_allocs = iovx_buddy_allocs(&dom->buddy);
+	st->backend_frees = iovx_buddy_frees(&dom->buddy);
 	st->hoard_bound = hoard_bound(dom);
 	st->mem_bytes = iovx_load_relaxed(&dom->mem_bytes);
 	st->nr_cpu_slots = dom->nr_cpus;
@@ -772,7 +772,7 @@ int iovx_iova_get_stats(struct iovx_iova_domain *dom, struct iovx_iova_stats *st
 	if (!dom || !st)
 		return -EINVAL;
 	fill_common(dom, st);
-	st->backend_free = iovx_load_acquire(&dom->buddy.free_granules);
+	st->backend_free = iovx_buddy_free_granules(&dom->buddy);
 	for (unsigned int cpu = 0; cpu < dom->nr_cpus && dom->fast.ncls; cpu++) {
 		struct iovx_pcpu_cache *c = &dom->fast.caches[cpu];
 
@@ -917,7 +917,7 @@ static int audit_walk(struct audit_ctx *a, struct iovx_iova_stats *st)
 	if (ret)
 		return ret;
 	st->backend_free = a->sum;
-	if (a->sum != iovx_load_acquire(&dom->buddy.free_granules))
+	if (a->sum != iovx_buddy_free_granules(&dom->buddy))
 		a->err = -EFAULT;
 	mark = a->sum;
 	for (unsigned int cpu = 0; cpu < dom->nr_cpus && dom->fast.ncls; cpu++) {

@@ -57,13 +57,27 @@ int64_t iovx_shb_find_last_below(struct shb *s, uint64_t lim);
 /* ------------------------------------------------------------------ buddy */
 #define IOVX_BUDDY_MAX_ORDER	52
 
+/*
+ * Backend counters, one cache line per CPU slot (updated with relaxed atomics, since a slot
+ * is only a hint of the CPU): a shared counter would bounce between CPUs on every backend
+ * call. Sums are exact when the domain is quiescent.
+ */
+struct buddy_pcpu {
+	int64_t free_delta;		/* granules freed minus granules taken */
+	uint64_t allocs, frees;
+} IOVX_ALIGNED(IOVX_CACHELINE);
+
 struct buddy {
 	unsigned int max_order;		/* largest block order kept */
+	unsigned int nr_pc;
 	uint64_t start_pfn, end_pfn;
-	uint64_t free_granules;		/* atomic; exact when quiescent */
-	uint64_t allocs, frees;		/* atomic statistics */
+	struct buddy_pcpu *pc;
 	struct shb bm[IOVX_BUDDY_MAX_ORDER + 1];
 };
+
+uint64_t iovx_buddy_free_granules(struct buddy *b);
+uint64_t iovx_buddy_allocs(struct buddy *b);
+uint64_t iovx_buddy_frees(struct buddy *b);
 
 int iovx_buddy_init(struct buddy *b, uint64_t start_pfn, uint64_t end_pfn, uint64_t *mem);
 void iovx_buddy_destroy(struct buddy *b);
