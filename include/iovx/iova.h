@@ -28,8 +28,12 @@ extern "C" {
 
 /* Largest cacheable order: classes 0..IOVX_IOVA_MAX_CACHED_ORDER (1 .. 1024 granules). */
 #define IOVX_IOVA_MAX_CACHED_ORDER	10
-/* Default cached orders 0..8: 1 .. 256 granules (1 MiB at a 4 KiB granule). */
-#define IOVX_IOVA_DEFAULT_CACHED_ORDER	8
+/*
+ * Default cached orders 0..10: 1 .. 1024 granules (4 MiB at a 4 KiB granule). Magazines of
+ * the larger classes hold fewer entries (63 up to 64 granules, then halving, at least 7),
+ * so the granules a cache can hoard stay bounded (see hoard_bound in the statistics).
+ */
+#define IOVX_IOVA_DEFAULT_CACHED_ORDER	10
 /* No per-call limit: the domain's end. */
 #define IOVX_IOVA_NO_LIMIT		UINT64_MAX
 
@@ -122,7 +126,7 @@ struct iovx_iova_stats {
 	uint64_t hoard_bound;	/* most granules caches + depot can ever hold */
 	uint64_t mem_bytes;	/* memory the domain's metadata uses now */
 	uint64_t nr_cpu_slots;	/* per-CPU caches */
-	uint64_t mag_size;	/* entries per magazine */
+	uint64_t mag_size;	/* entries per magazine of the smallest classes */
 	uint64_t percpu_mode;	/* 0: CAS-claimed slots, 1: restartable sequences, 2: kernel */
 };
 

@@ -144,10 +144,12 @@ static bool cache_put(struct iovx_iova_domain *dom, struct iovx_pcpu_cache *c,
 {
 	struct iovx_mag *m = c->loaded[cls];
 
-	if (m->n == IOVX_MAG_SIZE) {
+	uint32_t cap = dom->fast.mag_cap[cls];
+
+	if (m->n >= cap) {
 		struct iovx_mag *p = c->prev[cls];
 
-		if (p->n < IOVX_MAG_SIZE) {
+		if (p->n < cap) {
 			iovx_store_relaxed(&c->prev[cls], m);
 			iovx_store_relaxed(&c->loaded[cls], p);
 			m = p;
@@ -337,7 +339,13 @@ int iovx_iova_domain_create(const struct iovx_iova_config *cfg, struct iovx_iova
 #else
 	dom->percpu_mode = MODE_CAS;
 #endif
-	dom->fast.mag_size = IOVX_MAG_SIZE;
+	for (cls = 0; cls < IOVX_NR_CLASSES; cls++) {
+		/* 63 entries up to 64 granules, then halving per class, at least 7 */
+		uint32_t cap = cls <= 6 ? 63 : 63 >> (cls - 6);
+
+		cap = cap < 7 ? 7 : cap;
+		dom->fast.mag_cap[cls] = cap < IOVX_MAG_SIZE ? cap : IOVX_MAG_SIZE;
+	}
 	dom->fast.inline_ok = dom->percpu_mode == MODE_RSEQ && !dom->allocated;
 	*out = dom;
 	return 0;
@@ -430,7 +438,8 @@ static IOVX_NOINLINE void give_back(struct iovx_iova_domain *dom, uint64_t pfn,
 	{
 #ifdef IOVX_HAVE_RSEQ
 		if (dom->percpu_mode == MODE_RSEQ &&
-		    iovx_rseq_stack_push(dom->fast.caches, loaded_off(order), IOVX_MAG_SIZE, pfn))
+		    iovx_rseq_stack_push(dom->fast.caches, loaded_off(order),
+					 dom->fast.mag_cap[order], pfn))
 			return;
 #endif
 		if (free_cached_slow(dom, order, pfn))
@@ -564,7 +573,7 @@ int iovx_iova_free(struct iovx_iova_domain *dom, uint64_t pfn, uint64_t npages)
 		if (iovx_likely(order < dom->fast.ncls && !(pfn & ((1ull << order) - 1)) &&
 				pfn - dom->fast.start_pfn <= dom->fast.span[order]) &&
 		    iovx_likely(iovx_rseq_stack_push(dom->fast.caches, loaded_off(order),
-						     IOVX_MAG_SIZE, pfn)))
+						     dom->fast.mag_cap[order], pfn)))
 			return 0;
 	}
 #endif
@@ -734,7 +743,8 @@ static uint64_t hoard_bound(const struct iovx_iova_domain *dom)
 	uint64_t bound = 0;
 
 	for (unsigned int cls = 0; cls < dom->fast.ncls; cls++)
-		bound += (IOVX_MAG_SIZE * (2ull * dom->nr_cpus + dom->depot.full_max[cls])) << cls;
+		bound += ((uint64_t)dom->fast.mag_cap[cls] *
+			  (2ull * dom->nr_cpus + dom->depot.full_max[cls])) << cls;
 	return bound;
 }
 
@@ -782,7 +792,7 @@ int iovx_iova_get_stats(struct iovx_iova_domain *dom, struct iovx_iova_stats *st
 	}
 	for (unsigned int cls = 0; cls < dom->fast.ncls; cls++)
 		st->depot += ((uint64_t)iovx_load_relaxed(&dom->depot.full_count[cls]) *
-			      IOVX_MAG_SIZE) << cls;
+			      dom->fast.mag_cap[cls]) << cls;
 	close_sums(st);
 	return 0;
 }

@@ -1150,17 +1150,17 @@ static void test_cached_classes(void **state)
 	int64_t p;
 
 	(void)state;
-	/* Default: 256 granules is cached, 512 goes straight back. */
+	/* Default: up to IOVX_IOVA_DEFAULT_CACHED_ORDER is cached, the next goes back. */
 	dom = mkdom(1, 1 << 16, 0);
-	p = iovx_iova_alloc(dom, 256, NO_LIMIT);
-	assert_int_equal(iovx_iova_free(dom, p, 256), 0);
+	p = iovx_iova_alloc(dom, 1u << IOVX_IOVA_DEFAULT_CACHED_ORDER, NO_LIMIT);
+	assert_int_equal(iovx_iova_free(dom, p, 1u << IOVX_IOVA_DEFAULT_CACHED_ORDER), 0);
 	audit_ok(dom, &a);
-	assert_int_equal(a.cached + a.depot, 256);
-	p = iovx_iova_alloc(dom, 512, NO_LIMIT);
-	assert_int_equal(iovx_iova_free(dom, p, 512), 0);
+	assert_int_equal(a.cached + a.depot, 1u << IOVX_IOVA_DEFAULT_CACHED_ORDER);
+	p = iovx_iova_alloc(dom, 2u << IOVX_IOVA_DEFAULT_CACHED_ORDER, NO_LIMIT);
+	assert_int_equal(iovx_iova_free(dom, p, 2u << IOVX_IOVA_DEFAULT_CACHED_ORDER), 0);
 	audit_ok(dom, &b);
-	assert_int_equal(b.cached + b.depot, 256);
-	assert_true(b.hoard_bound >= 256);
+	assert_int_equal(b.cached + b.depot, 1u << IOVX_IOVA_DEFAULT_CACHED_ORDER);
+	assert_true(b.hoard_bound >= 1u << IOVX_IOVA_DEFAULT_CACHED_ORDER);
 	iovx_iova_domain_destroy(dom);
 
 	/* max_cached_order 0: only single granules are cached. */

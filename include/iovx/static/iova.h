@@ -73,7 +73,7 @@ static inline int iovx_iova_free_inline(struct iovx_iova_domain *dom, uint64_t p
 				     pfn - f->start_pfn <= f->span[order], 1) &&
 		    __builtin_expect(iovx_rseq_stack_push_at(__rseq_offset, f->caches,
 							     IOVX_IOVA_LOADED_OFF(order),
-							     f->mag_size, pfn), 1))
+							     f->mag_cap[order], pfn), 1))
 			return 0;
 	}
 #endif

@@ -13,7 +13,7 @@
 #include <stdint.h>
 #include <iovx/iova.h>
 
-#define IOVX_IOVA_LAYOUT_VERSION 1
+#define IOVX_IOVA_LAYOUT_VERSION 2
 #define IOVX_IOVA_NR_CLASSES (IOVX_IOVA_MAX_CACHED_ORDER + 1)
 /* byte offset, inside a per-CPU cache, of the pointer to class c's loaded magazine */
 #define IOVX_IOVA_LOADED_OFF(c) (8u + 8u * (unsigned int)(c))
@@ -25,7 +25,7 @@ struct iovx_iova_fast {
 	uint64_t start_pfn, end_pfn;
 	uint32_t ncls;			/* cached classes: orders 0 .. ncls-1 */
 	uint32_t inline_ok;		/* 1: rseq mode and no checked mode */
-	uint32_t mag_size;		/* entries per magazine */
+	uint32_t mag_cap[IOVX_IOVA_NR_CLASSES];	/* entries a magazine of the class holds */
 	uint32_t pad;
 	/*
 	 * Per cached class, precomputed so the fast path validates with two compares:
