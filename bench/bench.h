@@ -40,6 +40,7 @@ struct iovx_bench_opts {
 	bool quick;			/* CI smoke: tiny durations */
 	uint64_t seed;
 	const char *only;		/* comma-separated case ids, or NULL for all */
+	const char *params;		/* --param: KEY=VALUE,... for one subcommand, or NULL */
 };
 
 /* ---- JSON writer (hand-written; enough for flat reports) ---------------------------- */
@@ -140,5 +141,7 @@ void iovx_bench_json_row(struct iovx_bench_json *j, const struct iovx_bench_row 
 
 /* ---- subcommands ------------------------------------------------------------------- */
 int iovx_bench_iova(const struct iovx_bench_opts *o, struct iovx_bench_json *j);
+int iovx_bench_zswap(const struct iovx_bench_opts *o, struct iovx_bench_json *j);
+int iovx_bench_dmamap(const struct iovx_bench_opts *o, struct iovx_bench_json *j);
 
 #endif /* IOVX_BENCH_H */

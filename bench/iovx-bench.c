@@ -46,6 +46,16 @@ static const struct iovx_bench_cmd cmds[] = {
 	  "e  1 thread: sizes 1..32 under a 65536-granule limit held at 90% occupancy\n"
 	  "f  zswap: 1-granule source + 2-granule destination per iteration (--threads)\n",
 	  iovx_bench_iova },
+	{ "zswap", "the seed's zswap map_sg/unmap_sg latency histograms on the software IOMMU",
+	  "z  map_sg/unmap_sg histograms, modes side by side (passthrough, strict; later\n"
+	  "   deferred, reuse, bounce), at each --threads count (1..8)\n"
+	  "g  16-segment strict unmap_sg: gathered vs per segment (IOVX_DMA_F_NO_GATHER)\n",
+	  iovx_bench_zswap },
+	{ "dmamap", "the kernel's dma_map_benchmark on the software IOMMU (three-line output)",
+	  "--param t=THREADS,s=SECONDS,n=NODE,b=DMA_BITS,d=DIR(0-2),x=DELAY_NS,g=PAGES,\n"
+	  "        mode=strict|passthrough\n"
+	  "        (defaults: --threads, --seconds, -1, 32, 0, 0, 1, strict)\n",
+	  iovx_bench_dmamap },
 };
 
 #define NR_CMDS (sizeof(cmds) / sizeof(cmds[0]))
@@ -78,6 +88,7 @@ static void usage(FILE *f)
 		"  --json FILE         also write every figure as JSON to FILE\n"
 		"  --only ID[,ID...]   run only these cases (e.g. a,a0,c)\n"
 		"  --seed N            seed of the pre-drawn random sizes and orders (default 1)\n"
+		"  --param K=V[,K=V]   parameters of one subcommand (see its cases above)\n"
 		"  --quick             CI smoke test: tiny runs (0.01 s, 3 reps, threads 1,2)\n"
 		"  -h, --help          this text\n"
 		"\n"
@@ -208,6 +219,7 @@ int main(int argc, char **argv)
 		{ "json", required_argument, NULL, 'j' },
 		{ "only", required_argument, NULL, 'o' },
 		{ "seed", required_argument, NULL, 'S' },
+		{ "param", required_argument, NULL, 'P' },
 		{ "quick", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -263,6 +275,9 @@ int main(int argc, char **argv)
 				fprintf(stderr, "iovx-bench: bad --seed '%s'\n", optarg);
 				return 2;
 			}
+			break;
+		case 'P':
+			o.params = optarg;
 			break;
 		case 'q':
 			o.quick = true;

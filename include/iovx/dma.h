@@ -114,8 +114,10 @@ struct iovx_dma_domain;
 IOVX_API int iovx_dma_domain_create(const struct iovx_dma_config *cfg, struct iovx_dma_domain **out);
 
 /*
- * Destroys the domain. Mappings still live are unmapped (strict: with one invalidate-all
- * and one sync) and counted in the returned number (0 when none leaked), or -EINVAL.
+ * Destroys the domain. Mappings still live are unmapped and counted in the returned number
+ * (0 when none leaked), or -EINVAL. Strict: the whole IOVA space is unmapped, which also
+ * releases the page-table pages the IOMMU kept (io-pgtable keeps them while a domain lives),
+ * with one invalidate-all and one sync, even when nothing was live.
  */
 IOVX_API int iovx_dma_domain_destroy(struct iovx_dma_domain *dom);
 

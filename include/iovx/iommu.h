@@ -101,8 +101,11 @@ struct iovx_iommu_ops {
 	/*
 	 * Clears every mapped page of [iova, iova + size) (granule-aligned) and returns the
 	 * number of bytes that were mapped (holes are skipped, 0 if none was). Page-table
-	 * pages left empty are detached and appended to freed; the caller passes them to
-	 * free_pages only after an invalidation covering the range has completed (sync).
+	 * pages the call detaches are appended to freed; the caller passes them to free_pages
+	 * only after an invalidation covering the range has completed (sync). Which empty
+	 * tables are detached is the driver's policy: io-pgtable-arm (and the simulator by
+	 * default) detaches a table only when the unmap covers its whole span and keeps the
+	 * others while the domain lives, so an unmap of the whole space releases them all.
 	 * Never fails; the device may keep using cached translations until that sync.
 	 */
 	uint64_t (*unmap)(struct iovx_iommu *iommu, uint64_t iova, uint64_t size,

@@ -4,7 +4,9 @@
  *
  * One simulated IOMMU translating for one DMA device:
  *   - page tables: 4-level radix, 4 KiB granule, 48-bit IOVA, R/W permissions, real memory
- *     (one 4 KiB page per table, one 64-bit store per PTE); unmap detaches emptied tables;
+ *     (one 4 KiB page per table, one 64-bit store per PTE); tables live as long as
+ *     io-pgtable-arm keeps them: unmap detaches (and returns) a table only when it clears
+ *     the table's whole span, or every table it empties with eager_table_free;
  *   - an IOTLB: set-associative, filled only by device translations, changed only when the
  *     command queue processes an invalidation;
  *   - a command queue (TLBI range, TLBI all, SYNC) shared by all threads, with a cost model;
@@ -42,11 +44,14 @@ extern "C" {
 
 /*
  * Modelled costs in nanoseconds. Defaults (iovx_sim_cost_default) reproduce the SMMUv3
- * figures of DESIGN.md §1 for the zswap pattern (1-page and 2-page map_sg/unmap_sg):
- *   walk_ns  1800  one descent from the root per map/unmap call (arm_lpae_map/unmap walk
- *                  "several levels each", plus the iommu_map entry and page-size split)
+ * figures of DESIGN.md §1 for the zswap pattern (1-page and 2-page map_sg/unmap_sg); the
+ * sources and the calibration run are in docs/sim-cost-model.md:
+ *   walk_ns  1800  one descent from the root per leaf table touched by a map/unmap call
+ *                  (arm_lpae_map/unmap walk "several levels each", plus the iommu_map entry
+ *                  and page-size split)
  *   pte_ns    500  one PTE store made visible to a non-coherent walker (the cache clean
- *                  __arm_lpae_sync_pte issues)
+ *                  __arm_lpae_sync_pte issues); a table entry costs the same, but tables
+ *                  persist (see above), so the steady state writes leaves only
  *   cmd_ns    500  queue occupancy of one command (TLBI or CMD_SYNC) consumed by the SMMU
  *   sync_ns  2500  CMD_SYNC round trip after the queue drained (completion signal, poll)
  * strict map_sg: walk + n*pte = 2.3 us (1 page), 2.8 us (2 pages): the seed's 2-4 us band;
@@ -66,10 +71,16 @@ struct iovx_sim_config {
 	unsigned int iotlb_ways;	/* 1..16 (default 4) */
 	unsigned int cmdq_entries;	/* power of two, 2..65536 (default 256) */
 	bool charge_time;		/* busy-wait the modelled cost (benchmarks) */
+	/*
+	 * Detach a table as soon as an unmap leaves it empty (default false: only when the
+	 * unmap covers its whole span, as io-pgtable-arm). Tests use it so that table pages
+	 * go through the I2 path (free only after inval + sync) on every unmap.
+	 */
+	bool eager_table_free;
 	struct iovx_sim_cost cost;
 };
 
-/* Defaults as documented above; charge_time false. */
+/* Defaults as documented above; charge_time and eager_table_free false. */
 IOVX_API void iovx_sim_config_init(struct iovx_sim_config *cfg);
 
 struct iovx_sim;

@@ -90,7 +90,11 @@ int iovx_dma_domain_destroy(struct iovx_dma_domain *dom)
 	if (!dom)
 		return -EINVAL;
 	live = iovx_load_relaxed(&dom->mt.live);
-	if (live && dom->mode->unmap_all)
+	/*
+	 * Even with nothing live: the IOMMU keeps page-table pages while the domain lives (as
+	 * io-pgtable does), and they go with it.
+	 */
+	if (dom->mode->unmap_all)
 		dom->mode->unmap_all(dom);
 	if (dom->mode->fini)
 		dom->mode->fini(dom);

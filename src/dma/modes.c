@@ -359,7 +359,10 @@ static void strict_unmap_all(struct iovx_dma_domain *dom)
 {
 	struct iovx_iommu_freelist fl;
 
-	/* Everything still mapped goes at once; the IOVA domain dies with the DMA domain. */
+	/*
+	 * Everything still mapped, and every page-table page (an unmap of the whole space
+	 * covers every table's span), goes at once; the IOVA domain dies with the DMA domain.
+	 */
 	iovx_iommu_freelist_init(&fl);
 	(void)dom->iommu->ops->unmap(dom->iommu, 0, 1ull << dom->iommu->ias_bits, &fl);
 	(void)dom->iommu->ops->inv_all(dom->iommu);

@@ -742,7 +742,7 @@ static uint64_t hoard_bound(const struct iovx_iova_domain *dom)
 {
 	uint64_t bound = 0;
 
-	for (unsigned int cls = 0; cls < dom->fast.ncls; cls++)
+	for (unsigned int cls = 0; cls < dom->fast.ncls && cls < IOVX_NR_CLASSES; cls++)
 		bound += ((uint64_t)dom->fast.mag_cap[cls] *
 			  (2ull * dom->nr_cpus + dom->depot.full_max[cls])) << cls;
 	return bound;
@@ -790,7 +790,7 @@ int iovx_iova_get_stats(struct iovx_iova_domain *dom, struct iovx_iova_stats *st
 			st->cached += ((uint64_t)mag_count(iovx_load_relaxed(&c->loaded[cls])) +
 				       mag_count(iovx_load_relaxed(&c->prev[cls]))) << cls;
 	}
-	for (unsigned int cls = 0; cls < dom->fast.ncls; cls++)
+	for (unsigned int cls = 0; cls < dom->fast.ncls && cls < IOVX_NR_CLASSES; cls++)
 		st->depot += ((uint64_t)iovx_load_relaxed(&dom->depot.full_count[cls]) *
 			      dom->fast.mag_cap[cls]) << cls;
 	close_sums(st);

@@ -200,10 +200,12 @@ static int dev_access(struct iovx_sim *sim, uint64_t iova, void *rbuf, const voi
 		if (pa) {
 			void *host = (void *)(uintptr_t)(pa + off);
 
+			sim_dma_copy_begin();		/* hardware access: sim_internal.h */
 			if (wbuf)
 				iovx_memcpy(host, (const char *)wbuf + done, n);
 			else
 				iovx_memcpy((char *)rbuf + done, host, n);
+			sim_dma_copy_end();
 		}
 		pthread_mutex_unlock(&sim->tlb.lock);
 		if (!pa) {

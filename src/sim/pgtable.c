@@ -4,11 +4,22 @@
  * 64-bit PTEs each) translating a 48-bit IOVA at a 4 KiB granule, as an SMMUv3 stage-1
  * table with 4 KiB pages does (io-pgtable-arm, without block mappings).
  *
+ * Table lifetime, as io-pgtable-arm's (drivers/iommu/io-pgtable-arm.c, __arm_lpae_unmap):
+ * a table page is created by the first map below it and stays while the domain lives, even
+ * when a partial unmap leaves it empty; it is detached only by an unmap that covers the whole
+ * span of the entry pointing to it (2 MiB for a leaf table, 1 GiB, 512 GiB), which is when
+ * __arm_lpae_unmap frees a table (the unmap's page size equals the level's block size).
+ * So in steady state a map writes only leaf PTEs, as on the hardware the cost model is
+ * calibrated against (DESIGN.md §1); memory is bounded by the IOVA space in use, as in Linux.
+ * With iovx_sim_config.eager_table_free an unmap detaches every table it leaves empty: more
+ * tables go through the I2 path (tests and fuzzing use it), at a cost no real driver pays.
+ *
  * Invariants:
- *   P1 nvalid of a table counts its valid entries; a table whose count drops to 0 on unmap
- *      is detached from its parent (the parent's entry cleared first, E-PT1) and handed to
- *      the caller, who frees it only after an invalidation and a sync (I2; the checker in
- *      free_pages counts early frees as violations).
+ *   P1 nvalid of a table counts its valid entries; a table whose count drops to 0 on an unmap
+ *      that covers its whole span (or any unmap, eager_table_free) is detached from its
+ *      parent (the parent's entry cleared first, E-PT1) and handed to the caller, who frees
+ *      it only after an invalidation and a sync (I2; the checker in free_pages counts early
+ *      frees as violations).
  *   P2 a map either maps the whole range or nothing: on -EEXIST/-ENOMEM what it wrote is
  *      cleared, invalidated and synced, as Linux's iommu_map undoes a partial map.
  *   P3 map checks (under tlb.lock) that the IOTLB holds no translation of a page it maps:
@@ -64,8 +75,40 @@ uint64_t iovx_sim_walk(struct iovx_sim *sim, uint64_t iova)
 }
 
 /*
- * Clears the valid leaves of [iova, iova + size) (pt_lock held); emptied tables go to
- * freed. Returns bytes cleared. One descent per leaf table touched.
+ * P1: detaches path[from], then the tables above it, while each is empty and its whole span
+ * lies in [iova, end) (or is merely empty, eager_table_free). va lies in path[from]'s span.
+ * pt_lock held. The root stays.
+ */
+static void detach_empty_locked(struct iovx_sim *sim, uint64_t *const *path, unsigned int from,
+				uint64_t va, uint64_t iova, uint64_t end,
+				struct iovx_iommu_freelist *freed, uint64_t *writes)
+{
+	unsigned int l;
+
+	for (l = from; l > 0; l--) {
+		struct sim_table_meta *m = sim_meta(path[l]);
+		uint64_t *parent_pte = &path[l - 1][sim_idx(l - 1, va)];
+		uint64_t span = 1ull << (SIM_IAS_BITS - 9 * l);
+		uint64_t base = va & ~(span - 1);
+
+		if (m->nvalid)
+			return;
+		/* Not covered: kept, and so is every table above it (larger spans). */
+		if (!sim->cfg.eager_table_free && (base < iova || base + span > end))
+			return;
+		iovx_store_release(parent_pte, 0ull);				/* E-PT2 */
+		sim_meta(path[l - 1])->nvalid--;
+		(*writes)++;
+		m->emptied_at = iovx_load_acquire(&sim->cmdq.issued_inval);
+		iovx_iommu_freelist_add(freed, &m->node);
+		SIM_STAT_INC(sim, tables_emptied);
+	}
+}
+
+/*
+ * Clears the valid leaves of [iova, iova + size) (pt_lock held); tables it empties whose span
+ * it covers (any it empties, eager_table_free) go to freed (P1). Returns bytes cleared. One
+ * descent per leaf table touched, or per table whose empty entries it skips.
  */
 static uint64_t unmap_locked(struct iovx_sim *sim, uint64_t iova, uint64_t size,
 			     struct iovx_iommu_freelist *freed, uint64_t *writes, uint64_t *walks)
@@ -89,11 +132,21 @@ static uint64_t unmap_locked(struct iovx_sim *sim, uint64_t iova, uint64_t size,
 		}
 		(*walks)++;
 		if (lvl_missing < SIM_LEVELS) {
-			/* Nothing is mapped in this entry's whole span: skip it. */
-			uint64_t span = 1ull << (39 - 9 * lvl_missing);
+			/*
+			 * Nothing is mapped in this entry's span, nor in the invalid entries after
+			 * it in the same table: skip them all. The table may be empty and kept
+			 * (P1): detach it if this unmap covers it.
+			 */
+			unsigned int sh = 39 - 9 * lvl_missing, i = sim_idx(lvl_missing, va);
+			uint64_t *t = path[lvl_missing];
+			uint64_t tbase = va & ~((1ull << (sh + 9)) - 1);
 
-			chunk_end = (va & ~(span - 1)) + span;
-			va = chunk_end < end && chunk_end > va ? chunk_end : end;
+			while (i < SIM_PTES && !(t[i] & SIM_PTE_VALID))
+				i++;
+			/* > va, since the entry of va itself is invalid */
+			chunk_end = tbase + ((uint64_t)i << sh);
+			detach_empty_locked(sim, path, lvl_missing, va, iova, end, freed, writes);
+			va = chunk_end < end ? chunk_end : end;
 			continue;
 		}
 		chunk_end = (va & ~(SIM_LEAF_SPAN - 1)) + SIM_LEAF_SPAN;
@@ -109,20 +162,7 @@ static uint64_t unmap_locked(struct iovx_sim *sim, uint64_t iova, uint64_t size,
 			cleared += SIM_GRANULE;
 			(*writes)++;
 		}
-		/* P1: detach emptied tables bottom-up; the root stays. */
-		for (l = SIM_LEVELS - 1; l > 0; l--) {
-			struct sim_table_meta *m = sim_meta(path[l]);
-			uint64_t *parent_pte = &path[l - 1][sim_idx(l - 1, va - 1)];
-
-			if (m->nvalid)
-				break;
-			iovx_store_release(parent_pte, 0ull);			/* E-PT2 */
-			sim_meta(path[l - 1])->nvalid--;
-			(*writes)++;
-			m->emptied_at = iovx_load_acquire(&sim->cmdq.issued_inval);
-			iovx_iommu_freelist_add(freed, &m->node);
-			SIM_STAT_INC(sim, tables_emptied);
-		}
+		detach_empty_locked(sim, path, SIM_LEVELS - 1, va - 1, iova, end, freed, writes);
 	}
 	return cleared;
 }

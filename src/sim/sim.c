@@ -25,6 +25,7 @@ void iovx_sim_config_init(struct iovx_sim_config *cfg)
 	cfg->iotlb_ways = 4;
 	cfg->cmdq_entries = 256;
 	cfg->charge_time = false;
+	cfg->eager_table_free = false;
 	iovx_sim_cost_default(&cfg->cost);
 }
 

@@ -102,6 +102,31 @@ struct iovx_sim {
 	struct iovx_sim_stats st;	/* every field updated with relaxed atomics */
 };
 
+/*
+ * The device's data transfers are hardware accesses, outside the C memory model: a hostile
+ * device reading a buffer while its owner's CPU writes it is what the simulator exists to
+ * exercise, not a race of the program. ThreadSanitizer is told to ignore them (as
+ * user_rcu.c does for liburcu's internals); their ordering with the CPU is the DMA API's
+ * contract, which the checker (faults, stale hits, I2) and the data-integrity tests check.
+ * Everything else the device does (IOTLB, page-table walks, statistics) stays visible.
+ */
+#if defined(__SANITIZE_THREAD__)
+#define SIM_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define SIM_TSAN 1
+#endif
+#endif
+#ifdef SIM_TSAN
+void __tsan_ignore_thread_begin(void);
+void __tsan_ignore_thread_end(void);
+#define sim_dma_copy_begin()	__tsan_ignore_thread_begin()
+#define sim_dma_copy_end()	__tsan_ignore_thread_end()
+#else
+#define sim_dma_copy_begin()	do { } while (0)
+#define sim_dma_copy_end()	do { } while (0)
+#endif
+
 #define SIM_STAT_ADD(sim, f, v)	((void)iovx_fetch_add_relaxed(&(sim)->st.f, (uint64_t)(v)))
 #define SIM_STAT_INC(sim, f)	SIM_STAT_ADD(sim, f, 1)
 

@@ -13,6 +13,9 @@
  * in docs/design.md: a stale entry needs a cleared PTE whose unmap has not returned, and
  * whoever cleared it published an odd marker first). The checker's I2 counters must stay
  * zero, the IOVA allocator's audit must close, and nothing may stay mapped.
+ * It runs in two phases of half the duration each: with the simulator's default table
+ * lifetime (tables kept, as io-pgtable-arm) and with eager_table_free (every unmap detaches
+ * the tables it empties, so table pages take the free-after-sync path all the time).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -200,7 +203,12 @@ static int body(struct iovx_stress_thread *th)
 	return th->id == 0 ? hostile(th) : worker(th);
 }
 
-int main(void)
+/*
+ * One phase: a fresh simulator and domain. eager: every unmap detaches the tables it empties,
+ * so page-table pages go through the free-after-sync path (I2) all the time; otherwise tables
+ * live as io-pgtable-arm keeps them and only the domain's destroy releases them.
+ */
+static int phase(bool eager, uint64_t duration_ns)
 {
 	struct iovx_stress_opts o = IOVX_STRESS_OPTS_INIT;
 	struct iovx_sim_config sc;
@@ -209,10 +217,12 @@ int main(void)
 	struct iovx_dma_stats ds;
 	int rc;
 
-	o.name = "dma-strict+hostile";
+	o.name = eager ? "dma-strict+hostile, eager table free" : "dma-strict+hostile";
 	o.nthreads = iovx_stress_default_threads() + 1;
+	o.duration_ns = duration_ns;
 	iovx_sim_config_init(&sc);
 	sc.iotlb_sets = 16;	/* small: hits and evictions both happen */
+	sc.eager_table_free = eager;
 	if (iovx_sim_create(&sc, &sim))
 		return 1;
 	iovx_dma_config_init(&dc, iovx_sim_iommu(sim), IOVX_DMA_MODE_STRICT);
@@ -224,6 +234,8 @@ int main(void)
 	if (!marker || !arena)
 		return 1;
 	memset(arena, 0, o.nthreads * PAGES_PER_T * PG);
+	memset(recent, 0, sizeof(recent));
+	hostile_ok = hostile_stale = hostile_violations = hostile_faults = 0;
 	rc = iovx_stress_run(&o, body);
 
 	iovx_sim_get_stats(sim, &st);
@@ -233,10 +245,11 @@ int main(void)
 	       (unsigned long long)ds.live, (unsigned long long)ds.syncs,
 	       (unsigned long long)ds.inv_ranges, (unsigned long long)ds.errors);
 	printf("sim: iotlb hits %llu misses %llu evictions %llu, faults %llu, stale hits %llu, "
-	       "I2 map %llu table %llu\n", (unsigned long long)st.iotlb_hits,
-	       (unsigned long long)st.iotlb_misses, (unsigned long long)st.iotlb_evictions,
-	       (unsigned long long)st.faults, (unsigned long long)st.stale_hits,
-	       (unsigned long long)st.i2_map_violations,
+	       "tables emptied %llu freed %llu, I2 map %llu table %llu\n",
+	       (unsigned long long)st.iotlb_hits, (unsigned long long)st.iotlb_misses,
+	       (unsigned long long)st.iotlb_evictions, (unsigned long long)st.faults,
+	       (unsigned long long)st.stale_hits, (unsigned long long)st.tables_emptied,
+	       (unsigned long long)st.tables_freed, (unsigned long long)st.i2_map_violations,
 	       (unsigned long long)st.i2_table_violations);
 	printf("hostile: ok %llu (stale %llu) faults %llu violations %llu\n",
 	       (unsigned long long)hostile_ok, (unsigned long long)hostile_stale,
@@ -246,18 +259,37 @@ int main(void)
 		fprintf(stderr, "FAIL: invariant counters not clean\n");
 		rc = 1;
 	}
+	if (eager && !st.tables_emptied) {
+		fprintf(stderr, "FAIL: eager phase detached no table\n");
+		rc = 1;
+	}
 	if (iovx_dma_domain_destroy(dom) != 0) {
 		fprintf(stderr, "FAIL: mappings leaked\n");
 		rc = 1;
 	}
 	iovx_sim_get_stats(sim, &st);
-	if (st.tables_live != 1) {
-		fprintf(stderr, "FAIL: %llu table pages live after destroy\n",
-			(unsigned long long)st.tables_live);
+	if (st.tables_live != 1 || st.i2_table_violations) {
+		fprintf(stderr, "FAIL: %llu table pages live after destroy, %llu I2 violations\n",
+			(unsigned long long)st.tables_live,
+			(unsigned long long)st.i2_table_violations);
 		rc = 1;
 	}
 	iovx_sim_destroy(sim);
 	free(marker);
 	free(arena);
+	sim = NULL;
+	dom = NULL;
+	marker = NULL;
+	arena = NULL;
 	return rc ? 1 : 0;
+}
+
+int main(void)
+{
+	uint64_t half = iovx_stress_duration_ns() / 2;
+	int rc;
+
+	rc = phase(false, half ? half : 1);
+	rc |= phase(true, half ? half : 1);
+	return rc;
 }

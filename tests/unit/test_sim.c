@@ -19,12 +19,15 @@
 
 #define PG 4096ull
 
-static struct iovx_sim *mksim(unsigned int sets, unsigned int ways, unsigned int q)
+static struct iovx_sim *mksim_cfg(unsigned int sets, unsigned int ways, unsigned int q,
+				  bool eager)
 {
 	struct iovx_sim_config c;
 	struct iovx_sim *s = NULL;
 
 	iovx_sim_config_init(&c);
+	assert_false(c.eager_table_free);
+	c.eager_table_free = eager;
 	if (sets)
 		c.iotlb_sets = sets;
 	if (ways)
@@ -33,6 +36,18 @@ static struct iovx_sim *mksim(unsigned int sets, unsigned int ways, unsigned int
 		c.cmdq_entries = q;
 	assert_int_equal(iovx_sim_create(&c, &s), 0);
 	return s;
+}
+
+/* The default: tables live as long as io-pgtable-arm keeps them. */
+static struct iovx_sim *mksim(unsigned int sets, unsigned int ways, unsigned int q)
+{
+	return mksim_cfg(sets, ways, q, false);
+}
+
+/* Every table an unmap empties is detached: the I2 path for table pages on every unmap. */
+static struct iovx_sim *mksim_eager(void)
+{
+	return mksim_cfg(0, 0, 0, true);
 }
 
 static struct iovx_sim_stats stats(struct iovx_sim *s)
@@ -118,7 +133,7 @@ static void test_map_walk_data(void **state)
 
 static void test_unmap_stale_until_sync(void **state)
 {
-	struct iovx_sim *s = mksim(0, 0, 0);
+	struct iovx_sim *s = mksim_eager();
 	struct iovx_iommu *io = iovx_sim_iommu(s);
 	struct iovx_iommu_freelist fl;
 	uint8_t *buf = pages(2), b;
@@ -156,9 +171,80 @@ static void test_unmap_stale_until_sync(void **state)
 	free(buf);
 }
 
-static void test_checker_i2(void **state)
+/*
+ * Default table lifetime (io-pgtable-arm): a partial unmap keeps the tables, even empty; the
+ * next map below them writes leaves only; an unmap covering a table's whole span detaches
+ * it, and it may be freed only after inval + sync, as any detached table.
+ */
+static void test_tables_kept(void **state)
 {
 	struct iovx_sim *s = mksim(0, 0, 0);
+	struct iovx_iommu *io = iovx_sim_iommu(s);
+	struct iovx_iommu_freelist fl;
+	uint8_t *buf = pages(2), b;
+	uint64_t iova = 0x40000000ull;	/* 1 GiB: a fresh level-2 table */
+	uint64_t m0, w0, a0;
+	struct iovx_sim_stats st;
+
+	iovx_iommu_freelist_init(&fl);
+	assert_int_equal(io->ops->map(io, iova, (uintptr_t)buf, 2 * PG, IOVX_IOMMU_READ, 0), 0);
+	st = stats(s);
+	assert_int_equal(st.tables_live, 4);
+	assert_int_equal(io->ops->unmap(io, iova, 2 * PG, &fl), 2 * PG);
+	assert_int_equal(fl.nr_pages, 0);		/* empty, but not covered: kept */
+	st = stats(s);
+	assert_int_equal(st.tables_emptied, 0);
+	assert_int_equal(st.tables_live, 4);
+	assert_int_equal(io->ops->inv_range(io, iova, 2 * PG), 0);
+	assert_int_equal(io->ops->sync(io), 0);
+	assert_int_equal(iovx_sim_dev_read(s, iova, &b, 1, NULL), -EFAULT);
+
+	/* Steady state: one walk and the leaf PTEs, no table write. */
+	st = stats(s);
+	m0 = st.model_ns;
+	w0 = st.pte_writes;
+	a0 = st.tables_alloc;
+	assert_int_equal(io->ops->map(io, iova + 4 * PG, (uintptr_t)buf, PG, IOVX_IOMMU_READ, 0),
+			 0);
+	st = stats(s);
+	assert_int_equal(st.pte_writes - w0, 1);
+	assert_int_equal(st.tables_alloc, a0);
+	assert_int_equal(st.model_ns - m0, 1800 + 500);
+	assert_int_equal(iovx_sim_dev_read(s, iova + 4 * PG, &b, 1, NULL), 0);
+
+	/* An unmap of the leaf table's whole 2 MiB detaches it, not the 1 GiB table above. */
+	assert_int_equal(io->ops->unmap(io, iova, 1ull << 21, &fl), PG);
+	assert_int_equal(fl.nr_pages, 1);
+	st = stats(s);
+	assert_int_equal(st.tables_emptied, 1);
+	assert_int_equal(iovx_sim_iova_to_phys(s, iova + 4 * PG, NULL, NULL), -ENOENT);
+	/* Still cached by the device until the sync; freeing before it is a violation. */
+	assert_true(iovx_sim_iotlb_holds(s, iova + 4 * PG));
+	assert_int_equal(io->ops->inv_range(io, iova, 1ull << 21), 0);
+	assert_int_equal(io->ops->sync(io), 0);
+	assert_false(iovx_sim_iotlb_holds(s, iova + 4 * PG));
+	io->ops->free_pages(io, &fl);
+	st = stats(s);
+	assert_int_equal(st.i2_table_violations, 0);
+	assert_int_equal(st.tables_live, 3);
+
+	/* Empty tables left attached go with an unmap of the whole space. */
+	assert_int_equal(io->ops->unmap(io, 0, 1ull << 48, &fl), 0);
+	assert_int_equal(fl.nr_pages, 2);
+	assert_int_equal(io->ops->inv_all(io), 0);
+	assert_int_equal(io->ops->sync(io), 0);
+	io->ops->free_pages(io, &fl);
+	st = stats(s);
+	assert_int_equal(st.tables_live, 1);
+	assert_int_equal(st.i2_table_violations, 0);
+	assert_int_equal(st.i2_map_violations, 0);
+	iovx_sim_destroy(s);
+	free(buf);
+}
+
+static void test_checker_i2(void **state)
+{
+	struct iovx_sim *s = mksim_eager();
 	struct iovx_iommu *io = iovx_sim_iommu(s);
 	struct iovx_iommu_freelist fl;
 	uint8_t *buf = pages(1), b;
@@ -301,6 +387,7 @@ int main(void)
 		cmocka_unit_test(test_config_errors),
 		cmocka_unit_test(test_map_walk_data),
 		cmocka_unit_test(test_unmap_stale_until_sync),
+		cmocka_unit_test(test_tables_kept),
 		cmocka_unit_test(test_checker_i2),
 		cmocka_unit_test(test_map_errors),
 		cmocka_unit_test(test_iotlb_eviction_and_queue),
