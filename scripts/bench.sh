@@ -27,4 +27,6 @@ if [ ! -x "$BENCH" ]; then
 	echo "bench.sh: $BENCH was not built (does bench/CMakeLists.txt define iovx-bench?)" >&2
 	exit 1
 fi
-exec "$BENCH" iova "$@"
+# The headline: the allocator against Linux's own, then the seed's zswap measurement.
+"$BENCH" iova "$@" || exit 1
+exec "$BENCH" zswap "$@"
