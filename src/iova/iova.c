@@ -427,24 +427,23 @@ static void backend_free_range(struct iovx_iova_domain *dom, uint64_t pfn, uint6
  * the same reason); larger allocations use exactly npages granules, as the kernel's rbtree
  * does, and their tail goes back to the backend at allocation.
  */
+/* try_push: the restartable push was not tried yet (false after a fast-path miss) */
 static IOVX_NOINLINE void give_back(struct iovx_iova_domain *dom, uint64_t pfn,
-				   unsigned int order, uint64_t npages)
+				   unsigned int order, uint64_t npages, bool try_push)
 {
 	if (order >= dom->fast.ncls) {
 		IOVX_PARK_POINT("iova.free.backend");
 		backend_free_range(dom, pfn, npages);
 		return;
 	}
-	{
 #ifdef IOVX_HAVE_RSEQ
-		if (dom->percpu_mode == MODE_RSEQ &&
-		    iovx_rseq_stack_push(dom->fast.caches, loaded_off(order),
-					 dom->fast.mag_cap[order], pfn))
-			return;
+	if (try_push && dom->percpu_mode == MODE_RSEQ &&
+	    iovx_rseq_stack_push(dom->fast.caches, loaded_off(order), dom->fast.mag_cap[order],
+				 pfn))
+		return;
 #endif
-		if (free_cached_slow(dom, order, pfn))
-			return;
-	}
+	if (free_cached_slow(dom, order, pfn))
+		return;
 	IOVX_PARK_POINT("iova.free.backend");
 	iovx_buddy_free(&dom->buddy, pfn, order);
 }
@@ -475,8 +474,9 @@ static IOVX_NOINLINE int64_t alloc_backend(struct iovx_iova_domain *dom, unsigne
 }
 
 /* Everything but the cached hit: validation in full, cache slow path, backend, checks. */
+/* try_pop: the restartable pop was not tried yet (false after a fast-path miss) */
 static IOVX_NOINLINE int64_t alloc_slow(struct iovx_iova_domain *dom, uint64_t npages,
-					uint64_t limit_pfn)
+					uint64_t limit_pfn, bool try_pop)
 {
 	unsigned int order;
 	uint64_t lim, size, need, max_start;
@@ -500,7 +500,7 @@ static IOVX_NOINLINE int64_t alloc_slow(struct iovx_iova_domain *dom, uint64_t n
 		return -EINVAL;
 	if (order < dom->fast.ncls) {
 #ifdef IOVX_HAVE_RSEQ
-		if (dom->percpu_mode == MODE_RSEQ)
+		if (try_pop && dom->percpu_mode == MODE_RSEQ)
 			v = (int64_t)iovx_rseq_stack_pop(dom->fast.caches, loaded_off(order), max_start);
 #endif
 		if (!v)
@@ -512,7 +512,7 @@ static IOVX_NOINLINE int64_t alloc_slow(struct iovx_iova_domain *dom, uint64_t n
 			return v;
 	}
 	if (dom->allocated && checked_mark(dom, (uint64_t)v, order, npages)) {
-		give_back(dom, (uint64_t)v, order, npages);
+		give_back(dom, (uint64_t)v, order, npages, true);
 		return -ENOMEM;
 	}
 	return v;
@@ -527,23 +527,23 @@ int64_t iovx_iova_alloc(struct iovx_iova_domain *dom, uint64_t npages, uint64_t 
 #ifdef IOVX_HAVE_RSEQ
 	if (iovx_likely(dom && npages && dom->fast.inline_ok)) {
 		unsigned int order = iovx_order_base2(npages);
-		uint64_t lim, v;
+		uint64_t lim = limit_pfn < dom->fast.end_pfn ? limit_pfn : dom->fast.end_pfn;
 
-		if (iovx_likely(order < dom->fast.ncls)) {
-			lim = limit_pfn < dom->fast.end_pfn ? limit_pfn : dom->fast.end_pfn;
-			if (iovx_likely(lim >= dom->fast.min_lim[order])) {
-				v = iovx_rseq_stack_pop(dom->fast.caches, loaded_off(order),
-							lim - (1ull << order));
-				if (iovx_likely(v))
-					return (int64_t)v;
-			}
+		if (iovx_likely(order < dom->fast.ncls && lim >= dom->fast.min_lim[order])) {
+			uint64_t v = iovx_rseq_stack_pop(dom->fast.caches, loaded_off(order),
+							 lim - (1ull << order));
+
+			if (iovx_likely(v))
+				return (int64_t)v;
+			return alloc_slow(dom, npages, limit_pfn, false);
 		}
 	}
 #endif
-	return alloc_slow(dom, npages, limit_pfn);
+	return alloc_slow(dom, npages, limit_pfn, true);
 }
 
-static IOVX_NOINLINE int free_slow(struct iovx_iova_domain *dom, uint64_t pfn, uint64_t npages)
+static IOVX_NOINLINE int free_slow(struct iovx_iova_domain *dom, uint64_t pfn, uint64_t npages,
+				   bool try_push)
 {
 	unsigned int order;
 	uint64_t size;
@@ -559,7 +559,7 @@ static IOVX_NOINLINE int free_slow(struct iovx_iova_domain *dom, uint64_t pfn, u
 		return -EINVAL;
 	if (dom->allocated && checked_unmark(dom, pfn, order, npages))
 		return -EFAULT;
-	give_back(dom, pfn, order, npages);
+	give_back(dom, pfn, order, npages, try_push);
 	return 0;
 }
 
@@ -571,13 +571,15 @@ int iovx_iova_free(struct iovx_iova_domain *dom, uint64_t pfn, uint64_t npages)
 		unsigned int order = iovx_order_base2(npages);
 
 		if (iovx_likely(order < dom->fast.ncls && !(pfn & ((1ull << order) - 1)) &&
-				pfn - dom->fast.start_pfn <= dom->fast.span[order]) &&
-		    iovx_likely(iovx_rseq_stack_push(dom->fast.caches, loaded_off(order),
-						     dom->fast.mag_cap[order], pfn)))
-			return 0;
+				pfn - dom->fast.start_pfn <= dom->fast.span[order])) {
+			if (iovx_likely(iovx_rseq_stack_push(dom->fast.caches, loaded_off(order),
+							     dom->fast.mag_cap[order], pfn)))
+				return 0;
+			return free_slow(dom, pfn, npages, false);
+		}
 	}
 #endif
-	return free_slow(dom, pfn, npages);
+	return free_slow(dom, pfn, npages, true);
 }
 
 /* ------------------------------------------------------------------ reclaim */

@@ -73,15 +73,8 @@ static inline unsigned int iovx_fls64(uint64_t x) { return x ? 64 - iovx_clz64(x
 extern unsigned int iovx_user_nr_cpus;
 unsigned int iovx_user_cpu_slow(void);
 
-#if defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define IOVX_TSAN_CLANG 1
-#endif
-#endif
-#ifndef IOVX_TSAN_CLANG
-#define IOVX_TSAN_CLANG 0
-#endif
-#if defined(__x86_64__) && !defined(IOVX_NO_RSEQ) && !defined(__SANITIZE_THREAD__) && !IOVX_TSAN_CLANG
+#include <iovx/static/config.h>
+#if defined(__x86_64__) && !defined(IOVX_NO_RSEQ) && !IOVX_UNDER_TSAN
 #include "platform_user_rseq.h"
 #endif
 

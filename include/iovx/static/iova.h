@@ -16,17 +16,10 @@
 #include <iovx/iova.h>
 #include <iovx/static/iova_layout.h>
 
-#if defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define IOVX_TSAN_CLANG 1
-#endif
-#endif
-#ifndef IOVX_TSAN_CLANG
-#define IOVX_TSAN_CLANG 0
-#endif
+#include <iovx/static/config.h>
 #if defined(__x86_64__) && defined(__GLIBC__) && \
 	(__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 35)) && \
-	!defined(__SANITIZE_THREAD__) && !IOVX_TSAN_CLANG && !defined(IOVX_NO_RSEQ)
+	!IOVX_UNDER_TSAN && !defined(IOVX_NO_RSEQ)
 #include <iovx/static/rseq.h>
 #define IOVX_INLINE_HAVE_RSEQ 1
 extern const ptrdiff_t __rseq_offset;

@@ -67,6 +67,24 @@
 	".popsection\n\t"
 
 /*
+ * Start of a stack sequence: publish the descriptor (label 6, where an abort restarts),
+ * enter the critical section (label 1), find this CPU's cache (%rax), bail out to label 5
+ * if it is detached, load the stack pointer (%rdx) and its count (%ecx).
+ */
+#define IOVX_RSEQ_STACK_ENTER							\
+	"6:\n\t"								\
+	"leaq 3b(%%rip), %%rax\n\t"						\
+	"movq %%rax, %%fs:8(%[rs])\n\t"					\
+	"1:\n\t"								\
+	"movl %%fs:4(%[rs]), %%eax\n\t"					\
+	"shlq $8, %%rax\n\t"							\
+	"addq %[slots], %%rax\n\t"						\
+	"cmpq $0, (%%rax)\n\t"						\
+	"jnz 5f\n\t"								\
+	"movq (%%rax, %[off]), %%rdx\n\t"					\
+	"movl (%%rdx), %%ecx\n\t"
+
+/*
  * Pop the top value of this CPU's stack at byte offset 'off' if it is <= max.
  * Returns the value, or 0 when the slot is detached, the stack empty or the top above max
  * (the caller's slow path then decides). 0 is never a stored value.
@@ -78,17 +96,7 @@ static inline uint64_t iovx_rseq_stack_pop_at(ptrdiff_t rs, void *slots, size_t 
 
 	__asm__ __volatile__(
 		IOVX_RSEQ_CS(1, 2, 4)
-		"6:\n\t"
-		"leaq 3b(%%rip), %%rax\n\t"
-		"movq %%rax, %%fs:8(%[rs])\n\t"
-		"1:\n\t"
-		"movl %%fs:4(%[rs]), %%eax\n\t"
-		"shlq $8, %%rax\n\t"
-		"addq %[slots], %%rax\n\t"
-		"cmpq $0, (%%rax)\n\t"
-		"jnz 5f\n\t"
-		"movq (%%rax, %[off]), %%rdx\n\t"
-		"movl (%%rdx), %%ecx\n\t"
+		IOVX_RSEQ_STACK_ENTER
 		"testl %%ecx, %%ecx\n\t"
 		"jz 5f\n\t"
 		"movq (%%rdx, %%rcx, 8), %[ret]\n\t"	/* v[n-1] sits at 8 * n */
@@ -116,17 +124,7 @@ static inline int iovx_rseq_stack_push_at(ptrdiff_t rs, void *slots, size_t off,
 
 	__asm__ __volatile__(
 		IOVX_RSEQ_CS(1, 2, 4)
-		"6:\n\t"
-		"leaq 3b(%%rip), %%rax\n\t"
-		"movq %%rax, %%fs:8(%[rs])\n\t"
-		"1:\n\t"
-		"movl %%fs:4(%[rs]), %%eax\n\t"
-		"shlq $8, %%rax\n\t"
-		"addq %[slots], %%rax\n\t"
-		"cmpq $0, (%%rax)\n\t"
-		"jnz 5f\n\t"
-		"movq (%%rax, %[off]), %%rdx\n\t"
-		"movl (%%rdx), %%ecx\n\t"
+		IOVX_RSEQ_STACK_ENTER
 		"cmpl %[cap], %%ecx\n\t"
 		"jae 5f\n\t"
 		"incl %%ecx\n\t"
