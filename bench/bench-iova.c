@@ -437,7 +437,7 @@ static always_inline void body_zswap(void *p, unsigned int tid, struct iovx_benc
 SIDES(body_zswap)
 
 /* ---- domains ---------------------------------------------------------------------------- */
-static void *dom_create(enum iovx_bench_side side)
+static void *dom_create(enum iovx_bench_side side, unsigned int iovx_flags)
 {
 	if (side == IOVX_BENCH_IOVX) {
 		struct iovx_iova_config cfg;
@@ -445,6 +445,7 @@ static void *dom_create(enum iovx_bench_side side)
 		int ret;
 
 		iovx_iova_config_init(&cfg, 1, SPACE_END);
+		cfg.flags = iovx_flags;
 		ret = iovx_iova_domain_create(&cfg, &d);
 		if (ret) {
 			fprintf(stderr, "iovx-bench: iovx_iova_domain_create: %s\n",
@@ -554,7 +555,7 @@ static void occ_release(struct ctx *c)
 }
 
 /* ---- cases ------------------------------------------------------------------------------ */
-enum kind { K_PAIR, K_PAIR_CALL, K_BATCH_SMALL, K_CROSS, K_BATCH_LARGE, K_OCC, K_ZSWAP };
+enum kind { K_PAIR, K_PAIR_CALL, K_PAIR_CHECKED, K_BATCH_SMALL, K_CROSS, K_BATCH_LARGE, K_OCC, K_ZSWAP };
 
 static const struct {
 	const char *id, *name, *unit;
@@ -565,6 +566,8 @@ static const struct {
 		     { body_pair_iovx, body_pair_base }, false },
 	[K_PAIR_CALL] = { "a0", "as a, iovx through the exported call", "ns/pair",
 			  { body_pair_call_iovx, body_pair_call_base }, false },
+	[K_PAIR_CHECKED] = { "a1", "as a0, iovx domain in checked mode", "ns/pair",
+			     { body_pair_call_iovx, body_pair_call_base }, false },
 	[K_BATCH_SMALL] = { "b", "batch of 64, pow2 1..32, random free order", "ns/op",
 			    { body_batch_iovx, body_batch_base }, true },
 	[K_CROSS] = { "c", "cross-thread free, SPSC ring, 1 granule", "ns/pair",
@@ -641,7 +644,7 @@ static void run_case(const struct iovx_bench_opts *o, struct iovx_bench_json *j,
 		c.report_failures = true;
 
 	for (s = 0; s < IOVX_BENCH_NR_SIDES; s++) {
-		void *dom = dom_create(s);
+		void *dom = dom_create(s, k == K_PAIR_CHECKED ? IOVX_IOVA_CHECKED : 0);
 
 		if (!dom)
 			continue;
@@ -730,7 +733,7 @@ static const char *percpu_mode_name(uint64_t mode)
 static void print_config(const struct iovx_bench_opts *o, struct iovx_bench_json *j)
 {
 	struct iovx_iova_stats st = { 0 };
-	void *dom = dom_create(IOVX_BENCH_IOVX);
+	void *dom = dom_create(IOVX_BENCH_IOVX, 0);
 
 	if (dom) {
 		iovx_iova_get_stats(dom, &st);

@@ -40,6 +40,7 @@ static const struct iovx_bench_cmd cmds[] = {
 	{ "iova", "IOVA allocator: iovx vs Linux's drivers/iommu/iova.c",
 	  "a  1 thread: alloc+free of 1 granule (ns per pair); iovx inline cached path\n"
 	  "a0 as a, iovx through the exported calls\n"
+	  "a1 as a0, iovx domain in checked mode (double/wild free detection)\n"
 	  "b  per thread: 64 random pow2 sizes 1..32, freed in random order (--threads)\n"
 	  "c  producer allocates, consumer thread frees through an SPSC ring\n"
 	  "d  as b with 16 sizes of 64..1024 granules (--threads)\n"
