@@ -21,13 +21,46 @@ unsigned int iovx_user_nr_cpus = 1;
  * Runs before main() and before any constructor that could create a domain: the slot count
  * must never change afterwards, since per-CPU arrays are sized by it.
  */
+/*
+ * Highest possible CPU + 1 from /sys/devices/system/cpu/possible ("0-127", "0,2-5"): the
+ * kernel never reports a cpu_id outside it, even after hot-plug, and the restartable
+ * sequences index per-CPU arrays by cpu_id without a bounds check.
+ */
+static int possible_cpus(void)
+{
+	FILE *f = fopen("/sys/devices/system/cpu/possible", "r");
+	int max = -1, a, b;
+	char sep;
+
+	if (!f)
+		return 0;
+	while (fscanf(f, "%d", &a) == 1) {
+		b = a;
+		if (fscanf(f, "%c", &sep) == 1 && sep == '-') {
+			if (fscanf(f, "%d", &b) != 1)
+				break;
+			if (fscanf(f, "%c", &sep) != 1)
+				sep = 0;
+		}
+		if (b > max)
+			max = b;
+		if (sep != ',')
+			break;
+	}
+	fclose(f);
+	return max + 1;
+}
+
 __attribute__((constructor(101))) static void iovx_user_platform_init(void)
 {
 	int n = get_nprocs_conf();
 	long m = sysconf(_SC_NPROCESSORS_CONF);
+	int p = possible_cpus();
 
 	if (m > n)
 		n = (int)m;
+	if (p > n)
+		n = p;
 	iovx_user_nr_cpus = n > 0 ? (unsigned int)n : 1;
 #ifdef IOVX_HAVE_RSEQ
 	iovx_rseq_init();
