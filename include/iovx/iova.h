@@ -48,9 +48,11 @@ struct iovx_iova_config {
 	uint64_t start_pfn;		/* first usable pfn; pfn 0 is never used in any case */
 	uint64_t end_pfn;		/* one past the last usable pfn; at most 2^52 */
 	unsigned int max_cached_order;	/* cached classes 0..this; <= IOVX_IOVA_MAX_CACHED_ORDER */
-	unsigned int depot_max;		/* depot bound, in full magazines, of the two smallest
-					 * classes (halved every second class, at least 4);
-					 * 0: default 8 per CPU, 64..1024 */
+	/*
+	 * Depot bound in full magazines of the two smallest classes (halved every second
+	 * class, at least 4); 0: the default, 8 per CPU within 64..1024.
+	 */
+	unsigned int depot_max;
 	unsigned int flags;		/* IOVX_IOVA_* */
 };
 

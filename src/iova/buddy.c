@@ -509,8 +509,10 @@ int64_t iovx_buddy_alloc(struct buddy *b, unsigned int order, uint64_t lim_pfn, 
 		return -ENOMEM;
 	top = lim_pfn - need;		/* the highest start the caller accepts */
 	for (j = order; j <= b->max_order; j++) {
-		/* blocks starting at or below top: a larger block crossing the limit still
-		 * holds a suitable sub-block at its bottom */
+		/*
+		 * Blocks starting at or below top: a larger block crossing the limit still
+		 * holds a suitable sub-block at its bottom.
+		 */
 		uint64_t lim = (top >> j) + 1;
 
 		for (;;) {

@@ -891,6 +891,7 @@ static void ivl_sort(struct ivl *v, size_t n)
 			if (v[root].start >= v[c].start)
 				break;
 			struct ivl t = v[root];
+
 			v[root] = v[c];
 			v[c] = t;
 			root = c;
