@@ -65,7 +65,7 @@ static const struct zmode {
 	 * they run here with no other change (reuse: also mark the destination reusable, see
 	 * the reuse hook in zswap_thread).
 	 */
-	{ "deferred", IOVX_DMA_MODE_DEFERRED, "deferred invalidation (DESIGN.md §5)" },
+	{ "deferred", IOVX_DMA_MODE_DEFERRED, NULL },	/* src/inval, docs/inval.md */
 	{ "reuse", IOVX_DMA_MODE_REUSE, "reuse-tagged mappings (DESIGN.md §6)" },
 	{ "bounce", IOVX_DMA_MODE_BOUNCE, "bounce buffers (DESIGN.md §7)" },
 };
@@ -625,6 +625,22 @@ static void zswap_threads(const struct iovx_bench_opts *o, struct iovx_bench_jso
 			       (unsigned long long)c->d.i2_map_violations,
 			       (unsigned long long)c->d.i2_table_violations,
 			       (double)c->d.model_ns / c->iters / 1000.0);
+		}
+		if (c->m->mode == IOVX_DMA_MODE_DEFERRED) {
+			struct iovx_inval_stats is;
+
+			if (!iovx_dma_get_inval_stats(c->dom, &is))
+				printf("deferred: %llu flushes (ring %llu, age %llu, explicit %llu), "
+				       "%llu inv_all, %llu direct, %llu collapsed, max staleness "
+				       "%.3f ms, quarantined %llu\n",
+				       (unsigned long long)is.flushes,
+				       (unsigned long long)is.flushes_ring,
+				       (unsigned long long)is.flushes_age,
+				       (unsigned long long)is.flushes_explicit,
+				       (unsigned long long)is.inv_alls,
+				       (unsigned long long)is.direct,
+				       (unsigned long long)is.collapsed, is.max_stale_ns / 1e6,
+				       (unsigned long long)is.quarantined_ranges);
 		}
 		printf("data check: %llu transfers, %llu wrong, %llu failed calls%s\n",
 		       (unsigned long long)c->iters, (unsigned long long)c->data_errors,

@@ -9,8 +9,14 @@
  *   IOVX_DMA_MODE_STRICT       allocate an IOVA range, map it; unmap clears the tables,
  *                              issues one range invalidation per coalesced range and exactly
  *                              one sync per call, then frees the IOVA and table pages
- *   (deferred, reuse and bounce are reserved values; create returns -EOPNOTSUPP for them
- *   until their issues land)
+ *   IOVX_DMA_MODE_DEFERRED     as strict, but unmap clears the tables and queues the range
+ *                              and the emptied table pages on an invalidation context
+ *                              (iovx/inval.h): they return to the allocator and the IOMMU
+ *                              only after a flush that began after the unmap completed;
+ *                              the device may use the old translation until then, at most
+ *                              the configured bound (default 1 ms) plus a small slack
+ *   (reuse and bounce are reserved values; create returns -EOPNOTSUPP for them until their
+ *   issues land)
  * An sg list gets ONE IOVA range, as dma-iommu does: each segment is padded to the granule,
  * the segments are mapped back to back, and DMA segments are merged where the IOVA is
  * contiguous (a segment ending on a granule boundary followed by one starting on one).
@@ -45,6 +51,7 @@
 #include <stdint.h>
 
 #include <iovx/iommu.h>
+#include <iovx/inval.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -53,7 +60,7 @@ extern "C" {
 enum iovx_dma_mode {
 	IOVX_DMA_MODE_PASSTHROUGH = 0,
 	IOVX_DMA_MODE_STRICT = 1,
-	IOVX_DMA_MODE_DEFERRED = 2,	/* reserved: DESIGN.md §5 */
+	IOVX_DMA_MODE_DEFERRED = 2,	/* DESIGN.md §5, iovx/inval.h */
 	IOVX_DMA_MODE_REUSE = 3,	/* reserved: DESIGN.md §6 */
 	IOVX_DMA_MODE_BOUNCE = 4,	/* reserved: DESIGN.md §7 */
 	IOVX_DMA_NR_MODES
@@ -100,6 +107,8 @@ struct iovx_dma_config {
 	unsigned int flags;		/* IOVX_DMA_F_* */
 	unsigned int map_table_order;	/* live mappings tracked: 2^order (default 16) */
 	unsigned int iova_flags;	/* IOVX_IOVA_* flags of the IOVA domain created */
+	/* deferred mode: the invalidation context's configuration; NULL: defaults */
+	const struct iovx_inval_config *inval;
 };
 
 IOVX_API void iovx_dma_config_init(struct iovx_dma_config *cfg, struct iovx_iommu *iommu,
@@ -109,7 +118,8 @@ struct iovx_dma_domain;
 
 /*
  * -EINVAL: NULL, unknown flags, no iommu where one is needed, map_table_order outside
- * 4..24; -EOPNOTSUPP: a reserved mode; -ENOMEM.
+ * 4..24, deferred mode with an invalid cfg->inval (see iovx_inval_create); -EOPNOTSUPP: a
+ * reserved mode; -ENOMEM.
  */
 IOVX_API int iovx_dma_domain_create(const struct iovx_dma_config *cfg, struct iovx_dma_domain **out);
 
@@ -162,8 +172,27 @@ struct iovx_dma_stats {
 	uint64_t leaked_pages;		/* IOVA granules kept out after a failed sync */
 	uint64_t leaked_tables;		/* page-table pages kept after a failed sync */
 };
+/*
+ * Deferred mode: inv_ranges and syncs include the flushes, leaked_pages and leaked_tables
+ * the quarantined ranges and table pages; iovx_dma_get_inval_stats gives the rest.
+ */
 
 IOVX_API int iovx_dma_get_stats(struct iovx_dma_domain *dom, struct iovx_dma_stats *st);
+
+/*
+ * Deferred mode: returns once everything unmapped before the call has been invalidated and
+ * released (iovx_inval_flush). 0; -EINVAL for NULL; -EOPNOTSUPP in another mode; -EIO or
+ * -ETIMEDOUT when the sync failed (the ranges are quarantined).
+ */
+IOVX_API int iovx_dma_flush_deferred(struct iovx_dma_domain *dom);
+
+/*
+ * Deferred mode: the invalidation context's statistics (iovx/inval.h): flushes by trigger,
+ * invalidate-alls, pending entries, maximum staleness, quarantined ranges. 0; -EINVAL for
+ * NULL; -EOPNOTSUPP in another mode.
+ */
+IOVX_API int iovx_dma_get_inval_stats(struct iovx_dma_domain *dom,
+				      struct iovx_inval_stats *st);
 
 #ifdef __cplusplus
 }

@@ -28,6 +28,7 @@ void iovx_dma_config_init(struct iovx_dma_config *cfg, struct iovx_iommu *iommu,
 	cfg->flags = 0;
 	cfg->map_table_order = 16;
 	cfg->iova_flags = 0;
+	cfg->inval = NULL;
 }
 
 int iovx_dma_domain_create(const struct iovx_dma_config *cfg, struct iovx_dma_domain **out)
@@ -71,8 +72,10 @@ int iovx_dma_domain_create(const struct iovx_dma_config *cfg, struct iovx_dma_do
 		ic.flags = cfg->iova_flags;
 		err = iovx_iova_domain_create(&ic, &dom->iovad);
 	}
+	dom->inval_cfg = cfg->inval;
 	if (!err && mode->init)
 		err = mode->init(dom);
+	dom->inval_cfg = NULL;
 	if (err) {
 		iovx_iova_domain_destroy(dom->iovad);
 		iovx_dma_maptab_destroy(&dom->mt);
@@ -410,5 +413,25 @@ int iovx_dma_get_stats(struct iovx_dma_domain *dom, struct iovx_dma_stats *st)
 	st->syncs = iovx_load_relaxed(&dom->syncs);
 	st->leaked_pages = iovx_load_relaxed(&dom->leaked_pages);
 	st->leaked_tables = iovx_load_relaxed(&dom->nr_leaked_tables);
+	if (dom->mode->stats)
+		dom->mode->stats(dom, st);
 	return 0;
+}
+
+int iovx_dma_flush_deferred(struct iovx_dma_domain *dom)
+{
+	if (!dom)
+		return -EINVAL;
+	if (!dom->mode->flush)
+		return -EOPNOTSUPP;
+	return dom->mode->flush(dom);
+}
+
+int iovx_dma_get_inval_stats(struct iovx_dma_domain *dom, struct iovx_inval_stats *st)
+{
+	if (!dom || !st)
+		return -EINVAL;
+	if (dom->mode != iovx_dma_modes[IOVX_DMA_MODE_DEFERRED])
+		return -EOPNOTSUPP;
+	return iovx_inval_get_stats(dom->mode_priv, st);
 }

@@ -101,6 +101,10 @@ struct iovx_dma_mode_ops {
 				unsigned int dir);
 	/* Tears down every mapping still live (domain destroy). */
 	void (*unmap_all)(struct iovx_dma_domain *dom);
+	/* Adds the mode's own figures to st (deferred: the invalidation context's). */
+	void (*stats)(struct iovx_dma_domain *dom, struct iovx_dma_stats *st);
+	/* Drains deferred work synchronously (iovx_dma_flush_deferred). */
+	int (*flush)(struct iovx_dma_domain *dom);
 };
 
 extern const struct iovx_dma_mode_ops *const iovx_dma_modes[IOVX_DMA_NR_MODES];
@@ -115,6 +119,7 @@ struct iovx_dma_domain {
 	unsigned int flags;
 	struct maptab mt;
 	void *mode_priv;
+	const struct iovx_inval_config *inval_cfg;	/* valid during create only */
 	struct iovx_iommu_freed_page *leaked_tables;	/* Treiber stack (never reused) */
 	/* statistics: relaxed atomics */
 	uint64_t maps, unmaps, errors, inv_ranges, syncs, leaked_pages, nr_leaked_tables;

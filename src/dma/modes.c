@@ -1,7 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 /*
- * modes.c - what each DMA mode does behind the facade's checks (dma.c): passthrough and
- * strict; deferred, reuse and bounce plug into iovx_dma_modes[] later.
+ * modes.c - what each DMA mode does behind the facade's checks (dma.c): passthrough,
+ * strict and deferred; reuse and bounce plug into iovx_dma_modes[] later.
+ *
+ * Deferred maps exactly as strict; its unmap clears the page tables with one IOMMU call and
+ * hands the whole IOVA range and the emptied table pages to the domain's invalidation
+ * context (src/inval, iovx/inval.h), which releases both only after a flush that began
+ * after the unmap has completed (I2) and within the configured bound (I4).
  *
  * Strict follows dma-iommu: one IOVA range per call (iovx_iova_alloc below the DMA mask),
  * sg segments padded to the granule and laid out back to back, physically contiguous
@@ -23,6 +28,7 @@
  * release CAS, popped only at destroy (quiescent).
  */
 #include "dma_internal.h"
+#include <iovx/inval.h>
 
 /* ------------------------------------------------------------------ passthrough */
 
@@ -385,7 +391,93 @@ static const struct iovx_dma_mode_ops strict_ops = {
 	.unmap_all = strict_unmap_all,
 };
 
+/* ------------------------------------------------------------------ deferred */
+
+static int deferred_init(struct iovx_dma_domain *dom)
+{
+	struct iovx_inval *ctx;
+	int err = iovx_inval_create(dom->iommu, dom->iovad, dom->inval_cfg, &ctx);
+
+	if (!err)
+		dom->mode_priv = ctx;
+	return err;
+}
+
+static void deferred_fini(struct iovx_dma_domain *dom)
+{
+	(void)iovx_inval_destroy(dom->mode_priv);
+	dom->mode_priv = NULL;
+}
+
+static int deferred_unmap_range(struct iovx_dma_domain *dom, uint64_t iova, uint64_t len)
+{
+	struct iovx_iommu_freelist fl;
+
+	iovx_iommu_freelist_init(&fl);
+	(void)dom->iommu->ops->unmap(dom->iommu, iova, len, &fl);
+	return iovx_inval_queue(dom->mode_priv, iova >> dom->shift, len >> dom->shift, &fl);
+}
+
+static int deferred_unmap_single(struct iovx_dma_domain *dom, uint64_t dma, uint64_t size,
+				 unsigned int attrs)
+{
+	uint64_t off = dma & dom->gmask, len = (off + size + dom->gmask) & ~dom->gmask;
+
+	return deferred_unmap_range(dom, dma - off, len);
+}
+
+static int deferred_unmap_sg(struct iovx_dma_domain *dom, const struct iovx_dma_sg *sg,
+			     const struct dma_seg *segs, unsigned int n, unsigned int attrs)
+{
+	uint64_t total = 0;
+	unsigned int i;
+
+	for (i = 0; i < n; i++)
+		total += seg_span(dom, &segs[i]);
+	return deferred_unmap_range(dom, sg[0].dma_address & ~dom->gmask, total);
+}
+
+static int deferred_flush(struct iovx_dma_domain *dom)
+{
+	return iovx_inval_flush(dom->mode_priv);
+}
+
+static void deferred_unmap_all(struct iovx_dma_domain *dom)
+{
+	(void)iovx_inval_flush(dom->mode_priv);
+	strict_unmap_all(dom);
+}
+
+static void deferred_stats(struct iovx_dma_domain *dom, struct iovx_dma_stats *st)
+{
+	struct iovx_inval_stats is;
+
+	if (iovx_inval_get_stats(dom->mode_priv, &is))
+		return;
+	st->inv_ranges += is.inv_ranges;
+	st->syncs += is.syncs;
+	st->leaked_pages += is.quarantined_pages;
+	st->leaked_tables += is.quarantined_tables;
+}
+
+static const struct iovx_dma_mode_ops deferred_ops = {
+	.name = "deferred",
+	.needs_iommu = true,
+	.init = deferred_init,
+	.fini = deferred_fini,
+	.map_single = strict_map_single,
+	.unmap_single = deferred_unmap_single,
+	.map_sg = strict_map_sg,
+	.unmap_sg = deferred_unmap_sg,
+	.sync_for_cpu = coherent_for_cpu,
+	.sync_for_device = coherent_for_device,
+	.unmap_all = deferred_unmap_all,
+	.stats = deferred_stats,
+	.flush = deferred_flush,
+};
+
 const struct iovx_dma_mode_ops *const iovx_dma_modes[IOVX_DMA_NR_MODES] = {
 	[IOVX_DMA_MODE_PASSTHROUGH] = &passthrough_ops,
 	[IOVX_DMA_MODE_STRICT] = &strict_ops,
+	[IOVX_DMA_MODE_DEFERRED] = &deferred_ops,
 };

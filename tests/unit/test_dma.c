@@ -119,7 +119,7 @@ static void test_create_errors(void **state)
 	assert_int_equal(iovx_dma_domain_create(NULL, &d), -EINVAL);
 	assert_int_equal(iovx_dma_domain_create(&c, NULL), -EINVAL);
 	assert_int_equal(iovx_dma_domain_create(&c, &d), -EINVAL);	/* strict needs an IOMMU */
-	c.mode = IOVX_DMA_MODE_DEFERRED;
+	c.mode = IOVX_DMA_MODE_REUSE;
 	assert_int_equal(iovx_dma_domain_create(&c, &d), -EOPNOTSUPP);
 	c.mode = IOVX_DMA_NR_MODES;
 	assert_int_equal(iovx_dma_domain_create(&c, &d), -EINVAL);

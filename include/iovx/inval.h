@@ -1,0 +1,145 @@
+/* SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause */
+/*
+ * iovx/inval.h - deferred, batched IOTLB invalidation for one IOMMU domain (DESIGN.md §5).
+ *
+ * An unmapped IOVA range and the page-table pages its unmap emptied may be reused only after
+ * an invalidation covering the unmap has completed (I2). Strict mode pays one invalidation
+ * and one sync per unmap; an invalidation context instead queues {range, table pages,
+ * generation} on a per-CPU lock-free ring and releases the entries (IOVA range back to the
+ * IOVA allocator, pages to ops->free_pages) in batches, after one flush serving every CPU.
+ *
+ * Generations: start_gen counts flushes that began, finish_gen the last one that completed.
+ * An entry records start_gen at enqueue and is released only by a flush F that collected it
+ * with F > recorded start, after F's sync completed (so finish_gen >= F > start). See
+ * docs/inval.md for why this is safe (I2) and how staleness is bounded (I4).
+ *
+ * Flush triggers: 3/4 of a ring's size pending (or a full ring), age (max_age_ns, default 1 ms: a one-shot
+ * timer armed by the first enqueue into idle queues, plus iovx_inval_poll for callers that
+ * run without the timer), and iovx_inval_flush (synchronous). Concurrent triggers collapse:
+ * one flush at a time; a trigger that finds one running returns (ring, age) or waits for a
+ * flush that began after its call (explicit flush) instead of issuing its own. A flush with
+ * more than flush_all_threshold ranges issues one invalidate-all instead.
+ *
+ * Faults: when the sync of a flush fails (-EIO, -ETIMEDOUT), the entries it collected are
+ * quarantined: their IOVAs never go back to the allocator and their table pages are never
+ * freed (both counted); the error is returned by iovx_inval_flush and kept in the stats.
+ *
+ * Concurrency: iovx_inval_queue, _flush, _poll and _get_stats may run concurrently with each
+ * other from any thread; create and destroy must not race with anything on the context.
+ * iovx_inval_queue never waits for another thread (lock-free); when its ring is full and a
+ * flush is running elsewhere it invalidates and syncs its own range directly. _flush may
+ * wait (for the hardware and for a flush running on another thread): it is a _sync call.
+ */
+#ifndef IOVX_INVAL_H
+#define IOVX_INVAL_H
+
+#include <iovx/api.h>
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <iovx/iommu.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct iovx_iova_domain;
+struct iovx_inval;
+
+#define IOVX_INVAL_DEFAULT_RING_ORDER	8		/* 256 entries per CPU slot */
+#define IOVX_INVAL_MIN_RING_ORDER	2
+#define IOVX_INVAL_MAX_RING_ORDER	16
+#define IOVX_INVAL_DEFAULT_MAX_AGE_NS	1000000ull	/* 1 ms */
+#define IOVX_INVAL_MIN_MAX_AGE_NS	10000ull	/* 10 us */
+#define IOVX_INVAL_MAX_MAX_AGE_NS	10000000000ull	/* 10 s */
+#define IOVX_INVAL_DEFAULT_FLUSH_ALL	32		/* ranges per flush before inv_all */
+
+/* Flags. */
+#define IOVX_INVAL_F_NO_TIMER	(1u << 0)	/* no age timer: the caller polls */
+
+struct iovx_inval_config {
+	unsigned int ring_order;	/* entries per CPU ring: 2^order, 2..16 */
+	uint64_t max_age_ns;		/* staleness bound, 10 us .. 10 s */
+	unsigned int flush_all_threshold;	/* > this many ranges: one inv_all; 0: always */
+	unsigned int flags;		/* IOVX_INVAL_F_* */
+};
+
+/* Fills cfg with the defaults above (no flags). NULL is ignored. */
+IOVX_API void iovx_inval_config_init(struct iovx_inval_config *cfg);
+
+/*
+ * Creates a context over iommu's ops releasing IOVAs into iovad (whose pfns are in units of
+ * iommu->granule_shift). cfg NULL: defaults. -EINVAL: iommu, its ops or iovad NULL, or cfg
+ * out of range or with unknown flags; -ENOMEM.
+ */
+IOVX_API int iovx_inval_create(struct iovx_iommu *iommu, struct iovx_iova_domain *iovad,
+			       const struct iovx_inval_config *cfg, struct iovx_inval **out);
+
+/*
+ * Flushes and releases everything still queued, stops the timer, frees the context; page-
+ * table pages quarantined earlier are freed if one more invalidate-all + sync succeeds,
+ * else left to the IOMMU. Returns the number of ranges quarantined over the context's
+ * life (>= 0, capped at INT32_MAX), or -EINVAL for NULL.
+ */
+IOVX_API int iovx_inval_destroy(struct iovx_inval *ctx);
+
+/*
+ * Queues [pfn, pfn + npages) (granules; what iovx_iova_alloc returned, with the same
+ * npages), whose page tables the caller has already cleared, with the table pages that
+ * unmap emptied (pages may be NULL; the list is taken and left empty). The range may be
+ * released from any thread later. Returns 0, or -EINVAL (ctx NULL, npages 0, the range
+ * beyond the IOMMU's input address size); nothing changes on error.
+ */
+IOVX_API int iovx_inval_queue(struct iovx_inval *ctx, uint64_t pfn, uint64_t npages,
+			      struct iovx_iommu_freelist *pages);
+
+/*
+ * Synchronous: returns once every entry queued before the call was released or
+ * quarantined. Collapses with concurrent flushes. 0, -EINVAL (NULL), or the sync error
+ * (-EIO, -ETIMEDOUT) of a flush that served this call (its entries are quarantined).
+ */
+IOVX_API int iovx_inval_flush(struct iovx_inval *ctx);
+
+/*
+ * The age trigger without the timer: flushes when some queue holds an entry older than
+ * 3/4 of the bound (never waits for a flush running elsewhere). Returns 1 if it flushed,
+ * 0 if not, -EINVAL for NULL, or a sync error.
+ */
+IOVX_API int iovx_inval_poll(struct iovx_inval *ctx);
+
+#define IOVX_INVAL_STATS(X)						\
+	X(queued, "entries queued")					\
+	X(released, "entries released after a covering flush")		\
+	X(pending, "entries queued and not yet released (snapshot)")	\
+	X(flushes, "flushes performed")					\
+	X(flushes_ring, "flushes triggered by a (nearly) full ring")	\
+	X(flushes_age, "flushes triggered by age (timer or poll)")	\
+	X(flushes_explicit, "flushes triggered by iovx_inval_flush")	\
+	X(collapsed, "triggers served by a flush of another thread")	\
+	X(direct, "entries invalidated alone (full ring, flush busy)")	\
+	X(inv_ranges, "range invalidations issued")			\
+	X(inv_alls, "invalidate-all commands issued")			\
+	X(syncs, "syncs issued")					\
+	X(sync_errors, "syncs that failed")				\
+	X(quarantined_ranges, "ranges kept out for good after a failed sync") \
+	X(quarantined_pages, "IOVA granules kept out for good")	\
+	X(quarantined_tables, "page-table pages kept out")		\
+	X(max_stale_ns, "longest enqueue-to-completed-flush time seen")
+
+struct iovx_inval_stats {
+#define IOVX_INVAL_STAT_FIELD(name, doc) uint64_t name;
+	IOVX_INVAL_STATS(IOVX_INVAL_STAT_FIELD)
+#undef IOVX_INVAL_STAT_FIELD
+	int last_error;			/* last sync error (0: none) */
+};
+
+/* Snapshot of the counters. -EINVAL for NULL. */
+IOVX_API int iovx_inval_get_stats(struct iovx_inval *ctx, struct iovx_inval_stats *st);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* IOVX_INVAL_H */
