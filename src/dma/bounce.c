@@ -1,0 +1,811 @@
+// SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
+/*
+ * bounce.c - persistently mapped per-CPU bounce pools (include/iovx/bounce.h, DESIGN.md §7).
+ *
+ * What and why. Streaming DMA of small buffers through an IOMMU pays map + unmap +
+ * invalidation + sync per I/O (several microseconds on SMMUv3); copying a few hundred bytes
+ * costs tens of nanoseconds. Following swiotlb's restricted pools and the pooled bounce
+ * buffers of virtio-iommu and "shadow DMA buffers" (Markuze et al., ASPLOS'16), the pool is
+ * mapped once and I/O copies through its slots, so no IOMMU work happens per I/O and the
+ * device only ever reaches pool memory (byte-granular protection of the caller's buffer).
+ *
+ * Layout. One block of memory: for each class c, for each CPU slot k, slots_per_cpu[c] slots
+ * of class_size[c] bytes. A global slot index g = class.first + k * nslots + i names both
+ * the slot's bookkeeping (slot[g], next[g]) and its memory; dma -> (c, g) is arithmetic.
+ * Every (CPU, class) pair has a free list: a Treiber stack over next[] whose head is one
+ * 64-bit word (tag << 32 | g + 1), the tag defeating ABA without a 128-bit CAS.
+ *
+ * Invariants
+ *   B1 a slot is on at most one free list, and is on one iff slot[g].state == 0 and no map
+ *      or unmap call holds it. (pop and push are the only list operations; map owns a
+ *      popped slot exclusively until it publishes the live state; unmap owns it from its
+ *      winning CAS live -> FREEING until its push.) => I1 for slots: no slot is handed out
+ *      twice while live.
+ *   B2 a slot returns to the list of the CPU slot that owns it by layout (k above), whatever
+ *      CPU frees it; so a (CPU, class) list never holds more than nslots entries.
+ *   B3 the pool is mapped exactly once, from create to destroy; destroy refuses while any
+ *      slot is live and releases memory and IOVA only after inv_all + a successful sync
+ *      (I2); a failed sync leaks them for good.
+ *   B4 bad input changes nothing (I5): every check precedes the first store.
+ *   B5 live = sum(maps) - sum(unmaps) over the per-CPU counters (I6); destroy uses it.
+ *
+ * Progress. map, unmap, sync_* are lock-free: the only retry loops are CAS loops on a list
+ * head (or on a slot state in unmap), and a failed CAS means another call progressed. A
+ * thread stopped at any instruction holds at most one slot out of the lists, which only
+ * lowers capacity: other threads then see -ENOSPC, never a hang. create/destroy: blocking
+ * (they allocate, map and sync).
+ *
+ * Synchronization table (one pool)
+ *                map      unmap    sync_*   get_stats  set_crossover  create/destroy
+ *   map          yes      yes      yes      yes        yes            no
+ *   unmap        yes      yes(*)   yes(**)  yes        yes            no
+ *   sync_*       yes      yes(**)  yes(**)  yes        yes            no
+ *   (*) of one mapping: one wins, the others get -ENOENT.
+ *   (**) on different mappings; on one mapping the caller orders them (DMA-API rule).
+ *
+ * Ordering edges
+ *   E1 push (release CAS of the list head) -> pop (acquire load/CAS of the head): the
+ *      popper sees the pusher's writes to the slot (state = 0, next[g], slot memory).
+ *   E2 map's release store of the live state -> unmap's/sync's acquire load or CAS of it:
+ *      the unmapper (maybe on another CPU) sees host, the copied-in data and the state.
+ *   E3 unmap's acquire CAS live -> FREEING pairs with E2 and orders its copy-out after it;
+ *      its relaxed store state = 0 is published by its push's release (E1).
+ */
+#include "platform.h"
+
+#include <iovx/bounce.h>
+
+/*
+ * The address the IOMMU maps for pool memory. Userspace (the simulator): the host pointer.
+ * A backend whose CPU addresses are not the IOMMU's output addresses defines
+ * iovx_virt_to_phys in its platform header (the kernel: virt_to_phys).
+ */
+#ifdef iovx_virt_to_phys
+#define bounce_phys_of(p)	((uint64_t)iovx_virt_to_phys(p))
+#else
+#define bounce_phys_of(p)	((uint64_t)(uintptr_t)(p))
+#endif
+
+#define BOUNCE_NR(a)	(sizeof(a) / sizeof((a)[0]))
+
+#define ST_FREE		0ull
+#define ST_FREEING	2ull
+/* Live state: len << 32 | off << 3 | dir << 1 | 1 (off < 2^20, len <= 2^20). */
+#define ST_LIVE(len, off, dir) (((uint64_t)(len) << 32) | ((uint64_t)(off) << 3) | \
+				((uint64_t)(dir) << 1) | 1ull)
+#define ST_IS_LIVE(s)	((s) & 1ull)
+#define ST_LEN(s)	((uint64_t)((s) >> 32))
+#define ST_OFF(s)	((uint64_t)(((s) >> 3) & 0x1fffffffull))
+#define ST_DIR(s)	((unsigned int)(((s) >> 1) & 3u))
+
+enum bounce_stat_idx {
+#define IOVX_BOUNCE_STAT_ENUM(name, doc) BS_##name,
+	IOVX_BOUNCE_STATS(IOVX_BOUNCE_STAT_ENUM)
+#undef IOVX_BOUNCE_STAT_ENUM
+	BS_NR
+};
+
+struct bounce_class {
+	uint32_t size;
+	uint32_t shift;
+	uint32_t nslots;	/* per CPU slot */
+	uint32_t first;		/* global index of the class's first slot */
+	uint64_t off;		/* byte offset of the class's region in the pool */
+};
+
+struct bounce_slot {
+	uint64_t state;		/* ST_* */
+	uint64_t host;		/* caller's address; written by map before E2 */
+};
+
+struct bounce_cpu {
+	uint64_t head[IOVX_BOUNCE_MAX_CLASSES];	/* tag << 32 | g + 1; 0 low word: empty */
+	uint64_t stat[BS_NR];
+} IOVX_ALIGNED(IOVX_CACHELINE);
+
+struct iovx_bounce_pool {
+	struct iovx_iommu *iommu;
+	struct iovx_iova_domain *iovad;
+	unsigned int nr_classes;
+	unsigned int nr_cpus;
+	unsigned int granule_shift;
+	uint32_t align_mask;
+	uint64_t pool_bytes;
+	uint64_t meta_bytes;
+	uint64_t max_bytes;
+	uint64_t iova_base;
+	uint64_t iova_pfn;
+	uint64_t iova_npages;
+	uint64_t nr_slots;
+	uint64_t crossover;	/* relaxed atomic */
+	uint8_t *mem;
+	struct bounce_slot *slot;
+	uint32_t *next;		/* g + 1 of the next free slot, 0 = end; relaxed atomics */
+	struct bounce_cpu *cpu;
+	struct bounce_class cls[IOVX_BOUNCE_MAX_CLASSES];
+};
+
+static const uint32_t default_sizes[] = { 256, 1024, 4096, 16384, 65536 };
+static const uint32_t default_slots[] = { 64, 32, 16, 8, 4 };
+
+void iovx_bounce_config_init(struct iovx_bounce_config *cfg)
+{
+	unsigned int i;
+
+	if (!cfg)
+		return;
+	iovx_memset(cfg, 0, sizeof(*cfg));
+	cfg->nr_classes = BOUNCE_NR(default_sizes);
+	for (i = 0; i < cfg->nr_classes; i++) {
+		cfg->class_size[i] = default_sizes[i];
+		cfg->slots_per_cpu[i] = default_slots[i];
+	}
+	cfg->max_bytes = IOVX_BOUNCE_DEFAULT_MAX_BYTES;
+	cfg->limit_pfn = IOVX_IOVA_NO_LIMIT;
+}
+
+static inline void stat_add(struct iovx_bounce_pool *pool, unsigned int cpu, unsigned int i,
+			    uint64_t v)
+{
+	iovx_fetch_add_relaxed(&pool->cpu[cpu].stat[i], v);
+}
+
+static inline unsigned int this_cpu(const struct iovx_bounce_pool *pool)
+{
+	return iovx_cpu_hint() % pool->nr_cpus;
+}
+
+static int check_config(const struct iovx_bounce_config *cfg, unsigned int ncpus,
+			uint64_t *bytes, uint64_t *nslots)
+{
+	uint64_t total = 0, n = 0, max = cfg->max_bytes ? cfg->max_bytes :
+					IOVX_BOUNCE_DEFAULT_MAX_BYTES;
+	unsigned int c;
+
+	if (cfg->nr_classes < 1 || cfg->nr_classes > IOVX_BOUNCE_MAX_CLASSES)
+		return -EINVAL;
+	for (c = 0; c < cfg->nr_classes; c++) {
+		uint32_t s = cfg->class_size[c];
+
+		if (!iovx_is_pow2_u64(s) || s < IOVX_BOUNCE_MIN_CLASS || s > IOVX_BOUNCE_MAX_CLASS)
+			return -EINVAL;
+		if (c && s <= cfg->class_size[c - 1])
+			return -EINVAL;
+		if (cfg->slots_per_cpu[c] < 1 || cfg->slots_per_cpu[c] > IOVX_BOUNCE_MAX_SLOTS)
+			return -EINVAL;
+		/* No overflow: 2^20 * 2^16 * 2^12 CPUs * 8 classes < 2^64. */
+		total += (uint64_t)s * cfg->slots_per_cpu[c] * ncpus;
+		n += (uint64_t)cfg->slots_per_cpu[c] * ncpus;
+	}
+	if (cfg->min_align_mask && (!iovx_is_pow2_u64((uint64_t)cfg->min_align_mask + 1) ||
+				    cfg->min_align_mask >= cfg->class_size[0]))
+		return -EINVAL;
+	if (cfg->crossover > cfg->class_size[cfg->nr_classes - 1])
+		return -EINVAL;
+	if (!cfg->limit_pfn)
+		return -EINVAL;
+	if (n >= UINT32_MAX)
+		return -ERANGE;
+	if (total > max)
+		return -ERANGE;
+	*bytes = total;
+	*nslots = n;
+	return 0;
+}
+
+static void push(struct iovx_bounce_pool *pool, unsigned int cpu, unsigned int c, uint32_t g)
+{
+	uint64_t *head = &pool->cpu[cpu].head[c];
+	uint64_t old = iovx_load_relaxed(head), new;
+
+	do {
+		iovx_store_relaxed(&pool->next[g], (uint32_t)old);
+		new = (((old >> 32) + 1) << 32) | ((uint64_t)g + 1);
+		/* E1: release publishes next[g], the slot's state and memory to the popper. */
+	} while (!iovx_cmpxchg_acq_rel(head, &old, new));
+}
+
+/* Returns g + 1, or 0 when the list is empty. */
+static uint32_t pop(struct iovx_bounce_pool *pool, unsigned int cpu, unsigned int c)
+{
+	uint64_t *head = &pool->cpu[cpu].head[c];
+	/* E1: acquire pairs with push's release CAS. */
+	uint64_t old = iovx_load_acquire(head), new;
+	uint32_t top;
+
+	do {
+		top = (uint32_t)old;
+		if (!top)
+			return 0;
+		/*
+		 * next[top - 1] may be changing if another thread popped and pushed it since we
+		 * read head; the tag then changed too and the CAS below fails.
+		 */
+		new = (((old >> 32) + 1) << 32) | iovx_load_relaxed(&pool->next[top - 1]);
+		/* E1: acquire on success (the pusher's writes to the slot). */
+	} while (!iovx_cmpxchg_acq_rel(head, &old, new));
+	return top;
+}
+
+int iovx_bounce_create(const struct iovx_bounce_config *cfg, struct iovx_iommu *iommu,
+		       struct iovx_iova_domain *iovad, struct iovx_bounce_pool **out)
+{
+	struct iovx_bounce_pool *pool;
+	uint64_t bytes, nslots, off = 0, gran, npages;
+	unsigned int ncpus, c, k, i;
+	uint32_t g = 0;
+	int64_t pfn;
+	int ret;
+
+	if (!cfg || !iommu || !iommu->ops || !iommu->ops->map || !iovad || !out)
+		return -EINVAL;
+	if (iommu->granule_shift < 12 || iommu->granule_shift > 16)
+		return -EINVAL;
+	ncpus = iovx_nr_cpu_ids();
+	if (cfg->nr_cpus && cfg->nr_cpus < ncpus)
+		ncpus = cfg->nr_cpus;
+	ret = check_config(cfg, ncpus, &bytes, &nslots);
+	if (ret)
+		return ret;
+	/* The iova domain must use the iommu's granule (informational field there). */
+	gran = 1ull << iommu->granule_shift;
+	npages = (bytes + gran - 1) >> iommu->granule_shift;
+
+	pool = iovx_zalloc(sizeof(*pool), IOVX_GFP_KERNEL);
+	if (!pool)
+		return -ENOMEM;
+	pool->iommu = iommu;
+	pool->iovad = iovad;
+	pool->nr_classes = cfg->nr_classes;
+	pool->nr_cpus = ncpus;
+	pool->granule_shift = iommu->granule_shift;
+	pool->align_mask = cfg->min_align_mask;
+	pool->pool_bytes = npages << iommu->granule_shift;
+	pool->max_bytes = cfg->max_bytes ? cfg->max_bytes : IOVX_BOUNCE_DEFAULT_MAX_BYTES;
+	pool->nr_slots = nslots;
+	pool->crossover = cfg->crossover ? cfg->crossover :
+				cfg->class_size[cfg->nr_classes - 1];
+	pool->iova_npages = npages;
+	for (c = 0; c < cfg->nr_classes; c++) {
+		pool->cls[c].size = cfg->class_size[c];
+		pool->cls[c].shift = iovx_order_base2(cfg->class_size[c]);
+		pool->cls[c].nslots = cfg->slots_per_cpu[c];
+		pool->cls[c].first = g;
+		pool->cls[c].off = off;
+		g += cfg->slots_per_cpu[c] * ncpus;
+		off += (uint64_t)cfg->class_size[c] * cfg->slots_per_cpu[c] * ncpus;
+	}
+
+	ret = -ENOMEM;
+	pool->mem = iovx_zalloc_aligned(pool->pool_bytes, 4096, IOVX_GFP_KERNEL);
+	pool->slot = iovx_zalloc(nslots * sizeof(*pool->slot), IOVX_GFP_KERNEL);
+	pool->next = iovx_zalloc(nslots * sizeof(*pool->next), IOVX_GFP_KERNEL);
+	pool->cpu = iovx_zalloc_aligned(ncpus * sizeof(*pool->cpu), IOVX_CACHELINE,
+					IOVX_GFP_KERNEL);
+	if (!pool->mem || !pool->slot || !pool->next || !pool->cpu)
+		goto err_free;
+	ret = -EINVAL;
+	if (bounce_phys_of(pool->mem) & (gran - 1))
+		goto err_free;
+	pool->meta_bytes = sizeof(*pool) + nslots * (sizeof(*pool->slot) + sizeof(*pool->next)) +
+			   ncpus * sizeof(*pool->cpu);
+
+	pfn = iovx_iova_alloc(iovad, npages, cfg->limit_pfn);
+	if (pfn < 0) {
+		ret = (int)pfn == -ENOMEM ? -ENOMEM : -EINVAL;
+		goto err_free;
+	}
+	pool->iova_pfn = (uint64_t)pfn;
+	pool->iova_base = (uint64_t)pfn << iommu->granule_shift;
+	ret = iommu->ops->map(iommu, pool->iova_base, bounce_phys_of(pool->mem),
+			      pool->pool_bytes, IOVX_IOMMU_READ | IOVX_IOMMU_WRITE,
+			      IOVX_GFP_KERNEL);
+	if (ret)
+		goto err_iova;
+
+	/* Fill the lists in reverse so that pops hand out the lowest slots first. */
+	for (c = 0; c < pool->nr_classes; c++)
+		for (k = 0; k < ncpus; k++)
+			for (i = pool->cls[c].nslots; i-- > 0;)
+				push(pool, k, c, pool->cls[c].first + k * pool->cls[c].nslots + i);
+	*out = pool;
+	return 0;
+
+err_iova:
+	iovx_iova_free(iovad, pool->iova_pfn, npages);
+err_free:
+	iovx_free(pool->cpu);
+	iovx_free(pool->next);
+	iovx_free(pool->slot);
+	iovx_free(pool->mem);
+	iovx_free(pool);
+	return ret;
+}
+
+static uint64_t sum_stat(struct iovx_bounce_pool *pool, unsigned int i)
+{
+	uint64_t s = 0;
+	unsigned int k;
+
+	for (k = 0; k < pool->nr_cpus; k++)
+		s += iovx_load_relaxed(&pool->cpu[k].stat[i]);
+	return s;
+}
+
+int iovx_bounce_destroy(struct iovx_bounce_pool *pool)
+{
+	struct iovx_iommu *iommu;
+	struct iovx_iommu_freelist freed;
+	int ret;
+
+	if (!pool)
+		return -EINVAL;
+	if (sum_stat(pool, BS_maps) != sum_stat(pool, BS_unmaps))
+		return -EBUSY;
+	iommu = pool->iommu;
+	iovx_iommu_freelist_init(&freed);
+	iommu->ops->unmap(iommu, pool->iova_base, pool->pool_bytes, &freed);
+	ret = iommu->ops->inv_all(iommu);
+	if (!ret)
+		ret = iommu->ops->sync(iommu);
+	if (ret) {
+		/* B3: the device may still translate into the pool: leak it all, for good. */
+		iovx_free(pool->cpu);
+		iovx_free(pool->next);
+		iovx_free(pool->slot);
+		iovx_free(pool);
+		return ret;
+	}
+	if (iommu->ops->free_pages)
+		iommu->ops->free_pages(iommu, &freed);
+	iovx_iova_free(pool->iovad, pool->iova_pfn, pool->iova_npages);
+	iovx_free(pool->cpu);
+	iovx_free(pool->next);
+	iovx_free(pool->slot);
+	iovx_free(pool->mem);
+	iovx_free(pool);
+	return 0;
+}
+
+static inline bool dir_ok(unsigned int dir)
+{
+	return dir == IOVX_DMA_BIDIRECTIONAL || dir == IOVX_DMA_TO_DEVICE ||
+	       dir == IOVX_DMA_FROM_DEVICE;
+}
+
+static inline uint8_t *slot_mem(struct iovx_bounce_pool *pool, unsigned int c, uint32_t g)
+{
+	const struct bounce_class *cl = &pool->cls[c];
+
+	return pool->mem + cl->off + ((uint64_t)(g - cl->first) << cl->shift);
+}
+
+static inline uint64_t slot_iova(struct iovx_bounce_pool *pool, unsigned int c, uint32_t g)
+{
+	return pool->iova_base + (uint64_t)(slot_mem(pool, c, g) - pool->mem);
+}
+
+int iovx_bounce_map(struct iovx_bounce_pool *pool, uint64_t phys, size_t len,
+		    enum iovx_dma_dir dir, uint64_t *dma)
+{
+	unsigned int cpu, c, c0, k, from_cpu, from_c;
+	uint64_t need, off;
+	uint32_t top = 0, g;
+	uint8_t *mem;
+
+	if (!pool || !dma || !phys || !len || !dir_ok((unsigned int)dir) ||
+	    phys + len < phys) {
+		if (pool)
+			stat_add(pool, this_cpu(pool), BS_errors, 1);
+		return -EINVAL;
+	}
+	cpu = this_cpu(pool);
+	off = phys & pool->align_mask;
+	need = off + len;
+	if (need > pool->cls[pool->nr_classes - 1].size) {
+		stat_add(pool, cpu, BS_too_big, 1);
+		return -ERANGE;
+	}
+	for (c0 = 0; pool->cls[c0].size < need; c0++)
+		;
+	from_cpu = cpu;
+	from_c = c0;
+	for (c = c0; c < pool->nr_classes && !top; c++) {
+		top = pop(pool, cpu, c);
+		from_c = c;
+	}
+	for (k = 1; k < pool->nr_cpus && !top; k++) {
+		from_cpu = (cpu + k) % pool->nr_cpus;
+		from_c = c0;
+		top = pop(pool, from_cpu, c0);
+	}
+	if (!top) {
+		stat_add(pool, cpu, BS_exhausted, 1);
+		return -ENOSPC;
+	}
+	g = top - 1;
+	mem = slot_mem(pool, from_c, g);
+	/* Copy for every direction: bytes the device leaves alone come back unchanged. */
+	iovx_memcpy(mem + off, (const void *)(uintptr_t)phys, len);
+	pool->slot[g].host = phys;
+	/* E2: publishes host and the copied data with the live state. */
+	iovx_store_release(&pool->slot[g].state, ST_LIVE(len, off, (unsigned int)dir));
+	if (from_cpu != cpu)
+		stat_add(pool, cpu, BS_steals, 1);
+	if (from_c != c0)
+		stat_add(pool, cpu, BS_upsized, 1);
+	stat_add(pool, cpu, BS_maps, 1);
+	stat_add(pool, cpu, BS_bytes_in, len);
+	*dma = slot_iova(pool, from_c, g) + off;
+	return 0;
+}
+
+/* dma -> class and global slot index; false when dma lies outside the pool's slots. */
+static bool locate(struct iovx_bounce_pool *pool, uint64_t dma, unsigned int *cp, uint32_t *gp,
+		   uint64_t *in_slot)
+{
+	uint64_t off;
+	unsigned int c;
+
+	if (dma < pool->iova_base)
+		return false;
+	off = dma - pool->iova_base;
+	c = pool->nr_classes;
+	while (c-- > 0)
+		if (off >= pool->cls[c].off)
+			break;
+	/* Past the last class: the tail of the last mapped page. */
+	if ((off - pool->cls[c].off) >> pool->cls[c].shift >=
+	    (uint64_t)pool->cls[c].nslots * pool->nr_cpus)
+		return false;
+	*cp = c;
+	*gp = pool->cls[c].first + (uint32_t)((off - pool->cls[c].off) >> pool->cls[c].shift);
+	*in_slot = (off - pool->cls[c].off) & (pool->cls[c].size - 1);
+	return true;
+}
+
+static inline unsigned int home_cpu(const struct iovx_bounce_pool *pool, unsigned int c,
+				    uint32_t g)
+{
+	return (g - pool->cls[c].first) / pool->cls[c].nslots;
+}
+
+int iovx_bounce_unmap(struct iovx_bounce_pool *pool, uint64_t dma, size_t len,
+		      enum iovx_dma_dir dir)
+{
+	unsigned int c, cpu;
+	uint64_t in_slot, st;
+	uint32_t g;
+
+	if (!pool)
+		return -EINVAL;
+	cpu = this_cpu(pool);
+	if (!locate(pool, dma, &c, &g, &in_slot))
+		goto einval;
+	/* E2: acquire pairs with map's release store. */
+	st = iovx_load_acquire(&pool->slot[g].state);
+	for (;;) {
+		if (!ST_IS_LIVE(st)) {
+			stat_add(pool, cpu, BS_errors, 1);
+			return -ENOENT;
+		}
+		if (ST_OFF(st) != in_slot || ST_LEN(st) != len || ST_DIR(st) != (unsigned int)dir)
+			goto einval;
+		/* E3: the winner owns the slot; losers re-check and see it not live. */
+		if (iovx_cmpxchg_acq_rel(&pool->slot[g].state, &st, ST_FREEING))
+			break;
+	}
+	if (dir == IOVX_DMA_FROM_DEVICE || dir == IOVX_DMA_BIDIRECTIONAL) {
+		iovx_memcpy((void *)(uintptr_t)pool->slot[g].host,
+			    slot_mem(pool, c, g) + in_slot, len);
+		stat_add(pool, cpu, BS_bytes_out, len);
+	}
+	/* Published by push's release (E1). */
+	iovx_store_relaxed(&pool->slot[g].state, ST_FREE);
+	if (home_cpu(pool, c, g) != cpu)
+		stat_add(pool, cpu, BS_remote_frees, 1);
+	push(pool, home_cpu(pool, c, g), c, g);
+	stat_add(pool, cpu, BS_unmaps, 1);
+	return 0;
+einval:
+	stat_add(pool, cpu, BS_errors, 1);
+	return -EINVAL;
+}
+
+static int sync_common(struct iovx_bounce_pool *pool, uint64_t dma, size_t len,
+		       enum iovx_dma_dir dir, bool for_cpu)
+{
+	unsigned int c, cpu;
+	uint64_t in_slot, st, start, host;
+	uint32_t g;
+	uint8_t *mem;
+
+	if (!pool)
+		return -EINVAL;
+	cpu = this_cpu(pool);
+	if (!len || !dir_ok((unsigned int)dir) || dma + len < dma ||
+	    !locate(pool, dma, &c, &g, &in_slot))
+		goto einval;
+	/* E2: acquire pairs with map's release store. */
+	st = iovx_load_acquire(&pool->slot[g].state);
+	if (!ST_IS_LIVE(st)) {
+		stat_add(pool, cpu, BS_errors, 1);
+		return -ENOENT;
+	}
+	start = ST_OFF(st);
+	if (ST_DIR(st) != (unsigned int)dir || in_slot < start ||
+	    in_slot + len > start + ST_LEN(st))
+		goto einval;
+	host = pool->slot[g].host + (in_slot - start);
+	mem = slot_mem(pool, c, g) + in_slot;
+	if (for_cpu) {
+		stat_add(pool, cpu, BS_syncs_cpu, 1);
+		if (dir == IOVX_DMA_TO_DEVICE)
+			return 0;
+		iovx_memcpy((void *)(uintptr_t)host, mem, len);
+		stat_add(pool, cpu, BS_bytes_out, len);
+	} else {
+		stat_add(pool, cpu, BS_syncs_device, 1);
+		iovx_memcpy(mem, (const void *)(uintptr_t)host, len);
+		stat_add(pool, cpu, BS_bytes_in, len);
+	}
+	return 0;
+einval:
+	stat_add(pool, cpu, BS_errors, 1);
+	return -EINVAL;
+}
+
+int iovx_bounce_sync_for_cpu(struct iovx_bounce_pool *pool, uint64_t dma, size_t len,
+			     enum iovx_dma_dir dir)
+{
+	return sync_common(pool, dma, len, dir, true);
+}
+
+int iovx_bounce_sync_for_device(struct iovx_bounce_pool *pool, uint64_t dma, size_t len,
+				enum iovx_dma_dir dir)
+{
+	return sync_common(pool, dma, len, dir, false);
+}
+
+bool iovx_bounce_owns(const struct iovx_bounce_pool *pool, uint64_t dma)
+{
+	return pool && dma >= pool->iova_base && dma - pool->iova_base < pool->pool_bytes;
+}
+
+uint64_t iovx_bounce_crossover(const struct iovx_bounce_pool *pool)
+{
+	return pool ? iovx_load_relaxed(&pool->crossover) : 0;
+}
+
+int iovx_bounce_set_crossover(struct iovx_bounce_pool *pool, uint64_t bytes)
+{
+	if (!pool || bytes > pool->cls[pool->nr_classes - 1].size)
+		return -EINVAL;
+	iovx_store_relaxed(&pool->crossover, bytes);
+	return 0;
+}
+
+int iovx_bounce_get_stats(struct iovx_bounce_pool *pool, struct iovx_bounce_stats *st)
+{
+	if (!pool || !st)
+		return -EINVAL;
+	iovx_memset(st, 0, sizeof(*st));
+#define IOVX_BOUNCE_STAT_SUM(name, doc) st->name = sum_stat(pool, BS_##name);
+	IOVX_BOUNCE_STATS(IOVX_BOUNCE_STAT_SUM)
+#undef IOVX_BOUNCE_STAT_SUM
+	st->live = st->maps >= st->unmaps ? st->maps - st->unmaps : 0;
+	st->nr_slots = pool->nr_slots;
+	st->pool_bytes = pool->pool_bytes;
+	st->meta_bytes = pool->meta_bytes;
+	st->max_bytes = pool->max_bytes;
+	st->iova_base = pool->iova_base;
+	st->nr_cpus = pool->nr_cpus;
+	st->crossover = iovx_load_relaxed(&pool->crossover);
+	return 0;
+}
+
+/* Appends s to buf at *pos; false when it does not fit (then buf ends at the cut). */
+static bool put_str(char *buf, size_t len, size_t *pos, const char *s)
+{
+	while (*s) {
+		if (*pos + 1 >= len)
+			return false;
+		buf[(*pos)++] = *s++;
+	}
+	buf[*pos] = '\0';
+	return true;
+}
+
+static bool put_u64(char *buf, size_t len, size_t *pos, uint64_t v)
+{
+	char tmp[24];
+	int i = 23;
+
+	tmp[i] = '\0';
+	do {
+		tmp[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	return put_str(buf, len, pos, &tmp[i]);
+}
+
+static bool put_line(char *buf, size_t len, size_t *pos, const char *prefix, const char *name,
+		     uint64_t v)
+{
+	return put_str(buf, len, pos, prefix) && put_str(buf, len, pos, name) &&
+	       put_str(buf, len, pos, " ") && put_u64(buf, len, pos, v) &&
+	       put_str(buf, len, pos, "\n");
+}
+
+int iovx_bounce_format_stats(const struct iovx_bounce_stats *st, const char *prefix, char *buf,
+			     size_t len)
+{
+	size_t pos = 0;
+
+	if (!st || !buf || !len)
+		return -EINVAL;
+	if (!prefix)
+		prefix = "";
+	buf[0] = '\0';
+#define IOVX_BOUNCE_STAT_PUT(name, doc) \
+	if (!put_line(buf, len, &pos, prefix, #name, st->name)) \
+		return -ENOSPC;
+	IOVX_BOUNCE_STATS(IOVX_BOUNCE_STAT_PUT)
+	IOVX_BOUNCE_STAT_PUT(live, "")
+	IOVX_BOUNCE_STAT_PUT(nr_slots, "")
+	IOVX_BOUNCE_STAT_PUT(pool_bytes, "")
+	IOVX_BOUNCE_STAT_PUT(meta_bytes, "")
+	IOVX_BOUNCE_STAT_PUT(max_bytes, "")
+	IOVX_BOUNCE_STAT_PUT(nr_cpus, "")
+	IOVX_BOUNCE_STAT_PUT(crossover, "")
+#undef IOVX_BOUNCE_STAT_PUT
+	return 0;
+}
+
+/* ------------------------------------------------------------------ calibration */
+
+static uint64_t time_copies(uint8_t *dst, const uint8_t *src, uint64_t len, unsigned int iters)
+{
+	uint64_t t0, t1;
+	unsigned int i;
+
+	iovx_memcpy(dst, src, len);	/* warm */
+	t0 = iovx_now_ns();
+	for (i = 0; i < iters; i++)
+		iovx_memcpy(dst, src, len);
+	t1 = iovx_now_ns();
+	return (t1 - t0) / iters;
+}
+
+/* One map + unmap + inv_range + sync (+ free_pages) of npages, averaged over iters. */
+static int time_iommu(struct iovx_iommu *iommu, uint64_t iova, uint64_t phys, uint64_t npages,
+		      unsigned int iters, uint64_t *ns)
+{
+	const struct iovx_iommu_ops *ops = iommu->ops;
+	uint64_t size = npages << iommu->granule_shift, t0, t1;
+	struct iovx_iommu_freelist freed;
+	unsigned int i;
+	int ret = 0;
+
+	iovx_iommu_freelist_init(&freed);
+	t0 = iovx_now_ns();
+	for (i = 0; i < iters && !ret; i++) {
+		ret = ops->map(iommu, iova, phys, size, IOVX_IOMMU_READ | IOVX_IOMMU_WRITE,
+			       IOVX_GFP_ATOMIC);
+		if (ret)
+			break;
+		ops->unmap(iommu, iova, size, &freed);
+		ret = ops->inv_range(iommu, iova, size);
+		if (!ret)
+			ret = ops->sync(iommu);
+		if (!ret && ops->free_pages)
+			ops->free_pages(iommu, &freed);
+	}
+	t1 = iovx_now_ns();
+	/* After a failed sync the table pages must never be reused: they stay leaked. */
+	*ns = (t1 - t0) / iters;
+	return ret;
+}
+
+#define CAL_STEP	64u
+#define CAL_PAGES	16u
+
+static uint64_t bounce_cost(const struct iovx_bounce_calib *r, uint64_t len)
+{
+	return 2 * r->copy_fixed_ns + (2 * len * r->copy_ps_per_byte) / 1000;
+}
+
+static uint64_t iommu_cost(const struct iovx_bounce_calib *r, uint64_t len, unsigned int shift)
+{
+	uint64_t pages = len ? ((len - 1) >> shift) + 1 : 1;
+
+	return r->iommu_fixed_ns + (pages - 1) * r->iommu_page_ns;
+}
+
+int iovx_bounce_calibrate(const struct iovx_bounce_calib_in *in, struct iovx_bounce_calib *out)
+{
+	struct iovx_bounce_calib r;
+	uint64_t max_len, len;
+	unsigned int iters, shift = 12, c;
+	bool need_iommu;
+	int ret = 0;
+
+	if (!in || !out)
+		return -EINVAL;
+	max_len = in->max_len ? in->max_len : 65536;
+	if (max_len < CAL_STEP || max_len > IOVX_BOUNCE_MAX_CLASS)
+		return -EINVAL;
+	need_iommu = !in->iommu_fixed_ns;
+	if (need_iommu && (!in->iommu || !in->iommu->ops || !in->iovad ||
+			   in->iommu->granule_shift < 12 || in->iommu->granule_shift > 16))
+		return -EINVAL;
+	if (in->iommu && in->iommu->granule_shift >= 12 && in->iommu->granule_shift <= 16)
+		shift = in->iommu->granule_shift;
+	iters = in->iterations ? in->iterations : 64;
+	iovx_memset(&r, 0, sizeof(r));
+
+	if (!in->copy_ps_per_byte || !in->copy_fixed_ns) {
+		uint8_t *a = iovx_zalloc(max_len, IOVX_GFP_KERNEL);
+		uint8_t *b = iovx_zalloc(max_len, IOVX_GFP_KERNEL);
+
+		if (!a || !b) {
+			iovx_free(a);
+			iovx_free(b);
+			return -ENOMEM;
+		}
+		for (c = 0; c < BOUNCE_NR(default_sizes); c++)
+			if (default_sizes[c] <= max_len)
+				r.copy_ns[c] = time_copies(b, a, default_sizes[c], iters);
+		r.copy_fixed_ns = time_copies(b, a, CAL_STEP, iters);
+		r.copy_ps_per_byte = time_copies(b, a, max_len, iters) * 1000 / max_len;
+		iovx_free(a);
+		iovx_free(b);
+		r.measured |= IOVX_BOUNCE_CAL_COPY;
+	}
+	if (in->copy_ps_per_byte)
+		r.copy_ps_per_byte = in->copy_ps_per_byte;
+	if (in->copy_fixed_ns)
+		r.copy_fixed_ns = in->copy_fixed_ns;
+
+	if (need_iommu) {
+		uint64_t t1 = 0, tn = 0, phys;
+		uint8_t *mem = iovx_zalloc_aligned((uint64_t)CAL_PAGES << shift, 4096,
+						   IOVX_GFP_KERNEL);
+		int64_t pfn;
+
+		if (!mem)
+			return -ENOMEM;
+		pfn = iovx_iova_alloc(in->iovad, CAL_PAGES, IOVX_IOVA_NO_LIMIT);
+		if (pfn < 0) {
+			iovx_free(mem);
+			return (int)pfn == -ENOMEM ? -ENOMEM : -EINVAL;
+		}
+		phys = bounce_phys_of(mem);
+		ret = time_iommu(in->iommu, (uint64_t)pfn << shift, phys, 1, iters, &t1);
+		if (!ret)
+			ret = time_iommu(in->iommu, (uint64_t)pfn << shift, phys, CAL_PAGES, iters,
+					 &tn);
+		if (ret) {
+			/* The IOVA and the memory may still be reachable: leak both. */
+			return ret;
+		}
+		iovx_iova_free(in->iovad, (uint64_t)pfn, CAL_PAGES);
+		iovx_free(mem);
+		r.iommu_fixed_ns = t1;
+		r.iommu_page_ns = tn > t1 ? (tn - t1) / (CAL_PAGES - 1) : 0;
+		r.measured |= IOVX_BOUNCE_CAL_IOMMU;
+	} else {
+		r.iommu_fixed_ns = in->iommu_fixed_ns;
+		r.iommu_page_ns = in->iommu_page_ns;
+	}
+
+	r.crossover = max_len;
+	for (len = 0; len <= max_len; len += CAL_STEP) {
+		if (bounce_cost(&r, len) >= iommu_cost(&r, len, shift)) {
+			r.crossover = len;
+			break;
+		}
+	}
+	*out = r;
+	return 0;
+}
