@@ -67,7 +67,7 @@ static const struct zmode {
 	 */
 	{ "deferred", IOVX_DMA_MODE_DEFERRED, NULL },	/* src/inval, docs/inval.md */
 	{ "reuse", IOVX_DMA_MODE_REUSE, "reuse-tagged mappings (DESIGN.md §6)" },
-	{ "bounce", IOVX_DMA_MODE_BOUNCE, "bounce buffers (DESIGN.md §7)" },
+	{ "bounce", IOVX_DMA_MODE_BOUNCE, NULL },	/* strict fallback, docs/bounce.md */
 };
 
 #define NR_ZMODES (sizeof(zmodes) / sizeof(zmodes[0]))

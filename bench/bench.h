@@ -143,5 +143,6 @@ void iovx_bench_json_row(struct iovx_bench_json *j, const struct iovx_bench_row 
 int iovx_bench_iova(const struct iovx_bench_opts *o, struct iovx_bench_json *j);
 int iovx_bench_zswap(const struct iovx_bench_opts *o, struct iovx_bench_json *j);
 int iovx_bench_dmamap(const struct iovx_bench_opts *o, struct iovx_bench_json *j);
+int iovx_bench_inval(const struct iovx_bench_opts *o, struct iovx_bench_json *j);
 
 #endif /* IOVX_BENCH_H */

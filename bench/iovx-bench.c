@@ -57,6 +57,10 @@ static const struct iovx_bench_cmd cmds[] = {
 	  "        mode=strict|passthrough\n"
 	  "        (defaults: --threads, --seconds, -1, 32, 0, 0, 1, strict)\n",
 	  iovx_bench_dmamap },
+	{ "inval", "deferred invalidation, the kernel's bad case: 1 flusher for N unmappers",
+	  "local  flusher: iovx_inval_kick, rings released by their own CPUs (--threads = N)\n"
+	  "drain  flusher: iovx_inval_flush, releases every ring (the kernel's funnel)\n",
+	  iovx_bench_inval },
 };
 
 #define NR_CMDS (sizeof(cmds) / sizeof(cmds[0]))

@@ -15,8 +15,21 @@
  *                              only after a flush that began after the unmap completed;
  *                              the device may use the old translation until then, at most
  *                              the configured bound (default 1 ms) plus a small slack
- *   (reuse and bounce are reserved values; create returns -EOPNOTSUPP for them until their
- *   issues land)
+ *   IOVX_DMA_MODE_BOUNCE       a bounce pool (iovx/bounce.h) mapped once at create over the
+ *                              domain's IOMMU and IOVA space: a buffer shorter than the
+ *                              crossover is copied into a pool slot and the device gets the
+ *                              slot's IOVA (no IOMMU work per call); longer buffers, and
+ *                              every map the pool cannot serve (no free slot, too big), go
+ *                              to the fallback mode (strict or deferred), never to failure.
+ *                              An sg list is bounced when every segment is below the
+ *                              crossover and the pool has a slot for each (one slot per
+ *                              segment, one DMA segment per input segment, never merged),
+ *                              else the whole list takes the fallback. Map copies the
+ *                              buffer in for every direction; unmap copies it out for
+ *                              FROM_DEVICE and BIDIRECTIONAL (SKIP_CPU_SYNC does not skip
+ *                              these copies, as swiotlb's map); sync_for_cpu copies out
+ *                              (FROM/BIDI), sync_for_device copies in. docs/bounce.md
+ *   (reuse is a reserved value; create returns -EOPNOTSUPP for it until its issue lands)
  * An sg list gets ONE IOVA range, as dma-iommu does: each segment is padded to the granule,
  * the segments are mapped back to back, and DMA segments are merged where the IOVA is
  * contiguous (a segment ending on a granule boundary followed by one starting on one).
@@ -57,12 +70,14 @@
 extern "C" {
 #endif
 
+struct iovx_bounce_config;
+
 enum iovx_dma_mode {
 	IOVX_DMA_MODE_PASSTHROUGH = 0,
 	IOVX_DMA_MODE_STRICT = 1,
 	IOVX_DMA_MODE_DEFERRED = 2,	/* DESIGN.md §5, iovx/inval.h */
 	IOVX_DMA_MODE_REUSE = 3,	/* reserved: DESIGN.md §6 */
-	IOVX_DMA_MODE_BOUNCE = 4,	/* reserved: DESIGN.md §7 */
+	IOVX_DMA_MODE_BOUNCE = 4,	/* DESIGN.md §7, iovx/bounce.h */
 	IOVX_DMA_NR_MODES
 };
 
@@ -109,6 +124,16 @@ struct iovx_dma_config {
 	unsigned int iova_flags;	/* IOVX_IOVA_* flags of the IOVA domain created */
 	/* deferred mode: the invalidation context's configuration; NULL: defaults */
 	const struct iovx_inval_config *inval;
+	/* bounce mode: the mode of what is not bounced, STRICT (default) or DEFERRED */
+	enum iovx_dma_mode fallback;
+	/* bounce mode: the pool's configuration (iovx/bounce.h); NULL: defaults */
+	const struct iovx_bounce_config *bounce;
+	/*
+	 * bounce mode: lengths below this are bounced; 0: calibrated at create
+	 * (iovx_bounce_calibrate on this IOMMU, capped at the largest class). At most the
+	 * largest class size.
+	 */
+	uint64_t bounce_crossover;
 };
 
 IOVX_API void iovx_dma_config_init(struct iovx_dma_config *cfg, struct iovx_iommu *iommu,
@@ -118,8 +143,10 @@ struct iovx_dma_domain;
 
 /*
  * -EINVAL: NULL, unknown flags, no iommu where one is needed, map_table_order outside
- * 4..24, deferred mode with an invalid cfg->inval (see iovx_inval_create); -EOPNOTSUPP: a
- * reserved mode; -ENOMEM.
+ * 4..24, deferred mode with an invalid cfg->inval (see iovx_inval_create); bounce mode with
+ * a fallback other than STRICT/DEFERRED, an invalid cfg->bounce (iovx_bounce_create) or a
+ * crossover above the largest class; -ERANGE: the bounce pool above its max_bytes;
+ * -EOPNOTSUPP: a reserved mode; -ENOMEM.
  */
 IOVX_API int iovx_dma_domain_create(const struct iovx_dma_config *cfg, struct iovx_dma_domain **out);
 
@@ -171,8 +198,16 @@ struct iovx_dma_stats {
 	uint64_t inv_ranges, syncs;	/* invalidation commands this domain issued */
 	uint64_t leaked_pages;		/* IOVA granules kept out after a failed sync */
 	uint64_t leaked_tables;		/* page-table pages kept after a failed sync */
+	/* bounce mode (0 in the others) */
+	uint64_t bounced;		/* maps served by the pool (sg: one per list) */
+	uint64_t bounce_fallbacks;	/* maps given to the fallback mode */
+	uint64_t bounce_bytes;		/* bytes copied, both ways */
+	uint64_t bounce_crossover;	/* bytes: shorter maps are bounced */
+	uint64_t bounce_pool_bytes;	/* pool memory, mapped once */
 };
 /*
+ * Bounce mode with the deferred fallback: as deferred; flush_deferred and
+ * get_inval_stats work on the fallback's invalidation context.
  * Deferred mode: inv_ranges and syncs include the flushes, leaked_pages and leaked_tables
  * the quarantined ranges and table pages; iovx_dma_get_inval_stats gives the rest.
  */

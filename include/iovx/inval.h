@@ -6,12 +6,18 @@
  * an invalidation covering the unmap has completed (I2). Strict mode pays one invalidation
  * and one sync per unmap; an invalidation context instead queues {range, table pages,
  * generation} on a per-CPU lock-free ring and releases the entries (IOVA range back to the
- * IOVA allocator, pages to ops->free_pages) in batches, after one flush serving every CPU.
+ * IOVA allocator, pages to ops->free_pages) in batches, after one flush serving every CPU,
+ * each ring by its own CPU.
  *
  * Generations: start_gen counts flushes that began, finish_gen the last one that completed.
- * An entry records start_gen at enqueue and is released only by a flush F that collected it
- * with F > recorded start, after F's sync completed (so finish_gen >= F > start). See
+ * An entry records start_gen at enqueue and is released only once a flush F that collected
+ * it with F > recorded start has completed its sync (so finish_gen >= F > start). See
  * docs/inval.md for why this is safe (I2) and how staleness is bounded (I4).
+ *
+ * Release: a flush only invalidates and syncs; the completed entries of a ring are released
+ * by whoever next touches that ring from its own CPU slot (queue or poll there), so IOVAs go
+ * back to the cache of the CPU that unmapped them; rings idle for max_age_ns are drained by
+ * the timer (or any poll), and iovx_inval_flush/destroy drain everything.
  *
  * Flush triggers: 3/4 of a ring's size pending (or a full ring), age (max_age_ns, default 1 ms: a one-shot
  * timer armed by the first enqueue into idle queues, plus iovx_inval_poll for callers that
@@ -24,10 +30,11 @@
  * quarantined: their IOVAs never go back to the allocator and their table pages are never
  * freed (both counted); the error is returned by iovx_inval_flush and kept in the stats.
  *
- * Concurrency: iovx_inval_queue, _flush, _poll and _get_stats may run concurrently with each
- * other from any thread; create and destroy must not race with anything on the context.
- * iovx_inval_queue never waits for another thread (lock-free); when its ring is full and a
- * flush is running elsewhere it invalidates and syncs its own range directly. _flush may
+ * Concurrency: iovx_inval_queue, _flush, _kick, _poll and _get_stats may run concurrently
+ * with each other from any thread; create and destroy must not race with anything on the
+ * context. iovx_inval_queue never waits for another thread (lock-free), neither for the
+ * flush nor for another thread's release; when its ring is full and a flush is running
+ * elsewhere it invalidates and syncs its own range directly. _flush may
  * wait (for the hardware and for a flush running on another thread): it is a _sync call.
  */
 #ifndef IOVX_INVAL_H
@@ -96,15 +103,29 @@ IOVX_API int iovx_inval_queue(struct iovx_inval *ctx, uint64_t pfn, uint64_t npa
 			      struct iovx_iommu_freelist *pages);
 
 /*
- * Synchronous: returns once every entry queued before the call was released or
- * quarantined. Collapses with concurrent flushes. 0, -EINVAL (NULL), or the sync error
- * (-EIO, -ETIMEDOUT) of a flush that served this call (its entries are quarantined).
+ * Synchronous drain: returns once every entry queued before the call was released or
+ * quarantined, releasing every ring's completed entries itself (so, unlike the triggers and
+ * iovx_inval_kick, it funnels them into the caller's CPU cache; for teardown and
+ * exhaustion, not a periodic flusher). Collapses with concurrent flushes. 0, -EINVAL (NULL),
+ * or the sync error (-EIO, -ETIMEDOUT) of a flush that served this call (its entries are
+ * quarantined).
  */
 IOVX_API int iovx_inval_flush(struct iovx_inval *ctx);
 
 /*
+ * One flush now, without the drain: invalidates and syncs everything queued so far (or
+ * collapses into a running flush, never waiting for it) and releases only the caller's own
+ * ring; every other ring's completed entries are released by its own CPU slot (its next
+ * queue or poll), or by the timer/a poll once that slot has been idle for max_age_ns. For a
+ * dedicated flushing thread. Returns 1 if it flushed, 0 if it collapsed, -EINVAL (NULL), or
+ * the sync error (the entries are quarantined).
+ */
+IOVX_API int iovx_inval_kick(struct iovx_inval *ctx);
+
+/*
  * The age trigger without the timer: flushes when some queue holds an entry older than
- * 3/4 of the bound (never waits for a flush running elsewhere). Returns 1 if it flushed,
+ * 3/4 of the bound (never waits for a flush running elsewhere). Also the release hook:
+ * releases the completed entries of the caller's CPU ring, and of rings idle for the bound. Returns 1 if it flushed,
  * 0 if not, -EINVAL for NULL, or a sync error.
  */
 IOVX_API int iovx_inval_poll(struct iovx_inval *ctx);
@@ -112,7 +133,9 @@ IOVX_API int iovx_inval_poll(struct iovx_inval *ctx);
 #define IOVX_INVAL_STATS(X)						\
 	X(queued, "entries queued")					\
 	X(released, "entries released after a covering flush")		\
+	X(released_remote, "of those, released off their ring's CPU slot (idle/drain)") \
 	X(pending, "entries queued and not yet released (snapshot)")	\
+	X(unflushed, "entries queued, not yet collected by a flush (snapshot)") \
 	X(flushes, "flushes performed")					\
 	X(flushes_ring, "flushes triggered by a (nearly) full ring")	\
 	X(flushes_age, "flushes triggered by age (timer or poll)")	\

@@ -54,6 +54,7 @@
 #include "platform.h"
 
 #include <iovx/bounce.h>
+#include "dma_internal.h"
 
 /*
  * The address the IOMMU maps for pool memory. Userspace (the simulator): the host pointer.
@@ -332,7 +333,7 @@ static uint64_t sum_stat(struct iovx_bounce_pool *pool, unsigned int i)
 	return s;
 }
 
-int iovx_bounce_destroy(struct iovx_bounce_pool *pool)
+static int bounce_destroy(struct iovx_bounce_pool *pool, bool live_ok)
 {
 	struct iovx_iommu *iommu;
 	struct iovx_iommu_freelist freed;
@@ -340,7 +341,7 @@ int iovx_bounce_destroy(struct iovx_bounce_pool *pool)
 
 	if (!pool)
 		return -EINVAL;
-	if (sum_stat(pool, BS_maps) != sum_stat(pool, BS_unmaps))
+	if (!live_ok && sum_stat(pool, BS_maps) != sum_stat(pool, BS_unmaps))
 		return -EBUSY;
 	iommu = pool->iommu;
 	iovx_iommu_freelist_init(&freed);
@@ -365,6 +366,17 @@ int iovx_bounce_destroy(struct iovx_bounce_pool *pool)
 	iovx_free(pool->mem);
 	iovx_free(pool);
 	return 0;
+}
+
+int iovx_bounce_destroy(struct iovx_bounce_pool *pool)
+{
+	return bounce_destroy(pool, false);
+}
+
+/* The DMA facade's domain destroy: the slots still mapped die with the domain. */
+int iovx_bounce_destroy_live(struct iovx_bounce_pool *pool)
+{
+	return bounce_destroy(pool, true);
 }
 
 static inline bool dir_ok(unsigned int dir)

@@ -29,6 +29,9 @@ void iovx_dma_config_init(struct iovx_dma_config *cfg, struct iovx_iommu *iommu,
 	cfg->map_table_order = 16;
 	cfg->iova_flags = 0;
 	cfg->inval = NULL;
+	cfg->fallback = IOVX_DMA_MODE_STRICT;
+	cfg->bounce = NULL;
+	cfg->bounce_crossover = 0;
 }
 
 int iovx_dma_domain_create(const struct iovx_dma_config *cfg, struct iovx_dma_domain **out)
@@ -73,9 +76,11 @@ int iovx_dma_domain_create(const struct iovx_dma_config *cfg, struct iovx_dma_do
 		err = iovx_iova_domain_create(&ic, &dom->iovad);
 	}
 	dom->inval_cfg = cfg->inval;
+	dom->create_cfg = cfg;
 	if (!err && mode->init)
 		err = mode->init(dom);
 	dom->inval_cfg = NULL;
+	dom->create_cfg = NULL;
 	if (err) {
 		iovx_iova_domain_destroy(dom->iovad);
 		iovx_dma_maptab_destroy(&dom->mt);
@@ -136,18 +141,6 @@ static inline bool dir_ok(enum iovx_dma_dir dir)
 	return (unsigned int)dir <= IOVX_DMA_FROM_DEVICE;
 }
 
-static inline unsigned int dir_prot(enum iovx_dma_dir dir)
-{
-	switch (dir) {
-	case IOVX_DMA_TO_DEVICE:
-		return IOVX_IOMMU_READ;
-	case IOVX_DMA_FROM_DEVICE:
-		return IOVX_IOMMU_WRITE;
-	default:
-		return IOVX_IOMMU_READ | IOVX_IOMMU_WRITE;
-	}
-}
-
 static inline int fail(struct iovx_dma_domain *dom, int err)
 {
 	if (dom)
@@ -182,15 +175,16 @@ int iovx_dma_map_single(struct iovx_dma_domain *dom, uint64_t phys, size_t size,
 	err = check_buf(dom, phys, size);
 	if (err)
 		return fail(dom, err);
-	err = dom->mode->map_single(dom, phys, size, dir_prot(dir), attrs, &addr);
+	err = dom->mode->map_single(dom, phys, size, dir, attrs, &addr);
 	if (err)
 		return fail(dom, err);
 	err = iovx_dma_maptab_insert(&dom->mt, addr, mt_meta(MT_KIND_SINGLE, dir, 1, size));
 	if (err) {
-		(void)dom->mode->unmap_single(dom, addr, size, attrs);
+		(void)dom->mode->unmap_single(dom, addr, size, dir, attrs);
 		return fail(dom, err);
 	}
-	if (!(attrs & IOVX_DMA_ATTR_SKIP_CPU_SYNC) && dom->mode->sync_for_device)
+	if (!(attrs & IOVX_DMA_ATTR_SKIP_CPU_SYNC) && !dom->mode->map_syncs &&
+	    dom->mode->sync_for_device)
 		dom->mode->sync_for_device(dom, addr, size, dir);
 	DMA_STAT_ADD(dom, maps, 1);
 	*dma = addr;
@@ -208,7 +202,8 @@ int iovx_dma_unmap_single(struct iovx_dma_domain *dom, uint64_t dma, size_t size
 		return fail(dom, -EINVAL);
 	if (dma + size < dma || dma + size > UINT64_MAX - MT_KEY_BIAS)
 		return fail(dom, -EOVERFLOW);
-	if (!(attrs & IOVX_DMA_ATTR_SKIP_CPU_SYNC) && dom->mode->sync_for_cpu) {
+	if (!(attrs & IOVX_DMA_ATTR_SKIP_CPU_SYNC) && !dom->mode->map_syncs &&
+	    dom->mode->sync_for_cpu) {
 		/* Only a live mapping may be synced: check without removing first. */
 		err = iovx_dma_maptab_find(&dom->mt, dma, mt_meta(MT_KIND_SINGLE, dir, 1, size),
 					   false);
@@ -219,7 +214,7 @@ int iovx_dma_unmap_single(struct iovx_dma_domain *dom, uint64_t dma, size_t size
 	err = iovx_dma_maptab_remove(&dom->mt, dma, mt_meta(MT_KIND_SINGLE, dir, 1, size));
 	if (err)
 		return fail(dom, err);
-	err = dom->mode->unmap_single(dom, dma, size, attrs);
+	err = dom->mode->unmap_single(dom, dma, size, dir, attrs);
 	if (err)
 		return fail(dom, err);
 	DMA_STAT_ADD(dom, unmaps, 1);
@@ -285,17 +280,18 @@ int iovx_dma_map_sg(struct iovx_dma_domain *dom, struct iovx_dma_sg *sg, int nen
 	ret = check_sg(dom, sg, nents, dir, attrs, segs, &total);
 	if (ret)
 		goto out;
-	ret = dom->mode->map_sg(dom, sg, segs, (unsigned int)nents, dir_prot(dir), attrs);
+	ret = dom->mode->map_sg(dom, sg, segs, (unsigned int)nents, dir, attrs);
 	if (ret < 0)
 		goto out;
 	err = iovx_dma_maptab_insert(&dom->mt, sg[0].dma_address,
 				     mt_meta(MT_KIND_SG, dir, (unsigned int)nents, total));
 	if (err) {
-		(void)dom->mode->unmap_sg(dom, sg, segs, (unsigned int)nents, attrs);
+		(void)dom->mode->unmap_sg(dom, sg, segs, (unsigned int)nents, dir, attrs);
 		ret = err;
 		goto out;
 	}
-	if (!(attrs & IOVX_DMA_ATTR_SKIP_CPU_SYNC) && dom->mode->sync_for_device) {
+	if (!(attrs & IOVX_DMA_ATTR_SKIP_CPU_SYNC) && !dom->mode->map_syncs &&
+	    dom->mode->sync_for_device) {
 		int i;
 
 		for (i = 0; i < ret; i++)
@@ -329,7 +325,7 @@ static int sync_sg(struct iovx_dma_domain *dom, struct iovx_dma_sg *sg, int nent
 				   mt_meta(MT_KIND_SG, dir, (unsigned int)nents, total), false);
 	if (ret)
 		goto out;
-	if (!(attrs & IOVX_DMA_ATTR_SKIP_CPU_SYNC)) {
+	if (!(attrs & IOVX_DMA_ATTR_SKIP_CPU_SYNC) && !(remove && dom->mode->map_syncs)) {
 		void (*fn)(struct iovx_dma_domain *, uint64_t, uint64_t, unsigned int) =
 			for_cpu ? dom->mode->sync_for_cpu : dom->mode->sync_for_device;
 
@@ -340,7 +336,8 @@ static int sync_sg(struct iovx_dma_domain *dom, struct iovx_dma_sg *sg, int nent
 		ret = iovx_dma_maptab_remove(&dom->mt, sg[0].dma_address,
 					     mt_meta(MT_KIND_SG, dir, (unsigned int)nents, total));
 		if (!ret)
-			ret = dom->mode->unmap_sg(dom, sg, segs, (unsigned int)nents, attrs);
+			ret = dom->mode->unmap_sg(dom, sg, segs, (unsigned int)nents, dir,
+						  attrs);
 		if (!ret)
 			DMA_STAT_ADD(dom, unmaps, 1);
 	}
@@ -413,6 +410,11 @@ int iovx_dma_get_stats(struct iovx_dma_domain *dom, struct iovx_dma_stats *st)
 	st->syncs = iovx_load_relaxed(&dom->syncs);
 	st->leaked_pages = iovx_load_relaxed(&dom->leaked_pages);
 	st->leaked_tables = iovx_load_relaxed(&dom->nr_leaked_tables);
+	st->bounced = 0;
+	st->bounce_fallbacks = 0;
+	st->bounce_bytes = 0;
+	st->bounce_crossover = 0;
+	st->bounce_pool_bytes = 0;
 	if (dom->mode->stats)
 		dom->mode->stats(dom, st);
 	return 0;
@@ -431,7 +433,8 @@ int iovx_dma_get_inval_stats(struct iovx_dma_domain *dom, struct iovx_inval_stat
 {
 	if (!dom || !st)
 		return -EINVAL;
-	if (dom->mode != iovx_dma_modes[IOVX_DMA_MODE_DEFERRED])
+	if (dom->mode != iovx_dma_modes[IOVX_DMA_MODE_DEFERRED] &&
+	    dom->fallback != iovx_dma_modes[IOVX_DMA_MODE_DEFERRED])
 		return -EOPNOTSUPP;
 	return iovx_inval_get_stats(dom->mode_priv, st);
 }

@@ -5,10 +5,13 @@
  *   dma.c     domain life cycle, argument checks, the live-mapping bookkeeping, sync
  *   maptab.c  the lock-free table of live mappings (what unmap/sync are checked against)
  *   modes.c   the per-mode work behind one ops table: passthrough and strict (with the
- *             gather that turns an unmap into one invalidation per coalesced range)
+ *             gather that turns an unmap into one invalidation per coalesced range),
+ *             deferred, and bounce (a bounce.c pool in front of strict or deferred)
+ *   bounce.c  the bounce pool itself (iovx/bounce.h)
  *
- * A mode is a struct iovx_dma_mode_ops; deferred, reuse and bounce add theirs to
- * iovx_dma_modes[] (modes.c) and may keep private state in dom->mode_priv.
+ * A mode is a struct iovx_dma_mode_ops; reuse adds its own to iovx_dma_modes[] (modes.c)
+ * and may keep private state in dom->mode_priv (deferred keeps its invalidation context
+ * there, also when it is bounce's fallback).
  */
 #ifndef IOVX_DMA_INTERNAL_H
 #define IOVX_DMA_INTERNAL_H
@@ -79,21 +82,40 @@ struct dma_seg {
 	uint64_t len;
 };
 
+static inline unsigned int dma_dir_prot(unsigned int dir)
+{
+	switch (dir) {
+	case IOVX_DMA_TO_DEVICE:
+		return IOVX_IOMMU_READ;
+	case IOVX_DMA_FROM_DEVICE:
+		return IOVX_IOMMU_WRITE;
+	default:
+		return IOVX_IOMMU_READ | IOVX_IOMMU_WRITE;
+	}
+}
+
+/* dir: the validated enum iovx_dma_dir of the call (unmaps: the map's). */
 struct iovx_dma_mode_ops {
 	const char *name;
 	bool needs_iommu;
+	/*
+	 * map and unmap do the CPU-side transfers themselves (bounce: the copies): the
+	 * facade does not call sync_for_device after a map nor sync_for_cpu before an unmap.
+	 */
+	bool map_syncs;
 	int (*init)(struct iovx_dma_domain *dom);
 	void (*fini)(struct iovx_dma_domain *dom);
 	int (*map_single)(struct iovx_dma_domain *dom, uint64_t phys, uint64_t size,
-			  unsigned int prot, unsigned int attrs, uint64_t *dma);
+			  unsigned int dir, unsigned int attrs, uint64_t *dma);
 	int (*unmap_single)(struct iovx_dma_domain *dom, uint64_t dma, uint64_t size,
-			    unsigned int attrs);
+			    unsigned int dir, unsigned int attrs);
 	/* Fills sg[].dma_*; returns the DMA segment count. segs: the validated inputs. */
 	int (*map_sg)(struct iovx_dma_domain *dom, struct iovx_dma_sg *sg,
-		      const struct dma_seg *segs, unsigned int n, unsigned int prot,
+		      const struct dma_seg *segs, unsigned int n, unsigned int dir,
 		      unsigned int attrs);
 	int (*unmap_sg)(struct iovx_dma_domain *dom, const struct iovx_dma_sg *sg,
-			const struct dma_seg *segs, unsigned int n, unsigned int attrs);
+			const struct dma_seg *segs, unsigned int n, unsigned int dir,
+			unsigned int attrs);
 	/* Ownership transfer of [dma, dma + size) of a live mapping (bounce copies here). */
 	void (*sync_for_cpu)(struct iovx_dma_domain *dom, uint64_t dma, uint64_t size,
 			     unsigned int dir);
@@ -120,10 +142,22 @@ struct iovx_dma_domain {
 	struct maptab mt;
 	void *mode_priv;
 	const struct iovx_inval_config *inval_cfg;	/* valid during create only */
+	const struct iovx_dma_config *create_cfg;	/* valid during create only */
+	/* bounce mode: the pool, the mode of the rest, the pool's end (DMA mask check) */
+	struct iovx_bounce_pool *bpool;
+	const struct iovx_dma_mode_ops *fallback;
+	uint64_t bpool_last;		/* last IOVA byte of the pool */
 	struct iovx_iommu_freed_page *leaked_tables;	/* Treiber stack (never reused) */
 	/* statistics: relaxed atomics */
 	uint64_t maps, unmaps, errors, inv_ranges, syncs, leaked_pages, nr_leaked_tables;
+	uint64_t bounced, bounce_fallbacks;
 };
+
+/*
+ * bounce.c, for the facade only: destroys a pool even with slots still mapped (domain
+ * destroy; nothing is copied back). Returns iovx_bounce_destroy's errors but -EBUSY.
+ */
+int iovx_bounce_destroy_live(struct iovx_bounce_pool *pool);
 
 #define DMA_STAT_ADD(d, f, v)	((void)iovx_fetch_add_relaxed(&(d)->f, (uint64_t)(v)))
 

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 /*
  * modes.c - what each DMA mode does behind the facade's checks (dma.c): passthrough,
- * strict and deferred; reuse and bounce plug into iovx_dma_modes[] later.
+ * strict, deferred and bounce; reuse plugs into iovx_dma_modes[] later.
  *
  * Deferred maps exactly as strict; its unmap clears the page tables with one IOMMU call and
  * hands the whole IOVA range and the emptied table pages to the domain's invalidation
@@ -28,6 +28,7 @@
  * release CAS, popped only at destroy (quiescent).
  */
 #include "dma_internal.h"
+#include <iovx/bounce.h>
 #include <iovx/inval.h>
 
 /* ------------------------------------------------------------------ passthrough */
@@ -38,7 +39,7 @@ static int pt_check_mask(struct iovx_dma_domain *dom, uint64_t addr, uint64_t le
 }
 
 static int pt_map_single(struct iovx_dma_domain *dom, uint64_t phys, uint64_t size,
-			 unsigned int prot, unsigned int attrs, uint64_t *dma)
+			 unsigned int dir, unsigned int attrs, uint64_t *dma)
 {
 	int err = pt_check_mask(dom, phys, size);
 
@@ -48,13 +49,13 @@ static int pt_map_single(struct iovx_dma_domain *dom, uint64_t phys, uint64_t si
 }
 
 static int pt_unmap_single(struct iovx_dma_domain *dom, uint64_t dma, uint64_t size,
-			   unsigned int attrs)
+			   unsigned int dir, unsigned int attrs)
 {
 	return 0;
 }
 
 static int pt_map_sg(struct iovx_dma_domain *dom, struct iovx_dma_sg *sg,
-		     const struct dma_seg *segs, unsigned int n, unsigned int prot,
+		     const struct dma_seg *segs, unsigned int n, unsigned int dir,
 		     unsigned int attrs)
 {
 	unsigned int i;
@@ -70,7 +71,8 @@ static int pt_map_sg(struct iovx_dma_domain *dom, struct iovx_dma_sg *sg,
 }
 
 static int pt_unmap_sg(struct iovx_dma_domain *dom, const struct iovx_dma_sg *sg,
-		       const struct dma_seg *segs, unsigned int n, unsigned int attrs)
+		       const struct dma_seg *segs, unsigned int n, unsigned int dir,
+		       unsigned int attrs)
 {
 	return 0;
 }
@@ -198,9 +200,10 @@ static void strict_undo(struct iovx_dma_domain *dom, uint64_t iova, uint64_t map
 }
 
 static int strict_map_single(struct iovx_dma_domain *dom, uint64_t phys, uint64_t size,
-			     unsigned int prot, unsigned int attrs, uint64_t *dma)
+			     unsigned int dir, unsigned int attrs, uint64_t *dma)
 {
 	uint64_t off = phys & dom->gmask, len = (off + size + dom->gmask) & ~dom->gmask, iova;
+	unsigned int prot = dma_dir_prot(dir);
 	int64_t pfn;
 	int err;
 
@@ -234,7 +237,7 @@ static int strict_unmap_range(struct iovx_dma_domain *dom, uint64_t iova, uint64
 }
 
 static int strict_unmap_single(struct iovx_dma_domain *dom, uint64_t dma, uint64_t size,
-			       unsigned int attrs)
+			       unsigned int dir, unsigned int attrs)
 {
 	uint64_t off = dma & dom->gmask, len = (off + size + dom->gmask) & ~dom->gmask;
 
@@ -248,11 +251,11 @@ static inline uint64_t seg_span(struct iovx_dma_domain *dom, const struct dma_se
 }
 
 static int strict_map_sg(struct iovx_dma_domain *dom, struct iovx_dma_sg *sg,
-			 const struct dma_seg *segs, unsigned int n, unsigned int prot,
+			 const struct dma_seg *segs, unsigned int n, unsigned int dir,
 			 unsigned int attrs)
 {
 	uint64_t total = 0, iova, pos, run_pos, run_pa, run_len;
-	unsigned int i, out;
+	unsigned int i, out, prot = dma_dir_prot(dir);
 	int64_t pfn;
 	int err = 0;
 
@@ -320,7 +323,8 @@ static int strict_map_sg(struct iovx_dma_domain *dom, struct iovx_dma_sg *sg,
 }
 
 static int strict_unmap_sg(struct iovx_dma_domain *dom, const struct iovx_dma_sg *sg,
-			   const struct dma_seg *segs, unsigned int n, unsigned int attrs)
+			   const struct dma_seg *segs, unsigned int n, unsigned int dir,
+			   unsigned int attrs)
 {
 	uint64_t iova = sg[0].dma_address & ~dom->gmask, total = 0, pos, run_pos, run_pa, run_len;
 	struct iovx_iommu_freelist fl;
@@ -419,7 +423,7 @@ static int deferred_unmap_range(struct iovx_dma_domain *dom, uint64_t iova, uint
 }
 
 static int deferred_unmap_single(struct iovx_dma_domain *dom, uint64_t dma, uint64_t size,
-				 unsigned int attrs)
+				 unsigned int dir, unsigned int attrs)
 {
 	uint64_t off = dma & dom->gmask, len = (off + size + dom->gmask) & ~dom->gmask;
 
@@ -427,7 +431,8 @@ static int deferred_unmap_single(struct iovx_dma_domain *dom, uint64_t dma, uint
 }
 
 static int deferred_unmap_sg(struct iovx_dma_domain *dom, const struct iovx_dma_sg *sg,
-			     const struct dma_seg *segs, unsigned int n, unsigned int attrs)
+			     const struct dma_seg *segs, unsigned int n, unsigned int dir,
+			     unsigned int attrs)
 {
 	uint64_t total = 0;
 	unsigned int i;
@@ -476,8 +481,247 @@ static const struct iovx_dma_mode_ops deferred_ops = {
 	.flush = deferred_flush,
 };
 
+/* ------------------------------------------------------------------ bounce */
+/*
+ * A bounce pool (bounce.c) in front of a fallback mode (strict or deferred) that shares the
+ * domain's IOMMU domain and IOVA space. A map shorter than the crossover takes a slot; a
+ * longer one, or one the pool cannot serve (-ENOSPC, -ERANGE, or the pool above a lowered
+ * DMA mask), goes to the fallback: a map never fails because the pool is empty. Unmap and
+ * sync route by address: the pool's IOVA range is its own (iovx_bounce_owns), the
+ * fallback's ranges are allocated elsewhere in the same IOVA space. An sg list is bounced
+ * whole (one slot per segment) or not at all, so one address (sg[0]) routes its unmap.
+ * The copies happen in bounce.c's map and unmap (map_syncs), the fallback's fences here.
+ */
+
+static int bounce_init(struct iovx_dma_domain *dom)
+{
+	const struct iovx_dma_config *cfg = dom->create_cfg;
+	struct iovx_bounce_config bc;
+	struct iovx_bounce_stats bs;
+	uint64_t crossover = cfg->bounce_crossover, largest, limit = mask_limit_pfn(dom);
+	int err;
+
+	if (cfg->fallback != IOVX_DMA_MODE_STRICT && cfg->fallback != IOVX_DMA_MODE_DEFERRED)
+		return -EINVAL;
+	dom->fallback = iovx_dma_modes[cfg->fallback];
+	if (cfg->bounce)
+		bc = *cfg->bounce;
+	else
+		iovx_bounce_config_init(&bc);
+	if (!bc.nr_classes || bc.nr_classes > IOVX_BOUNCE_MAX_CLASSES)
+		return -EINVAL;
+	largest = bc.class_size[bc.nr_classes - 1];
+	if (crossover > largest)
+		return -EINVAL;
+	if (!crossover) {
+		struct iovx_bounce_calib_in in;
+		struct iovx_bounce_calib cal;
+
+		iovx_memset(&in, 0, sizeof(in));
+		in.iommu = dom->iommu;
+		in.iovad = dom->iovad;
+		in.max_len = largest;
+		err = iovx_bounce_calibrate(&in, &cal);
+		if (err)
+			return err;
+		crossover = cal.crossover;
+	}
+	/* The pool lies below the DMA mask the domain starts with. */
+	if (bc.limit_pfn > limit)
+		bc.limit_pfn = limit;
+	err = iovx_bounce_create(&bc, dom->iommu, dom->iovad, &dom->bpool);
+	if (err)
+		return err;
+	/* Not through bc.crossover, where 0 means "the largest class". */
+	err = iovx_bounce_set_crossover(dom->bpool, crossover);
+	if (!err)
+		err = iovx_bounce_get_stats(dom->bpool, &bs);
+	if (!err && dom->fallback->init)
+		err = dom->fallback->init(dom);
+	if (err) {
+		(void)iovx_bounce_destroy(dom->bpool);
+		dom->bpool = NULL;
+		return err;
+	}
+	dom->bpool_last = bs.iova_base + bs.pool_bytes - 1;
+	return 0;
+}
+
+static void bounce_fini(struct iovx_dma_domain *dom)
+{
+	if (dom->bpool)
+		(void)iovx_bounce_destroy_live(dom->bpool);
+	dom->bpool = NULL;
+	if (dom->fallback->fini)
+		dom->fallback->fini(dom);
+}
+
+/* Bounce a buffer of len bytes at phys? */
+static inline bool bounce_wanted(struct iovx_dma_domain *dom, uint64_t phys, uint64_t len)
+{
+	return phys && len < iovx_bounce_crossover(dom->bpool) &&
+	       dom->bpool_last <= iovx_load_relaxed(&dom->mask);
+}
+
+static int bounce_map_single(struct iovx_dma_domain *dom, uint64_t phys, uint64_t size,
+			     unsigned int dir, unsigned int attrs, uint64_t *dma)
+{
+	int err;
+
+	/* Any pool error (-ENOSPC, -ERANGE) sends the buffer to the fallback. */
+	if (bounce_wanted(dom, phys, size) &&
+	    !iovx_bounce_map(dom->bpool, phys, (size_t)size, (enum iovx_dma_dir)dir, dma)) {
+		DMA_STAT_ADD(dom, bounced, 1);
+		return 0;
+	}
+	err = dom->fallback->map_single(dom, phys, size, dir, attrs, dma);
+	if (err)
+		return err;
+	DMA_STAT_ADD(dom, bounce_fallbacks, 1);
+	if (!(attrs & IOVX_DMA_ATTR_SKIP_CPU_SYNC))
+		coherent_for_device(dom, *dma, size, dir);
+	return 0;
+}
+
+static int bounce_unmap_single(struct iovx_dma_domain *dom, uint64_t dma, uint64_t size,
+			       unsigned int dir, unsigned int attrs)
+{
+	if (iovx_bounce_owns(dom->bpool, dma))
+		return iovx_bounce_unmap(dom->bpool, dma, (size_t)size, (enum iovx_dma_dir)dir);
+	if (!(attrs & IOVX_DMA_ATTR_SKIP_CPU_SYNC))
+		coherent_for_cpu(dom, dma, size, dir);
+	return dom->fallback->unmap_single(dom, dma, size, dir, attrs);
+}
+
+static int bounce_map_sg(struct iovx_dma_domain *dom, struct iovx_dma_sg *sg,
+			 const struct dma_seg *segs, unsigned int n, unsigned int dir,
+			 unsigned int attrs)
+{
+	unsigned int i;
+	int ret = 0;
+
+	for (i = 0; i < n; i++)
+		if (!bounce_wanted(dom, segs[i].addr, segs[i].len))
+			break;
+	if (i == n) {
+		/* Each segment its own slot, each DMA segment one input segment. */
+		for (i = 0; i < n; i++) {
+			ret = iovx_bounce_map(dom->bpool, segs[i].addr, (size_t)segs[i].len,
+					      (enum iovx_dma_dir)dir, &sg[i].dma_address);
+			if (ret)
+				break;
+			sg[i].dma_length = (uint32_t)segs[i].len;
+		}
+		if (!ret) {
+			DMA_STAT_ADD(dom, bounced, 1);
+			return (int)n;
+		}
+		/* The pool ran out midway: give the slots back (the data is unchanged). */
+		while (i--)
+			(void)iovx_bounce_unmap(dom->bpool, sg[i].dma_address, (size_t)segs[i].len,
+						(enum iovx_dma_dir)dir);
+	}
+	ret = dom->fallback->map_sg(dom, sg, segs, n, dir, attrs);
+	if (ret < 0)
+		return ret;
+	DMA_STAT_ADD(dom, bounce_fallbacks, 1);
+	if (!(attrs & IOVX_DMA_ATTR_SKIP_CPU_SYNC))
+		coherent_for_device(dom, sg[0].dma_address, sg[0].dma_length, dir);
+	return ret;
+}
+
+static int bounce_unmap_sg(struct iovx_dma_domain *dom, const struct iovx_dma_sg *sg,
+			   const struct dma_seg *segs, unsigned int n, unsigned int dir,
+			   unsigned int attrs)
+{
+	unsigned int i;
+	int err = 0;
+
+	if (!iovx_bounce_owns(dom->bpool, sg[0].dma_address)) {
+		if (!(attrs & IOVX_DMA_ATTR_SKIP_CPU_SYNC))
+			coherent_for_cpu(dom, sg[0].dma_address, sg[0].dma_length, dir);
+		return dom->fallback->unmap_sg(dom, sg, segs, n, dir, attrs);
+	}
+	for (i = 0; i < n; i++) {
+		int e = iovx_bounce_unmap(dom->bpool, sg[i].dma_address, (size_t)segs[i].len,
+					  (enum iovx_dma_dir)dir);
+
+		if (e && !err)
+			err = e;
+	}
+	return err;
+}
+
+static void bounce_sync_for_cpu(struct iovx_dma_domain *dom, uint64_t dma, uint64_t size,
+				unsigned int dir)
+{
+	if (iovx_bounce_owns(dom->bpool, dma))
+		(void)iovx_bounce_sync_for_cpu(dom->bpool, dma, (size_t)size,
+					       (enum iovx_dma_dir)dir);
+	else
+		coherent_for_cpu(dom, dma, size, dir);
+}
+
+static void bounce_sync_for_device(struct iovx_dma_domain *dom, uint64_t dma, uint64_t size,
+				   unsigned int dir)
+{
+	if (iovx_bounce_owns(dom->bpool, dma))
+		(void)iovx_bounce_sync_for_device(dom->bpool, dma, (size_t)size,
+						  (enum iovx_dma_dir)dir);
+	else
+		coherent_for_device(dom, dma, size, dir);
+}
+
+static void bounce_unmap_all(struct iovx_dma_domain *dom)
+{
+	/* The pool first: the fallback's unmap_all clears the whole IOVA space. */
+	if (dom->bpool)
+		(void)iovx_bounce_destroy_live(dom->bpool);
+	dom->bpool = NULL;
+	if (dom->fallback->unmap_all)
+		dom->fallback->unmap_all(dom);
+}
+
+static void bounce_stats(struct iovx_dma_domain *dom, struct iovx_dma_stats *st)
+{
+	struct iovx_bounce_stats bs;
+
+	st->bounced = iovx_load_relaxed(&dom->bounced);
+	st->bounce_fallbacks = iovx_load_relaxed(&dom->bounce_fallbacks);
+	if (!iovx_bounce_get_stats(dom->bpool, &bs)) {
+		st->bounce_bytes = bs.bytes_in + bs.bytes_out;
+		st->bounce_crossover = bs.crossover;
+		st->bounce_pool_bytes = bs.pool_bytes;
+	}
+	if (dom->fallback->stats)
+		dom->fallback->stats(dom, st);
+}
+
+static int bounce_flush(struct iovx_dma_domain *dom)
+{
+	return dom->fallback->flush ? dom->fallback->flush(dom) : -EOPNOTSUPP;
+}
+
+static const struct iovx_dma_mode_ops bounce_ops = {
+	.name = "bounce",
+	.needs_iommu = true,
+	.map_syncs = true,
+	.init = bounce_init,
+	.fini = bounce_fini,
+	.map_single = bounce_map_single,
+	.unmap_single = bounce_unmap_single,
+	.map_sg = bounce_map_sg,
+	.unmap_sg = bounce_unmap_sg,
+	.sync_for_cpu = bounce_sync_for_cpu,
+	.sync_for_device = bounce_sync_for_device,
+	.unmap_all = bounce_unmap_all,
+	.stats = bounce_stats,
+	.flush = bounce_flush,
+};
+
 const struct iovx_dma_mode_ops *const iovx_dma_modes[IOVX_DMA_NR_MODES] = {
 	[IOVX_DMA_MODE_PASSTHROUGH] = &passthrough_ops,
 	[IOVX_DMA_MODE_STRICT] = &strict_ops,
 	[IOVX_DMA_MODE_DEFERRED] = &deferred_ops,
+	[IOVX_DMA_MODE_BOUNCE] = &bounce_ops,
 };

@@ -6,9 +6,10 @@
  * outnumber CPUs, and a hint is stale at once), so producers claim cells with a CAS on tail;
  * each cell carries a sequence word (D. Vyukov's bounded MPMC queue, as DPDK's rte_ring and
  * ck_ring use per-slot state) so the consumer sees a cell only once its producer filled it.
- * The consumer is single: only the owner of the context's flush (inval.c) consumes, so head
- * is an owner-only word and a batch can be read twice (count, then invalidate) before it is
- * consumed. The consumer may skip a cell whose producer has claimed but not yet published it
+ * The consumer is single: only the holder of the ring's release flag (inval.c; normally a
+ * thread of the ring's own CPU slot) consumes, so head is written by one thread at a time.
+ * The flush owner reads published cells without consuming them (it marks them taken).
+ * The consumer may skip a cell whose producer has claimed but not yet published it
  * (a gap) and consume the published cells after it: a preempted producer then holds back
  * only its own cell, and head (the oldest unconsumed position) waits at the gap.
  *
@@ -26,8 +27,8 @@
  * inval.c's direct path: no thread is ever blocked by it.
  *
  * Synchronization table: claim/publish (_mpsc) with each other and with peek/consume;
- * peek/consume/advance (_sc) only by one thread at a time (the flush owner, ordered by the
- * owner flag in inval.c).
+ * consume/advance (_sc) only by one thread at a time (the holder of r->releasing, E-G5 in
+ * inval.c); peek also by the flush owner, which only reads and marks cells.
  *
  * Ordering edges:
  *   E-F1 publish: store-release of seq = pos + 1 after the cell's fields (and, before it,
@@ -48,6 +49,8 @@ int iovx_inval_fq_init(struct fq_ring *r, unsigned int order)
 	r->head = 0;
 	r->tail = 0;
 	r->cut = 0;
+	r->releasing = 0;
+	r->touched = 0;
 	for (i = 0; i < n; i++)
 		r->cells[i].seq = i;
 	return 0;

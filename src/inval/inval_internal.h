@@ -3,11 +3,12 @@
  * inval_internal.h - the parts of the invalidation context (portable: kernel and userspace).
  *
  *   fq.c     the per-CPU flush-queue ring: bounded, multi-producer (threads sharing a CPU
- *            slot), single-consumer (the one thread that owns the flush)
+ *            slot), single-consumer (whoever holds the ring's release flag: normally a
+ *            thread of the ring's own CPU slot, for an idle ring the timer/poll/flush)
  *   inval.c  the context: generations, triggers, the flush, release and quarantine, API
  *
  * Contract suffixes: _mpsc may be called by any number of producers at once; _sc only by
- * the current flush owner (the thread that set ctx->flushing).
+ * the current holder of the ring's release flag (fq_ring.releasing).
  */
 #ifndef IOVX_INVAL_INTERNAL_H
 #define IOVX_INVAL_INTERNAL_H
@@ -28,7 +29,8 @@ struct fq_cell {
 	uint64_t pfn;
 	uint64_t npages;
 	uint64_t gen;			/* start_gen read before publishing */
-	uint64_t taken;			/* owner only: number of the flush that collected it */
+	uint64_t taken;			/* flush that collected it (0: none); atomic, see inval.c */
+	uint64_t bad;			/* 1: that flush's sync failed: quarantine, never release */
 	uint64_t t_enq;			/* iovx_now_ns() at enqueue */
 	struct iovx_iommu_freed_page *pg_head;
 	struct iovx_iommu_freed_page **pg_tail;
@@ -37,8 +39,10 @@ struct fq_cell {
 
 struct fq_ring {
 	uint64_t tail IOVX_ALIGNED(IOVX_CACHELINE);	/* next position to claim (producers) */
-	uint64_t head IOVX_ALIGNED(IOVX_CACHELINE);	/* next position to consume (owner) */
-	uint64_t cut;					/* owner's scratch: end of the scan */
+	uint64_t head IOVX_ALIGNED(IOVX_CACHELINE);	/* next position to consume (releaser) */
+	uint64_t releasing;		/* 1 while a thread releases the ring (E-G5) */
+	uint64_t touched;		/* iovx_now_ns() of the slot's last enqueue or poll */
+	uint64_t cut;			/* flush owner's scratch: end of the scan */
 	uint64_t mask;
 	struct fq_cell *cells;
 };

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 /*
  * fuzz_inval.c - libFuzzer target over invalidation-context operation sequences (queue,
- * flush, poll, injected sync failures, bad input) against a shadow model.
+ * flush, poll, kick, injected sync failures, bad input) against a shadow model.
  *
  * Input: byte 0 picks the configuration (ring order 2..5, flush-all threshold 0..7); then
  * opcodes with arguments. The context runs over stub IOMMU ops that record, for every
@@ -16,7 +16,11 @@
  *   I5  bad queue arguments return -EINVAL and change no counter;
  *       an explicit flush leaves nothing pending and returns the injected error, if any.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
 #include <errno.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -167,6 +171,25 @@ static uint64_t model_live(void)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/*
+ * Completed entries are released by their ring's CPU slot (docs/inval.md): the model's
+ * "this thread's ring" holds only if the thread stays on one CPU, so pin it once.
+ */
+static void pin_here(void)
+{
+	static int pinned;
+	cpu_set_t set;
+	int cpu;
+
+	if (pinned)
+		return;
+	pinned = 1;
+	cpu = sched_getcpu();
+	CPU_ZERO(&set);
+	CPU_SET(cpu < 0 ? 0 : cpu, &set);
+	(void)sched_setaffinity(0, sizeof(set), &set);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct in in = { data, size };
@@ -179,6 +202,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint64_t c0, q_total;
 	int steps = 0;
 
+	pin_here();
 	M = calloc(1, sizeof(*M));
 	CHECK(M);
 	M->iommu.ops = &s_ops;
@@ -238,9 +262,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		case 2:		/* explicit flush */
 			ret = iovx_inval_flush(ctx);
 			break;
-		case 3:		/* poll */
-			ret = iovx_inval_poll(ctx);
-			CHECK(ret >= 0 || ret == -EIO || ret == -ETIMEDOUT);
+		case 3:		/* poll, or a kick (flush + release of this CPU's ring) */
+			if (arg & 8) {
+				ret = iovx_inval_kick(ctx);
+				CHECK(ret == 1 || ret == -EIO || ret == -ETIMEDOUT);
+			} else {
+				ret = iovx_inval_poll(ctx);
+				CHECK(ret >= 0 || ret == -EIO || ret == -ETIMEDOUT);
+			}
 			break;
 		case 4:		/* the next 1..2 syncs fail */
 			M->fail_next = 1 + (unsigned int)(arg & 1);
@@ -275,6 +304,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			resolved++;
 		}
 		CHECK(resolved == q + r);
+		if (op == 3 && (arg & 8))	/* one thread, one ring: the kick released it */
+			CHECK(b.pending == 0 && b.unflushed == 0);
 		if (op == 2) {
 			CHECK(b.pending == 0);
 			if (b.sync_errors > a.sync_errors)

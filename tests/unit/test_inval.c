@@ -271,6 +271,7 @@ static void test_errors(void **state)
 	assert_int_equal(iovx_inval_destroy(NULL), -EINVAL);
 	assert_int_equal(iovx_inval_flush(NULL), -EINVAL);
 	assert_int_equal(iovx_inval_poll(NULL), -EINVAL);
+	assert_int_equal(iovx_inval_kick(NULL), -EINVAL);
 	assert_int_equal(iovx_inval_get_stats(NULL, &st), -EINVAL);
 	assert_int_equal(iovx_inval_get_stats(f->ctx, NULL), -EINVAL);
 	assert_int_equal(iovx_inval_queue(NULL, 1, 1, NULL), -EINVAL);
@@ -427,11 +428,158 @@ static void test_age_trigger_timer(void **state)
 		sleep_ns(1000000);
 	}
 	assert_int_equal(st.released, 2);
+	assert_int_equal(st.released_remote, 2);	/* idle ring: drained by the timer */
 	assert_true(st.flushes_age >= 1);
 	assert_int_equal(st.flushes_explicit + st.flushes_ring, 0);
 	/* the timer thread freed the pages; an explicit flush orders us after it (E-G3) */
 	assert_int_equal(iovx_inval_flush(f->ctx), 0);
 	assert_int_equal(f->s.pages_freed, 2);
+	assert_int_equal(f->s.bad_frees, 0);
+	assert_int_equal(iova_live(f), 0);
+	fx_free(f);
+}
+
+/* ------------------------------------------------------------------ per-CPU release */
+
+struct on_cpu1 {
+	struct fx *f;
+	int op;				/* 0: queue_one, 1: iovx_inval_poll, 2: nothing */
+	int ran_on;			/* sched_getcpu() inside, -1: could not pin */
+};
+
+static void *cpu1_fn(void *arg)
+{
+	struct on_cpu1 *a = arg;
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(1, &set);
+	if (pthread_setaffinity_np(pthread_self(), sizeof(set), &set)) {
+		a->ran_on = -1;
+		return NULL;
+	}
+	a->ran_on = sched_getcpu();
+	if (a->ran_on != 1)
+		return NULL;
+	if (a->op == 0)
+		(void)queue_one(a->f, 1, 1);
+	else if (a->op == 1)
+		(void)iovx_inval_poll(a->f->ctx);
+	return NULL;
+}
+
+/* Runs op on CPU 1 (the "CPU A" of the test); false when the machine has no CPU 1. */
+static bool run_on_cpu1(struct fx *f, int op)
+{
+	struct on_cpu1 a = { f, op, -1 };
+	pthread_t t;
+
+	assert_int_equal(pthread_create(&t, NULL, cpu1_fn, &a), 0);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	return a.ran_on == 1;
+}
+
+static void test_release_by_own_cpu(void **state)
+{
+	/* ring of 8 per CPU slot: 6 collected entries (over all rings) trigger a flush */
+	struct fx *f = fx_new(3, 1000000000, 64, IOVX_INVAL_F_NO_TIMER);
+	struct iovx_inval_stats st;
+	unsigned int i;
+
+	if (sysconf(_SC_NPROCESSORS_ONLN) < 2 || !run_on_cpu1(f, 0)) {
+		fx_free(f);
+		skip();
+	}
+	assert_true(run_on_cpu1(f, 0));		/* CPU A (1): pages[0], pages[1] */
+	for (i = 0; i < 4; i++)			/* CPU 0: the 6th entry flushes */
+		queue_one(f, 1, 1);
+	st = stats(f);
+	assert_int_equal(st.flushes_ring, 1);
+	assert_int_equal(st.syncs, 1);
+	assert_int_equal(st.unflushed, 0);
+	/* the flusher (CPU 0) released its own ring only: A's entries wait for A */
+	assert_int_equal(st.released, 4);
+	assert_int_equal(st.released_remote, 0);
+	assert_int_equal(st.pending, 2);
+	assert_int_equal(iova_live(f), 2);
+	assert_false(f->pages[0].freed);
+	assert_false(f->pages[1].freed);
+	assert_true(f->pages[2].freed);
+
+	/* A's next enqueue releases A's completed entries, into A's cache */
+	assert_true(run_on_cpu1(f, 0));		/* pages[6] */
+	st = stats(f);
+	assert_int_equal(st.released, 6);
+	assert_int_equal(st.released_remote, 0);
+	assert_int_equal(st.pending, 1);
+	assert_true(f->pages[0].freed);
+	assert_true(f->pages[1].freed);
+	assert_false(f->pages[6].freed);
+	assert_int_equal(iova_live(f), 1);
+
+	/* the same through A's poll: CPU 0 flushes again, A polls */
+	for (i = 0; i < 5; i++)
+		queue_one(f, 1, 1);
+	st = stats(f);
+	assert_int_equal(st.flushes_ring, 2);
+	assert_int_equal(st.released, 11);
+	assert_false(f->pages[6].freed);
+	assert_true(run_on_cpu1(f, 1));
+	st = stats(f);
+	assert_int_equal(st.released, 12);
+	assert_int_equal(st.released_remote, 0);
+	assert_true(f->pages[6].freed);
+	assert_int_equal(st.pending, 0);
+	assert_int_equal(iova_live(f), 0);
+
+	/* a dedicated flusher's kick (CPU 0) invalidates A's entry but leaves it to A */
+	assert_true(run_on_cpu1(f, 0));			/* pages[12] */
+	assert_int_equal(iovx_inval_kick(f->ctx), 1);
+	st = stats(f);
+	assert_int_equal(st.unflushed, 0);
+	assert_int_equal(st.released, 12);
+	assert_false(f->pages[12].freed);
+	assert_true(run_on_cpu1(f, 0));			/* releases pages[12] */
+	st = stats(f);
+	assert_int_equal(st.released, 13);
+	assert_int_equal(st.released_remote, 0);
+	assert_true(f->pages[12].freed);
+
+	/* an explicit flush drains every ring: A's entry released remotely, counted */
+	assert_int_equal(iovx_inval_flush(f->ctx), 0);
+	st = stats(f);
+	assert_int_equal(st.released, 14);
+	assert_int_equal(st.released_remote, 1);
+	assert_int_equal(iova_live(f), 0);
+	assert_int_equal(f->s.bad_frees, 0);
+	fx_free(f);
+}
+
+static void test_idle_ring_released_by_timer(void **state)
+{
+	/* CPU A queues and goes idle: the timer flushes and, past the bound, releases A's ring */
+	struct fx *f = fx_new(8, 2000000, 64, 0);
+	struct iovx_inval_stats st;
+	int i;
+
+	if (sysconf(_SC_NPROCESSORS_ONLN) < 2 || !run_on_cpu1(f, 2)) {
+		fx_free(f);
+		skip();
+	}
+	assert_true(run_on_cpu1(f, 0));
+	for (i = 0; i < 2000; i++) {
+		st = stats(f);
+		if (st.released == 1)
+			break;
+		sleep_ns(1000000);
+	}
+	assert_int_equal(st.released, 1);
+	assert_int_equal(st.released_remote, 1);	/* by the timer thread, A being idle */
+	assert_true(st.flushes_age >= 1);
+	assert_int_equal(st.flushes_explicit + st.flushes_ring, 0);
+	assert_int_equal(st.pending, 0);
+	assert_int_equal(iovx_inval_flush(f->ctx), 0);	/* orders us after the timer (E-G3) */
+	assert_int_equal(f->s.pages_freed, 1);
 	assert_int_equal(f->s.bad_frees, 0);
 	assert_int_equal(iova_live(f), 0);
 	fx_free(f);
@@ -768,6 +916,8 @@ int main(void)
 		cmocka_unit_test(test_ring_trigger),
 		cmocka_unit_test(test_age_trigger_poll),
 		cmocka_unit_test(test_age_trigger_timer),
+		cmocka_unit_test(test_release_by_own_cpu),
+		cmocka_unit_test(test_idle_ring_released_by_timer),
 		cmocka_unit_test(test_explicit_flush_coalesce),
 		cmocka_unit_test(test_flush_all_threshold),
 		cmocka_unit_test(test_collapse),
