@@ -161,6 +161,31 @@ struct iovx_inval_stats {
 /* Snapshot of the counters. -EINVAL for NULL. */
 IOVX_API int iovx_inval_get_stats(struct iovx_inval *ctx, struct iovx_inval_stats *st);
 
+/*
+ * The gather: the unmapped ranges of one operation (an sg unmap, a flush) coalesced into
+ * as few range invalidations as possible. Overlapping or adjacent ranges merge; a range
+ * that does not touch the pending one issues the pending one first. Strict unmap and the
+ * deferred flush both use it, each followed by exactly one sync. Not thread-safe: a
+ * gather belongs to one caller for one operation (on the stack).
+ */
+struct iovx_inval_gather {
+	uint64_t start, end;		/* pending range (bytes of IOVA); end 0: none */
+	unsigned int issued;		/* range invalidations issued so far */
+};
+
+static inline void iovx_inval_gather_init(struct iovx_inval_gather *g)
+{
+	g->start = 0;
+	g->end = 0;
+	g->issued = 0;
+}
+
+/* Adds [start, end) (start < end). iommu and g must be valid (not checked: hot path). */
+IOVX_API void iovx_inval_gather_add(struct iovx_iommu *iommu, struct iovx_inval_gather *g,
+				    uint64_t start, uint64_t end);
+/* Issues the pending range, if any. */
+IOVX_API void iovx_inval_gather_issue(struct iovx_iommu *iommu, struct iovx_inval_gather *g);
+
 #ifdef __cplusplus
 }
 #endif

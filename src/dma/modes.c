@@ -103,40 +103,12 @@ static const struct iovx_dma_mode_ops passthrough_ops = {
 
 /* ------------------------------------------------------------------ strict */
 
-/* The gather: coalesces unmapped ranges into as few range invalidations as possible. */
-struct dma_gather {
-	uint64_t start, end;		/* pending range; end 0: none */
-	unsigned int nr_inv;
-};
-
-static void gather_flush_range(struct iovx_dma_domain *dom, struct dma_gather *g)
+/* Issues what the gather holds, counts it, and syncs once (strict stays strict, batched). */
+static int gather_sync(struct iovx_dma_domain *dom, struct iovx_inval_gather *g)
 {
-	if (!g->end)
-		return;
-	(void)dom->iommu->ops->inv_range(dom->iommu, g->start, g->end - g->start);
-	DMA_STAT_ADD(dom, inv_ranges, 1);
-	g->nr_inv++;
-	g->end = 0;
-}
-
-static void gather_add(struct iovx_dma_domain *dom, struct dma_gather *g, uint64_t start,
-		       uint64_t end)
-{
-	if (g->end && start <= g->end && end >= g->start) {
-		if (start < g->start)
-			g->start = start;
-		if (end > g->end)
-			g->end = end;
-		return;
-	}
-	gather_flush_range(dom, g);
-	g->start = start;
-	g->end = end;
-}
-
-static int gather_sync(struct iovx_dma_domain *dom, struct dma_gather *g)
-{
-	gather_flush_range(dom, g);
+	iovx_inval_gather_issue(dom->iommu, g);
+	DMA_STAT_ADD(dom, inv_ranges, g->issued);
+	g->issued = 0;			/* counted: a later sync on the same gather counts anew */
 	DMA_STAT_ADD(dom, syncs, 1);
 	return dom->iommu->ops->sync(dom->iommu);
 }
@@ -187,13 +159,13 @@ static void strict_undo(struct iovx_dma_domain *dom, uint64_t iova, uint64_t map
 			uint64_t len)
 {
 	struct iovx_iommu_freelist fl;
-	struct dma_gather g = { 0, 0, 0 };
+	struct iovx_inval_gather g = { 0, 0, 0 };
 	int err = 0;
 
 	iovx_iommu_freelist_init(&fl);
 	if (mapped) {
 		(void)dom->iommu->ops->unmap(dom->iommu, iova, mapped, &fl);
-		gather_add(dom, &g, iova, iova + mapped);
+		iovx_inval_gather_add(dom->iommu, &g, iova, iova + mapped);
 		err = gather_sync(dom, &g);
 	}
 	strict_release(dom, iova, len, &fl, err);
@@ -225,12 +197,12 @@ static int strict_map_single(struct iovx_dma_domain *dom, uint64_t phys, uint64_
 static int strict_unmap_range(struct iovx_dma_domain *dom, uint64_t iova, uint64_t len)
 {
 	struct iovx_iommu_freelist fl;
-	struct dma_gather g = { 0, 0, 0 };
+	struct iovx_inval_gather g = { 0, 0, 0 };
 	int err;
 
 	iovx_iommu_freelist_init(&fl);
 	(void)dom->iommu->ops->unmap(dom->iommu, iova, len, &fl);
-	gather_add(dom, &g, iova, iova + len);
+	iovx_inval_gather_add(dom->iommu, &g, iova, iova + len);
 	err = gather_sync(dom, &g);
 	strict_release(dom, iova, len, &fl, err);
 	return err;
@@ -328,7 +300,7 @@ static int strict_unmap_sg(struct iovx_dma_domain *dom, const struct iovx_dma_sg
 {
 	uint64_t iova = sg[0].dma_address & ~dom->gmask, total = 0, pos, run_pos, run_pa, run_len;
 	struct iovx_iommu_freelist fl;
-	struct dma_gather g = { 0, 0, 0 };
+	struct iovx_inval_gather g = { 0, 0, 0 };
 	unsigned int i;
 	int err = 0;
 
@@ -350,7 +322,8 @@ static int strict_unmap_sg(struct iovx_dma_domain *dom, const struct iovx_dma_sg
 			int e;
 
 			(void)dom->iommu->ops->unmap(dom->iommu, iova + run_pos, run_len, &fl);
-			gather_add(dom, &g, iova + run_pos, iova + run_pos + run_len);
+			iovx_inval_gather_add(dom->iommu, &g, iova + run_pos,
+					      iova + run_pos + run_len);
 			e = gather_sync(dom, &g);
 			if (e && !err)
 				err = e;

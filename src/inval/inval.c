@@ -277,35 +277,6 @@ static void release_idle(struct iovx_inval *ctx, struct fq_ring *self, uint64_t 
 
 /* ------------------------------------------------------------------ the flush */
 
-/* Coalesces adjacent or overlapping ranges of one flush, as the strict gather does. */
-struct inval_gather {
-	uint64_t start, end;		/* end 0: nothing pending */
-};
-
-static void gather_issue(struct iovx_inval *ctx, struct inval_gather *g)
-{
-	if (!g->end)
-		return;
-	(void)ctx->iommu->ops->inv_range(ctx->iommu, g->start, g->end - g->start);
-	ST_ADD(ctx, inv_ranges, 1);
-	g->end = 0;
-}
-
-static void gather_add(struct iovx_inval *ctx, struct inval_gather *g, uint64_t start,
-		       uint64_t end)
-{
-	if (g->end && start <= g->end && end >= g->start) {
-		if (start < g->start)
-			g->start = start;
-		if (end > g->end)
-			g->end = end;
-		return;
-	}
-	gather_issue(ctx, g);
-	g->start = start;
-	g->end = end;
-}
-
 static void max_stale(struct iovx_inval *ctx, uint64_t now, uint64_t t_enq)
 {
 	uint64_t age = now > t_enq ? now - t_enq : 0;
@@ -326,7 +297,7 @@ static struct fq_cell *taken_cell(struct fq_ring *r, uint64_t pos, uint64_t F)
 /* The flush proper; the caller owns ctx->flushing (L1). Returns the sync's result. */
 static int flush_owned(struct iovx_inval *ctx, enum inval_trigger trig)
 {
-	struct inval_gather g = { 0, 0 };
+	struct iovx_inval_gather g = { 0, 0, 0 };
 	uint64_t F, n = 0, now;
 	unsigned int i;
 	int err = 0;
@@ -372,11 +343,13 @@ static int flush_owned(struct iovx_inval *ctx, enum inval_trigger trig)
 					struct fq_cell *c = taken_cell(r, pos, F);
 
 					if (c)
-						gather_add(ctx, &g, c->pfn << ctx->shift,
-							   (c->pfn + c->npages) << ctx->shift);
+						iovx_inval_gather_add(ctx->iommu, &g,
+							c->pfn << ctx->shift,
+							(c->pfn + c->npages) << ctx->shift);
 				}
 			}
-			gather_issue(ctx, &g);
+			iovx_inval_gather_issue(ctx->iommu, &g);
+			ST_ADD(ctx, inv_ranges, g.issued);
 		}
 		err = do_sync(ctx);
 		now = iovx_now_ns();
