@@ -144,5 +144,6 @@ int iovx_bench_iova(const struct iovx_bench_opts *o, struct iovx_bench_json *j);
 int iovx_bench_zswap(const struct iovx_bench_opts *o, struct iovx_bench_json *j);
 int iovx_bench_dmamap(const struct iovx_bench_opts *o, struct iovx_bench_json *j);
 int iovx_bench_inval(const struct iovx_bench_opts *o, struct iovx_bench_json *j);
+int iovx_bench_sweep(const struct iovx_bench_opts *o, struct iovx_bench_json *j);
 
 #endif /* IOVX_BENCH_H */

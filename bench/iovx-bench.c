@@ -61,6 +61,8 @@ static const struct iovx_bench_cmd cmds[] = {
 	  "local  flusher: iovx_inval_kick, rings released by their own CPUs (--threads = N)\n"
 	  "drain  flusher: iovx_inval_flush, releases every ring (the kernel's funnel)\n",
 	  iovx_bench_inval },
+	{ "sweep", "map+unmap cost by size (64 B..256 KiB): passthrough, strict, deferred, bounce",
+	  "--param plot=FILE.png (default: sweep.png next to the executable)\n", iovx_bench_sweep },
 };
 
 #define NR_CMDS (sizeof(cmds) / sizeof(cmds[0]))
