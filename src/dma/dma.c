@@ -263,6 +263,26 @@ static struct dma_seg *segs_alloc(int nents)
 
 #define SEGS_ONSTACK 8
 
+/*
+ * Common start of the sg calls: scratch for the segments (on the stack up to
+ * SEGS_ONSTACK, else on the heap) and the argument checks. The caller frees *segs when it
+ * is not 'stack', whatever this returns.
+ */
+static int sg_begin(struct iovx_dma_domain *dom, const struct iovx_dma_sg *sg, int nents,
+		    enum iovx_dma_dir dir, unsigned int attrs, struct dma_seg *stack,
+		    struct dma_seg **segs, uint64_t *total)
+{
+	*segs = stack;
+	if (nents > SEGS_ONSTACK) {
+		*segs = segs_alloc(nents);
+		if (!*segs) {
+			*segs = stack;
+			return nents > IOVX_DMA_MAX_SEGS ? -EINVAL : -ENOMEM;
+		}
+	}
+	return check_sg(dom, sg, nents, dir, attrs, *segs, total);
+}
+
 int iovx_dma_map_sg(struct iovx_dma_domain *dom, struct iovx_dma_sg *sg, int nents,
 		    enum iovx_dma_dir dir, unsigned int attrs)
 {
@@ -272,12 +292,7 @@ int iovx_dma_map_sg(struct iovx_dma_domain *dom, struct iovx_dma_sg *sg, int nen
 
 	if (!dom)
 		return -EINVAL;
-	if (nents > SEGS_ONSTACK) {
-		segs = segs_alloc(nents);
-		if (!segs)
-			return fail(dom, nents > IOVX_DMA_MAX_SEGS ? -EINVAL : -ENOMEM);
-	}
-	ret = check_sg(dom, sg, nents, dir, attrs, segs, &total);
+	ret = sg_begin(dom, sg, nents, dir, attrs, stack, &segs, &total);
 	if (ret)
 		goto out;
 	ret = dom->mode->map_sg(dom, sg, segs, (unsigned int)nents, dir, attrs);
@@ -313,12 +328,7 @@ static int sync_sg(struct iovx_dma_domain *dom, struct iovx_dma_sg *sg, int nent
 
 	if (!dom)
 		return -EINVAL;
-	if (nents > SEGS_ONSTACK) {
-		segs = segs_alloc(nents);
-		if (!segs)
-			return fail(dom, nents > IOVX_DMA_MAX_SEGS ? -EINVAL : -ENOMEM);
-	}
-	ret = check_sg(dom, sg, nents, dir, attrs, segs, &total);
+	ret = sg_begin(dom, sg, nents, dir, attrs, stack, &segs, &total);
 	if (ret)
 		goto out;
 	ret = iovx_dma_maptab_find(&dom->mt, sg[0].dma_address,
