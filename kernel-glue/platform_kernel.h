@@ -33,6 +33,7 @@
 #include <linux/smp.h>
 #include <linux/irqflags.h>
 #include <linux/rcupdate.h>
+#include <linux/sched.h>
 #include <linux/ktime.h>
 #include <linux/timekeeping.h>
 #include <linux/hrtimer.h>
@@ -191,6 +192,8 @@ typedef unsigned long iovx_irqflags_t;
 #define iovx_rcu_barrier()		rcu_barrier()
 
 /* ------------------------------------------------------------------ time */
+#define iovx_cond_resched()		cond_resched()
+
 static __always_inline u64 iovx_now_ns(void)
 {
 	return ktime_get_ns();

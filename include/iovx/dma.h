@@ -29,7 +29,12 @@
  *                              FROM_DEVICE and BIDIRECTIONAL (SKIP_CPU_SYNC does not skip
  *                              these copies, as swiotlb's map); sync_for_cpu copies out
  *                              (FROM/BIDI), sync_for_device copies in. docs/bounce.md
- *   (reuse is a reserved value; create returns -EOPNOTSUPP for it until its issue lands)
+ *   IOVX_DMA_MODE_REUSE        reuse-tagged buffers (iovx/reuse.h: sg lists marked with
+ *                              iovx_sg_mark_reusable, single maps with IOVX_DMA_ATTR_REUSE)
+ *                              are mapped once and every later map of the same buffer is a
+ *                              table lookup until a stop or an eviction; everything else
+ *                              goes to cfg->fallback (STRICT, the default, or DEFERRED)
+ *                              exactly as in that mode. docs/reuse.md
  * An sg list gets ONE IOVA range, as dma-iommu does: each segment is padded to the granule,
  * the segments are mapped back to back, and DMA segments are merged where the IOVA is
  * contiguous (a segment ending on a granule boundary followed by one starting on one).
@@ -76,7 +81,7 @@ enum iovx_dma_mode {
 	IOVX_DMA_MODE_PASSTHROUGH = 0,
 	IOVX_DMA_MODE_STRICT = 1,
 	IOVX_DMA_MODE_DEFERRED = 2,	/* DESIGN.md §5, iovx/inval.h */
-	IOVX_DMA_MODE_REUSE = 3,	/* reserved: DESIGN.md §6 */
+	IOVX_DMA_MODE_REUSE = 3,	/* DESIGN.md §6, iovx/reuse.h */
 	IOVX_DMA_MODE_BOUNCE = 4,	/* DESIGN.md §7, iovx/bounce.h */
 	IOVX_DMA_NR_MODES
 };
@@ -93,8 +98,11 @@ enum iovx_dma_dir {
 #define IOVX_DMA_ATTR_WEAK_ORDERING	(1u << 1)
 #define IOVX_DMA_ATTR_SKIP_CPU_SYNC	(1u << 5)
 #define IOVX_DMA_ATTR_PRIVILEGED	(1u << 9)
+/* iovx's own: map_single of a reuse-tagged buffer (reuse mode; iovx/reuse.h) */
+#define IOVX_DMA_ATTR_REUSE		(1u << 16)
 #define IOVX_DMA_ATTR_MASK \
-	(IOVX_DMA_ATTR_WEAK_ORDERING | IOVX_DMA_ATTR_SKIP_CPU_SYNC | IOVX_DMA_ATTR_PRIVILEGED)
+	(IOVX_DMA_ATTR_WEAK_ORDERING | IOVX_DMA_ATTR_SKIP_CPU_SYNC | IOVX_DMA_ATTR_PRIVILEGED | \
+	 IOVX_DMA_ATTR_REUSE)
 
 /* Domain flags. */
 #define IOVX_DMA_F_NO_GATHER	(1u << 0)	/* strict baseline: inval+sync per mapped run */
@@ -105,7 +113,8 @@ enum iovx_dma_dir {
  * A scatterlist entry, modelled on the kernel's: the input is phys (the page's physical
  * address; userspace: host virtual address), offset and length; map_sg writes dma_address
  * and dma_length of the first n entries (n its return value) and sets dma_length 0 on the
- * entries after them.
+ * entries after them. flags: IOVX_SG_* of iovx/reuse.h (0 for an untagged list; written
+ * only by the mark calls).
  */
 struct iovx_dma_sg {
 	uint64_t phys;
@@ -113,6 +122,7 @@ struct iovx_dma_sg {
 	uint32_t length;
 	uint64_t dma_address;
 	uint32_t dma_length;
+	uint32_t flags;
 };
 
 struct iovx_dma_config {
@@ -134,6 +144,8 @@ struct iovx_dma_config {
 	 * largest class size.
 	 */
 	uint64_t bounce_crossover;
+	/* reuse mode: the table holds at most 2^order entries (2..20; 0: default 10) */
+	unsigned int reuse_table_order;
 };
 
 IOVX_API void iovx_dma_config_init(struct iovx_dma_config *cfg, struct iovx_iommu *iommu,

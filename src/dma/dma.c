@@ -14,6 +14,7 @@
  * the mode calls the IOVA allocator (lock-free) and the IOMMU ops.
  */
 #include "dma_internal.h"
+#include <iovx/reuse.h>
 
 #define DMA_KNOWN_FLAGS		IOVX_DMA_F_NO_GATHER
 
@@ -32,19 +33,32 @@ void iovx_dma_config_init(struct iovx_dma_config *cfg, struct iovx_iommu *iommu,
 	cfg->fallback = IOVX_DMA_MODE_STRICT;
 	cfg->bounce = NULL;
 	cfg->bounce_crossover = 0;
+	cfg->reuse_table_order = 0;
 }
 
 int iovx_dma_domain_create(const struct iovx_dma_config *cfg, struct iovx_dma_domain **out)
 {
 	const struct iovx_dma_mode_ops *mode;
 	struct iovx_dma_domain *dom;
+	unsigned int rorder = 0;
 	int err;
 
 	if (!cfg || !out || (unsigned int)cfg->mode >= IOVX_DMA_NR_MODES ||
 	    cfg->flags & ~DMA_KNOWN_FLAGS || cfg->map_table_order < 4 ||
 	    cfg->map_table_order > 24)
 		return -EINVAL;
-	mode = iovx_dma_modes[cfg->mode];
+	if (cfg->mode == IOVX_DMA_MODE_REUSE) {
+		/* The table in front of a base mode: strict or deferred (iovx/reuse.h). */
+		rorder = cfg->reuse_table_order ? cfg->reuse_table_order :
+			 IOVX_REUSE_DEFAULT_TABLE_ORDER;
+		if ((cfg->fallback != IOVX_DMA_MODE_STRICT &&
+		     cfg->fallback != IOVX_DMA_MODE_DEFERRED) ||
+		    rorder < IOVX_REUSE_MIN_TABLE_ORDER || rorder > IOVX_REUSE_MAX_TABLE_ORDER)
+			return -EINVAL;
+		mode = iovx_dma_modes[cfg->fallback];
+	} else {
+		mode = iovx_dma_modes[cfg->mode];
+	}
 	if (!mode)
 		return -EOPNOTSUPP;
 	if (mode->needs_iommu && (!cfg->iommu || !cfg->iommu->ops ||
@@ -79,6 +93,11 @@ int iovx_dma_domain_create(const struct iovx_dma_config *cfg, struct iovx_dma_do
 	dom->create_cfg = cfg;
 	if (!err && mode->init)
 		err = mode->init(dom);
+	if (!err && rorder) {
+		err = iovx_rtab_init(dom, rorder);
+		if (err && mode->fini)
+			mode->fini(dom);
+	}
 	dom->inval_cfg = NULL;
 	dom->create_cfg = NULL;
 	if (err) {
@@ -98,6 +117,8 @@ int iovx_dma_domain_destroy(struct iovx_dma_domain *dom)
 	if (!dom)
 		return -EINVAL;
 	live = iovx_load_relaxed(&dom->mt.live);
+	/* Reuse entries first: their mappings go with the base mode's unmap_all below. */
+	live += iovx_rtab_fini(dom);
 	/*
 	 * Even with nothing live: the IOMMU keeps page-table pages while the domain lives (as
 	 * io-pgtable does), and they go with it.
@@ -175,7 +196,17 @@ int iovx_dma_map_single(struct iovx_dma_domain *dom, uint64_t phys, size_t size,
 	err = check_buf(dom, phys, size);
 	if (err)
 		return fail(dom, err);
+	if (dom->rtab && (attrs & IOVX_DMA_ATTR_REUSE)) {
+		err = iovx_rtab_map_single(dom, phys, size, dir, attrs, &addr);
+		if (!err)
+			goto mapped;
+		if (err != -ENOSPC)
+			return fail(dom, err);
+		/* no room in the table: mapped untagged below */
+	}
 	err = dom->mode->map_single(dom, phys, size, dir, attrs, &addr);
+	if (err == -ENOMEM && dom->rtab && iovx_rtab_evict_idle(dom))
+		err = dom->mode->map_single(dom, phys, size, dir, attrs, &addr);
 	if (err)
 		return fail(dom, err);
 	err = iovx_dma_maptab_insert(&dom->mt, addr, mt_meta(MT_KIND_SINGLE, dir, 1, size));
@@ -183,6 +214,7 @@ int iovx_dma_map_single(struct iovx_dma_domain *dom, uint64_t phys, size_t size,
 		(void)dom->mode->unmap_single(dom, addr, size, dir, attrs);
 		return fail(dom, err);
 	}
+mapped:
 	if (!(attrs & IOVX_DMA_ATTR_SKIP_CPU_SYNC) && !dom->mode->map_syncs &&
 	    dom->mode->sync_for_device)
 		dom->mode->sync_for_device(dom, addr, size, dir);
@@ -202,6 +234,11 @@ int iovx_dma_unmap_single(struct iovx_dma_domain *dom, uint64_t dma, size_t size
 		return fail(dom, -EINVAL);
 	if (dma + size < dma || dma + size > UINT64_MAX - MT_KEY_BIAS)
 		return fail(dom, -EOVERFLOW);
+	if (dom->rtab && (attrs & IOVX_DMA_ATTR_REUSE) &&
+	    !iovx_rtab_single_op(dom, dma, size, dir, attrs, RTAB_UNMAP)) {
+		DMA_STAT_ADD(dom, unmaps, 1);
+		return 0;
+	}
 	if (!(attrs & IOVX_DMA_ATTR_SKIP_CPU_SYNC) && !dom->mode->map_syncs &&
 	    dom->mode->sync_for_cpu) {
 		/* Only a live mapping may be synced: check without removing first. */
@@ -295,7 +332,17 @@ int iovx_dma_map_sg(struct iovx_dma_domain *dom, struct iovx_dma_sg *sg, int nen
 	ret = sg_begin(dom, sg, nents, dir, attrs, stack, &segs, &total);
 	if (ret)
 		goto out;
+	if (dom->rtab && (sg[0].flags & IOVX_SG_REUSE)) {
+		ret = iovx_rtab_map_sg(dom, sg, segs, (unsigned int)nents, dir, attrs);
+		if (ret > 0)
+			goto mapped;
+		if (ret != -ENOSPC)
+			goto out;
+		/* no room in the table: mapped untagged below */
+	}
 	ret = dom->mode->map_sg(dom, sg, segs, (unsigned int)nents, dir, attrs);
+	if (ret == -ENOMEM && dom->rtab && iovx_rtab_evict_idle(dom))
+		ret = dom->mode->map_sg(dom, sg, segs, (unsigned int)nents, dir, attrs);
 	if (ret < 0)
 		goto out;
 	err = iovx_dma_maptab_insert(&dom->mt, sg[0].dma_address,
@@ -305,6 +352,7 @@ int iovx_dma_map_sg(struct iovx_dma_domain *dom, struct iovx_dma_sg *sg, int nen
 		ret = err;
 		goto out;
 	}
+mapped:
 	if (!(attrs & IOVX_DMA_ATTR_SKIP_CPU_SYNC) && !dom->mode->map_syncs &&
 	    dom->mode->sync_for_device) {
 		int i;
@@ -331,6 +379,17 @@ static int sync_sg(struct iovx_dma_domain *dom, struct iovx_dma_sg *sg, int nent
 	ret = sg_begin(dom, sg, nents, dir, attrs, stack, &segs, &total);
 	if (ret)
 		goto out;
+	if (dom->rtab && (sg[0].flags & IOVX_SG_REUSE)) {
+		/* A table mapping: the syncs and the reference drop happen in the table. */
+		ret = iovx_rtab_sg_op(dom, sg, segs, (unsigned int)nents, dir, attrs,
+				      remove ? RTAB_UNMAP : for_cpu ? RTAB_SYNC_CPU :
+				      RTAB_SYNC_DEV);
+		if (!ret) {
+			if (remove)
+				DMA_STAT_ADD(dom, unmaps, 1);
+			goto out;
+		}
+	}
 	ret = iovx_dma_maptab_find(&dom->mt, sg[0].dma_address,
 				   mt_meta(MT_KIND_SG, dir, (unsigned int)nents, total), false);
 	if (ret)
@@ -387,6 +446,10 @@ static int sync_single(struct iovx_dma_domain *dom, uint64_t dma, size_t size,
 	if (dma + size < dma)
 		return fail(dom, -EOVERFLOW);
 	err = iovx_dma_maptab_find(&dom->mt, dma, mt_meta(MT_KIND_SINGLE, dir, 1, size), true);
+	if (err == -ENOENT && dom->rtab &&
+	    !iovx_rtab_single_op(dom, dma, size, dir, 0,
+				 for_cpu ? RTAB_SYNC_CPU : RTAB_SYNC_DEV))
+		return 0;
 	if (err)
 		return fail(dom, err);
 	if (for_cpu && dom->mode->sync_for_cpu)

@@ -148,6 +148,7 @@ struct iovx_dma_domain {
 	const struct iovx_dma_mode_ops *fallback;
 	uint64_t bpool_last;		/* last IOVA byte of the pool */
 	struct iovx_iommu_freed_page *leaked_tables;	/* Treiber stack (never reused) */
+	struct iovx_rtab *rtab;		/* reuse mode: the reuse table (src/reuse/reuse.c) */
 	/* statistics: relaxed atomics */
 	uint64_t maps, unmaps, errors, inv_ranges, syncs, leaked_pages, nr_leaked_tables;
 	uint64_t bounced, bounce_fallbacks;
@@ -158,6 +159,31 @@ struct iovx_dma_domain {
  * destroy; nothing is copied back). Returns iovx_bounce_destroy's errors but -EBUSY.
  */
 int iovx_bounce_destroy_live(struct iovx_bounce_pool *pool);
+
+/* ------------------------------------------------------------------ reuse */
+/*
+ * src/reuse/reuse.c, for the facade: the reuse table of a reuse-mode domain. The base mode
+ * (strict or deferred) is dom->mode; the table sits in front of it for tagged buffers.
+ */
+struct iovx_rtab;
+enum { RTAB_UNMAP, RTAB_SYNC_CPU, RTAB_SYNC_DEV, RTAB_FIND };
+int iovx_rtab_init(struct iovx_dma_domain *dom, unsigned int order);
+/* Frees the table (domain destroy); returns the references callers still held. */
+uint64_t iovx_rtab_fini(struct iovx_dma_domain *dom);
+/* A tagged map: > 0 / 0 served (hit or new entry); -ENOSPC: map it untagged; -errno. */
+int iovx_rtab_map_sg(struct iovx_dma_domain *dom, struct iovx_dma_sg *sg,
+		     const struct dma_seg *segs, unsigned int n, unsigned int dir,
+		     unsigned int attrs);
+int iovx_rtab_map_single(struct iovx_dma_domain *dom, uint64_t phys, uint64_t size,
+			 unsigned int dir, unsigned int attrs, uint64_t *dma);
+/* Unmap (drops a reference) / syncs / find of a table mapping: 0 or -ENOENT (not ours). */
+int iovx_rtab_sg_op(struct iovx_dma_domain *dom, const struct iovx_dma_sg *sg,
+		    const struct dma_seg *segs, unsigned int n, unsigned int dir,
+		    unsigned int attrs, int op);
+int iovx_rtab_single_op(struct iovx_dma_domain *dom, uint64_t dma, uint64_t size,
+			unsigned int dir, unsigned int attrs, int op);
+/* Evicts every idle entry (IOVA pressure); returns how many. */
+int iovx_rtab_evict_idle(struct iovx_dma_domain *dom);
 
 #define DMA_STAT_ADD(d, f, v)	((void)iovx_fetch_add_relaxed(&(d)->f, (uint64_t)(v)))
 

@@ -12,7 +12,7 @@
  * Types and constants
  *   uint8_t..uint64_t, int32_t, int64_t, bool, size_t, uintptr_t, NULL, true, false
  *   EINVAL ENOMEM EFAULT EBUSY EAGAIN EEXIST ENOENT ENOSPC ERANGE EIO ETIMEDOUT EOVERFLOW
- *   EOPNOTSUPP
+ *   EOPNOTSUPP EALREADY
  *   (iovx returns them negated, kernel style)
  *
  * Compiler
@@ -57,6 +57,8 @@
  *
  * Time
  *   iovx_now_ns()                   monotonic clock in nanoseconds
+ *   iovx_cond_resched()             lets others run in a wait loop of a call that may sleep
+ *                                   (kernel: cond_resched(); userspace: sched_yield())
  *
  * Memory (every allocation site may be failed by the fail-Nth injector in test builds)
  *   IOVX_GFP_KERNEL (may sleep) IOVX_GFP_ATOMIC (never sleeps)

@@ -119,6 +119,7 @@ void iovx_rcu_barrier(void);
 
 /* ------------------------------------------------------------------ time */
 uint64_t iovx_now_ns(void);
+void iovx_cond_resched(void);
 
 /* ------------------------------------------------------------------ memory */
 #define IOVX_GFP_KERNEL 0u

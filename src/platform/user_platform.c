@@ -89,6 +89,11 @@ void iovx_user_assert_fail(const char *file, int line, const char *cond)
 }
 #endif
 
+void iovx_cond_resched(void)
+{
+	sched_yield();
+}
+
 uint64_t iovx_now_ns(void)
 {
 	struct timespec ts;

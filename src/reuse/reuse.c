@@ -1,0 +1,1079 @@
+// SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
+/*
+ * reuse.c - the reuse-tagged mapping table of a DMA domain in IOVX_DMA_MODE_REUSE
+ * (DESIGN.md §6, iovx/reuse.h, docs/reuse.md).
+ *
+ * What: a tagged buffer's mapping, made once by the domain's base mode (strict or deferred),
+ * lives in an entry {key, IOVA range, DMA segments, reference word}. A map of the same key
+ * takes a reference on the entry (no IOVA, no page table, no invalidation); an unmap drops
+ * it. Entries with no reference stay mapped (idle) until a stop or an eviction tears them
+ * down with the base mode's real unmap.
+ *
+ * Two indices over the same entries, both chained hash tables of 2^order buckets:
+ *   key index  hash(kind, dir, attrs, segments) -> entries; what map and unmap_sg look up
+ *   dma index  hash(first DMA address) -> entries; what unmap_single and syncs look up
+ *
+ * Entry life cycle (the reference word: bit 62 DYING, low 32 bits the count):
+ *   insert (count 1, published in both indices) -> count 0..n (ACTIVE/idle) -> DYING, set
+ *   by the one thread that wins the CAS (a stop: any count; an eviction: count 0 only) ->
+ *   the owner waits for the count to drain -> base unmap (+ flush in deferred mode for a
+ *   stop) -> unlinked from both indices -> freed after an RCU grace period.
+ *
+ * Invariants:
+ *   R1 a map hands out an entry's DMA addresses only after a CAS that incremented the count
+ *      of a word without DYING: no mapping ever comes from a dying entry;
+ *   R2 DYING is set once and never cleared; the IOVA range is unmapped only after DYING is
+ *      set and the count is 0, so no reference outlives the translation;
+ *   R3 an entry is freed only after it is unlinked from both indices and a grace period
+ *      has passed: readers (RCU read sections) never touch freed memory;
+ *   R4 an unmap decrements only a count > 0 (CAS loop), so a stray unmap cannot take a
+ *      reference another user holds below zero; with a count of 0 it is -ENOENT;
+ *   R5 a stop returns only after every entry overlapping its range that existed when it
+ *      began is unlinked, i.e. after its unmap (and, in deferred mode, the flush) returned:
+ *      the device cannot reach those bytes through them (I3).
+ *
+ * Progress: lookups (map hits, unmaps, syncs) are lock-free: an RCU read section and a CAS
+ * on the entry's word. Writers of a bucket chain (insert on a miss, unlink after a
+ * teardown) take that bucket's bit lock for a few instructions, never across IOMMU work
+ * (kernel: with interrupts off, so never preempted inside). A stop waits (it may sleep) for
+ * the references to drain.
+ *
+ * Ordering edges:
+ *   E-R1 the release store that links an entry into a chain (bucket unlock / next pointer)
+ *        pairs with the acquire loads of the readers' walk: a reader that sees the entry
+ *        sees its key, DMA segments and initial reference word.
+ *   E-R2 the acq_rel CAS that takes a reference pairs with the acq_rel CAS that sets DYING:
+ *        either the map's reference is counted before DYING (and the stop waits for it) or
+ *        the map sees DYING and does not use the entry.
+ *   E-R3 the release decrement of an unmap pairs with the acquire load of the stop's drain
+ *        loop: the device work done under the reference happens before the teardown.
+ */
+#include "dma/dma_internal.h"
+#include <iovx/reuse.h>
+
+#define R_DYING		(1ull << 62)
+#define R_COUNT		0xffffffffull
+
+#define RKIND_SINGLE	0u
+#define RKIND_SG	1u
+/* attrs that change the mapping itself (the others are per call) */
+#define RATTR_KEY	(IOVX_DMA_ATTR_WEAK_ORDERING | IOVX_DMA_ATTR_PRIVILEGED)
+
+#define RT_MAX_DOMAINS	256
+#define RT_EVICT_BATCH	8
+
+#define R_INLINE_SEGS	4		/* nin + nout up to this: no separate allocation */
+
+/*
+ * One slot of the table's slab: entries live in one array for the table's life (type-stable
+ * memory), so the hint path (below) may look at a slot without an RCU read section; a slot
+ * returns to the free stack only after an RCU grace period (R3).
+ */
+struct rentry {
+	/* first cache line: what a hit touches */
+	uint64_t ref;			/* atomic: R_DYING | count; a free slot is R_DYING */
+	uint64_t hash;			/* key hash */
+	uint32_t kda;			/* kind | dir << 1 | key attrs << 4 */
+	uint32_t nin, nout;
+	uint32_t used;			/* CLOCK bit: set by a hit, cleared by the eviction sweep */
+	uint64_t hits;			/* relaxed; exact when one thread uses the entry at a time */
+	uint64_t dma;			/* first DMA address (dma index key) */
+	struct dma_seg *seg;		/* nin inputs, then nout DMA segments */
+	struct rentry *knext;		/* key chain; RCU-published */
+	/* then the rest */
+	struct rentry *dnext;		/* dma chain; RCU-published */
+	uint64_t base, span;		/* the IOVA range the base mode mapped */
+	struct rentry *tnext;		/* a teardown owner's private list */
+	struct iovx_rtab *tab;
+	uint32_t idx;			/* slot index */
+	struct iovx_rcu_head rcu;
+	struct dma_seg iseg[R_INLINE_SEGS];
+} IOVX_ALIGNED(64);
+
+struct iovx_rtab {
+	uintptr_t *kb, *db;		/* bucket heads; bit 0: the bucket's writer lock */
+	uint64_t bmask;
+	uint64_t cap;			/* live entries at most */
+	uint64_t nslots;		/* 2 * cap: room for slots waiting for a grace period */
+	struct rentry *slab;		/* nslots slots */
+	uint64_t free_top;		/* atomic: free slot stack, tag << 32 | (index + 1) */
+	uint32_t *free_next;		/* per slot: next free index + 1 */
+	uint64_t nentries;		/* atomic: live entries (reserved by a miss) */
+	uint64_t hand;			/* atomic: eviction clock hand (bucket index) */
+	uint64_t users;			/* atomic: global stops working on this domain */
+	int reg_slot;
+	/* statistics, relaxed atomics (slow paths only) */
+	uint64_t misses, fallbacks, evictions, stops, dead_hits;
+};
+
+static struct iovx_dma_domain *rt_registry[RT_MAX_DOMAINS];
+
+/* ------------------------------------------------------------------ hashing */
+
+static inline uint64_t rmix(uint64_t h, uint64_t v)
+{
+	h ^= v;
+	h *= 0x9e3779b97f4a7c15ull;
+	return h ^ (h >> 29);
+}
+
+/* kind and direction only: a sync (no attrs) finds what a map with attrs made */
+#define KDA_KD		7u
+#define KDA_ALL		(~0u)
+
+static inline uint64_t rhash(unsigned int kda, const struct dma_seg *segs, unsigned int n)
+{
+	uint64_t h = rmix(0x6a09e667f3bcc909ull, (uint64_t)(kda & KDA_KD) << 32 | n);
+	unsigned int i;
+
+	for (i = 0; i < n; i++)
+		h = rmix(rmix(h, segs[i].addr), segs[i].len);
+	return h;
+}
+
+static inline uint64_t dhash(uint64_t dma)
+{
+	return rmix(0xbb67ae8584caa73bull, dma);
+}
+
+static inline unsigned int rkda(unsigned int kind, unsigned int dir, unsigned int attrs)
+{
+	return kind | dir << 1 | (attrs & RATTR_KEY) << 4;
+}
+
+static inline bool rkey_eq(const struct rentry *e, uint64_t h, unsigned int kda,
+			   unsigned int kmask, const struct dma_seg *segs, unsigned int n)
+{
+	unsigned int i;
+
+	if (e->hash != h || ((e->kda ^ kda) & kmask) || e->nin != n)
+		return false;
+	for (i = 0; i < n; i++)
+		if (e->seg[i].addr != segs[i].addr || e->seg[i].len != segs[i].len)
+			return false;
+	return true;
+}
+
+/* ------------------------------------------------------------------ buckets */
+
+static inline struct rentry *bucket_first(uintptr_t *b)
+{
+	return (struct rentry *)(iovx_load_acquire(b) & ~(uintptr_t)1);		/* E-R1 */
+}
+
+static uintptr_t bucket_lock(uintptr_t *b, iovx_irqflags_t *f)
+{
+	for (;;) {
+		uintptr_t v = iovx_load_relaxed(b);
+
+		iovx_local_irq_save(*f);
+		if (!(v & 1) && iovx_cmpxchg_acq_rel(b, &v, v | 1))
+			return v;
+		iovx_local_irq_restore(*f);
+		iovx_cpu_relax();
+	}
+}
+
+static inline void bucket_unlock(uintptr_t *b, uintptr_t head, iovx_irqflags_t f)
+{
+	iovx_store_release(b, head & ~(uintptr_t)1);				/* E-R1 */
+	iovx_local_irq_restore(f);
+}
+
+static void link_entry(struct iovx_rtab *t, struct rentry *e)
+{
+	iovx_irqflags_t f;
+	uintptr_t *b, head;
+
+	b = &t->kb[e->hash & t->bmask];
+	head = bucket_lock(b, &f);
+	iovx_store_relaxed(&e->knext, (struct rentry *)head);
+	bucket_unlock(b, (uintptr_t)e, f);
+
+	b = &t->db[dhash(e->dma) & t->bmask];
+	head = bucket_lock(b, &f);
+	iovx_store_relaxed(&e->dnext, (struct rentry *)head);
+	bucket_unlock(b, (uintptr_t)e, f);
+}
+
+/* Unlinks e from one chain; next_of selects the link field. */
+static void unlink_chain(uintptr_t *b, struct rentry *e, bool dchain)
+{
+	iovx_irqflags_t f;
+	uintptr_t head = bucket_lock(b, &f);
+	struct rentry *p = (struct rentry *)head, *prev = NULL;
+
+	while (p && p != e) {
+		prev = p;
+		p = dchain ? p->dnext : p->knext;
+	}
+	if (!p) {			/* not linked: cannot happen (R3), keep the chain */
+		IOVX_WARN_ON(true);
+		bucket_unlock(b, head, f);
+		return;
+	}
+	if (!prev) {
+		bucket_unlock(b, (uintptr_t)(dchain ? e->dnext : e->knext), f);
+		return;
+	}
+	/* Readers on e keep walking through e's own next pointer, which stays valid (R3). */
+	if (dchain)
+		iovx_store_release(&prev->dnext, e->dnext);
+	else
+		iovx_store_release(&prev->knext, e->knext);
+	bucket_unlock(b, head, f);
+}
+
+/* ------------------------------------------------------------------ slots */
+
+/* Pushes slot idx on the free stack (its ref word already R_DYING). */
+static void slot_push(struct iovx_rtab *t, uint32_t idx)
+{
+	uint64_t top = iovx_load_relaxed(&t->free_top), nt;
+
+	do {
+		iovx_store_relaxed(&t->free_next[idx], (uint32_t)top);
+		nt = ((top >> 32) + 1) << 32 | (idx + 1);
+	} while (!iovx_cmpxchg_acq_rel(&t->free_top, &top, nt));
+}
+
+/* Pops a free slot, or NULL. The tag in the top word defeats ABA. */
+static struct rentry *slot_pop(struct iovx_rtab *t)
+{
+	uint64_t top = iovx_load_acquire(&t->free_top), nt;
+
+	for (;;) {
+		uint32_t i = (uint32_t)top;
+
+		if (!i)
+			return NULL;
+		nt = ((top >> 32) + 1) << 32 | iovx_load_relaxed(&t->free_next[i - 1]);
+		if (iovx_cmpxchg_acq_rel(&t->free_top, &top, nt))
+			break;
+	}
+	return &t->slab[(uint32_t)top - 1];
+}
+
+#define R_HEAP_IDX	0xffffffffu	/* an entry allocated on its own (no slot, no hint) */
+
+static void rentry_release(struct iovx_rtab *t, struct rentry *e)
+{
+	if (e->seg != e->iseg)
+		iovx_free(e->seg);
+	e->seg = e->iseg;
+	if (e->idx == R_HEAP_IDX)
+		iovx_free(e);
+	else
+		slot_push(t, e->idx);
+}
+
+static void rentry_free_rcu(struct iovx_rcu_head *head)
+{
+	struct rentry *e = (struct rentry *)((char *)head - offsetof(struct rentry, rcu));
+
+	rentry_release(e->tab, e);
+}
+
+/* ------------------------------------------------------------------ references */
+
+/* Takes a reference unless DYING (R1, E-R2). */
+static inline bool rget(struct rentry *e)
+{
+	uint64_t r = iovx_load_relaxed(&e->ref);
+
+	while (!(r & R_DYING) && (r & R_COUNT) != R_COUNT)
+		if (iovx_cmpxchg_acq_rel(&e->ref, &r, r + 1))
+			return true;
+	return false;
+}
+
+/* Drops a reference if there is one (R4, E-R3). */
+static inline bool rput(struct rentry *e)
+{
+	uint64_t r = iovx_load_relaxed(&e->ref);
+
+	while (r & R_COUNT)
+		if (iovx_cmpxchg_acq_rel(&e->ref, &r, r - 1))
+			return true;
+	return false;
+}
+
+static inline void rtouch(struct rentry *e)
+{
+	if (!iovx_load_relaxed(&e->used))
+		iovx_store_relaxed(&e->used, 1u);
+	iovx_store_relaxed(&e->hits, iovx_load_relaxed(&e->hits) + 1);
+}
+
+/* ------------------------------------------------------------------ teardown */
+
+/*
+ * The owner of a DYING entry (it won the CAS) tears it down: waits for the references to
+ * drain (stop only; an eviction claimed a count of 0), unmaps through the base mode,
+ * unlinks, frees after a grace period. Returns the unmap's (or flush's) error.
+ */
+static int teardown(struct iovx_dma_domain *dom, struct rentry *e, bool flush)
+{
+	struct iovx_rtab *t = dom->rtab;
+	int err, e2;
+
+	while (iovx_load_acquire(&e->ref) & R_COUNT)				/* E-R3 */
+		iovx_cond_resched();
+	err = dom->mode->unmap_single(dom, e->base, e->span, e->kda >> 1 & 3, 0);
+	if (flush && dom->mode->flush) {
+		e2 = dom->mode->flush(dom);
+		if (!err)
+			err = e2;
+	}
+	unlink_chain(&t->kb[e->hash & t->bmask], e, false);
+	unlink_chain(&t->db[dhash(e->dma) & t->bmask], e, true);
+	iovx_fetch_add_relaxed(&t->dead_hits, iovx_load_relaxed(&e->hits));
+	iovx_fetch_add_relaxed(&t->nentries, (uint64_t)-1);
+	iovx_call_rcu(&e->rcu, rentry_free_rcu);				/* R3 */
+	return err;
+}
+
+/*
+ * Claims up to max idle entries (0: every idle one, ignoring the CLOCK bits) and tears
+ * them down. Returns the number evicted.
+ */
+static int evict(struct iovx_dma_domain *dom, unsigned int max)
+{
+	struct iovx_rtab *t = dom->rtab;
+	struct rentry *list = NULL, *e;
+	uint64_t nb = t->bmask + 1, i, start;
+	unsigned int got = 0, passes = max ? 2 : 1;
+	int n = 0;
+
+	if (!iovx_load_relaxed(&t->nentries))
+		return 0;
+	start = iovx_fetch_add_relaxed(&t->hand, 1);
+	iovx_rcu_read_lock();
+	for (i = 0; i < nb * passes && (!max || got < max); i++) {
+		uint64_t bi = (start + i) & t->bmask;
+
+		for (e = bucket_first(&t->kb[bi]); e && (!max || got < max);
+		     e = iovx_load_acquire(&e->knext)) {
+			uint64_t r = 0;
+
+			if (iovx_load_relaxed(&e->ref) != 0)
+				continue;
+			if (max && iovx_load_relaxed(&e->used)) {
+				iovx_store_relaxed(&e->used, 0u);	/* second chance */
+				continue;
+			}
+			if (!iovx_cmpxchg_acq_rel(&e->ref, &r, R_DYING))	/* E-R2 */
+				continue;
+			e->tnext = list;
+			list = e;
+			got++;
+		}
+	}
+	if (max)
+		iovx_store_relaxed(&t->hand, start + i);
+	iovx_rcu_read_unlock();
+	while (list) {
+		e = list;
+		list = e->tnext;
+		(void)teardown(dom, e, false);
+		n++;
+	}
+	iovx_fetch_add_relaxed(&t->evictions, (uint64_t)n);
+	return n;
+}
+
+
+/* ------------------------------------------------------------------ hints */
+/*
+ * The hint: map_sg stores the entry's slot index + 1 in the upper bits of sg[0].flags, and
+ * the next map or unmap of that list looks at that slot first, with no RCU read section and
+ * no hash. Safe because slots are type-stable and the hint is only a guess, checked:
+ *   map    takes a reference first (rget: never on a DYING or free slot), then compares
+ *          the key; a mismatch drops the reference and takes the indexed path;
+ *   unmap  the caller holds a reference (a correct caller), so the entry cannot change
+ *          under it; the key and address are compared with relaxed loads (a stale or
+ *          forged hint only leads to the indexed path), then the reference is dropped.
+ * Only entries whose segments are inline (nin <= R_INLINE_SEGS / 2) are used this way, so
+ * nothing the hint path reads is ever freed.
+ */
+#define RHINT_SHIFT	8
+
+static inline void set_hint(struct iovx_dma_sg *sg, const struct rentry *e)
+{
+	uint32_t h = e->idx == R_HEAP_IDX ? 0 : (e->idx + 1) << RHINT_SHIFT;
+
+	sg[0].flags = (sg[0].flags & ((1u << RHINT_SHIFT) - 1)) | h;
+}
+
+static inline struct rentry *hint_entry(struct iovx_rtab *t, const struct iovx_dma_sg *sg,
+					unsigned int n)
+{
+	uint32_t i = sg[0].flags >> RHINT_SHIFT;
+
+	if (!i || i > t->nslots || 2 * n > R_INLINE_SEGS)
+		return NULL;
+	return &t->slab[i - 1];
+}
+
+static inline bool hint_match(struct rentry *e, unsigned int kda, unsigned int kmask,
+			      const struct dma_seg *segs, unsigned int n)
+{
+	unsigned int i;
+
+	if ((iovx_load_relaxed(&e->kda) ^ kda) & kmask || iovx_load_relaxed(&e->nin) != n)
+		return false;
+	for (i = 0; i < n; i++)
+		if (iovx_load_relaxed(&e->iseg[i].addr) != segs[i].addr ||
+		    iovx_load_relaxed(&e->iseg[i].len) != segs[i].len)
+			return false;
+	return true;
+}
+
+static inline int fill_sg(struct iovx_dma_sg *sg, const struct rentry *e, unsigned int n)
+{
+	unsigned int i;
+
+	for (i = 0; i < e->nout; i++) {
+		sg[i].dma_address = e->seg[n + i].addr;
+		sg[i].dma_length = (uint32_t)e->seg[n + i].len;
+	}
+	for (; i < n; i++)
+		sg[i].dma_length = 0;
+	return (int)e->nout;
+}
+
+/* ------------------------------------------------------------------ map */
+
+static struct rentry *find_key(struct iovx_rtab *t, uint64_t h, unsigned int kda,
+			       unsigned int kmask, const struct dma_seg *segs, unsigned int n,
+			       uint64_t dma, bool want_dma, bool get)
+{
+	struct rentry *e;
+
+	for (e = bucket_first(&t->kb[h & t->bmask]); e; e = iovx_load_acquire(&e->knext)) {
+		if (!rkey_eq(e, h, kda, kmask, segs, n) || (want_dma && e->dma != dma))
+			continue;
+		if (get ? rget(e) : (iovx_load_relaxed(&e->ref) & R_COUNT) != 0)
+			return e;
+	}
+	return NULL;
+}
+
+/*
+ * Fills a popped slot for a new key. Its ref word stays R_DYING (no hint reader takes it)
+ * until publish().
+ */
+static int rentry_fill(struct rentry *e, uint64_t h, unsigned int kda,
+		       const struct dma_seg *segs, unsigned int n)
+{
+	unsigned int i;
+
+	e->seg = e->iseg;
+	if (2 * n > R_INLINE_SEGS) {
+		e->seg = iovx_zalloc(2 * (size_t)n * sizeof(struct dma_seg), IOVX_GFP_ATOMIC);
+		if (!e->seg) {
+			e->seg = e->iseg;
+			return -ENOMEM;
+		}
+	}
+	e->used = 1;
+	iovx_store_relaxed(&e->hits, 0ull);
+	e->hash = h;
+	/* relaxed atomics: the hint path of an unmap reads them without a reference */
+	iovx_store_relaxed(&e->kda, kda);
+	iovx_store_relaxed(&e->nin, n);
+	e->nout = 0;
+	for (i = 0; i < n; i++) {
+		iovx_store_relaxed(&e->seg[i].addr, segs[i].addr);
+		iovx_store_relaxed(&e->seg[i].len, segs[i].len);
+	}
+	return 0;
+}
+
+/* A miss that could not complete: the entry goes back (never published, no grace period). */
+static void rentry_drop(struct iovx_rtab *t, struct rentry *e)
+{
+	rentry_release(t, e);
+	iovx_fetch_add_relaxed(&t->nentries, (uint64_t)-1);
+}
+
+/* Publishes a filled entry with one reference: hint readers may take it from here (E-R1). */
+static void publish(struct iovx_rtab *t, struct rentry *e)
+{
+	iovx_store_release(&e->ref, 1ull);
+	link_entry(t, e);
+}
+
+/* The padded IOVA extent of one segment (as the base mode lays them out). */
+static inline uint64_t rseg_span(struct iovx_dma_domain *dom, const struct dma_seg *s)
+{
+	return ((s->addr & dom->gmask) + s->len + dom->gmask) & ~dom->gmask;
+}
+
+/* Counts a live entry against the capacity. */
+static bool reserve(struct iovx_rtab *t)
+{
+	if (iovx_fetch_add_relaxed(&t->nentries, 1) < t->cap)
+		return true;
+	iovx_fetch_add_relaxed(&t->nentries, (uint64_t)-1);
+	return false;
+}
+
+/*
+ * A slot for a miss, evicting when none is free, filled with the key. NULL: map untagged.
+ * Slots of entries evicted here come back after a grace period: when none is free yet, the
+ * miss maps untagged rather than wait.
+ */
+static struct rentry *new_entry(struct iovx_dma_domain *dom, uint64_t h, unsigned int kda,
+				const struct dma_seg *segs, unsigned int n)
+{
+	struct iovx_rtab *t = dom->rtab;
+	struct rentry *e = NULL;
+
+	if (reserve(t) || (evict(dom, t->cap >= 64 ? RT_EVICT_BATCH : 1) && reserve(t)) ||
+	    (evict(dom, 0) && reserve(t))) {
+		e = slot_pop(t);
+		if (!e) {
+			/*
+			 * Every spare slot still waits for its grace period (a burst of
+			 * evictions): an entry of its own, served by the indices only.
+			 */
+			e = iovx_zalloc(sizeof(*e), IOVX_GFP_ATOMIC);
+			if (e) {
+				e->ref = R_DYING;
+				e->tab = t;
+				e->idx = R_HEAP_IDX;
+				e->seg = e->iseg;
+			} else {
+				iovx_fetch_add_relaxed(&t->nentries, (uint64_t)-1);
+			}
+		}
+	}
+	if (e && rentry_fill(e, h, kda, segs, n)) {
+		rentry_drop(t, e);
+		e = NULL;
+	}
+	if (!e)
+		iovx_fetch_add_relaxed(&t->fallbacks, 1);
+	return e;
+}
+
+int iovx_rtab_map_sg(struct iovx_dma_domain *dom, struct iovx_dma_sg *sg,
+		     const struct dma_seg *segs, unsigned int n, unsigned int dir,
+		     unsigned int attrs)
+{
+	struct iovx_rtab *t = dom->rtab;
+	unsigned int kda = rkda(RKIND_SG, dir, attrs), i;
+	uint64_t h, span = 0;
+	struct rentry *e = hint_entry(t, sg, n);
+	int ret;
+
+	if (e && rget(e)) {
+		if (iovx_likely(hint_match(e, kda, KDA_ALL, segs, n))) {
+			rtouch(e);
+			return fill_sg(sg, e, n);
+		}
+		(void)rput(e);
+	}
+	h = rhash(kda, segs, n);
+	iovx_rcu_read_lock();
+	e = find_key(t, h, kda, KDA_ALL, segs, n, 0, false, true);
+	if (e) {
+		rtouch(e);
+		ret = fill_sg(sg, e, n);
+		if (2 * n <= R_INLINE_SEGS)
+			set_hint(sg, e);
+		iovx_rcu_read_unlock();
+		return ret;
+	}
+	iovx_rcu_read_unlock();
+
+	/* Miss: the base mode maps, the entry is published with one reference. */
+	e = new_entry(dom, h, kda, segs, n);
+	if (!e)
+		return -ENOSPC;
+	ret = dom->mode->map_sg(dom, sg, segs, n, dir, attrs & ~IOVX_DMA_ATTR_REUSE);
+	if (ret == -ENOMEM && evict(dom, 0))
+		ret = dom->mode->map_sg(dom, sg, segs, n, dir, attrs & ~IOVX_DMA_ATTR_REUSE);
+	if (ret < 0) {
+		rentry_drop(t, e);
+		return ret;
+	}
+	e->nout = (unsigned int)ret;
+	for (i = 0; i < e->nout; i++) {
+		e->seg[n + i].addr = sg[i].dma_address;
+		e->seg[n + i].len = sg[i].dma_length;
+	}
+	for (i = 0; i < n; i++)
+		span += rseg_span(dom, &segs[i]);
+	iovx_store_relaxed(&e->dma, sg[0].dma_address);
+	e->base = sg[0].dma_address & ~dom->gmask;
+	e->span = span;
+	publish(t, e);
+	iovx_fetch_add_relaxed(&t->misses, 1);
+	if (2 * n <= R_INLINE_SEGS)
+		set_hint(sg, e);
+	return ret;
+}
+
+int iovx_rtab_map_single(struct iovx_dma_domain *dom, uint64_t phys, uint64_t size,
+			 unsigned int dir, unsigned int attrs, uint64_t *dma)
+{
+	struct iovx_rtab *t = dom->rtab;
+	unsigned int kda = rkda(RKIND_SINGLE, dir, attrs);
+	struct dma_seg seg = { phys, size };
+	uint64_t h = rhash(kda, &seg, 1), addr;
+	struct rentry *e;
+	int err;
+
+	iovx_rcu_read_lock();
+	e = find_key(t, h, kda, KDA_ALL, &seg, 1, 0, false, true);
+	if (e) {
+		*dma = e->dma;
+		rtouch(e);
+		iovx_rcu_read_unlock();
+		return 0;
+	}
+	iovx_rcu_read_unlock();
+
+	e = new_entry(dom, h, kda, &seg, 1);
+	if (!e)
+		return -ENOSPC;
+	err = dom->mode->map_single(dom, phys, size, dir, attrs & ~IOVX_DMA_ATTR_REUSE, &addr);
+	if (err == -ENOMEM && evict(dom, 0))
+		err = dom->mode->map_single(dom, phys, size, dir, attrs & ~IOVX_DMA_ATTR_REUSE,
+					    &addr);
+	if (err) {
+		rentry_drop(t, e);
+		return err;
+	}
+	e->nout = 1;
+	e->seg[1].addr = addr;
+	e->seg[1].len = size;
+	iovx_store_relaxed(&e->dma, addr);
+	e->base = addr & ~dom->gmask;
+	e->span = ((addr & dom->gmask) + size + dom->gmask) & ~dom->gmask;
+	publish(t, e);
+	iovx_fetch_add_relaxed(&t->misses, 1);
+	*dma = addr;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ unmap, sync */
+
+static void rsync(struct iovx_dma_domain *dom, struct rentry *e, bool for_cpu)
+{
+	void (*fn)(struct iovx_dma_domain *, uint64_t, uint64_t, unsigned int) =
+		for_cpu ? dom->mode->sync_for_cpu : dom->mode->sync_for_device;
+	unsigned int i, dir = e->kda >> 1 & 3;
+
+	for (i = 0; fn && i < e->nout; i++)
+		fn(dom, e->seg[e->nin + i].addr, e->seg[e->nin + i].len, dir);
+}
+
+int iovx_rtab_sg_op(struct iovx_dma_domain *dom, const struct iovx_dma_sg *sg,
+		    const struct dma_seg *segs, unsigned int n, unsigned int dir,
+		    unsigned int attrs, int op)
+{
+	struct iovx_rtab *t = dom->rtab;
+	unsigned int kda = rkda(RKIND_SG, dir, attrs);
+	uint64_t h;
+	struct rentry *e = hint_entry(t, sg, n);
+	int ret = 0;
+
+	if (op == RTAB_UNMAP && e && (iovx_load_relaxed(&e->ref) & R_COUNT) &&
+	    hint_match(e, kda, KDA_ALL, segs, n) &&
+	    iovx_load_relaxed(&e->dma) == sg[0].dma_address) {
+		if (!(attrs & IOVX_DMA_ATTR_SKIP_CPU_SYNC))
+			rsync(dom, e, true);
+		if (rput(e))
+			return 0;
+	}
+	h = rhash(kda, segs, n);
+	iovx_rcu_read_lock();
+	e = find_key(t, h, kda, op == RTAB_UNMAP ? KDA_ALL : KDA_KD, segs, n,
+		     sg[0].dma_address, true, false);
+	if (!e) {
+		ret = -ENOENT;
+	} else {
+		if (op == RTAB_SYNC_CPU || (op == RTAB_UNMAP && !(attrs & IOVX_DMA_ATTR_SKIP_CPU_SYNC)))
+			rsync(dom, e, true);
+		else if (op == RTAB_SYNC_DEV)
+			rsync(dom, e, false);
+		if (op == RTAB_UNMAP && !rput(e))
+			ret = -ENOENT;
+	}
+	iovx_rcu_read_unlock();
+	return ret;
+}
+
+int iovx_rtab_single_op(struct iovx_dma_domain *dom, uint64_t dma, uint64_t size,
+			unsigned int dir, unsigned int attrs, int op)
+{
+	struct iovx_rtab *t = dom->rtab;
+	unsigned int kda = rkda(RKIND_SINGLE, dir, attrs);
+	struct rentry *e;
+	int ret = -ENOENT;
+
+	iovx_rcu_read_lock();
+	for (e = bucket_first(&t->db[dhash(dma) & t->bmask]); e; e = iovx_load_acquire(&e->dnext)) {
+		if (e->dma != dma || (e->kda & RKIND_SG) || (e->kda >> 1 & 3) != dir)
+			continue;
+		if (!(iovx_load_relaxed(&e->ref) & R_COUNT))
+			continue;
+		if (op == RTAB_UNMAP) {
+			/* The whole mapping with its attrs, as the map made it. */
+			if (e->seg[0].len != size || e->kda != kda)
+				continue;
+			if (!(attrs & IOVX_DMA_ATTR_SKIP_CPU_SYNC))
+				rsync(dom, e, true);
+			if (rput(e))
+				ret = 0;
+			break;
+		}
+		/* A sync may cover a prefix of the mapping. */
+		if (size > e->seg[0].len)
+			continue;
+		if (op == RTAB_SYNC_CPU && dom->mode->sync_for_cpu)
+			dom->mode->sync_for_cpu(dom, dma, size, dir);
+		else if (op == RTAB_SYNC_DEV && dom->mode->sync_for_device)
+			dom->mode->sync_for_device(dom, dma, size, dir);
+		ret = 0;
+		break;
+	}
+	iovx_rcu_read_unlock();
+	return ret;
+}
+
+/* ------------------------------------------------------------------ stop */
+
+static bool roverlaps(const struct rentry *e, uint64_t lo, uint64_t hi)
+{
+	unsigned int i;
+
+	for (i = 0; i < e->nin; i++)
+		if (e->seg[i].addr < hi && lo < e->seg[i].addr + e->seg[i].len)
+			return true;
+	return false;
+}
+
+static int stop_range(struct iovx_dma_domain *dom, uint64_t lo, uint64_t hi)
+{
+	struct iovx_rtab *t = dom->rtab;
+	int n = 0, err = 0;
+
+	for (;;) {
+		struct rentry *list = NULL, *e;
+		bool others = false;
+		uint64_t i;
+
+		iovx_rcu_read_lock();
+		for (i = 0; i <= t->bmask && iovx_load_relaxed(&t->nentries); i++) {
+			for (e = bucket_first(&t->kb[i]); e; e = iovx_load_acquire(&e->knext)) {
+				uint64_t r;
+
+				if (!roverlaps(e, lo, hi))
+					continue;
+				r = iovx_load_relaxed(&e->ref);
+				if (r & R_DYING) {
+					others = true;		/* torn down by its owner */
+					continue;
+				}
+				if (!iovx_cmpxchg_acq_rel(&e->ref, &r, r | R_DYING)) {
+					others = true;		/* changed: look again */
+					continue;
+				}
+				e->tnext = list;
+				list = e;
+			}
+		}
+		iovx_rcu_read_unlock();
+		while (list) {
+			int e2;
+
+			e = list;
+			list = e->tnext;
+			e2 = teardown(dom, e, true);
+			if (e2 && !err)
+				err = e2;
+			n++;
+		}
+		if (!others)
+			break;
+		iovx_cond_resched();	/* R5: wait until the other owners unlinked theirs */
+	}
+	iovx_fetch_add_relaxed(&t->stops, (uint64_t)n);
+	return err ? err : n;
+}
+
+static int check_range(uint64_t phys, uint64_t size, uint64_t *hi)
+{
+	if (!size)
+		return -EINVAL;
+	if (phys + size < phys)
+		return -EOVERFLOW;
+	*hi = phys + size;
+	return 0;
+}
+
+int iovx_dma_stop_reuse(struct iovx_dma_domain *dom, uint64_t phys, size_t size)
+{
+	uint64_t hi;
+	int err;
+
+	if (!dom)
+		return -EINVAL;
+	err = check_range(phys, size, &hi);
+	if (err)
+		return err;
+	if (!dom->rtab)
+		return -EOPNOTSUPP;
+	return stop_range(dom, phys, hi);
+}
+
+/* Every registered reuse domain; a domain being destroyed waits for us (users). */
+static int stop_all(uint64_t lo, uint64_t hi)
+{
+	int i, n = 0, err = 0;
+
+	for (i = 0; i < RT_MAX_DOMAINS; i++) {
+		struct iovx_dma_domain *d;
+		int r;
+
+		iovx_rcu_read_lock();
+		d = iovx_rcu_dereference(rt_registry[i]);
+		if (d)
+			iovx_fetch_add_acq_rel(&d->rtab->users, 1);
+		iovx_rcu_read_unlock();
+		if (!d)
+			continue;
+		r = stop_range(d, lo, hi);
+		iovx_fetch_add_acq_rel(&d->rtab->users, (uint64_t)-1);
+		if (r < 0 && !err)
+			err = r;
+		else if (r > 0)
+			n += r;
+	}
+	return err ? err : n;
+}
+
+int iovx_buf_stop_reuse(uint64_t phys, size_t size)
+{
+	uint64_t hi;
+	int err = check_range(phys, size, &hi);
+
+	return err ? err : stop_all(phys, hi);
+}
+
+static int check_list(const struct iovx_dma_sg *sg, int nents)
+{
+	int i;
+
+	if (!sg || nents <= 0 || nents > IOVX_DMA_MAX_SEGS)
+		return -EINVAL;
+	for (i = 0; i < nents; i++) {
+		uint64_t a = sg[i].phys + sg[i].offset;
+
+		if (!sg[i].length)
+			return -EINVAL;
+		if (a < sg[i].phys || a + sg[i].length < a)
+			return -EOVERFLOW;
+	}
+	return 0;
+}
+
+int iovx_sg_mark_reusable(struct iovx_dma_sg *sg, int nents)
+{
+	int i, err = check_list(sg, nents);
+
+	if (err)
+		return err;
+	for (i = 0; i < nents; i++)
+		sg[i].flags = IOVX_SG_REUSE;	/* and no hint (RHINT_SHIFT) yet */
+	return 0;
+}
+
+int iovx_sg_mark_stop_reuse(struct iovx_dma_sg *sg, int nents)
+{
+	int i, n = 0, err = check_list(sg, nents);
+	bool tagged = false, stopped = false;
+
+	if (err)
+		return err;
+	for (i = 0; i < nents; i++) {
+		tagged |= !!(sg[i].flags & IOVX_SG_REUSE);
+		stopped |= !!(sg[i].flags & IOVX_SG_REUSE_STOPPED);
+	}
+	if (!tagged)
+		return stopped ? -EALREADY : -EINVAL;
+	for (i = 0; i < nents; i++) {
+		uint64_t a = sg[i].phys + sg[i].offset;
+		int r = stop_all(a, a + sg[i].length);
+
+		if (r < 0 && !err)
+			err = r;
+		else if (r > 0)
+			n += r;
+	}
+	for (i = 0; i < nents; i++)
+		sg[i].flags = IOVX_SG_REUSE_STOPPED;
+	return err ? err : n;
+}
+
+int iovx_dma_reuse_evict(struct iovx_dma_domain *dom, unsigned int max)
+{
+	if (!dom)
+		return -EINVAL;
+	if (!dom->rtab)
+		return -EOPNOTSUPP;
+	return evict(dom, max);
+}
+
+int iovx_rtab_evict_idle(struct iovx_dma_domain *dom)
+{
+	return evict(dom, 0);
+}
+
+/* ------------------------------------------------------------------ stats */
+
+int iovx_dma_get_reuse_stats(struct iovx_dma_domain *dom, struct iovx_reuse_stats *st)
+{
+	struct iovx_rtab *t;
+	uint64_t i, hits;
+	struct rentry *e;
+
+	if (!dom || !st)
+		return -EINVAL;
+	t = dom->rtab;
+	if (!t)
+		return -EOPNOTSUPP;
+	iovx_memset(st, 0, sizeof(*st));
+	hits = iovx_load_relaxed(&t->dead_hits);
+	iovx_rcu_read_lock();
+	for (i = 0; i <= t->bmask; i++) {
+		for (e = bucket_first(&t->kb[i]); e; e = iovx_load_acquire(&e->knext)) {
+			uint64_t r = iovx_load_relaxed(&e->ref);
+
+			hits += iovx_load_relaxed(&e->hits);
+			if (r & R_DYING)
+				continue;
+			st->entries++;
+			st->refs += r & R_COUNT;
+			st->active += (r & R_COUNT) != 0;
+			if (e->seg != e->iseg)
+				st->mem_bytes += 2 * (uint64_t)e->nin * sizeof(struct dma_seg);
+		}
+	}
+	iovx_rcu_read_unlock();
+	st->hits = hits;
+	st->misses = iovx_load_relaxed(&t->misses);
+	st->untagged_fallbacks = iovx_load_relaxed(&t->fallbacks);
+	st->evictions = iovx_load_relaxed(&t->evictions);
+	st->stops = iovx_load_relaxed(&t->stops);
+	st->revivals = 0;
+	st->capacity = t->cap;
+	st->mem_bytes += sizeof(*t) + t->cap * 2 * sizeof(uintptr_t) +
+			 t->nslots * (sizeof(uint32_t) + sizeof(struct rentry));
+	return 0;
+}
+
+/* ------------------------------------------------------------------ life cycle */
+
+int iovx_rtab_init(struct iovx_dma_domain *dom, unsigned int order)
+{
+	struct iovx_rtab *t;
+	uint64_t i;
+	int r;
+
+	IOVX_BUILD_BUG_ON(IOVX_REUSE_MAX_TABLE_ORDER + 1 > 32 - RHINT_SHIFT);
+	t = iovx_zalloc(sizeof(*t), IOVX_GFP_KERNEL);
+	if (!t)
+		return -ENOMEM;
+	t->cap = 1ull << order;
+	t->nslots = 2 * t->cap;
+	t->bmask = t->cap - 1;
+	t->kb = iovx_zalloc(sizeof(uintptr_t) << order, IOVX_GFP_KERNEL);
+	t->db = iovx_zalloc(sizeof(uintptr_t) << order, IOVX_GFP_KERNEL);
+	t->free_next = iovx_zalloc(sizeof(uint32_t) * t->nslots, IOVX_GFP_KERNEL);
+	t->slab = iovx_zalloc_aligned(sizeof(struct rentry) * t->nslots, 64, IOVX_GFP_KERNEL);
+	if (!t->kb || !t->db || !t->free_next || !t->slab) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	/* Every slot free (R_DYING: no hint reader takes it), stacked in index order. */
+	for (i = 0; i < t->nslots; i++) {
+		struct rentry *e = &t->slab[i];
+
+		e->ref = R_DYING;
+		e->tab = t;
+		e->idx = (uint32_t)i;
+		e->seg = e->iseg;
+		t->free_next[i] = i + 1 < t->nslots ? (uint32_t)(i + 2) : 0;
+	}
+	t->free_top = 1;
+	t->reg_slot = -1;
+	for (r = 0; r < RT_MAX_DOMAINS; r++) {
+		struct iovx_dma_domain *none = NULL;
+
+		if (iovx_cmpxchg_acq_rel(&rt_registry[r], &none, dom)) {
+			t->reg_slot = r;
+			break;
+		}
+	}
+	if (t->reg_slot < 0) {
+		r = -ENOSPC;
+		goto fail;
+	}
+	dom->rtab = t;
+	return 0;
+fail:
+	iovx_free(t->kb);
+	iovx_free(t->db);
+	iovx_free(t->free_next);
+	iovx_free(t->slab);
+	iovx_free(t);
+	return r;
+}
+
+/*
+ * Domain destroy, before the base mode's unmap_all (which unmaps the whole IOVA space):
+ * unregisters (no global stop reaches the domain any more), waits for global stops in
+ * flight and for the grace periods of entries torn down earlier, frees everything.
+ * Returns the references still held (mappings the caller leaked).
+ */
+uint64_t iovx_rtab_fini(struct iovx_dma_domain *dom)
+{
+	struct iovx_rtab *t = dom->rtab;
+	uint64_t i, refs = 0;
+
+	if (!t)
+		return 0;
+	iovx_store_release(&rt_registry[t->reg_slot], (struct iovx_dma_domain *)NULL);
+	iovx_synchronize_rcu();		/* a stop that saw us has counted itself in users */
+	while (iovx_load_acquire(&t->users))
+		iovx_cond_resched();
+	iovx_rcu_barrier();		/* entries torn down earlier are released */
+	for (i = 0; i <= t->bmask; i++) {
+		struct rentry *e = bucket_first(&t->kb[i]), *next;
+
+		for (; e; e = next) {
+			next = e->knext;
+			refs += e->ref & R_COUNT;
+			if (e->idx == R_HEAP_IDX)
+				rentry_release(t, e);
+		}
+	}
+	for (i = 0; i < t->nslots; i++) {
+		struct rentry *e = &t->slab[i];
+
+		if (e->seg != e->iseg)
+			iovx_free(e->seg);
+	}
+	iovx_free(t->kb);
+	iovx_free(t->db);
+	iovx_free(t->free_next);
+	iovx_free(t->slab);
+	iovx_free(t);
+	dom->rtab = NULL;
+	return refs;
+}
