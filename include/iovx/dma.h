@@ -106,6 +106,17 @@ enum iovx_dma_dir {
 
 /* Domain flags. */
 #define IOVX_DMA_F_NO_GATHER	(1u << 0)	/* strict baseline: inval+sync per mapped run */
+/*
+ * Deferred mode, or reuse mode over deferred: opportunistic reuse of untagged buffers. An
+ * unmapped buffer's mapping stays in place, idle, for half the deferred bound (the
+ * invalidation context's max_age_ns); a map of the same buffer (same segments, direction
+ * and attrs) in that window revives it: no IOVA, no page-table write. When the window
+ * ends the mapping is torn down with a strict invalidation, so the device reaches an
+ * unmapped buffer for less than the bound, as deferred mode already allows. Entries live
+ * in the reuse table (reuse_table_order; iovx_dma_get_reuse_stats: revivals, expired).
+ * -EINVAL in any other mode.
+ */
+#define IOVX_DMA_F_REVIVE	(1u << 1)
 
 #define IOVX_DMA_MAX_SEGS	4096		/* largest nents of one sg list */
 

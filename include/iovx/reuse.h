@@ -121,7 +121,8 @@ IOVX_API int iovx_dma_reuse_evict(struct iovx_dma_domain *dom, unsigned int max)
 	X(untagged_fallbacks, "tagged maps mapped untagged (table full)") \
 	X(evictions, "idle entries evicted (unmapped + invalidated)")	\
 	X(stops, "entries torn down by a stop")				\
-	X(revivals, "reserved: deferred-window revivals")		\
+	X(revivals, "revive mode: maps that found their mapping idle in its window") \
+	X(expired, "revive mode: idle mappings torn down at the end of their window") \
 	X(entries, "entries in the table now (snapshot)")		\
 	X(active, "entries with a reference now (snapshot)")		\
 	X(refs, "references held now (snapshot)")			\

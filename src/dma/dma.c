@@ -16,7 +16,7 @@
 #include "dma_internal.h"
 #include <iovx/reuse.h>
 
-#define DMA_KNOWN_FLAGS		IOVX_DMA_F_NO_GATHER
+#define DMA_KNOWN_FLAGS		(IOVX_DMA_F_NO_GATHER | IOVX_DMA_F_REVIVE)
 
 void iovx_dma_config_init(struct iovx_dma_config *cfg, struct iovx_iommu *iommu,
 			  enum iovx_dma_mode mode)
@@ -59,6 +59,21 @@ int iovx_dma_domain_create(const struct iovx_dma_config *cfg, struct iovx_dma_do
 	} else {
 		mode = iovx_dma_modes[cfg->mode];
 	}
+	if (cfg->flags & IOVX_DMA_F_REVIVE) {
+		/* Revivable mappings live inside the deferred window: deferred base only. */
+		if (mode != iovx_dma_modes[IOVX_DMA_MODE_DEFERRED])
+			return -EINVAL;
+		if (!rorder) {
+			rorder = cfg->reuse_table_order ? cfg->reuse_table_order :
+				 IOVX_REUSE_DEFAULT_TABLE_ORDER;
+			if (rorder < IOVX_REUSE_MIN_TABLE_ORDER ||
+			    rorder > IOVX_REUSE_MAX_TABLE_ORDER)
+				return -EINVAL;
+		}
+		if (cfg->inval && (cfg->inval->max_age_ns < IOVX_INVAL_MIN_MAX_AGE_NS ||
+				   cfg->inval->max_age_ns > IOVX_INVAL_MAX_MAX_AGE_NS))
+			return -EINVAL;
+	}
 	if (!mode)
 		return -EOPNOTSUPP;
 	if (mode->needs_iommu && (!cfg->iommu || !cfg->iommu->ops ||
@@ -94,7 +109,15 @@ int iovx_dma_domain_create(const struct iovx_dma_config *cfg, struct iovx_dma_do
 	if (!err && mode->init)
 		err = mode->init(dom);
 	if (!err && rorder) {
-		err = iovx_rtab_init(dom, rorder);
+		uint64_t bound = cfg->inval ? cfg->inval->max_age_ns :
+				 IOVX_INVAL_DEFAULT_MAX_AGE_NS;
+
+		/*
+		 * An idle revivable mapping lingers half the bound; the reaper runs every
+		 * quarter, tears it down with a strict invalidation: reachable < the bound.
+		 */
+		dom->revive = !!(cfg->flags & IOVX_DMA_F_REVIVE);
+		err = iovx_rtab_init(dom, rorder, dom->revive, bound / 2);
 		if (err && mode->fini)
 			mode->fini(dom);
 	}
@@ -196,8 +219,9 @@ int iovx_dma_map_single(struct iovx_dma_domain *dom, uint64_t phys, size_t size,
 	err = check_buf(dom, phys, size);
 	if (err)
 		return fail(dom, err);
-	if (dom->rtab && (attrs & IOVX_DMA_ATTR_REUSE)) {
-		err = iovx_rtab_map_single(dom, phys, size, dir, attrs, &addr);
+	if (dom->rtab && ((attrs & IOVX_DMA_ATTR_REUSE) || dom->revive)) {
+		err = iovx_rtab_map_single(dom, phys, size, dir, attrs,
+					   !(attrs & IOVX_DMA_ATTR_REUSE), &addr);
 		if (!err)
 			goto mapped;
 		if (err != -ENOSPC)
@@ -234,8 +258,9 @@ int iovx_dma_unmap_single(struct iovx_dma_domain *dom, uint64_t dma, size_t size
 		return fail(dom, -EINVAL);
 	if (dma + size < dma || dma + size > UINT64_MAX - MT_KEY_BIAS)
 		return fail(dom, -EOVERFLOW);
-	if (dom->rtab && (attrs & IOVX_DMA_ATTR_REUSE) &&
-	    !iovx_rtab_single_op(dom, dma, size, dir, attrs, RTAB_UNMAP)) {
+	if (dom->rtab && ((attrs & IOVX_DMA_ATTR_REUSE) || dom->revive) &&
+	    !iovx_rtab_single_op(dom, dma, size, dir, attrs, !(attrs & IOVX_DMA_ATTR_REUSE),
+				 RTAB_UNMAP)) {
 		DMA_STAT_ADD(dom, unmaps, 1);
 		return 0;
 	}
@@ -332,8 +357,9 @@ int iovx_dma_map_sg(struct iovx_dma_domain *dom, struct iovx_dma_sg *sg, int nen
 	ret = sg_begin(dom, sg, nents, dir, attrs, stack, &segs, &total);
 	if (ret)
 		goto out;
-	if (dom->rtab && (sg[0].flags & IOVX_SG_REUSE)) {
-		ret = iovx_rtab_map_sg(dom, sg, segs, (unsigned int)nents, dir, attrs);
+	if (dom->rtab && ((sg[0].flags & IOVX_SG_REUSE) || dom->revive)) {
+		ret = iovx_rtab_map_sg(dom, sg, segs, (unsigned int)nents, dir, attrs,
+				       !(sg[0].flags & IOVX_SG_REUSE));
 		if (ret > 0)
 			goto mapped;
 		if (ret != -ENOSPC)
@@ -379,11 +405,11 @@ static int sync_sg(struct iovx_dma_domain *dom, struct iovx_dma_sg *sg, int nent
 	ret = sg_begin(dom, sg, nents, dir, attrs, stack, &segs, &total);
 	if (ret)
 		goto out;
-	if (dom->rtab && (sg[0].flags & IOVX_SG_REUSE)) {
+	if (dom->rtab && ((sg[0].flags & IOVX_SG_REUSE) || dom->revive)) {
 		/* A table mapping: the syncs and the reference drop happen in the table. */
 		ret = iovx_rtab_sg_op(dom, sg, segs, (unsigned int)nents, dir, attrs,
-				      remove ? RTAB_UNMAP : for_cpu ? RTAB_SYNC_CPU :
-				      RTAB_SYNC_DEV);
+				      !(sg[0].flags & IOVX_SG_REUSE),
+				      remove ? RTAB_UNMAP : for_cpu ? RTAB_SYNC_CPU : RTAB_SYNC_DEV);
 		if (!ret) {
 			if (remove)
 				DMA_STAT_ADD(dom, unmaps, 1);
@@ -447,7 +473,7 @@ static int sync_single(struct iovx_dma_domain *dom, uint64_t dma, size_t size,
 		return fail(dom, -EOVERFLOW);
 	err = iovx_dma_maptab_find(&dom->mt, dma, mt_meta(MT_KIND_SINGLE, dir, 1, size), true);
 	if (err == -ENOENT && dom->rtab &&
-	    !iovx_rtab_single_op(dom, dma, size, dir, 0,
+	    !iovx_rtab_single_op(dom, dma, size, dir, 0, false,
 				 for_cpu ? RTAB_SYNC_CPU : RTAB_SYNC_DEV))
 		return 0;
 	if (err)

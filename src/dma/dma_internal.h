@@ -149,6 +149,7 @@ struct iovx_dma_domain {
 	uint64_t bpool_last;		/* last IOVA byte of the pool */
 	struct iovx_iommu_freed_page *leaked_tables;	/* Treiber stack (never reused) */
 	struct iovx_rtab *rtab;		/* reuse mode: the reuse table (src/reuse/reuse.c) */
+	bool revive;			/* IOVX_DMA_F_REVIVE: untagged maps use the table too */
 	/* statistics: relaxed atomics */
 	uint64_t maps, unmaps, errors, inv_ranges, syncs, leaked_pages, nr_leaked_tables;
 	uint64_t bounced, bounce_fallbacks;
@@ -167,21 +168,26 @@ int iovx_bounce_destroy_live(struct iovx_bounce_pool *pool);
  */
 struct iovx_rtab;
 enum { RTAB_UNMAP, RTAB_SYNC_CPU, RTAB_SYNC_DEV, RTAB_FIND };
-int iovx_rtab_init(struct iovx_dma_domain *dom, unsigned int order);
+/* revive: untagged maps get revivable entries that linger up to linger_ns when idle. */
+int iovx_rtab_init(struct iovx_dma_domain *dom, unsigned int order, bool revive,
+		   uint64_t linger_ns);
 /* Frees the table (domain destroy); returns the references callers still held. */
 uint64_t iovx_rtab_fini(struct iovx_dma_domain *dom);
-/* A tagged map: > 0 / 0 served (hit or new entry); -ENOSPC: map it untagged; -errno. */
+/*
+ * A table map: > 0 / 0 served (hit or new entry); -ENOSPC: map it outside the table;
+ * -errno. opp: an untagged map of a revive-mode domain (a revivable entry).
+ */
 int iovx_rtab_map_sg(struct iovx_dma_domain *dom, struct iovx_dma_sg *sg,
 		     const struct dma_seg *segs, unsigned int n, unsigned int dir,
-		     unsigned int attrs);
+		     unsigned int attrs, bool opp);
 int iovx_rtab_map_single(struct iovx_dma_domain *dom, uint64_t phys, uint64_t size,
-			 unsigned int dir, unsigned int attrs, uint64_t *dma);
+			 unsigned int dir, unsigned int attrs, bool opp, uint64_t *dma);
 /* Unmap (drops a reference) / syncs / find of a table mapping: 0 or -ENOENT (not ours). */
 int iovx_rtab_sg_op(struct iovx_dma_domain *dom, const struct iovx_dma_sg *sg,
 		    const struct dma_seg *segs, unsigned int n, unsigned int dir,
-		    unsigned int attrs, int op);
+		    unsigned int attrs, bool opp, int op);
 int iovx_rtab_single_op(struct iovx_dma_domain *dom, uint64_t dma, uint64_t size,
-			unsigned int dir, unsigned int attrs, int op);
+			unsigned int dir, unsigned int attrs, bool opp, int op);
 /* Evicts every idle entry (IOVA pressure); returns how many. */
 int iovx_rtab_evict_idle(struct iovx_dma_domain *dom);
 

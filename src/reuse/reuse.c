@@ -52,10 +52,12 @@
 #include <iovx/reuse.h>
 
 #define R_DYING		(1ull << 62)
+#define R_LINGER	(1ull << 61)	/* on the linger list (revive mode, idle) */
 #define R_COUNT		0xffffffffull
 
 #define RKIND_SINGLE	0u
 #define RKIND_SG	1u
+#define KDA_OPP		(1u << 30)	/* a revivable (untagged) mapping: revive mode */
 /* attrs that change the mapping itself (the others are per call) */
 #define RATTR_KEY	(IOVX_DMA_ATTR_WEAK_ORDERING | IOVX_DMA_ATTR_PRIVILEGED)
 
@@ -78,12 +80,15 @@ struct rentry {
 	uint32_t used;			/* CLOCK bit: set by a hit, cleared by the eviction sweep */
 	uint64_t hits;			/* relaxed; exact when one thread uses the entry at a time */
 	uint64_t dma;			/* first DMA address (dma index key) */
+	uint64_t idle_since;		/* revive mode: when the count last fell to 0 */
 	struct dma_seg *seg;		/* nin inputs, then nout DMA segments */
 	struct rentry *knext;		/* key chain; RCU-published */
 	/* then the rest */
 	struct rentry *dnext;		/* dma chain; RCU-published */
 	uint64_t base, span;		/* the IOVA range the base mode mapped */
 	struct rentry *tnext;		/* a teardown owner's private list */
+	struct rentry *lnext;		/* the linger list (R_LINGER) */
+	uint64_t revives;		/* relaxed: maps that found it idle in its window */
 	struct iovx_rtab *tab;
 	uint32_t idx;			/* slot index */
 	struct iovx_rcu_head rcu;
@@ -101,6 +106,16 @@ struct iovx_rtab {
 	uint64_t nentries;		/* atomic: live entries (reserved by a miss) */
 	uint64_t hand;			/* atomic: eviction clock hand (bucket index) */
 	uint64_t users;			/* atomic: global stops working on this domain */
+	/* revive mode (DESIGN.md §6 "opportunistic reuse") */
+	struct iovx_dma_domain *dom;
+	bool revive;
+	bool timer_ok;
+	uint64_t linger_ns;		/* an idle revivable mapping lives this long at most */
+	struct rentry *linger;		/* atomic: Treiber stack of R_LINGER entries */
+	uint32_t reaping;		/* atomic: one reaper at a time */
+	uint64_t last_reap;		/* relaxed */
+	struct iovx_timer timer;
+	uint64_t expired, dead_revives;
 	int reg_slot;
 	/* statistics, relaxed atomics (slow paths only) */
 	uint64_t misses, fallbacks, evictions, stops, dead_hits;
@@ -276,14 +291,16 @@ static void rentry_free_rcu(struct iovx_rcu_head *head)
 
 /* ------------------------------------------------------------------ references */
 
-/* Takes a reference unless DYING (R1, E-R2). */
-static inline bool rget(struct rentry *e)
+/* Takes a reference unless DYING (R1, E-R2); *prev: the word before. */
+static inline bool rget(struct rentry *e, uint64_t *prev)
 {
 	uint64_t r = iovx_load_relaxed(&e->ref);
 
 	while (!(r & R_DYING) && (r & R_COUNT) != R_COUNT)
-		if (iovx_cmpxchg_acq_rel(&e->ref, &r, r + 1))
+		if (iovx_cmpxchg_acq_rel(&e->ref, &r, r + 1)) {
+			*prev = r;
 			return true;
+		}
 	return false;
 }
 
@@ -298,11 +315,63 @@ static inline bool rput(struct rentry *e)
 	return false;
 }
 
-static inline void rtouch(struct rentry *e)
+static inline void rtouch(struct rentry *e, uint64_t prev)
 {
 	if (!iovx_load_relaxed(&e->used))
 		iovx_store_relaxed(&e->used, 1u);
 	iovx_store_relaxed(&e->hits, iovx_load_relaxed(&e->hits) + 1);
+	if ((e->kda & KDA_OPP) && !(prev & R_COUNT))		/* revived in its window */
+		iovx_store_relaxed(&e->revives, iovx_load_relaxed(&e->revives) + 1);
+}
+
+static void reap(struct iovx_dma_domain *dom, bool force);
+
+/* Pushes e (R_LINGER just set by us) on the linger list; the first one arms the timer. */
+static void linger_push(struct iovx_rtab *t, struct rentry *e)
+{
+	struct rentry *old = iovx_load_relaxed(&t->linger);
+
+	do {
+		e->lnext = old;
+	} while (!iovx_cmpxchg_acq_rel(&t->linger, &old, e));
+	if (!old && t->timer_ok)
+		iovx_timer_arm(&t->timer, t->linger_ns / 2);
+}
+
+/*
+ * Revive mode: drops a reference of a revivable entry. The last one leaves the mapping in
+ * place (idle, R_LINGER, on the linger list) for at most linger_ns, when the reaper tears
+ * it down unless a map revived it meanwhile. Also a reaper's poll: a caller that sees the
+ * reaper late (its timer starved) reaps itself.
+ */
+static bool rput_opp(struct iovx_dma_domain *dom, struct rentry *e, bool user)
+{
+	struct iovx_rtab *t = dom->rtab;
+	uint64_t r = iovx_load_relaxed(&e->ref), now = iovx_now_ns();
+
+	while (r & R_COUNT) {
+		uint64_t nr = r - 1;
+
+		if ((r & R_COUNT) == 1) {
+			/*
+			 * A user's unmap starts the window; a transient reference (a hint
+			 * that did not match) keeps the window of the last real unmap.
+			 */
+			if (user)
+				iovx_store_relaxed(&e->idle_since, now);
+			if (!(r & (R_LINGER | R_DYING)))
+				nr |= R_LINGER;
+		}
+		if (iovx_cmpxchg_acq_rel(&e->ref, &r, nr)) {
+			if ((nr ^ r) & R_LINGER)
+				linger_push(t, e);
+			if (now - iovx_load_relaxed(&t->last_reap) > t->linger_ns &&
+			    iovx_load_relaxed(&t->linger))
+				reap(dom, false);
+			return true;
+		}
+	}
+	return false;
 }
 
 /* ------------------------------------------------------------------ teardown */
@@ -317,9 +386,20 @@ static int teardown(struct iovx_dma_domain *dom, struct rentry *e, bool flush)
 	struct iovx_rtab *t = dom->rtab;
 	int err, e2;
 
+	const struct iovx_dma_mode_ops *m = dom->mode;
+
 	while (iovx_load_acquire(&e->ref) & R_COUNT)				/* E-R3 */
 		iovx_cond_resched();
-	err = dom->mode->unmap_single(dom, e->base, e->span, e->kda >> 1 & 3, 0);
+	/*
+	 * A revivable mapping was unmapped by its user up to linger_ns ago: invalidate now
+	 * (strict), so the device reaches it for at most the deferred bound in all.
+	 */
+	if (e->kda & KDA_OPP) {
+		m = iovx_dma_modes[IOVX_DMA_MODE_STRICT];
+		flush = false;
+		iovx_fetch_add_relaxed(&t->dead_revives, iovx_load_relaxed(&e->revives));
+	}
+	err = m->unmap_single(dom, e->base, e->span, e->kda >> 1 & 3, 0);
 	if (flush && dom->mode->flush) {
 		e2 = dom->mode->flush(dom);
 		if (!err)
@@ -334,8 +414,85 @@ static int teardown(struct iovx_dma_domain *dom, struct rentry *e, bool flush)
 }
 
 /*
+ * The reaper (revive mode): takes the whole linger list; revived entries leave it, DYING
+ * ones (a stop claimed them and waits) are torn down once their count is 0, idle ones
+ * whose window is over (force: every idle one) are torn down, the rest go back. One
+ * reaper at a time; a caller that finds one running returns (it will be seen next time).
+ */
+static void reap(struct iovx_dma_domain *dom, bool force)
+{
+	struct iovx_rtab *t = dom->rtab;
+	struct rentry *list, *keep = NULL, *last = NULL, *e;
+	uint32_t idle = 0;
+	uint64_t now, n = 0;
+
+	if (!iovx_cmpxchg_acq_rel(&t->reaping, &idle, 1u))
+		return;
+	now = iovx_now_ns();
+	iovx_store_relaxed(&t->last_reap, now);
+	list = iovx_xchg_acq_rel(&t->linger, (struct rentry *)NULL);
+	while (list) {
+		uint64_t r;
+
+		e = list;
+		list = e->lnext;
+		r = iovx_load_acquire(&e->ref);
+		for (;;) {
+			if (r & R_DYING) {
+				if (r & R_COUNT)
+					goto keep_it;		/* its stop still waits */
+				(void)teardown(dom, e, false);
+				n++;
+				break;
+			}
+			if (r & R_COUNT) {			/* revived: off the list */
+				if (iovx_cmpxchg_acq_rel(&e->ref, &r, r & ~R_LINGER))
+					break;
+				continue;
+			}
+			if (force || now - iovx_load_relaxed(&e->idle_since) >= t->linger_ns) {
+				if (iovx_cmpxchg_acq_rel(&e->ref, &r, R_DYING | R_LINGER)) {
+					(void)teardown(dom, e, false);
+					n++;
+					break;
+				}
+				continue;
+			}
+keep_it:
+			e->lnext = keep;
+			if (!keep)
+				last = e;
+			keep = e;
+			break;
+		}
+	}
+	if (keep) {
+		struct rentry *old = iovx_load_relaxed(&t->linger);
+
+		do {
+			last->lnext = old;
+		} while (!iovx_cmpxchg_acq_rel(&t->linger, &old, keep));
+		if (t->timer_ok)
+			iovx_timer_arm(&t->timer, t->linger_ns / 2);
+	}
+	iovx_fetch_add_relaxed(&t->expired, n);
+	iovx_store_release(&t->reaping, 0u);
+}
+
+/* Drops a reference: user is false for a transient one (a hint check). */
+static inline bool rdrop(struct iovx_dma_domain *dom, struct rentry *e, bool user)
+{
+	return (e->kda & KDA_OPP) ? rput_opp(dom, e, user) : rput(e);
+}
+
+static void reap_timer(void *arg)
+{
+	reap(arg, false);
+}
+
+/*
  * Claims up to max idle entries (0: every idle one, ignoring the CLOCK bits) and tears
- * them down. Returns the number evicted.
+ * them down. Returns the number evicted. Lingering entries (revive mode) are the reaper's.
  */
 static int evict(struct iovx_dma_domain *dom, unsigned int max)
 {
@@ -347,6 +504,8 @@ static int evict(struct iovx_dma_domain *dom, unsigned int max)
 
 	if (!iovx_load_relaxed(&t->nentries))
 		return 0;
+	if (!max && t->revive)
+		reap(dom, true);
 	start = iovx_fetch_add_relaxed(&t->hand, 1);
 	iovx_rcu_read_lock();
 	for (i = 0; i < nb * passes && (!max || got < max); i++) {
@@ -446,14 +605,14 @@ static inline int fill_sg(struct iovx_dma_sg *sg, const struct rentry *e, unsign
 
 static struct rentry *find_key(struct iovx_rtab *t, uint64_t h, unsigned int kda,
 			       unsigned int kmask, const struct dma_seg *segs, unsigned int n,
-			       uint64_t dma, bool want_dma, bool get)
+			       uint64_t dma, bool want_dma, bool get, uint64_t *prev)
 {
 	struct rentry *e;
 
 	for (e = bucket_first(&t->kb[h & t->bmask]); e; e = iovx_load_acquire(&e->knext)) {
 		if (!rkey_eq(e, h, kda, kmask, segs, n) || (want_dma && e->dma != dma))
 			continue;
-		if (get ? rget(e) : (iovx_load_relaxed(&e->ref) & R_COUNT) != 0)
+		if (get ? rget(e, prev) : (iovx_load_relaxed(&e->ref) & R_COUNT) != 0)
 			return e;
 	}
 	return NULL;
@@ -478,6 +637,7 @@ static int rentry_fill(struct rentry *e, uint64_t h, unsigned int kda,
 	}
 	e->used = 1;
 	iovx_store_relaxed(&e->hits, 0ull);
+	iovx_store_relaxed(&e->revives, 0ull);
 	e->hash = h;
 	/* relaxed atomics: the hint path of an unmap reads them without a reference */
 	iovx_store_relaxed(&e->kda, kda);
@@ -560,26 +720,26 @@ static struct rentry *new_entry(struct iovx_dma_domain *dom, uint64_t h, unsigne
 
 int iovx_rtab_map_sg(struct iovx_dma_domain *dom, struct iovx_dma_sg *sg,
 		     const struct dma_seg *segs, unsigned int n, unsigned int dir,
-		     unsigned int attrs)
+		     unsigned int attrs, bool opp)
 {
 	struct iovx_rtab *t = dom->rtab;
-	unsigned int kda = rkda(RKIND_SG, dir, attrs), i;
-	uint64_t h, span = 0;
+	unsigned int kda = rkda(RKIND_SG, dir, attrs) | (opp ? KDA_OPP : 0), i;
+	uint64_t h, span = 0, prev;
 	struct rentry *e = hint_entry(t, sg, n);
 	int ret;
 
-	if (e && rget(e)) {
+	if (e && rget(e, &prev)) {
 		if (iovx_likely(hint_match(e, kda, KDA_ALL, segs, n))) {
-			rtouch(e);
+			rtouch(e, prev);
 			return fill_sg(sg, e, n);
 		}
-		(void)rput(e);
+		(void)rdrop(dom, e, false);
 	}
 	h = rhash(kda, segs, n);
 	iovx_rcu_read_lock();
-	e = find_key(t, h, kda, KDA_ALL, segs, n, 0, false, true);
+	e = find_key(t, h, kda, KDA_ALL, segs, n, 0, false, true, &prev);
 	if (e) {
-		rtouch(e);
+		rtouch(e, prev);
 		ret = fill_sg(sg, e, n);
 		if (2 * n <= R_INLINE_SEGS)
 			set_hint(sg, e);
@@ -617,20 +777,20 @@ int iovx_rtab_map_sg(struct iovx_dma_domain *dom, struct iovx_dma_sg *sg,
 }
 
 int iovx_rtab_map_single(struct iovx_dma_domain *dom, uint64_t phys, uint64_t size,
-			 unsigned int dir, unsigned int attrs, uint64_t *dma)
+			 unsigned int dir, unsigned int attrs, bool opp, uint64_t *dma)
 {
 	struct iovx_rtab *t = dom->rtab;
-	unsigned int kda = rkda(RKIND_SINGLE, dir, attrs);
+	unsigned int kda = rkda(RKIND_SINGLE, dir, attrs) | (opp ? KDA_OPP : 0);
 	struct dma_seg seg = { phys, size };
-	uint64_t h = rhash(kda, &seg, 1), addr;
+	uint64_t h = rhash(kda, &seg, 1), addr, prev;
 	struct rentry *e;
 	int err;
 
 	iovx_rcu_read_lock();
-	e = find_key(t, h, kda, KDA_ALL, &seg, 1, 0, false, true);
+	e = find_key(t, h, kda, KDA_ALL, &seg, 1, 0, false, true, &prev);
 	if (e) {
 		*dma = e->dma;
-		rtouch(e);
+		rtouch(e, prev);
 		iovx_rcu_read_unlock();
 		return 0;
 	}
@@ -673,10 +833,10 @@ static void rsync(struct iovx_dma_domain *dom, struct rentry *e, bool for_cpu)
 
 int iovx_rtab_sg_op(struct iovx_dma_domain *dom, const struct iovx_dma_sg *sg,
 		    const struct dma_seg *segs, unsigned int n, unsigned int dir,
-		    unsigned int attrs, int op)
+		    unsigned int attrs, bool opp, int op)
 {
 	struct iovx_rtab *t = dom->rtab;
-	unsigned int kda = rkda(RKIND_SG, dir, attrs);
+	unsigned int kda = rkda(RKIND_SG, dir, attrs) | (opp ? KDA_OPP : 0);
 	uint64_t h;
 	struct rentry *e = hint_entry(t, sg, n);
 	int ret = 0;
@@ -686,13 +846,13 @@ int iovx_rtab_sg_op(struct iovx_dma_domain *dom, const struct iovx_dma_sg *sg,
 	    iovx_load_relaxed(&e->dma) == sg[0].dma_address) {
 		if (!(attrs & IOVX_DMA_ATTR_SKIP_CPU_SYNC))
 			rsync(dom, e, true);
-		if (rput(e))
+		if (rdrop(dom, e, true))
 			return 0;
 	}
 	h = rhash(kda, segs, n);
 	iovx_rcu_read_lock();
 	e = find_key(t, h, kda, op == RTAB_UNMAP ? KDA_ALL : KDA_KD, segs, n,
-		     sg[0].dma_address, true, false);
+		     sg[0].dma_address, true, false, NULL);
 	if (!e) {
 		ret = -ENOENT;
 	} else {
@@ -700,7 +860,7 @@ int iovx_rtab_sg_op(struct iovx_dma_domain *dom, const struct iovx_dma_sg *sg,
 			rsync(dom, e, true);
 		else if (op == RTAB_SYNC_DEV)
 			rsync(dom, e, false);
-		if (op == RTAB_UNMAP && !rput(e))
+		if (op == RTAB_UNMAP && !rdrop(dom, e, true))
 			ret = -ENOENT;
 	}
 	iovx_rcu_read_unlock();
@@ -708,10 +868,10 @@ int iovx_rtab_sg_op(struct iovx_dma_domain *dom, const struct iovx_dma_sg *sg,
 }
 
 int iovx_rtab_single_op(struct iovx_dma_domain *dom, uint64_t dma, uint64_t size,
-			unsigned int dir, unsigned int attrs, int op)
+			unsigned int dir, unsigned int attrs, bool opp, int op)
 {
 	struct iovx_rtab *t = dom->rtab;
-	unsigned int kda = rkda(RKIND_SINGLE, dir, attrs);
+	unsigned int kda = rkda(RKIND_SINGLE, dir, attrs) | (opp ? KDA_OPP : 0);
 	struct rentry *e;
 	int ret = -ENOENT;
 
@@ -727,7 +887,7 @@ int iovx_rtab_single_op(struct iovx_dma_domain *dom, uint64_t dma, uint64_t size
 				continue;
 			if (!(attrs & IOVX_DMA_ATTR_SKIP_CPU_SYNC))
 				rsync(dom, e, true);
-			if (rput(e))
+			if (rdrop(dom, e, true))
 				ret = 0;
 			break;
 		}
@@ -764,7 +924,7 @@ static int stop_range(struct iovx_dma_domain *dom, uint64_t lo, uint64_t hi)
 
 	for (;;) {
 		struct rentry *list = NULL, *e;
-		bool others = false;
+		bool others = false, need_reap = false;
 		uint64_t i;
 
 		iovx_rcu_read_lock();
@@ -777,10 +937,17 @@ static int stop_range(struct iovx_dma_domain *dom, uint64_t lo, uint64_t hi)
 				r = iovx_load_relaxed(&e->ref);
 				if (r & R_DYING) {
 					others = true;		/* torn down by its owner */
+					need_reap |= !!(r & R_LINGER);
 					continue;
 				}
 				if (!iovx_cmpxchg_acq_rel(&e->ref, &r, r | R_DYING)) {
 					others = true;		/* changed: look again */
+					continue;
+				}
+				if (r & R_LINGER) {
+					/* on the linger list: the reaper owns its teardown */
+					others = need_reap = true;
+					n++;
 					continue;
 				}
 				e->tnext = list;
@@ -800,6 +967,8 @@ static int stop_range(struct iovx_dma_domain *dom, uint64_t lo, uint64_t hi)
 		}
 		if (!others)
 			break;
+		if (need_reap)
+			reap(dom, false);	/* tears down DYING lingering entries */
 		iovx_cond_resched();	/* R5: wait until the other owners unlinked theirs */
 	}
 	iovx_fetch_add_relaxed(&t->stops, (uint64_t)n);
@@ -939,7 +1108,7 @@ int iovx_rtab_evict_idle(struct iovx_dma_domain *dom)
 int iovx_dma_get_reuse_stats(struct iovx_dma_domain *dom, struct iovx_reuse_stats *st)
 {
 	struct iovx_rtab *t;
-	uint64_t i, hits;
+	uint64_t i, hits, revives = 0;
 	struct rentry *e;
 
 	if (!dom || !st)
@@ -955,6 +1124,7 @@ int iovx_dma_get_reuse_stats(struct iovx_dma_domain *dom, struct iovx_reuse_stat
 			uint64_t r = iovx_load_relaxed(&e->ref);
 
 			hits += iovx_load_relaxed(&e->hits);
+			revives += iovx_load_relaxed(&e->revives);
 			if (r & R_DYING)
 				continue;
 			st->entries++;
@@ -970,7 +1140,8 @@ int iovx_dma_get_reuse_stats(struct iovx_dma_domain *dom, struct iovx_reuse_stat
 	st->untagged_fallbacks = iovx_load_relaxed(&t->fallbacks);
 	st->evictions = iovx_load_relaxed(&t->evictions);
 	st->stops = iovx_load_relaxed(&t->stops);
-	st->revivals = 0;
+	st->revivals = iovx_load_relaxed(&t->dead_revives) + revives;
+	st->expired = iovx_load_relaxed(&t->expired);
 	st->capacity = t->cap;
 	st->mem_bytes += sizeof(*t) + t->cap * 2 * sizeof(uintptr_t) +
 			 t->nslots * (sizeof(uint32_t) + sizeof(struct rentry));
@@ -979,7 +1150,8 @@ int iovx_dma_get_reuse_stats(struct iovx_dma_domain *dom, struct iovx_reuse_stat
 
 /* ------------------------------------------------------------------ life cycle */
 
-int iovx_rtab_init(struct iovx_dma_domain *dom, unsigned int order)
+int iovx_rtab_init(struct iovx_dma_domain *dom, unsigned int order, bool revive,
+		   uint64_t linger_ns)
 {
 	struct iovx_rtab *t;
 	uint64_t i;
@@ -1024,6 +1196,17 @@ int iovx_rtab_init(struct iovx_dma_domain *dom, unsigned int order)
 		r = -ENOSPC;
 		goto fail;
 	}
+	t->dom = dom;
+	t->revive = revive;
+	t->linger_ns = linger_ns;
+	if (revive) {
+		r = iovx_timer_init(&t->timer, reap_timer, dom);
+		if (r) {
+			iovx_store_release(&rt_registry[t->reg_slot], (struct iovx_dma_domain *)NULL);
+			goto fail;
+		}
+		t->timer_ok = true;
+	}
 	dom->rtab = t;
 	return 0;
 fail:
@@ -1048,6 +1231,11 @@ uint64_t iovx_rtab_fini(struct iovx_dma_domain *dom)
 
 	if (!t)
 		return 0;
+	if (t->timer_ok) {
+		iovx_timer_cancel_sync(&t->timer);
+		iovx_timer_destroy(&t->timer);
+		t->timer_ok = false;
+	}
 	iovx_store_release(&rt_registry[t->reg_slot], (struct iovx_dma_domain *)NULL);
 	iovx_synchronize_rcu();		/* a stop that saw us has counted itself in users */
 	while (iovx_load_acquire(&t->users))
