@@ -211,31 +211,36 @@ static void link_entry(struct iovx_rtab *t, struct rentry *e)
 	bucket_unlock(b, (uintptr_t)e, f);
 }
 
-/* Unlinks e from one chain; next_of selects the link field. */
+/*
+ * Unlinks e from one chain (dchain: the dma index). Link fields are only read and written
+ * with atomics: the two chains' links of one entry sit side by side and are written under
+ * different bucket locks.
+ */
 static void unlink_chain(uintptr_t *b, struct rentry *e, bool dchain)
 {
 	iovx_irqflags_t f;
 	uintptr_t head = bucket_lock(b, &f);
-	struct rentry *p = (struct rentry *)head, *prev = NULL;
+	struct rentry *p = (struct rentry *)head, *prev = NULL, *next;
 
 	while (p && p != e) {
 		prev = p;
-		p = dchain ? p->dnext : p->knext;
+		p = dchain ? iovx_load_relaxed(&p->dnext) : iovx_load_relaxed(&p->knext);
 	}
 	if (!p) {			/* not linked: cannot happen (R3), keep the chain */
 		IOVX_WARN_ON(true);
 		bucket_unlock(b, head, f);
 		return;
 	}
+	next = dchain ? iovx_load_relaxed(&e->dnext) : iovx_load_relaxed(&e->knext);
 	if (!prev) {
-		bucket_unlock(b, (uintptr_t)(dchain ? e->dnext : e->knext), f);
+		bucket_unlock(b, (uintptr_t)next, f);
 		return;
 	}
 	/* Readers on e keep walking through e's own next pointer, which stays valid (R3). */
 	if (dchain)
-		iovx_store_release(&prev->dnext, e->dnext);
+		iovx_store_release(&prev->dnext, next);
 	else
-		iovx_store_release(&prev->knext, e->knext);
+		iovx_store_release(&prev->knext, next);
 	bucket_unlock(b, head, f);
 }
 
@@ -1245,7 +1250,7 @@ uint64_t iovx_rtab_fini(struct iovx_dma_domain *dom)
 		struct rentry *e = bucket_first(&t->kb[i]), *next;
 
 		for (; e; e = next) {
-			next = e->knext;
+			next = iovx_load_relaxed(&e->knext);
 			refs += e->ref & R_COUNT;
 			if (e->idx == R_HEAP_IDX)
 				rentry_release(t, e);
