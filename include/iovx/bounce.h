@@ -10,7 +10,9 @@
  * the device sees only the slot's IOVA, so it can reach pool memory and never the caller's
  * buffer (byte-granular protection, where IOMMU mappings protect whole pages). Map and
  * unmap do no IOMMU work at all: below a crossover length the copies are cheaper than
- * map + unmap + invalidation + sync (see iovx_bounce_calibrate and docs/bounce.md).
+ * map + unmap + invalidation + sync (see iovx_bounce_calibrate and docs/bounce.md). There
+ * are two crossovers, because the copies differ by direction: TO_DEVICE copies once (in at
+ * map), FROM_DEVICE and BIDIRECTIONAL copy twice (in at map, out at unmap).
  *
  * Copies (swiotlb's rules, including its info-leak fix): map and sync_for_device copy the
  * caller's buffer into the slot for EVERY direction (for FROM_DEVICE too, so that bytes the
@@ -68,7 +70,10 @@ struct iovx_bounce_config {
 	 * smaller than the smallest class. The data then starts at slot + (phys & mask).
 	 */
 	uint32_t min_align_mask;
-	/* Crossover length (bytes) reported to the facade; 0: the largest class size. */
+	/*
+	 * Crossover length (bytes) reported to the facade, for every direction; 0: the largest
+	 * class size. iovx_bounce_set_crossover_dir sets one direction's later.
+	 */
 	uint64_t crossover;
 	/* The pool's IOVA range lies below this pfn (IOVX_IOVA_NO_LIMIT: anywhere). */
 	uint64_t limit_pfn;
@@ -145,10 +150,26 @@ IOVX_API int iovx_bounce_sync_for_device(struct iovx_bounce_pool *pool, uint64_t
 /* Is dma inside the pool's IOVA range? (The facade routes unmaps with it.) */
 IOVX_API bool iovx_bounce_owns(const struct iovx_bounce_pool *pool, uint64_t dma);
 
-/* The crossover length: the facade bounces lengths below it. 0 for NULL. */
+/*
+ * Crossover lengths: the facade bounces a map of dir shorter than the crossover of dir.
+ * TO_DEVICE has its own (one copy); FROM_DEVICE and BIDIRECTIONAL share one (two copies).
+ *
+ * iovx_bounce_crossover: the FROM_DEVICE/BIDIRECTIONAL crossover (the one reported as
+ * "crossover" in the stats and as bounce_crossover by the facade). 0 for NULL.
+ * iovx_bounce_crossover_dir: the crossover of dir; 0 for NULL or a dir that is not
+ * TO_DEVICE, FROM_DEVICE or BIDIRECTIONAL.
+ * iovx_bounce_set_crossover: sets both. iovx_bounce_set_crossover_dir: sets the one of dir
+ * (FROM_DEVICE and BIDIRECTIONAL set the shared one).
+ *   -EINVAL  pool NULL, bytes larger than the largest class, or (_dir) a bad dir; nothing
+ *            changes
+ * Relaxed stores: maps running concurrently see the old or the new value.
+ */
 IOVX_API uint64_t iovx_bounce_crossover(const struct iovx_bounce_pool *pool);
-/* Overrides it. -EINVAL: pool NULL or bytes larger than the largest class. */
+IOVX_API uint64_t iovx_bounce_crossover_dir(const struct iovx_bounce_pool *pool,
+					    enum iovx_dma_dir dir);
 IOVX_API int iovx_bounce_set_crossover(struct iovx_bounce_pool *pool, uint64_t bytes);
+IOVX_API int iovx_bounce_set_crossover_dir(struct iovx_bounce_pool *pool, enum iovx_dma_dir dir,
+					   uint64_t bytes);
 
 /* Statistics: one X-macro list generates the struct fields and the printer. */
 #define IOVX_BOUNCE_STATS(X)						\
@@ -176,56 +197,118 @@ struct iovx_bounce_stats {
 	uint64_t max_bytes;		/* the configured bound */
 	uint64_t iova_base;		/* first IOVA of the pool */
 	uint64_t nr_cpus;		/* CPU slots */
-	uint64_t crossover;		/* current crossover length */
+	uint64_t crossover;		/* FROM_DEVICE/BIDIRECTIONAL crossover length */
+	uint64_t crossover_to_device;	/* TO_DEVICE crossover length */
 };
 
 /* Snapshot (exact when no call is in flight). -EINVAL: pool or st NULL. */
 IOVX_API int iovx_bounce_get_stats(struct iovx_bounce_pool *pool, struct iovx_bounce_stats *st);
+
+/*
+ * Zeroes the counters of IOVX_BOUNCE_STATS (the facade does it after calibrating on the
+ * pool). The pool must be quiescent: no call on it may run concurrently.
+ *   -EINVAL  pool NULL
+ *   -EBUSY   mappings are live (live is maps - unmaps); nothing changes
+ */
+IOVX_API int iovx_bounce_reset_stats(struct iovx_bounce_pool *pool);
 
 /* Writes "prefix name value" lines (stats and configuration). -EINVAL, or -ENOSPC (cut). */
 IOVX_API int iovx_bounce_format_stats(const struct iovx_bounce_stats *st, const char *prefix,
 				      char *buf, size_t len);
 
 /*
- * Crossover calibration. The cost of bouncing len bytes is modelled as two copies (in at
- * map, out at unmap: the FROM_DEVICE/BIDIRECTIONAL worst case) plus a fixed slot cost; the
- * cost of mapping it as map + unmap + inv_range + sync of its pages, fixed + per page.
- * Every figure is measured (integer nanoseconds from the platform clock) unless the caller
- * gives it; the crossover is the smallest multiple of 64 bytes at which bouncing stops
- * being cheaper, capped at max_len.
+ * Crossover calibration, in one of two forms.
+ *
+ * Measured form (pair set; what the facade's bounce mode uses): the calibration times both
+ * sides on the real code at lengths 64 B, 128 B, 256 B ... (powers of two, the last one
+ * max_len rounded down to 64 bytes): side
+ * IOVX_BOUNCE_CAL_MAP is a map + unmap through the mode that serves lengths above the
+ * crossover (the facade: its fallback, on the domain's own IOMMU and IOVA space), side
+ * IOVX_BOUNCE_CAL_BOUNCE a map + unmap through the pool (TO_DEVICE: one copy; BIDIRECTIONAL:
+ * copy in + copy out). Each figure is the median of IOVX_BOUNCE_CAL_REPS timed batches of
+ * `iterations` pairs, the sides alternating, the order rotating. For each crossover, the
+ * smallest grid length from which on bouncing is never cheaper brackets the break-even with
+ * the one below (a lower point that merely looked dearer cannot move it); the two bracket
+ * points get a second look (each side keeps the lower figure: noise only adds time) until
+ * the bracket is stable; IOVX_BOUNCE_CAL_REFINE bisection steps (64-byte multiples, two
+ * looks each) narrow it, and the crossover is the linear interpolation of the cost
+ * difference inside it, rounded up to 64 bytes. Bouncing cheaper up to max_len: max_len;
+ * not even at 64 B: 0.
+ *
+ * Model form (pair NULL): the cost of bouncing len bytes is one copy (TO_DEVICE) or two
+ * (in at map, out at unmap: FROM_DEVICE/BIDIRECTIONAL) plus a fixed slot cost of two 64-byte
+ * copies; the cost of mapping it, map + unmap + inv_range + sync of its pages on the IOMMU
+ * ops, fixed + per page. Every figure is measured (the median of IOVX_BOUNCE_CAL_REPS timed
+ * batches of `iterations`) unless the caller gives it; the crossover is the smallest
+ * multiple of 64 bytes at which bouncing stops being cheaper, capped at max_len. This form
+ * leaves out what a DMA facade adds around the IOMMU ops (IOVA allocation, the
+ * invalidation gather, frees), so it puts the crossover too low for a facade's fallback.
  */
+#define IOVX_BOUNCE_CAL_MAP	0u	/* pair side: the mode above the crossover */
+#define IOVX_BOUNCE_CAL_BOUNCE	1u	/* pair side: the pool */
+#define IOVX_BOUNCE_CAL_REPS	7u	/* timed batches per figure; the median is kept */
+#define IOVX_BOUNCE_CAL_REFINE	4u	/* bisection steps inside the bracket */
+#define IOVX_BOUNCE_CAL_POINTS	16u	/* powers of two from 64 B to 1 MiB, and max_len */
+
 struct iovx_bounce_calib_in {
-	/* Measure map cost here: one free IOVA range taken from iovad, then given back. */
+	/* Model form: measure map cost here (one IOVA range taken from iovad, given back). */
 	struct iovx_iommu *iommu;
 	struct iovx_iova_domain *iovad;
 	uint64_t max_len;		/* cap; 0: 64 KiB */
-	unsigned int iterations;	/* per measurement; 0: 64 */
-	/* Overrides (0: measure). Copy cost is in picoseconds per byte. */
+	/* Operations per timed batch; 0: 64 (model form), 16 (measured form). */
+	unsigned int iterations;
+	/* Model form overrides (0: measure). Copy cost is in picoseconds per byte. */
 	uint64_t copy_ps_per_byte;
 	uint64_t copy_fixed_ns;
 	uint64_t iommu_fixed_ns;	/* map + unmap + inv_range + sync of one page */
 	uint64_t iommu_page_ns;		/* each further page */
+	/*
+	 * Measured form: does n map + unmap pairs of [buf, buf + len) in direction dir
+	 * through side (IOVX_BOUNCE_CAL_MAP or _BOUNCE), every mapping undone before it
+	 * returns (work a mode defers may be drained at the end of the batch, inside the
+	 * timing). buf is a 4 KiB-aligned scratch buffer of max_len bytes the calibration
+	 * owns; len is a multiple of 64 in [64, max_len]; dir TO_DEVICE or BIDIRECTIONAL.
+	 * Returns 0 or a negative errno, which stops the calibration and is returned.
+	 */
+	int (*pair)(void *arg, unsigned int side, void *buf, uint64_t len, enum iovx_dma_dir dir,
+		    unsigned int n);
+	void *arg;
 };
 
 struct iovx_bounce_calib {
+	/* Model form (0 in the measured form unless given) */
 	uint64_t copy_ps_per_byte;	/* measured on the largest class copy */
 	uint64_t copy_fixed_ns;		/* copy of 64 bytes, per copy */
 	uint64_t copy_ns[IOVX_BOUNCE_MAX_CLASSES];	/* one copy of each default class size */
 	uint64_t iommu_fixed_ns;
 	uint64_t iommu_page_ns;
-	uint64_t crossover;		/* bytes: bounce when len < crossover */
+	/* bytes: FROM_DEVICE/BIDIRECTIONAL (two copies) bounce when len < crossover */
+	uint64_t crossover;
 	unsigned int measured;		/* IOVX_BOUNCE_CAL_* bits of what was measured */
+	/* bytes: TO_DEVICE (one copy) bounces when len < crossover_to_device */
+	uint64_t crossover_to_device;
+	/*
+	 * Measured form: the grid (nr_points lengths from 64 B), median ns per pair on each
+	 * side (the lower of two looks at the points that decided a bracket).
+	 */
+	unsigned int nr_points;
+	uint64_t point_len[IOVX_BOUNCE_CAL_POINTS];
+	uint64_t map_ns[IOVX_BOUNCE_CAL_POINTS];
+	uint64_t bounce_to_device_ns[IOVX_BOUNCE_CAL_POINTS];
+	uint64_t bounce_bidi_ns[IOVX_BOUNCE_CAL_POINTS];
 };
 
 #define IOVX_BOUNCE_CAL_COPY	(1u << 0)
 #define IOVX_BOUNCE_CAL_IOMMU	(1u << 1)
+#define IOVX_BOUNCE_CAL_PAIRS	(1u << 2)	/* the measured form ran */
 
 /*
- * Measures what in does not give and computes the crossover.
- *   -EINVAL  in or out NULL, max_len not in [64, IOVX_BOUNCE_MAX_CLASS], or the IOMMU
- *            figures neither given nor measurable (iommu or iovad NULL)
+ * Measures what in does not give and computes both crossovers.
+ *   -EINVAL  in or out NULL, max_len not in [64, IOVX_BOUNCE_MAX_CLASS], or (model form)
+ *            the IOMMU figures neither given nor measurable (iommu or iovad NULL)
  *   -ENOMEM  no memory for the scratch buffers, or no IOVA range
- *   other    an error of the IOMMU ops (the scratch mapping is undone)
+ *   other    an error of the IOMMU ops (the scratch mapping is undone) or of pair
+ * On error *out is unchanged.
  */
 IOVX_API int iovx_bounce_calibrate(const struct iovx_bounce_calib_in *in,
 				   struct iovx_bounce_calib *out);

@@ -150,9 +150,10 @@ struct iovx_dma_config {
 	/* bounce mode: the pool's configuration (iovx/bounce.h); NULL: defaults */
 	const struct iovx_bounce_config *bounce;
 	/*
-	 * bounce mode: lengths below this are bounced; 0: calibrated at create
-	 * (iovx_bounce_calibrate on this IOMMU, capped at the largest class). At most the
-	 * largest class size.
+	 * bounce mode: lengths below this are bounced, in every direction; 0: calibrated at
+	 * create, per direction (TO_DEVICE copies once, the others twice), by timing this
+	 * domain's own fallback map+unmap against the pool's (iovx_bounce_calibrate's pair
+	 * form; docs/bounce.md), capped at the largest class. At most the largest class size.
 	 */
 	uint64_t bounce_crossover;
 	/* reuse mode: the table holds at most 2^order entries (2..20; 0: default 10) */
@@ -225,7 +226,8 @@ struct iovx_dma_stats {
 	uint64_t bounced;		/* maps served by the pool (sg: one per list) */
 	uint64_t bounce_fallbacks;	/* maps given to the fallback mode */
 	uint64_t bounce_bytes;		/* bytes copied, both ways */
-	uint64_t bounce_crossover;	/* bytes: shorter maps are bounced */
+	uint64_t bounce_crossover;	/* bytes: shorter FROM_DEVICE/BIDIRECTIONAL maps bounce */
+	uint64_t bounce_crossover_to_device;	/* bytes: shorter TO_DEVICE maps bounce */
 	uint64_t bounce_pool_bytes;	/* pool memory, mapped once */
 };
 /*

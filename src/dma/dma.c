@@ -513,6 +513,7 @@ int iovx_dma_get_stats(struct iovx_dma_domain *dom, struct iovx_dma_stats *st)
 	st->bounce_fallbacks = 0;
 	st->bounce_bytes = 0;
 	st->bounce_crossover = 0;
+	st->bounce_crossover_to_device = 0;
 	st->bounce_pool_bytes = 0;
 	if (dom->mode->stats)
 		dom->mode->stats(dom, st);

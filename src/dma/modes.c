@@ -464,7 +464,85 @@ static const struct iovx_dma_mode_ops deferred_ops = {
  * fallback's ranges are allocated elsewhere in the same IOVA space. An sg list is bounced
  * whole (one slot per segment) or not at all, so one address (sg[0]) routes its unmap.
  * The copies happen in bounce.c's map and unmap (map_syncs), the fallback's fences here.
+ * A map routes by the crossover of its direction (TO_DEVICE copies once, FROM_DEVICE and
+ * BIDIRECTIONAL twice); unless the config gives one, both are calibrated at create by
+ * timing this domain's fallback against its pool (bounce_calibrate, docs/bounce.md).
  */
+
+/*
+ * Calibration's side IOVX_BOUNCE_CAL_MAP: n map + unmap pairs through the fallback, as
+ * bounce_map_single/bounce_unmap_single run them for a length at or above the crossover
+ * (with the coherent fences; the deferred fallback's drain once per batch, as the benchmark
+ * pays it). Side IOVX_BOUNCE_CAL_BOUNCE: n pairs through the pool. Both sides then pass the
+ * same facade work (argument checks, the mapping table's insert and remove, the counters),
+ * which cancels out of the comparison and is left out of both.
+ */
+static int bounce_cal_pair(void *arg, unsigned int side, void *buf, uint64_t len,
+			   enum iovx_dma_dir dir, unsigned int n)
+{
+	struct iovx_dma_domain *dom = arg;
+	uint64_t phys = (uint64_t)(uintptr_t)buf, dma;
+	unsigned int i;
+	int err = 0;
+
+	for (i = 0; i < n && !err; i++) {
+		if (side == IOVX_BOUNCE_CAL_BOUNCE) {
+			err = iovx_bounce_map(dom->bpool, phys, (size_t)len, dir, &dma);
+			if (!err)
+				err = iovx_bounce_unmap(dom->bpool, dma, (size_t)len, dir);
+			continue;
+		}
+		err = dom->fallback->map_single(dom, phys, len, dir, 0, &dma);
+		if (err)
+			break;
+		coherent_for_device(dom, dma, len, dir);
+		coherent_for_cpu(dom, dma, len, dir);
+		err = dom->fallback->unmap_single(dom, dma, len, dir, 0);
+	}
+	if (!err && side == IOVX_BOUNCE_CAL_MAP && dom->fallback->flush)
+		err = dom->fallback->flush(dom);
+	return err;
+}
+
+/*
+ * Both crossovers, timed on this domain: the pool already holds its IOVA range, so the
+ * fallback's ranges come from the rest of the space as they will in use. Afterwards the
+ * counters the timing moved are reset (the pool's, the domain's invalidation figures, the
+ * deferred fallback's context by re-creating it), so the domain starts from zero.
+ */
+static int bounce_calibrate(struct iovx_dma_domain *dom, uint64_t largest)
+{
+	struct iovx_bounce_calib_in in;
+	struct iovx_bounce_calib *cal;
+	int err;
+
+	cal = iovx_zalloc(sizeof(*cal), IOVX_GFP_KERNEL);
+	if (!cal)
+		return -ENOMEM;
+	iovx_memset(&in, 0, sizeof(in));
+	in.max_len = largest;
+	in.pair = bounce_cal_pair;
+	in.arg = dom;
+	err = iovx_bounce_calibrate(&in, cal);
+	if (!err)
+		err = iovx_bounce_set_crossover_dir(dom->bpool, IOVX_DMA_TO_DEVICE,
+						    cal->crossover_to_device);
+	if (!err)
+		err = iovx_bounce_set_crossover_dir(dom->bpool, IOVX_DMA_BIDIRECTIONAL,
+						    cal->crossover);
+	iovx_free(cal);
+	if (!err)
+		err = iovx_bounce_reset_stats(dom->bpool);
+	if (err)
+		return err;
+	iovx_store_relaxed(&dom->inv_ranges, 0);
+	iovx_store_relaxed(&dom->syncs, 0);
+	if (dom->fallback->fini) {
+		dom->fallback->fini(dom);
+		err = dom->fallback->init ? dom->fallback->init(dom) : 0;
+	}
+	return err;
+}
 
 static int bounce_init(struct iovx_dma_domain *dom)
 {
@@ -472,6 +550,7 @@ static int bounce_init(struct iovx_dma_domain *dom)
 	struct iovx_bounce_config bc;
 	struct iovx_bounce_stats bs;
 	uint64_t crossover = cfg->bounce_crossover, largest, limit = mask_limit_pfn(dom);
+	bool fallback_up = false;
 	int err;
 
 	if (cfg->fallback != IOVX_DMA_MODE_STRICT && cfg->fallback != IOVX_DMA_MODE_DEFERRED)
@@ -486,32 +565,26 @@ static int bounce_init(struct iovx_dma_domain *dom)
 	largest = bc.class_size[bc.nr_classes - 1];
 	if (crossover > largest)
 		return -EINVAL;
-	if (!crossover) {
-		struct iovx_bounce_calib_in in;
-		struct iovx_bounce_calib cal;
-
-		iovx_memset(&in, 0, sizeof(in));
-		in.iommu = dom->iommu;
-		in.iovad = dom->iovad;
-		in.max_len = largest;
-		err = iovx_bounce_calibrate(&in, &cal);
-		if (err)
-			return err;
-		crossover = cal.crossover;
-	}
 	/* The pool lies below the DMA mask the domain starts with. */
 	if (bc.limit_pfn > limit)
 		bc.limit_pfn = limit;
 	err = iovx_bounce_create(&bc, dom->iommu, dom->iovad, &dom->bpool);
 	if (err)
 		return err;
+	if (dom->fallback->init) {
+		err = dom->fallback->init(dom);
+		fallback_up = !err;
+	}
 	/* Not through bc.crossover, where 0 means "the largest class". */
-	err = iovx_bounce_set_crossover(dom->bpool, crossover);
+	if (!err)
+		err = crossover ? iovx_bounce_set_crossover(dom->bpool, crossover) :
+				  bounce_calibrate(dom, largest);
 	if (!err)
 		err = iovx_bounce_get_stats(dom->bpool, &bs);
-	if (!err && dom->fallback->init)
-		err = dom->fallback->init(dom);
 	if (err) {
+		/* A failed re-init in bounce_calibrate leaves mode_priv NULL: nothing to fini. */
+		if (fallback_up && dom->fallback->fini && dom->mode_priv)
+			dom->fallback->fini(dom);
 		(void)iovx_bounce_destroy(dom->bpool);
 		dom->bpool = NULL;
 		return err;
@@ -529,10 +602,11 @@ static void bounce_fini(struct iovx_dma_domain *dom)
 		dom->fallback->fini(dom);
 }
 
-/* Bounce a buffer of len bytes at phys? */
-static inline bool bounce_wanted(struct iovx_dma_domain *dom, uint64_t phys, uint64_t len)
+/* Bounce a buffer of len bytes at phys, mapped in direction dir? */
+static inline bool bounce_wanted(struct iovx_dma_domain *dom, uint64_t phys, uint64_t len,
+				 unsigned int dir)
 {
-	return phys && len < iovx_bounce_crossover(dom->bpool) &&
+	return phys && len < iovx_bounce_crossover_dir(dom->bpool, (enum iovx_dma_dir)dir) &&
 	       dom->bpool_last <= iovx_load_relaxed(&dom->mask);
 }
 
@@ -542,7 +616,7 @@ static int bounce_map_single(struct iovx_dma_domain *dom, uint64_t phys, uint64_
 	int err;
 
 	/* Any pool error (-ENOSPC, -ERANGE) sends the buffer to the fallback. */
-	if (bounce_wanted(dom, phys, size) &&
+	if (bounce_wanted(dom, phys, size, dir) &&
 	    !iovx_bounce_map(dom->bpool, phys, (size_t)size, (enum iovx_dma_dir)dir, dma)) {
 		DMA_STAT_ADD(dom, bounced, 1);
 		return 0;
@@ -574,7 +648,7 @@ static int bounce_map_sg(struct iovx_dma_domain *dom, struct iovx_dma_sg *sg,
 	int ret = 0;
 
 	for (i = 0; i < n; i++)
-		if (!bounce_wanted(dom, segs[i].addr, segs[i].len))
+		if (!bounce_wanted(dom, segs[i].addr, segs[i].len, dir))
 			break;
 	if (i == n) {
 		/* Each segment its own slot, each DMA segment one input segment. */
@@ -664,6 +738,7 @@ static void bounce_stats(struct iovx_dma_domain *dom, struct iovx_dma_stats *st)
 	if (!iovx_bounce_get_stats(dom->bpool, &bs)) {
 		st->bounce_bytes = bs.bytes_in + bs.bytes_out;
 		st->bounce_crossover = bs.crossover;
+		st->bounce_crossover_to_device = bs.crossover_to_device;
 		st->bounce_pool_bytes = bs.pool_bytes;
 	}
 	if (dom->fallback->stats)

@@ -5,7 +5,9 @@
  * (sub-page offsets and lengths), no device access outside pool memory (fault counters, the
  * caller's buffer untouched by device writes until unmap), no IOMMU work per I/O, cross-CPU
  * release, exhaustion, every error (and that it changes nothing), fail-Nth on create,
- * destroy after a failed sync, calibration.
+ * destroy after a failed sync, calibration (both forms; the measured form through a pair
+ * callback: what it is called with, the bracket its crossovers lie in, its errors), the
+ * per-direction crossovers and the counters' reset. No test asserts a time.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -738,6 +740,8 @@ static void test_calibrate(void **state)
 	in.iommu_page_ns = 500;
 	assert_int_equal(iovx_bounce_calibrate(&in, &out), 0);
 	assert_int_equal(out.crossover, 4032);
+	/* one copy: 40 + len >= 8000 + 500 * (pages - 1) first at 8960 (3 pages, 9000 ns) */
+	assert_int_equal(out.crossover_to_device, 8960);
 	assert_int_equal(out.measured, 0);
 	/* copies always cheaper: the cap */
 	in.copy_ps_per_byte = 10;
@@ -759,8 +763,9 @@ static void test_calibrate(void **state)
 	assert_int_equal(iovx_bounce_calibrate(&in, &out), 0);
 	assert_int_equal(iovx_sim_get_stats(f.sim, &s1), 0);
 	assert_int_equal(out.measured, IOVX_BOUNCE_CAL_COPY | IOVX_BOUNCE_CAL_IOMMU);
-	assert_int_equal(s1.maps - s0.maps, 16);
-	assert_int_equal(s1.syncs - s0.syncs, 16);
+	/* 1 page and 16 pages, IOVX_BOUNCE_CAL_REPS batches of 8 each */
+	assert_int_equal(s1.maps - s0.maps, 2 * 8 * IOVX_BOUNCE_CAL_REPS);
+	assert_int_equal(s1.syncs - s0.syncs, 2 * 8 * IOVX_BOUNCE_CAL_REPS);
 	assert_true(out.iommu_fixed_ns > 0);
 	assert_true(out.crossover <= 65536);
 	assert_int_equal(iovx_iova_audit(f.iovad, &is), 0);
@@ -792,6 +797,250 @@ static void test_format_stats(void **state)
 	assert_non_null(strstr(buf, "bounce.maps 1\n"));
 	assert_non_null(strstr(buf, "bounce.bytes_out 10\n"));
 	assert_non_null(strstr(buf, "bounce.crossover 65536\n"));
+	assert_non_null(strstr(buf, "bounce.crossover_to_device 65536\n"));
+	fx_done(&f);
+}
+
+/* Per-direction crossovers: set together or one at a time; bad input changes nothing. */
+static void test_crossover_dir(void **state)
+{
+	struct iovx_bounce_config c;
+	struct iovx_bounce_stats st;
+	struct fx f = { 0 };
+
+	(void)state;
+	fx_env(&f);
+	iovx_bounce_config_init(&c);
+	c.crossover = 4096;
+	fx_pool(&f, &c);
+	/* the configured crossover applies to every direction */
+	for (unsigned int i = 0; i < 3; i++)
+		assert_int_equal(iovx_bounce_crossover_dir(f.pool, dirs[i]), 4096);
+	assert_int_equal(iovx_bounce_set_crossover_dir(f.pool, IOVX_DMA_TO_DEVICE, 16384), 0);
+	assert_int_equal(iovx_bounce_set_crossover_dir(f.pool, IOVX_DMA_FROM_DEVICE, 1024), 0);
+	assert_int_equal(iovx_bounce_crossover_dir(f.pool, IOVX_DMA_TO_DEVICE), 16384);
+	/* FROM_DEVICE and BIDIRECTIONAL share one (two copies each) */
+	assert_int_equal(iovx_bounce_crossover_dir(f.pool, IOVX_DMA_FROM_DEVICE), 1024);
+	assert_int_equal(iovx_bounce_crossover_dir(f.pool, IOVX_DMA_BIDIRECTIONAL), 1024);
+	assert_int_equal(iovx_bounce_crossover(f.pool), 1024);
+	assert_int_equal(iovx_bounce_set_crossover_dir(f.pool, IOVX_DMA_BIDIRECTIONAL, 0), 0);
+	assert_int_equal(iovx_bounce_crossover_dir(f.pool, IOVX_DMA_FROM_DEVICE), 0);
+	assert_int_equal(iovx_bounce_get_stats(f.pool, &st), 0);
+	assert_int_equal(st.crossover, 0);
+	assert_int_equal(st.crossover_to_device, 16384);
+
+	/* errors: nothing changes */
+	assert_int_equal(iovx_bounce_set_crossover_dir(NULL, IOVX_DMA_TO_DEVICE, 64), -EINVAL);
+	assert_int_equal(iovx_bounce_set_crossover_dir(f.pool, IOVX_DMA_TO_DEVICE, 65537),
+			 -EINVAL);
+	assert_int_equal(iovx_bounce_set_crossover_dir(f.pool, (enum iovx_dma_dir)3, 64),
+			 -EINVAL);
+	assert_int_equal(iovx_bounce_set_crossover_dir(f.pool, (enum iovx_dma_dir)-1, 64),
+			 -EINVAL);
+	assert_int_equal(iovx_bounce_crossover_dir(f.pool, IOVX_DMA_TO_DEVICE), 16384);
+	assert_int_equal(iovx_bounce_crossover_dir(f.pool, IOVX_DMA_BIDIRECTIONAL), 0);
+	assert_int_equal(iovx_bounce_crossover_dir(NULL, IOVX_DMA_TO_DEVICE), 0);
+	assert_int_equal(iovx_bounce_crossover_dir(f.pool, (enum iovx_dma_dir)3), 0);
+
+	/* set_crossover sets both */
+	assert_int_equal(iovx_bounce_set_crossover(f.pool, 512), 0);
+	assert_int_equal(iovx_bounce_crossover_dir(f.pool, IOVX_DMA_TO_DEVICE), 512);
+	assert_int_equal(iovx_bounce_crossover_dir(f.pool, IOVX_DMA_FROM_DEVICE), 512);
+	fx_done(&f);
+}
+
+/* reset_stats zeroes the counters, refuses while a slot is live, and then changes nothing. */
+static void test_reset_stats(void **state)
+{
+	struct iovx_bounce_stats st;
+	struct fx f = { 0 };
+	uint8_t b[100] = { 0 };
+	uint64_t dma, d2;
+
+	(void)state;
+	fx_env(&f);
+	fx_pool(&f, NULL);
+	assert_int_equal(iovx_bounce_reset_stats(NULL), -EINVAL);
+	assert_int_equal(iovx_bounce_map(f.pool, hp(b), 100, IOVX_DMA_BIDIRECTIONAL, &dma), 0);
+	assert_int_equal(iovx_bounce_map(f.pool, hp(b), 10, IOVX_DMA_TO_DEVICE, &d2), 0);
+	assert_int_equal(iovx_bounce_unmap(f.pool, d2, 10, IOVX_DMA_TO_DEVICE), 0);
+	assert_int_equal(iovx_bounce_unmap(f.pool, d2, 10, IOVX_DMA_TO_DEVICE), -ENOENT);
+	assert_int_equal(iovx_bounce_reset_stats(f.pool), -EBUSY);
+	assert_int_equal(iovx_bounce_get_stats(f.pool, &st), 0);
+	assert_int_equal(st.maps, 2);
+	assert_int_equal(st.unmaps, 1);
+	assert_int_equal(st.errors, 1);
+	assert_int_equal(st.bytes_in, 110);
+	assert_int_equal(st.live, 1);
+	assert_int_equal(iovx_bounce_unmap(f.pool, dma, 100, IOVX_DMA_BIDIRECTIONAL), 0);
+	assert_int_equal(iovx_bounce_reset_stats(f.pool), 0);
+	assert_int_equal(iovx_bounce_get_stats(f.pool, &st), 0);
+#define CHECK_ZERO(name, doc) assert_int_equal(st.name, 0);
+	IOVX_BOUNCE_STATS(CHECK_ZERO)
+#undef CHECK_ZERO
+	assert_int_equal(st.live, 0);
+	assert_true(st.nr_slots > 0);
+	assert_true(st.pool_bytes > 0);
+	assert_int_equal(st.crossover, 65536);
+	/* the pool still works and counts from zero */
+	assert_int_equal(iovx_bounce_map(f.pool, hp(b), 100, IOVX_DMA_TO_DEVICE, &dma), 0);
+	assert_int_equal(iovx_bounce_unmap(f.pool, dma, 100, IOVX_DMA_TO_DEVICE), 0);
+	assert_int_equal(iovx_bounce_get_stats(f.pool, &st), 0);
+	assert_int_equal(st.maps, 1);
+	assert_int_equal(st.bytes_in, 100);
+	fx_done(&f);
+}
+
+/* The measured form's pair callback: checks its arguments, counts, fails on request. */
+struct pair_probe {
+	struct iovx_bounce_pool *pool;	/* the bounce side runs here when set */
+	uint64_t max_len;
+	unsigned int n;			/* expected batch */
+	unsigned int calls, calls_map, calls_bounce, bad_args;
+	unsigned int fail_at;		/* 1-based call that fails; 0: none */
+	int fail_err;
+	void *buf;
+};
+
+static int probe_pair(void *arg, unsigned int side, void *buf, uint64_t len,
+		      enum iovx_dma_dir dir, unsigned int n)
+{
+	struct pair_probe *p = arg;
+	volatile uint8_t sink = 0;
+	uint64_t dma;
+
+	p->calls++;
+	if (side > IOVX_BOUNCE_CAL_BOUNCE || !buf || ((uintptr_t)buf & (PG - 1)) || len < 64 ||
+	    len % 64 || len > p->max_len || n != p->n ||
+	    (dir != IOVX_DMA_TO_DEVICE && dir != IOVX_DMA_BIDIRECTIONAL) ||
+	    (p->buf && p->buf != buf))
+		p->bad_args++;
+	p->buf = buf;
+	if (side == IOVX_BOUNCE_CAL_MAP)
+		p->calls_map++;
+	else
+		p->calls_bounce++;
+	if (p->fail_at && p->calls == p->fail_at)
+		return p->fail_err;
+	for (unsigned int i = 0; i < n; i++) {
+		if (side == IOVX_BOUNCE_CAL_BOUNCE && p->pool) {
+			if (iovx_bounce_map(p->pool, hp(buf), len, dir, &dma) ||
+			    iovx_bounce_unmap(p->pool, dma, len, dir))
+				return -EIO;
+		} else {
+			/* a fixed cost and some that grows with len (no time is asserted) */
+			for (unsigned int k = 0; k < 1000; k++)
+				sink = (uint8_t)(sink + 1);
+			for (uint64_t k = 0; k < len; k += 64)
+				sink = (uint8_t)(sink + ((volatile uint8_t *)buf)[k]);
+		}
+	}
+	(void)sink;
+	return 0;
+}
+
+/*
+ * Where a measured crossover may lie: 0, max_len, or inside the bracket of the reported
+ * grid: above the last point where bouncing was cheaper, at most the next point.
+ */
+static void assert_bracketed(const struct iovx_bounce_calib *o, const uint64_t *bounce_ns,
+			     uint64_t xover, uint64_t max_len)
+{
+	unsigned int i;
+
+	assert_int_equal(xover % 64, 0);
+	assert_true(xover <= max_len);
+	/* i: the smallest index from which on bouncing is never cheaper */
+	for (i = o->nr_points; i > 0; i--)
+		if (bounce_ns[i - 1] < o->map_ns[i - 1])
+			break;
+	if (i == o->nr_points) {
+		assert_int_equal(xover, max_len);
+	} else if (i == 0) {
+		assert_int_equal(xover, 0);
+	} else {
+		assert_true(xover > o->point_len[i - 1]);
+		assert_true(xover <= o->point_len[i]);
+	}
+}
+
+static void test_calibrate_pairs(void **state)
+{
+	/* on the heap: sanitizer builds inflate stack frames */
+	struct iovx_bounce_calib *o = malloc(2 * sizeof(*o)), *keep = o + 1;
+	struct iovx_bounce_calib_in in;
+	struct pair_probe p;
+	struct fx f = { 0 };
+	unsigned int i;
+
+	(void)state;
+	assert_non_null(o);
+	fx_env(&f);
+	fx_pool(&f, NULL);
+
+	/* the real pool on the bounce side, a memory walk on the map side */
+	memset(&in, 0, sizeof(in));
+	memset(&p, 0, sizeof(p));
+	p.pool = f.pool;
+	p.max_len = 65536;
+	p.n = 4;
+	in.pair = probe_pair;
+	in.arg = &p;
+	in.iterations = 4;		/* no iommu or iovad needed in this form */
+	assert_int_equal(iovx_bounce_calibrate(&in, o), 0);
+	assert_int_equal(p.bad_args, 0);
+	assert_true(p.calls_map > 0 && p.calls_bounce > 0);
+	assert_int_equal(o->measured, IOVX_BOUNCE_CAL_PAIRS);
+	assert_int_equal(o->nr_points, 11);	/* the whole grid, 64 B .. 64 KiB */
+	for (i = 0; i < o->nr_points; i++)
+		assert_int_equal(o->point_len[i], 64ull << i);
+	assert_bracketed(o, o->bounce_to_device_ns, o->crossover_to_device, 65536);
+	assert_bracketed(o, o->bounce_bidi_ns, o->crossover, 65536);
+	printf("calibrate (pairs, memory walk vs pool): to_device %llu, bidi %llu, %u points\n",
+	       (unsigned long long)o->crossover_to_device, (unsigned long long)o->crossover,
+	       o->nr_points);
+
+	/* max_len no power of two: the grid ends at max_len rounded down to 64 bytes */
+	memset(&p, 0, sizeof(p));
+	p.max_len = 3000;
+	p.n = 2;
+	in.iterations = 2;
+	in.max_len = 3000;
+	assert_int_equal(iovx_bounce_calibrate(&in, o), 0);
+	assert_int_equal(p.bad_args, 0);
+	assert_int_equal(o->nr_points, 7);	/* 64 .. 2048, then 3000 down to 64 bytes */
+	assert_int_equal(o->point_len[6], 2944);
+	assert_true(o->crossover <= 3000);
+	assert_true(o->crossover_to_device <= 3000);
+
+	/* errors: an error of pair stops the calibration and *o is unchanged */
+	in.max_len = 0;
+	for (unsigned int at = 1; at <= 6; at++) {
+		memset(&p, 0, sizeof(p));
+		p.pool = f.pool;
+		p.max_len = 65536;
+		p.n = 2;
+		p.fail_at = at;
+		p.fail_err = -EIO;
+		memset(o, 0xa5, sizeof(*o));
+		*keep = *o;
+		assert_int_equal(iovx_bounce_calibrate(&in, o), -EIO);
+		assert_int_equal(p.calls, at);
+		assert_memory_equal(o, keep, sizeof(*o));
+	}
+	in.max_len = 32;
+	assert_int_equal(iovx_bounce_calibrate(&in, o), -EINVAL);
+	in.max_len = IOVX_BOUNCE_MAX_CLASS + 1;
+	assert_int_equal(iovx_bounce_calibrate(&in, o), -EINVAL);
+	/* the pool is as it was: nothing live, counters balanced */
+	{
+		struct iovx_bounce_stats st;
+
+		assert_int_equal(iovx_bounce_get_stats(f.pool, &st), 0);
+		assert_int_equal(st.live, 0);
+		assert_int_equal(st.maps, st.unmaps);
+	}
+	free(o);
 	fx_done(&f);
 }
 
@@ -810,6 +1059,9 @@ int main(void)
 		cmocka_unit_test(test_destroy_sync_fails),
 		cmocka_unit_test(test_calibrate),
 		cmocka_unit_test(test_format_stats),
+		cmocka_unit_test(test_crossover_dir),
+		cmocka_unit_test(test_reset_stats),
+		cmocka_unit_test(test_calibrate_pairs),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

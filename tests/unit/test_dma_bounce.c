@@ -20,6 +20,7 @@
 
 #include <iovx/bounce.h>
 #include <iovx/dma.h>
+#include <iovx/inval.h>
 #include <iovx/sim.h>
 
 #define PG	4096ull
@@ -191,6 +192,89 @@ static void test_create(void **state)
 	assert_int_equal(iovx_dma_domain_create(&c, &d), -EINVAL);
 	assert_null(d);
 	iovx_sim_destroy(sim);
+}
+
+/*
+ * A calibrated domain (bounce_crossover 0) of either fallback: the calibration's own maps
+ * leave no trace in the statistics, and maps route by the crossover it reports (the
+ * FROM_DEVICE/BIDIRECTIONAL one) - whatever value the timing gave.
+ */
+struct cal_scratch {		/* on the heap: sanitizer builds inflate stack frames */
+	struct iovx_sim_config sc;
+	struct iovx_sim_stats ss;
+	struct iovx_dma_config c;
+	struct iovx_dma_stats st;
+	struct iovx_inval_stats is;
+};
+
+static void calibrated_check(enum iovx_dma_mode fallback)
+{
+	struct cal_scratch *x = calloc(1, sizeof(*x));
+	struct iovx_sim *sim;
+	struct iovx_dma_domain *d = NULL;
+	uint64_t xo, dma;
+	uint8_t *buf = aligned_alloc(PG, 65536);
+
+	memset(buf, 7, 65536);
+	iovx_sim_config_init(&x->sc);
+	assert_int_equal(iovx_sim_create(&x->sc, &sim), 0);
+	iovx_dma_config_init(&x->c, iovx_sim_iommu(sim), IOVX_DMA_MODE_BOUNCE);
+	x->c.fallback = fallback;
+	assert_int_equal(iovx_dma_domain_create(&x->c, &d), 0);
+	assert_int_equal(iovx_dma_get_stats(d, &x->st), 0);
+	xo = x->st.bounce_crossover;
+	assert_true(xo <= 65536);
+	assert_int_equal(xo % 64, 0);
+	assert_int_equal(x->st.maps, 0);
+	assert_int_equal(x->st.bounced, 0);
+	assert_int_equal(x->st.bounce_fallbacks, 0);
+	assert_int_equal(x->st.bounce_bytes, 0);
+	assert_int_equal(x->st.inv_ranges, 0);
+	assert_int_equal(x->st.syncs, 0);
+	assert_int_equal(x->st.leaked_pages, 0);
+	if (fallback == IOVX_DMA_MODE_DEFERRED) {
+		assert_int_equal(iovx_dma_get_inval_stats(d, &x->is), 0);
+		assert_int_equal(x->is.queued, 0);
+		assert_int_equal(x->is.flushes, 0);
+	}
+	/* the calibration did map through the IOMMU, and left nothing mapped but the pool */
+	assert_int_equal(iovx_sim_get_stats(sim, &x->ss), 0);
+	assert_true(x->ss.maps > 1);
+	assert_int_equal(x->ss.i2_map_violations, 0);
+
+	/* routing follows the reported crossover, BIDIRECTIONAL and FROM_DEVICE alike */
+	if (xo > 0) {
+		assert_int_equal(iovx_dma_map_single(d, (uintptr_t)buf, xo - 1,
+						     IOVX_DMA_BIDIRECTIONAL, 0, &dma), 0);
+		assert_int_equal(iovx_dma_unmap_single(d, dma, xo - 1, IOVX_DMA_BIDIRECTIONAL, 0),
+				 0);
+		assert_int_equal(iovx_dma_get_stats(d, &x->st), 0);
+		assert_int_equal(x->st.bounced, 1);
+	}
+	if (xo < 65536) {
+		assert_int_equal(iovx_dma_map_single(d, (uintptr_t)buf, xo ? xo : 1,
+						     IOVX_DMA_FROM_DEVICE, 0, &dma), 0);
+		assert_int_equal(iovx_dma_unmap_single(d, dma, xo ? xo : 1, IOVX_DMA_FROM_DEVICE,
+						       0), 0);
+		assert_int_equal(iovx_dma_get_stats(d, &x->st), 0);
+		assert_int_equal(x->st.bounce_fallbacks, 1);
+	}
+	printf("calibrated (%s fallback, sim not charged): crossover %llu\n",
+	       fallback == IOVX_DMA_MODE_STRICT ? "strict" : "deferred", (unsigned long long)xo);
+	assert_int_equal(iovx_dma_domain_destroy(d), 0);
+	assert_int_equal(iovx_sim_get_stats(sim, &x->ss), 0);
+	assert_int_equal(x->ss.i2_map_violations, 0);
+	assert_int_equal(x->ss.i2_table_violations, 0);
+	iovx_sim_destroy(sim);
+	free(buf);
+	free(x);
+}
+
+static void test_calibrated(void **state)
+{
+	(void)state;
+	calibrated_check(IOVX_DMA_MODE_STRICT);
+	calibrated_check(IOVX_DMA_MODE_DEFERRED);
 }
 
 static void test_single_integrity(void **state)
@@ -592,6 +676,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_create),
+		cmocka_unit_test(test_calibrated),
 		cmocka_unit_test_setup_teardown(test_single_integrity, setup_default, teardown),
 		cmocka_unit_test_setup_teardown(test_device_reaches_pool_only, setup_default,
 						teardown),
