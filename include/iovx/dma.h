@@ -145,7 +145,12 @@ struct iovx_dma_config {
 	unsigned int iova_flags;	/* IOVX_IOVA_* flags of the IOVA domain created */
 	/* deferred mode: the invalidation context's configuration; NULL: defaults */
 	const struct iovx_inval_config *inval;
-	/* bounce mode: the mode of what is not bounced, STRICT (default) or DEFERRED */
+	/*
+	 * bounce mode: the mode of what is not bounced, STRICT (default) or DEFERRED; or
+	 * REUSE: reuse-tagged buffers (iovx/reuse.h) are served by a reuse table at any length
+	 * (a hit needs no copy), the rest bounce or go strict.
+	 * reuse mode: the base mode, STRICT (default) or DEFERRED.
+	 */
 	enum iovx_dma_mode fallback;
 	/* bounce mode: the pool's configuration (iovx/bounce.h); NULL: defaults */
 	const struct iovx_bounce_config *bounce;
@@ -168,9 +173,11 @@ struct iovx_dma_domain;
 /*
  * -EINVAL: NULL, unknown flags, no iommu where one is needed, map_table_order outside
  * 4..24, deferred mode with an invalid cfg->inval (see iovx_inval_create); bounce mode with
- * a fallback other than STRICT/DEFERRED, an invalid cfg->bounce (iovx_bounce_create) or a
- * crossover above the largest class; -ERANGE: the bounce pool above its max_bytes;
- * -EOPNOTSUPP: a reserved mode; -ENOMEM.
+ * a fallback other than STRICT/DEFERRED/REUSE, an invalid cfg->bounce (iovx_bounce_create)
+ * or a crossover above the largest class; reuse mode with a base other than
+ * STRICT/DEFERRED; reuse_table_order outside 2..20 where a reuse table is made;
+ * IOVX_DMA_F_REVIVE where the base is not deferred. -ERANGE: the bounce pool above its
+ * max_bytes; -ENOSPC: 256 reuse tables live already; -ENOMEM.
  */
 IOVX_API int iovx_dma_domain_create(const struct iovx_dma_config *cfg, struct iovx_dma_domain **out);
 

@@ -58,6 +58,14 @@ int iovx_dma_domain_create(const struct iovx_dma_config *cfg, struct iovx_dma_do
 		mode = iovx_dma_modes[cfg->fallback];
 	} else {
 		mode = iovx_dma_modes[cfg->mode];
+		/* Bounce over reuse: tagged buffers in the table, the rest bounce or go strict. */
+		if (cfg->mode == IOVX_DMA_MODE_BOUNCE && cfg->fallback == IOVX_DMA_MODE_REUSE) {
+			rorder = cfg->reuse_table_order ? cfg->reuse_table_order :
+				 IOVX_REUSE_DEFAULT_TABLE_ORDER;
+			if (rorder < IOVX_REUSE_MIN_TABLE_ORDER ||
+			    rorder > IOVX_REUSE_MAX_TABLE_ORDER)
+				return -EINVAL;
+		}
 	}
 	if (cfg->flags & IOVX_DMA_F_REVIVE) {
 		/* Revivable mappings live inside the deferred window: deferred base only. */
@@ -180,6 +188,12 @@ int iovx_dma_set_mask(struct iovx_dma_domain *dom, uint64_t mask)
 	return 0;
 }
 
+/* The mode behind the reuse table's mappings: bounce hands tagged buffers to its fallback. */
+static inline const struct iovx_dma_mode_ops *table_ops(struct iovx_dma_domain *dom)
+{
+	return dom->bpool ? dom->fallback : dom->mode;
+}
+
 static inline bool dir_ok(enum iovx_dma_dir dir)
 {
 	return (unsigned int)dir <= IOVX_DMA_FROM_DEVICE;
@@ -209,11 +223,13 @@ static int check_buf(struct iovx_dma_domain *dom, uint64_t addr, uint64_t size)
 int iovx_dma_map_single(struct iovx_dma_domain *dom, uint64_t phys, size_t size,
 			enum iovx_dma_dir dir, unsigned int attrs, uint64_t *dma)
 {
+	const struct iovx_dma_mode_ops *sm;
 	uint64_t addr;
 	int err;
 
 	if (!dom || !dma)
 		return fail(dom, -EINVAL);
+	sm = dom->mode;
 	if (!dir_ok(dir) || attrs & ~IOVX_DMA_ATTR_MASK)
 		return fail(dom, -EINVAL);
 	err = check_buf(dom, phys, size);
@@ -222,8 +238,10 @@ int iovx_dma_map_single(struct iovx_dma_domain *dom, uint64_t phys, size_t size,
 	if (dom->rtab && ((attrs & IOVX_DMA_ATTR_REUSE) || dom->revive)) {
 		err = iovx_rtab_map_single(dom, phys, size, dir, attrs,
 					   !(attrs & IOVX_DMA_ATTR_REUSE), &addr);
-		if (!err)
+		if (!err) {
+			sm = table_ops(dom);
 			goto mapped;
+		}
 		if (err != -ENOSPC)
 			return fail(dom, err);
 		/* no room in the table: mapped untagged below */
@@ -239,9 +257,8 @@ int iovx_dma_map_single(struct iovx_dma_domain *dom, uint64_t phys, size_t size,
 		return fail(dom, err);
 	}
 mapped:
-	if (!(attrs & IOVX_DMA_ATTR_SKIP_CPU_SYNC) && !dom->mode->map_syncs &&
-	    dom->mode->sync_for_device)
-		dom->mode->sync_for_device(dom, addr, size, dir);
+	if (!(attrs & IOVX_DMA_ATTR_SKIP_CPU_SYNC) && !sm->map_syncs && sm->sync_for_device)
+		sm->sync_for_device(dom, addr, size, dir);
 	DMA_STAT_ADD(dom, maps, 1);
 	*dma = addr;
 	return 0;
@@ -349,19 +366,23 @@ int iovx_dma_map_sg(struct iovx_dma_domain *dom, struct iovx_dma_sg *sg, int nen
 		    enum iovx_dma_dir dir, unsigned int attrs)
 {
 	struct dma_seg stack[SEGS_ONSTACK], *segs = stack;
+	const struct iovx_dma_mode_ops *sm;
 	uint64_t total;
 	int ret, err;
 
 	if (!dom)
 		return -EINVAL;
+	sm = dom->mode;
 	ret = sg_begin(dom, sg, nents, dir, attrs, stack, &segs, &total);
 	if (ret)
 		goto out;
 	if (dom->rtab && ((sg[0].flags & IOVX_SG_REUSE) || dom->revive)) {
 		ret = iovx_rtab_map_sg(dom, sg, segs, (unsigned int)nents, dir, attrs,
 				       !(sg[0].flags & IOVX_SG_REUSE));
-		if (ret > 0)
+		if (ret > 0) {
+			sm = table_ops(dom);
 			goto mapped;
+		}
 		if (ret != -ENOSPC)
 			goto out;
 		/* no room in the table: mapped untagged below */
@@ -379,12 +400,11 @@ int iovx_dma_map_sg(struct iovx_dma_domain *dom, struct iovx_dma_sg *sg, int nen
 		goto out;
 	}
 mapped:
-	if (!(attrs & IOVX_DMA_ATTR_SKIP_CPU_SYNC) && !dom->mode->map_syncs &&
-	    dom->mode->sync_for_device) {
+	if (!(attrs & IOVX_DMA_ATTR_SKIP_CPU_SYNC) && !sm->map_syncs && sm->sync_for_device) {
 		int i;
 
 		for (i = 0; i < ret; i++)
-			dom->mode->sync_for_device(dom, sg[i].dma_address, sg[i].dma_length, dir);
+			sm->sync_for_device(dom, sg[i].dma_address, sg[i].dma_length, dir);
 	}
 	DMA_STAT_ADD(dom, maps, 1);
 out:

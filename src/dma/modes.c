@@ -553,9 +553,15 @@ static int bounce_init(struct iovx_dma_domain *dom)
 	bool fallback_up = false;
 	int err;
 
-	if (cfg->fallback != IOVX_DMA_MODE_STRICT && cfg->fallback != IOVX_DMA_MODE_DEFERRED)
+	/*
+	 * REUSE: the facade's reuse table (src/reuse) serves tagged buffers over a strict
+	 * fallback, which also takes the untagged buffers the pool does not.
+	 */
+	if (cfg->fallback != IOVX_DMA_MODE_STRICT && cfg->fallback != IOVX_DMA_MODE_DEFERRED &&
+	    cfg->fallback != IOVX_DMA_MODE_REUSE)
 		return -EINVAL;
-	dom->fallback = iovx_dma_modes[cfg->fallback];
+	dom->fallback = iovx_dma_modes[cfg->fallback == IOVX_DMA_MODE_REUSE ?
+				       IOVX_DMA_MODE_STRICT : cfg->fallback];
 	if (cfg->bounce)
 		bc = *cfg->bounce;
 	else

@@ -106,6 +106,8 @@ struct iovx_rtab {
 	uint64_t nentries;		/* atomic: live entries (reserved by a miss) */
 	uint64_t hand;			/* atomic: eviction clock hand (bucket index) */
 	uint64_t users;			/* atomic: global stops working on this domain */
+	/* the mode that makes and tears down the table's mappings (strict or deferred) */
+	const struct iovx_dma_mode_ops *base;
 	/* revive mode (DESIGN.md §6 "opportunistic reuse") */
 	struct iovx_dma_domain *dom;
 	bool revive;
@@ -391,7 +393,7 @@ static int teardown(struct iovx_dma_domain *dom, struct rentry *e, bool flush)
 	struct iovx_rtab *t = dom->rtab;
 	int err, e2;
 
-	const struct iovx_dma_mode_ops *m = dom->mode;
+	const struct iovx_dma_mode_ops *m = t->base;
 
 	while (iovx_load_acquire(&e->ref) & R_COUNT)				/* E-R3 */
 		iovx_cond_resched();
@@ -405,8 +407,8 @@ static int teardown(struct iovx_dma_domain *dom, struct rentry *e, bool flush)
 		iovx_fetch_add_relaxed(&t->dead_revives, iovx_load_relaxed(&e->revives));
 	}
 	err = m->unmap_single(dom, e->base, e->span, e->kda >> 1 & 3, 0);
-	if (flush && dom->mode->flush) {
-		e2 = dom->mode->flush(dom);
+	if (flush && m->flush) {
+		e2 = m->flush(dom);
 		if (!err)
 			err = e2;
 	}
@@ -757,9 +759,9 @@ int iovx_rtab_map_sg(struct iovx_dma_domain *dom, struct iovx_dma_sg *sg,
 	e = new_entry(dom, h, kda, segs, n);
 	if (!e)
 		return -ENOSPC;
-	ret = dom->mode->map_sg(dom, sg, segs, n, dir, attrs & ~IOVX_DMA_ATTR_REUSE);
+	ret = t->base->map_sg(dom, sg, segs, n, dir, attrs & ~IOVX_DMA_ATTR_REUSE);
 	if (ret == -ENOMEM && evict(dom, 0))
-		ret = dom->mode->map_sg(dom, sg, segs, n, dir, attrs & ~IOVX_DMA_ATTR_REUSE);
+		ret = t->base->map_sg(dom, sg, segs, n, dir, attrs & ~IOVX_DMA_ATTR_REUSE);
 	if (ret < 0) {
 		rentry_drop(t, e);
 		return ret;
@@ -804,9 +806,9 @@ int iovx_rtab_map_single(struct iovx_dma_domain *dom, uint64_t phys, uint64_t si
 	e = new_entry(dom, h, kda, &seg, 1);
 	if (!e)
 		return -ENOSPC;
-	err = dom->mode->map_single(dom, phys, size, dir, attrs & ~IOVX_DMA_ATTR_REUSE, &addr);
+	err = t->base->map_single(dom, phys, size, dir, attrs & ~IOVX_DMA_ATTR_REUSE, &addr);
 	if (err == -ENOMEM && evict(dom, 0))
-		err = dom->mode->map_single(dom, phys, size, dir, attrs & ~IOVX_DMA_ATTR_REUSE,
+		err = t->base->map_single(dom, phys, size, dir, attrs & ~IOVX_DMA_ATTR_REUSE,
 					    &addr);
 	if (err) {
 		rentry_drop(t, e);
@@ -829,7 +831,7 @@ int iovx_rtab_map_single(struct iovx_dma_domain *dom, uint64_t phys, uint64_t si
 static void rsync(struct iovx_dma_domain *dom, struct rentry *e, bool for_cpu)
 {
 	void (*fn)(struct iovx_dma_domain *, uint64_t, uint64_t, unsigned int) =
-		for_cpu ? dom->mode->sync_for_cpu : dom->mode->sync_for_device;
+		for_cpu ? dom->rtab->base->sync_for_cpu : dom->rtab->base->sync_for_device;
 	unsigned int i, dir = e->kda >> 1 & 3;
 
 	for (i = 0; fn && i < e->nout; i++)
@@ -899,10 +901,10 @@ int iovx_rtab_single_op(struct iovx_dma_domain *dom, uint64_t dma, uint64_t size
 		/* A sync may cover a prefix of the mapping. */
 		if (size > e->seg[0].len)
 			continue;
-		if (op == RTAB_SYNC_CPU && dom->mode->sync_for_cpu)
-			dom->mode->sync_for_cpu(dom, dma, size, dir);
-		else if (op == RTAB_SYNC_DEV && dom->mode->sync_for_device)
-			dom->mode->sync_for_device(dom, dma, size, dir);
+		if (op == RTAB_SYNC_CPU && t->base->sync_for_cpu)
+			t->base->sync_for_cpu(dom, dma, size, dir);
+		else if (op == RTAB_SYNC_DEV && t->base->sync_for_device)
+			t->base->sync_for_device(dom, dma, size, dir);
 		ret = 0;
 		break;
 	}
@@ -1202,6 +1204,8 @@ int iovx_rtab_init(struct iovx_dma_domain *dom, unsigned int order, bool revive,
 		goto fail;
 	}
 	t->dom = dom;
+	/* bounce mode: its fallback maps tagged buffers (a hit needs no copy) */
+	t->base = dom->bpool ? dom->fallback : dom->mode;
 	t->revive = revive;
 	t->linger_ns = linger_ns;
 	if (revive) {

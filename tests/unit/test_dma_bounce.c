@@ -21,6 +21,7 @@
 #include <iovx/bounce.h>
 #include <iovx/dma.h>
 #include <iovx/inval.h>
+#include <iovx/reuse.h>
 #include <iovx/sim.h>
 
 #define PG	4096ull
@@ -73,6 +74,11 @@ static int setup_tiny(void **state)
 	bc.slots_per_cpu[0] = 2;
 	bc.nr_cpus = 1;
 	return setup_with(state, &bc, 256, IOVX_DMA_MODE_STRICT);
+}
+
+static int setup_reuse(void **state)
+{
+	return setup_with(state, NULL, XOVER, IOVX_DMA_MODE_REUSE);
 }
 
 static int teardown(void **state)
@@ -174,7 +180,9 @@ static void test_create(void **state)
 	c.fallback = IOVX_DMA_MODE_BOUNCE;
 	assert_int_equal(iovx_dma_domain_create(&c, &d), -EINVAL);
 	c.fallback = IOVX_DMA_MODE_REUSE;
+	c.reuse_table_order = 1;			/* below IOVX_REUSE_MIN_TABLE_ORDER */
 	assert_int_equal(iovx_dma_domain_create(&c, &d), -EINVAL);
+	c.reuse_table_order = 0;
 	c.fallback = IOVX_DMA_MODE_STRICT;
 	c.bounce_crossover = 65537;			/* above the largest class */
 	assert_int_equal(iovx_dma_domain_create(&c, &d), -EINVAL);
@@ -672,6 +680,59 @@ static void test_destroy_with_live(void **state)
 	free(mem);
 }
 
+/*
+ * Bounce over reuse: a tagged buffer is served by the reuse table (mapped once by the strict
+ * fallback, outside the pool, the same address every time, no copy), whatever its length;
+ * untagged buffers bounce below the crossover and go strict above it; stop unmaps.
+ */
+static void test_reuse_fallback(void **state)
+{
+	struct fx *f = *state;
+	struct iovx_dma_sg t = { 0 }, u = { 0 };
+	struct iovx_reuse_stats rs;
+	struct iovx_dma_stats ds;
+	uint64_t first = 0, inv0;
+	uint8_t b[4];
+	int i;
+
+	t.phys = (uintptr_t)f->mem;
+	t.length = 512;				/* would bounce if untagged */
+	assert_int_equal(iovx_sg_mark_reusable(&t, 1), 0);
+	for (i = 0; i < 8; i++) {
+		assert_int_equal(iovx_dma_map_sg(f->dom, &t, 1, IOVX_DMA_TO_DEVICE, 0), 1);
+		if (!i)
+			first = t.dma_address;
+		assert_int_equal(t.dma_address, first);
+		f->mem[0] = (uint8_t)i;
+		assert_int_equal(iovx_sim_dev_read(f->sim, t.dma_address, b, 1, NULL), 0);
+		assert_int_equal(b[0], (uint8_t)i);	/* the buffer itself: no copy */
+		assert_int_equal(iovx_dma_unmap_sg(f->dom, &t, 1, IOVX_DMA_TO_DEVICE, 0), 0);
+	}
+	assert_int_equal(iovx_dma_get_reuse_stats(f->dom, &rs), 0);
+	assert_int_equal(rs.misses, 1);
+	assert_int_equal(rs.hits, 7);
+	assert_int_equal(iovx_dma_get_stats(f->dom, &ds), 0);
+	assert_int_equal(ds.bounced, 0);
+
+	/* untagged and short: bounced (a pool address, not the table's) */
+	u.phys = (uintptr_t)f->mem + 4 * PG;
+	u.length = 512;
+	assert_int_equal(iovx_dma_map_sg(f->dom, &u, 1, IOVX_DMA_TO_DEVICE, 0), 1);
+	assert_int_not_equal(u.dma_address, first);
+	assert_int_equal(iovx_dma_unmap_sg(f->dom, &u, 1, IOVX_DMA_TO_DEVICE, 0), 0);
+	assert_int_equal(iovx_dma_get_stats(f->dom, &ds), 0);
+	assert_int_equal(ds.bounced, 1);
+
+	/* stop: the strict fallback unmaps and invalidates; the device is shut out */
+	inv0 = ds.syncs;
+	assert_int_equal(iovx_sg_mark_stop_reuse(&t, 1), 1);
+	assert_int_not_equal(iovx_sim_dev_read(f->sim, first, b, 1, NULL), 0);
+	assert_int_equal(iovx_dma_get_stats(f->dom, &ds), 0);
+	assert_true(ds.syncs > inv0);
+	assert_int_equal(iovx_dma_get_reuse_stats(f->dom, &rs), 0);
+	assert_int_equal(rs.entries, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -688,6 +749,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_errors, setup_default, teardown),
 		cmocka_unit_test_setup_teardown(test_deferred_fallback, setup_deferred, teardown),
 		cmocka_unit_test(test_destroy_with_live),
+		cmocka_unit_test_setup_teardown(test_reuse_fallback, setup_reuse, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
