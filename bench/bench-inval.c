@@ -19,6 +19,20 @@
  * p99 upper bound, max), alloc latency (mean), and throughput. The IOMMU is a stub whose
  * invalidations and sync cost nothing, so the figures are the queues' and the allocator's
  * own. No cliff: per-entry flush cost and unmap p99 flat in K.
+ *
+ * Case "stale" (I4, the staleness bound): N threads (--threads) each loop {allocate one
+ * granule, work W ns, note t_enq[pfn] = now, iovx_inval_queue} under the DEFAULT
+ * configuration (ring of 256 per CPU slot, max_age 1 ms, the timer on), no dedicated
+ * flusher: every trigger is the library's own. The stub IOMMU measures staleness from the
+ * device's side: inv_range notes the pfns a thread invalidated, and when that thread's sync
+ * returns (after S ns) every noted pfn still unflushed gets staleness = now - t_enq (the
+ * first sync after an invalidation issued after the enqueue: where the translation is
+ * really gone; never an invalidate-all: flush_all_threshold is maximal). Reported: max,
+ * p99.9, p99, p50 (log-linear histogram, 1.6% resolution), the context's own max_stale_ns
+ * (measured from publication, inside the queue call), flushes by trigger, helpers, stolen
+ * entries, direct entries, and the longest interval in which no worker began a queue call
+ * ("untouched": the domain had nobody to enforce the bound but the timer thread).
+ * --param work_ns=W (default 2000), sync_ns=S (default 1000), max_age_ns=B (default 1 ms).
  */
 #define _GNU_SOURCE
 #include "bench.h"
@@ -27,6 +41,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <iovx/inval.h>
 #include <iovx/iommu.h>
@@ -220,6 +235,319 @@ out_w:
 	return err;
 }
 
+/* ------------------------------------------------------------------ case "stale" */
+
+#define SNPFN		(1ull << 20)	/* granules of the stale case's IOVA space */
+#define SSUB		64		/* log-linear histogram: sub-buckets per power of two */
+#define SHB		(44 * SSUB)
+#define SMAXR		4096		/* pfn runs noted per thread between syncs */
+
+static uint64_t *s_tenq;		/* per pfn: time before the queue call, 0 when covered */
+static uint64_t *s_tret;		/* per pfn: time the queue call returned, 0: not yet */
+static uint64_t s_hist[SHB], s_max, s_count, s_sync_ns;
+static uint64_t s_hist_post[SHB], s_max_post, s_count_post;
+
+struct snote {
+	uint64_t start[SMAXR], end[SMAXR];
+	unsigned int n;
+	bool overflow;			/* more runs than noted: scan all pending */
+};
+static __thread struct snote s_note;
+
+static unsigned int s_bucket(uint64_t v)
+{
+	unsigned int e, b;
+
+	if (v < SSUB)
+		return (unsigned int)v;
+	e = 63 - (unsigned int)__builtin_clzll(v);		/* >= 6 */
+	b = (e - 5) * SSUB + (unsigned int)((v >> (e - 6)) & (SSUB - 1));
+	return b < SHB ? b : SHB - 1;
+}
+
+static uint64_t s_bucket_hi(unsigned int b)		/* upper bound of bucket b */
+{
+	unsigned int e;
+
+	if (b < SSUB)
+		return b;
+	e = b / SSUB + 5;
+	return ((uint64_t)(SSUB + b % SSUB + 1) << (e - 6)) - 1;
+}
+
+static void s_hist_add(uint64_t *hist, uint64_t *count, uint64_t *max, uint64_t t)
+{
+	uint64_t m;
+
+	__atomic_fetch_add(&hist[s_bucket(t)], 1, __ATOMIC_RELAXED);
+	__atomic_fetch_add(count, 1, __ATOMIC_RELAXED);
+	m = __atomic_load_n(max, __ATOMIC_RELAXED);
+	while (t > m && !__atomic_compare_exchange_n(max, &m, t, false, __ATOMIC_RELAXED,
+						     __ATOMIC_RELAXED))
+		;
+}
+
+/*
+ * pfn's translation is gone now: staleness from before its queue call ("pre"), and from the
+ * call's return ("post"; 0 when the call's own flush covered it before returning).
+ */
+static void s_record(uint64_t pfn, uint64_t now)
+{
+	uint64_t t = __atomic_exchange_n(&s_tenq[pfn], 0, __ATOMIC_SEQ_CST), r;
+
+	if (!t)
+		return;
+	r = __atomic_exchange_n(&s_tret[pfn], 0, __ATOMIC_SEQ_CST);
+	s_hist_add(s_hist, &s_count, &s_max, now > t ? now - t : 0);
+	s_hist_add(s_hist_post, &s_count_post, &s_max_post, r >= t && now > r ? now - r : 0);
+}
+
+static int s_inv_range(struct iovx_iommu *i, uint64_t iova, uint64_t size)
+{
+	struct snote *n = &s_note;
+
+	if (n->n == SMAXR) {
+		n->overflow = true;
+		return 0;
+	}
+	n->start[n->n] = iova >> 12;
+	n->end[n->n++] = (iova + size) >> 12;
+	return 0;
+}
+
+static int s_inv_all(struct iovx_iommu *i)
+{
+	s_note.overflow = true;
+	return 0;
+}
+
+static int s_sync(struct iovx_iommu *i)
+{
+	struct snote *n = &s_note;
+	uint64_t t0 = iovx_bench_now_ns(), now, p;
+	unsigned int k;
+
+	while ((now = iovx_bench_now_ns()) - t0 < s_sync_ns)
+		;
+	if (n->overflow) {
+		for (p = 0; p < SNPFN; p++)
+			if (__atomic_load_n(&s_tenq[p], __ATOMIC_RELAXED))
+				s_record(p, now);
+	} else {
+		for (k = 0; k < n->n; k++)
+			for (p = n->start[k]; p < n->end[k] && p < SNPFN; p++)
+				s_record(p, now);
+	}
+	n->n = 0;
+	n->overflow = false;
+	return 0;
+}
+
+static const struct iovx_iommu_ops s_ops = {
+	.map = nop_map,
+	.unmap = nop_unmap,
+	.inv_range = s_inv_range,
+	.inv_all = s_inv_all,
+	.sync = s_sync,
+	.free_pages = nop_free_pages,
+};
+
+struct srun {
+	struct iovx_inval *ctx;
+	struct iovx_iova_domain *iovad;
+	uint64_t work_ns;
+	uint64_t last_touch, max_gap;
+	int stop;
+};
+
+struct sw {
+	pthread_t th;
+	struct srun *run;
+	uint64_t ops, fails;
+};
+
+static void *s_worker(void *arg)
+{
+	struct sw *w = arg;
+	struct srun *r = w->run;
+
+	while (!__atomic_load_n(&r->stop, __ATOMIC_RELAXED)) {
+		int64_t pfn = iovx_iova_alloc(r->iovad, 1, IOVX_IOVA_NO_LIMIT);
+		uint64_t t0 = iovx_bench_now_ns(), now, last, m;
+
+		if (pfn < 0 || (uint64_t)pfn >= SNPFN) {
+			if (pfn >= 0)
+				(void)iovx_iova_free(r->iovad, (uint64_t)pfn, 1);
+			w->fails++;
+			continue;
+		}
+		while ((now = iovx_bench_now_ns()) - t0 < r->work_ns)
+			;
+		/* the longest interval in which no worker began a queue call */
+		last = __atomic_exchange_n(&r->last_touch, now, __ATOMIC_RELAXED);
+		m = __atomic_load_n(&r->max_gap, __ATOMIC_RELAXED);
+		while (last && now > last && now - last > m &&
+		       !__atomic_compare_exchange_n(&r->max_gap, &m, now - last, false,
+						    __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+			;
+		__atomic_store_n(&s_tret[pfn], 0, __ATOMIC_SEQ_CST);
+		__atomic_store_n(&s_tenq[pfn], now, __ATOMIC_SEQ_CST);
+		(void)iovx_inval_queue(r->ctx, (uint64_t)pfn, 1, NULL);
+		/* still unflushed: note the return (a race with the sync only loses this note) */
+		if (__atomic_load_n(&s_tenq[pfn], __ATOMIC_SEQ_CST) == now)
+			__atomic_store_n(&s_tret[pfn], iovx_bench_now_ns(), __ATOMIC_SEQ_CST);
+		w->ops++;
+	}
+	return NULL;
+}
+
+static uint64_t s_param(const struct iovx_bench_opts *o, const char *key, uint64_t def)
+{
+	const char *p = o->params ? strstr(o->params, key) : NULL;
+
+	return p ? strtoull(p + strlen(key), NULL, 10) : def;
+}
+
+/* percentile p (units of 0.01%) of hist: the upper bound of its bucket */
+static uint64_t s_pct_of(const uint64_t *hist, uint64_t count, uint64_t max, uint64_t p)
+{
+	uint64_t acc = 0, want = (count * p + 9999) / 10000;
+	unsigned int b;
+
+	for (b = 0; b < SHB; b++) {
+		acc += hist[b];
+		if (acc >= want && acc)
+			return s_bucket_hi(b) < max ? s_bucket_hi(b) : max;
+	}
+	return max;
+}
+
+static uint64_t s_pct(uint64_t p)
+{
+	return s_pct_of(s_hist, s_count, s_max, p);
+}
+
+static uint64_t s_pct_post(uint64_t p)
+{
+	return s_pct_of(s_hist_post, s_count_post, s_max_post, p);
+}
+
+static int run_stale(const struct iovx_bench_opts *o, struct iovx_bench_json *j, unsigned int n,
+		     double secs)
+{
+	struct iovx_iommu iommu = { &s_ops, 12, 48, 52 };
+	struct iovx_inval_config ic;
+	struct iovx_iova_config vc;
+	struct iovx_inval_stats st;
+	struct srun r = { 0 };
+	struct sw *w = calloc(n, sizeof(*w));
+	uint64_t ops = 0, t0;
+	unsigned int i;
+	int err = -ENOMEM;
+
+	if (!w)
+		return err;
+	memset(s_tenq, 0, SNPFN * sizeof(*s_tenq));
+	memset(s_tret, 0, SNPFN * sizeof(*s_tret));
+	memset(s_hist, 0, sizeof(s_hist));
+	memset(s_hist_post, 0, sizeof(s_hist_post));
+	s_max = s_count = s_max_post = s_count_post = 0;
+	s_sync_ns = s_param(o, "sync_ns=", 1000);
+	r.work_ns = s_param(o, "work_ns=", 2000);
+	iovx_iova_config_init(&vc, 1, SNPFN - 1);
+	err = iovx_iova_domain_create(&vc, &r.iovad);
+	if (err)
+		goto out_w;
+	iovx_inval_config_init(&ic);
+	ic.max_age_ns = s_param(o, "max_age_ns=", IOVX_INVAL_DEFAULT_MAX_AGE_NS);
+	ic.flush_all_threshold = ~0u;		/* never inv_all: staleness per range */
+	err = iovx_inval_create(&iommu, r.iovad, &ic, &r.ctx);
+	if (err)
+		goto out_dom;
+	t0 = iovx_bench_now_ns();
+	for (i = 0; i < n; i++) {
+		w[i].run = &r;
+		if (pthread_create(&w[i].th, NULL, s_worker, &w[i])) {
+			n = i;
+			err = -EAGAIN;
+			break;
+		}
+	}
+	while (!err && iovx_bench_now_ns() - t0 < (uint64_t)(secs * 1e9))
+		usleep(10000);
+	__atomic_store_n(&r.stop, 1, __ATOMIC_RELAXED);
+	for (i = 0; i < n; i++) {
+		pthread_join(w[i].th, NULL);
+		ops += w[i].ops;
+	}
+	(void)iovx_inval_get_stats(r.ctx, &st);
+	printf("%-6s %3u %8llu %6llu %5llu %5llu %6llu %6llu %6.3f %6.3f %7.3f %8.3f | %7.3f %8.3f "
+	       "| %8.3f %9.3f\n", "stale", n, (unsigned long long)ops,
+	       (unsigned long long)st.flushes_ring, (unsigned long long)st.flushes_age,
+	       (unsigned long long)st.flushes_late, (unsigned long long)st.stolen,
+	       (unsigned long long)st.direct, s_pct(5000) / 1e6, s_pct(9900) / 1e6,
+	       s_pct(9990) / 1e6, s_max / 1e6, s_pct_post(9990) / 1e6, s_max_post / 1e6,
+	       st.max_stale_ns / 1e6, r.max_gap / 1e6);
+	iovx_bench_json_obj_begin(j, NULL);
+	iovx_bench_json_str(j, "policy", "stale");
+	iovx_bench_json_u64(j, "threads", n);
+	iovx_bench_json_u64(j, "ops", ops);
+	iovx_bench_json_u64(j, "max_age_ns", ic.max_age_ns);
+	iovx_bench_json_u64(j, "work_ns", r.work_ns);
+	iovx_bench_json_u64(j, "sync_ns", s_sync_ns);
+	iovx_bench_json_u64(j, "flushes_ring", st.flushes_ring);
+	iovx_bench_json_u64(j, "flushes_age", st.flushes_age);
+	iovx_bench_json_u64(j, "flushes_late", st.flushes_late);
+	iovx_bench_json_u64(j, "stolen", st.stolen);
+	iovx_bench_json_u64(j, "direct", st.direct);
+	iovx_bench_json_u64(j, "collapsed", st.collapsed);
+	iovx_bench_json_u64(j, "stale_p50_ns", s_pct(5000));
+	iovx_bench_json_u64(j, "stale_p99_ns", s_pct(9900));
+	iovx_bench_json_u64(j, "stale_p999_ns", s_pct(9990));
+	iovx_bench_json_u64(j, "stale_max_ns", s_max);
+	iovx_bench_json_u64(j, "stale_post_p999_ns", s_pct_post(9990));
+	iovx_bench_json_u64(j, "stale_post_max_ns", s_max_post);
+	iovx_bench_json_u64(j, "ctx_max_stale_ns", st.max_stale_ns);
+	iovx_bench_json_u64(j, "untouched_max_ns", r.max_gap);
+	iovx_bench_json_obj_end(j);
+	(void)iovx_inval_destroy(r.ctx);
+out_dom:
+	iovx_iova_domain_destroy(r.iovad);
+out_w:
+	free(w);
+	return err;
+}
+
+static int bench_stale(const struct iovx_bench_opts *o, struct iovx_bench_json *j)
+{
+	static const unsigned int def[] = { 1, 2, 4, 8 };
+	unsigned int ti, nt = o->nr_threads ? o->nr_threads : 4;
+	double secs = o->quick ? 0.05 : (o->seconds < 1 ? 1 : o->seconds);
+	int err = 0;
+
+	s_tenq = calloc(SNPFN, sizeof(*s_tenq));
+	s_tret = calloc(SNPFN, sizeof(*s_tret));
+	if (!s_tenq || !s_tret) {
+		free(s_tenq);
+		free(s_tret);
+		return -ENOMEM;
+	}
+	printf("\nstale: N threads {alloc, work, iovx_inval_queue}, default config, no flusher.\n"
+	       "Staleness in ms, the device's view: from before the queue call (pre) or from its\n"
+	       "return (post) to the return of the first sync after an invalidation of the entry;\n"
+	       "ctx = the context's max_stale_ns (from publication); untouched = longest time no\n"
+	       "worker began a queue call. %ld CPUs online.\n\n", sysconf(_SC_NPROCESSORS_ONLN));
+	printf("%-6s %3s %8s %6s %5s %5s %6s %6s %6s %6s %7s %8s | %7s %8s | %8s %9s\n", "case",
+	       "N", "ops", "ring", "age", "late", "stolen", "direct", "p50", "p99", "p99.9", "max",
+	       "p99.9po", "max_post", "ctx_max", "untouched");
+	for (ti = 0; ti < nt && !err; ti++)
+		err = run_stale(o, j, o->nr_threads ? o->threads[ti] : def[ti], secs);
+	free(s_tenq);
+	free(s_tret);
+	s_tenq = s_tret = NULL;
+	return err;
+}
+
 static double div0(double a, double b)
 {
 	return b ? a / b : 0;
@@ -288,6 +616,8 @@ int iovx_bench_inval(const struct iovx_bench_opts *o, struct iovx_bench_json *j)
 			}
 		}
 	}
+	if (!err && iovx_bench_selected(o, "stale"))
+		err = bench_stale(o, j);
 	iovx_bench_json_arr_end(j);
 	if (err)
 		fprintf(stderr, "iovx-bench inval: setup failed (%d)\n", err);

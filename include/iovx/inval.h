@@ -19,12 +19,16 @@
  * back to the cache of the CPU that unmapped them; rings idle for max_age_ns are drained by
  * the timer (or any poll), and iovx_inval_flush/destroy drain everything.
  *
- * Flush triggers: 3/4 of a ring's size pending (or a full ring), age (max_age_ns, default 1 ms: a one-shot
- * timer armed by the first enqueue into idle queues, plus iovx_inval_poll for callers that
- * run without the timer), and iovx_inval_flush (synchronous). Concurrent triggers collapse:
- * one flush at a time; a trigger that finds one running returns (ring, age) or waits for a
- * flush that began after its call (explicit flush) instead of issuing its own. A flush with
- * more than flush_all_threshold ranges issues one invalidate-all instead.
+ * Flush triggers: 3/4 of a ring's size pending (or a full ring), age, and iovx_inval_flush
+ * (synchronous). Age (max_age_ns, default 1 ms) is enforced by every enqueue and poll: each
+ * compares the oldest uncovered entry's age with 3/4 of the bound and flushes itself; a
+ * one-shot timer (armed by the first enqueue into idle queues) does the same when no thread
+ * touches the context. Concurrent triggers collapse: a trigger that finds a flush running
+ * on time returns (ring, age) or waits for its entries to complete (explicit flush) instead
+ * of issuing its own; but a flush that has run for 1/8 of the bound (its thread preempted)
+ * is late, and the next trigger begins a flush of its own that takes over the late one's
+ * entries (invalidation is idempotent). A flush with more than flush_all_threshold entries
+ * issues one invalidate-all instead.
  *
  * Faults: when the sync of a flush fails (-EIO, -ETIMEDOUT), the entries it collected are
  * quarantined: their IOVAs never go back to the allocator and their table pages are never
@@ -32,10 +36,11 @@
  *
  * Concurrency: iovx_inval_queue, _flush, _kick, _poll and _get_stats may run concurrently
  * with each other from any thread; create and destroy must not race with anything on the
- * context. iovx_inval_queue never waits for another thread (lock-free), neither for the
- * flush nor for another thread's release; when its ring is full and a flush is running
- * elsewhere it invalidates and syncs its own range directly. _flush may
- * wait (for the hardware and for a flush running on another thread): it is a _sync call.
+ * context. iovx_inval_queue never waits for another thread (lock-free), neither for a
+ * flush nor for another thread's release; when its ring is full and a flush is running on
+ * time elsewhere it invalidates and syncs its own range directly. _flush may wait (for the
+ * hardware, for a flush running on time on another thread, for another thread's release):
+ * it is a _sync call.
  */
 #ifndef IOVX_INVAL_H
 #define IOVX_INVAL_H
@@ -106,15 +111,16 @@ IOVX_API int iovx_inval_queue(struct iovx_inval *ctx, uint64_t pfn, uint64_t npa
  * Synchronous drain: returns once every entry queued before the call was released or
  * quarantined, releasing every ring's completed entries itself (so, unlike the triggers and
  * iovx_inval_kick, it funnels them into the caller's CPU cache; for teardown and
- * exhaustion, not a periodic flusher). Collapses with concurrent flushes. 0, -EINVAL (NULL),
- * or the sync error (-EIO, -ETIMEDOUT) of a flush that served this call (its entries are
- * quarantined).
+ * exhaustion, not a periodic flusher). Collapses with concurrent flushes that run on time.
+ * 0, -EINVAL (NULL), or the sync error (-EIO, -ETIMEDOUT) of a flush that began after the
+ * call (its entries are quarantined).
  */
 IOVX_API int iovx_inval_flush(struct iovx_inval *ctx);
 
 /*
  * One flush now, without the drain: invalidates and syncs everything queued so far (or
- * collapses into a running flush, never waiting for it) and releases only the caller's own
+ * collapses into a flush running on time, never waiting for it; a late one it helps) and
+ * releases only the caller's own
  * ring; every other ring's completed entries are released by its own CPU slot (its next
  * queue or poll), or by the timer/a poll once that slot has been idle for max_age_ns. For a
  * dedicated flushing thread. Returns 1 if it flushed, 0 if it collapsed, -EINVAL (NULL), or
@@ -124,9 +130,10 @@ IOVX_API int iovx_inval_kick(struct iovx_inval *ctx);
 
 /*
  * The age trigger without the timer: flushes when some queue holds an entry older than
- * 3/4 of the bound (never waits for a flush running elsewhere). Also the release hook:
- * releases the completed entries of the caller's CPU ring, and of rings idle for the bound. Returns 1 if it flushed,
- * 0 if not, -EINVAL for NULL, or a sync error.
+ * 3/4 of the bound or a running flush is late (never waits for a flush running elsewhere).
+ * Also the release hook: releases the completed entries of the caller's CPU ring, and of
+ * rings idle for the bound. Returns 1 if it flushed, 0 if not, -EINVAL for NULL, or a sync
+ * error.
  */
 IOVX_API int iovx_inval_poll(struct iovx_inval *ctx);
 
@@ -141,6 +148,8 @@ IOVX_API int iovx_inval_poll(struct iovx_inval *ctx);
 	X(flushes_age, "flushes triggered by age (timer or poll)")	\
 	X(flushes_explicit, "flushes triggered by iovx_inval_flush")	\
 	X(collapsed, "triggers served by a flush of another thread")	\
+	X(flushes_late, "flushes begun while another ran (late, or an old entry seen)") \
+	X(stolen, "entries taken over from an older running flush")	\
 	X(direct, "entries invalidated alone (full ring, flush busy)")	\
 	X(inv_ranges, "range invalidations issued")			\
 	X(inv_alls, "invalidate-all commands issued")			\

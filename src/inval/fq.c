@@ -8,7 +8,7 @@
  * ck_ring use per-slot state) so the consumer sees a cell only once its producer filled it.
  * The consumer is single: only the holder of the ring's release flag (inval.c; normally a
  * thread of the ring's own CPU slot) consumes, so head is written by one thread at a time.
- * The flush owner reads published cells without consuming them (it marks them taken).
+ * Flushes read published cells without consuming them (they mark them taken, inval.c).
  * The consumer may skip a cell whose producer has claimed but not yet published it
  * (a gap) and consume the published cells after it: a preempted producer then holds back
  * only its own cell, and head (the oldest unconsumed position) waits at the gap.
@@ -18,8 +18,9 @@
  * and head <= pos < tail, and nobody writes it until consume stores pos + size; R3 tail -
  * head <= size, because the cell of head is unconsumed, so a producer at head + size finds
  * seq < head + size and reports full; R4 head advances only over cells with seq >= pos +
- * size (consumed; the next lap may have begun). R1-R3 give: every published entry is seen exactly once by the consumers (I6: nothing
- * queued is lost) and no entry is read while being written.
+ * size (consumed; the next lap may have begun). R1-R3 give: every published entry is seen
+ * exactly once by the consumers (I6: nothing queued is lost) and no entry is read while being
+ * written.
  *
  * Progress: claim is lock-free (a failed CAS means another producer claimed); publish, peek,
  * consume are wait-free. A producer stopped between claim and publish holds back its own
@@ -28,7 +29,7 @@
  *
  * Synchronization table: claim/publish (_mpsc) with each other and with peek/consume;
  * consume/advance (_sc) only by one thread at a time (the holder of r->releasing, E-G5 in
- * inval.c); peek also by the flush owner, which only reads and marks cells.
+ * inval.c); peek also by flushes (any number at once), which only read and mark cells.
  *
  * Ordering edges:
  *   E-F1 publish: store-release of seq = pos + 1 after the cell's fields (and, before it,
@@ -48,7 +49,6 @@ int iovx_inval_fq_init(struct fq_ring *r, unsigned int order)
 	r->mask = n - 1;
 	r->head = 0;
 	r->tail = 0;
-	r->cut = 0;
 	r->releasing = 0;
 	r->touched = 0;
 	for (i = 0; i < n; i++)

@@ -6,50 +6,60 @@
  * What and why: the kernel's lazy mode (iommu-dma flush queues) keeps per-CPU rings under a
  * spinlock, flushes the whole domain from whichever CPU fills its ring and from a 10 ms
  * timer, and lets every trigger issue its own flush. Here the rings are lock-free (fq.c),
- * exactly one flush runs at a time and serves every ring, triggers that find one running
- * collapse into it, and the flush only invalidates and syncs: the completed entries of a
- * ring are released (iovx_iova_free + free_pages) by whoever next touches that ring from its
- * own CPU slot (its next enqueue, or iovx_inval_poll there), as the kernel's per-CPU
- * fq_ring_free does for its own ring, so IOVAs go back to the cache of the CPU that
+ * one flush normally runs at a time and serves every ring, triggers that find one running
+ * on time collapse into it, and the flush only invalidates and syncs: the completed entries
+ * of a ring are released (iovx_iova_free + free_pages) by whoever next touches that ring
+ * from its own CPU slot (its next enqueue, or iovx_inval_poll there), as the kernel's
+ * per-CPU fq_ring_free does for its own ring, so IOVAs go back to the cache of the CPU that
  * unmapped them. Only a ring idle for the age bound is drained by the timer (or a poll
  * elsewhere), and iovx_inval_flush / destroy drain every ring (explicit, rare).
  *
+ * Hard staleness bound: the bound is enforced by every thread that touches the context, not
+ * only by the timer. An enqueue or poll compares the age of the oldest uncovered entry
+ * (oldest_t, a lower bound kept exact enough by E-G7) with 3/4 of the bound and flushes
+ * itself; and a flush that has been running for late_ns (1/8 of the bound: its thread was
+ * preempted) no longer makes the others collapse: the next trigger begins a flush of its own
+ * (a helper) that steals the late flush's entries and invalidates them again (invalidation
+ * is idempotent). So the bound holds as long as SOME thread runs in the context; the timer is
+ * needed only when none does.
+ *
  * Generation scheme. start_gen counts flushes that began (a flush takes F = ++start_gen
- * before it looks at any ring); finish_gen is the number of the last flush that completed
- * (its sync returned). An entry records gen = start_gen as read before it is published.
- * Flush F collects, ring by ring, the published entries with gen < F, issues
- * one range invalidation per coalesced collected range (or one invalidate-all past
- * flush_all_threshold ranges), one sync, marks the collected cells bad if the sync failed,
- * and sets finish_gen = F. A releaser consumes a cell only when taken != 0 and taken <=
- * finish_gen (read with acquire): so an entry is released only when finish_gen >= F > gen,
- * after a flush that began after the entry's enqueue has completed.
+ * before it looks at any ring). An entry records gen = start_gen as read before it is
+ * published. Flush F covers, ring by ring, the published entries with gen < F that no flush
+ * covers yet or that an older flush covers (stealing them: that flush ran late), issues one
+ * range invalidation per coalesced covered range (or one invalidate-all past
+ * flush_all_threshold entries), one sync, and then marks every entry it still covers DONE
+ * (BAD if the sync failed). A releaser consumes a cell only when it is DONE (read with
+ * acquire): so an entry is released only when a flush F > gen, which began after the
+ * entry's enqueue and saw it published, has completed a good sync after invalidating it.
  *
  * Invariants:
  *   I2  an entry's IOVA range and table pages are released only after a sync that followed
- *       an invalidation covering the range (its own range or all) issued after the owner saw
+ *       an invalidation covering the range (its own range or all) issued by a flush that saw
  *       the entry published, hence after the page-table clears (E-F1); a failed sync
  *       releases nothing: the entries are quarantined (counted, never reused).
- *   I4  staleness (enqueue to completed flush) is bounded: 3/4 of a ring's size queued
- *       and not yet collected (unflushed, over all rings) flushes (count);
- *       an enqueue, a poll or the timer flushes once the oldest pending entry is 3/4 of the
- *       bound old (time); see docs/inval.md for the slack.
+ *   I4  staleness (publication to completed covering flush) is bounded: 3/4 of a ring's size
+ *       queued and not yet DONE (unflushed, over all rings) flushes (count); an enqueue, a
+ *       poll or the timer flushes once oldest_t is 3/4 of the bound old, or once the
+ *       youngest running flush has run late_ns (time); see docs/inval.md for what remains.
  *   I6  every queued entry is pending, released, or quarantined: queued = pending +
  *       released + quarantined (from the rings); direct entries never enter a ring.
- *   L1  at most one flush runs (ctx->flushing); only it writes taken (0 -> F) and bad.
- *   L2  a flush that begins after an enqueue returned collects that entry (E-G1), so
- *       iovx_inval_flush only waits for finish_gen > the start_gen it read.
+ *   L1  taken moves FREE|pos -> F -> (F' > F ->)* F|DONE[|BAD], each step a CAS; a cell is
+ *       covered by at most one flush at a time, and only that flush marks it DONE.
+ *   L2  after flush F's reset of oldest_t, every published entry not DONE is covered by a
+ *       running flush or is represented in oldest_t (E-G1, E-G7): the age check sees it.
  *   L3  a ring is consumed only by the holder of its release flag (fq.c _sc); a thread that
  *       finds the flag taken skips the ring (its holder is releasing it): nobody waits for
  *       another thread's release except iovx_inval_flush and destroy (drains, _sync).
- *   L4  a cell with taken == 0 is never consumed, so the flush may read it once it has
- *       checked (E-G6) that the taken == 0 it saw belongs to the lap it peeked.
+ *   L4  a cell that is not DONE is never consumed, so its fields are stable while a flush
+ *       covers it; a flush that lost it (stolen) detects that by re-reading taken.
  *
- * Progress: iovx_inval_queue is lock-free: it never waits for the flush owner nor for a
- * releaser (L3); with its ring full and the flush busy it invalidates and syncs its own
- * range (direct path). iovx_inval_kick and _poll never wait either. A flush is
- * blocking by nature (it waits for the hardware); iovx_inval_flush waits for the flush owner,
- * so an owner stopped forever stops explicit flushes (not queues, polls or the timer, which
- * return when the owner flag is taken).
+ * Progress: iovx_inval_queue is lock-free: it never waits for a flush nor for a releaser
+ * (L3); with its ring full and a flush running on time it invalidates and syncs its own
+ * range (direct path). iovx_inval_kick and _poll never wait either. A flush is blocking by
+ * nature (it waits for the hardware), but no flush waits for another: a late one is helped,
+ * never waited for. iovx_inval_flush waits until the entries queued before it are DONE
+ * (helping a late flush rather than waiting for it) and for other threads' releases (drain).
  *
  * Synchronization table (same context):
  *              queue  flush  kick  poll  timer  stats  create/destroy
@@ -60,28 +70,42 @@
  *   stats        y      y     y     y      y      y        n
  *
  * Ordering edges:
- *   E-G1 queue: fence_seq_cst after publishing (E-F1) and before reading timer_pending;
- *        flush: fence_seq_cst after ++start_gen and before scanning rings; flush(): fence
- *        before reading start_gen. Store-buffering pairs: an enqueue that read a start_gen
- *        below F (or completed before the caller of iovx_inval_flush read it) is visible to
- *        F's scan; an enqueue that saw timer_pending set is visible to the timer's flush.
- *   E-G2 finish_gen: store-release after the release of the flush's entries; pairs with the
- *        acquire loads in iovx_inval_flush (a waiter sees the flush's results).
- *   E-G3 flushing: acquire CAS to take ownership, store-release to give it up; pairs
- *        between consecutive owners (ring heads, cut, max_stale).
+ *   E-G1 queue: fence_seq_cst after publishing (E-F1) and before reading oldest_t and
+ *        timer_pending; flush: fence_seq_cst after resetting oldest_t and ++start_gen and
+ *        before scanning rings; iovx_inval_flush: fence before reading start_gen.
+ *        Store-buffering pairs: an enqueue whose publication a flush's scan missed sees
+ *        that flush's reset of oldest_t (and records itself after it, E-G7); an enqueue that
+ *        completed before iovx_inval_flush read start_gen is visible to its scans; an
+ *        enqueue that saw timer_pending set is visible to the timer's flush.
+ *   E-G2 taken DONE: release CAS by the flush after its sync returned; pairs with the
+ *        releaser's acquire load of taken (it sees the sync's completion and, for BAD, the
+ *        failure) and with iovx_inval_flush's scan.
+ *   E-G3 fl (running flushes + start time of the youngest): acquire CAS to begin, release
+ *        decrement to end; orders consecutive flushers (stats, last error).
  *   E-G4 quarantine stack: release CAS on push; popped only at destroy (quiescent).
  *   E-G5 ring release flag: acquire CAS to take it, store-release to drop it; pairs between
  *        consecutive releasers of a ring (head, consumed cells, the pages freed under it: a
- *        drain that took the flag after a releaser sees that releaser's frees). The
- *        releaser's acquire load of finish_gen (E-G2) orders its reads of taken, bad and
- *        the cell after the writes of the flush that took it.
- *   E-G6 taken: the producer resets it with a store-release after claiming (after the
- *        acquire of E-F2); the flush loads it with acquire and then re-reads seq: if it read
- *        a next lap's 0, the seq re-read sees the next lap (read-read coherence) and skips.
+ *        drain that took the flag after a releaser sees that releaser's frees).
+ *   E-G6 taken and the cell's next lap: the producer stores FREE|pos after claiming (after
+ *        the acquire of E-F2), then a release fence, then the fields; a flush reads fields,
+ *        an acquire fence, then taken: if it read a next lap's field it sees the next lap's
+ *        taken (message passing through the fences) and drops what it read. A flush's CAS
+ *        on taken expects a value that names one lap (FREE|pos) or one flush (F), so it can
+ *        never succeed on a later lap.
+ *   E-G7 oldest_t: the flush resets it with an acq_rel exchange before ++start_gen; an
+ *        enqueue lowers it (CAS-min, acq_rel) after its E-G1 fence. An entry the flush's
+ *        scan missed has its CAS-min after the reset (E-G1); an entry with gen >= F read
+ *        start_gen after the reset (acquire): either way the reset cannot erase it (L2).
  */
 #include "inval_internal.h"
 
 enum inval_trigger { TRIG_RING, TRIG_AGE, TRIG_EXPLICIT };
+
+/* ctx->fl: running flushes in the low bits, the youngest's start (ns >> 10) above. */
+#define FL_NRUN		0xffull
+#define FL_NRUN_MAX	64ull
+#define FL_SHIFT	8
+#define FL_TIME_SHIFT	10
 
 struct iovx_inval {
 	struct iovx_iommu *iommu;
@@ -93,6 +117,7 @@ struct iovx_inval {
 	uint64_t high_water;		/* pending entries that trigger a flush */
 	uint64_t max_pfn;		/* first pfn beyond the IOMMU's input size */
 	uint64_t trig_age;		/* age trigger: 3/4 of the bound */
+	uint64_t late_ns;		/* a flush running this long is helped: 1/8 of the bound */
 	unsigned int flush_all;
 	unsigned int flags;
 	bool has_timer;
@@ -100,10 +125,9 @@ struct iovx_inval {
 	uint64_t idle_ns;		/* a ring untouched this long is drained remotely */
 
 	uint64_t start_gen IOVX_ALIGNED(IOVX_CACHELINE);
-	uint64_t finish_gen IOVX_ALIGNED(IOVX_CACHELINE);
-	uint64_t flushing;		/* L1: 1 while a flush runs */
+	uint64_t fl;			/* E-G3: running flushes | youngest start */
 	uint64_t failed_gen;		/* number of the last flush whose sync failed */
-	/* enqueue time of the oldest pending entry; 0: none since the last flush */
+	/* lower bound of the publication time of the entries no running flush covers; 0: none */
 	uint64_t oldest_t IOVX_ALIGNED(IOVX_CACHELINE);
 	uint64_t timer_pending;
 	uint64_t last_err;		/* -errno of the last failed sync */
@@ -121,6 +145,17 @@ void iovx_inval_config_init(struct iovx_inval_config *cfg)
 	cfg->max_age_ns = IOVX_INVAL_DEFAULT_MAX_AGE_NS;
 	cfg->flush_all_threshold = IOVX_INVAL_DEFAULT_FLUSH_ALL;
 	cfg->flags = 0;
+}
+
+/* taken: covered by a flush, not completed yet */
+static inline bool tk_covered(uint64_t v)
+{
+	return !(v & (FQ_TK_FREE | FQ_TK_DONE));
+}
+
+static inline bool tk_done(uint64_t v)
+{
+	return !(v & FQ_TK_FREE) && (v & FQ_TK_DONE);
 }
 
 /* ------------------------------------------------------------------ release */
@@ -163,7 +198,7 @@ static int do_sync(struct iovx_inval *ctx)
 	return err;
 }
 
-/* Full ring and a flush running elsewhere: this entry alone, now, as strict mode would. */
+/* Full ring and a flush running on time elsewhere: this entry alone, now, as strict mode. */
 static int queue_direct(struct iovx_inval *ctx, uint64_t pfn, uint64_t npages,
 			struct iovx_iommu_freelist *pages)
 {
@@ -186,23 +221,21 @@ static int queue_direct(struct iovx_inval *ctx, uint64_t pfn, uint64_t npages,
 }
 
 /*
- * Releases (or quarantines) the completed cells of r: taken != 0 && taken <= finish_gen,
- * from head up to the first published cell that is not complete (a flush collects a ring
- * in position order, so what follows is younger; a cell skipped as young or a gap is taken
- * by the next flush, which then lets the scan past it): O(1) when nothing completed, as on
- * most enqueues.
- * Takes r's release flag; -EBUSY when another thread holds it (it is releasing r), else the
- * number of cells consumed. remote: the caller is not on r's CPU slot (counted).
+ * Releases (or quarantines) the DONE cells of r, from head up to the first published cell
+ * that is not DONE (flushes cover a ring mostly in order, so what follows is younger; a cell
+ * left behind is taken by a later flush, which then lets the release past it): O(1) when
+ * nothing completed, as on most enqueues. all (drains): every DONE cell, skipping the
+ * others. Takes r's release flag; -EBUSY when another thread holds it (it is releasing r),
+ * else the number of cells consumed. remote: the caller is not on r's CPU slot (counted).
  */
-static int ring_release(struct iovx_inval *ctx, struct fq_ring *r, bool remote)
+static int ring_release(struct iovx_inval *ctx, struct fq_ring *r, bool remote, bool all)
 {
 	struct iovx_iommu_freelist freed;
-	uint64_t pos, tail, fin, zero = 0, n = 0, nrel = 0;
+	uint64_t pos, tail, zero = 0, n = 0, nrel = 0;
 
 	if (iovx_load_relaxed(&r->releasing) ||
 	    !iovx_cmpxchg_acq_rel(&r->releasing, &zero, 1))	/* E-G5 */
 		return -EBUSY;
-	fin = iovx_load_acquire(&ctx->finish_gen);		/* E-G2 */
 	tail = iovx_load_relaxed(&r->tail);
 	iovx_iommu_freelist_init(&freed);
 	for (pos = iovx_load_relaxed(&r->head); pos < tail; pos++) {
@@ -211,10 +244,13 @@ static int ring_release(struct iovx_inval *ctx, struct fq_ring *r, bool remote)
 
 		if (!c)
 			continue;	/* a gap (or consumed past a gap): skip it */
-		t = iovx_load_relaxed(&c->taken);
-		if (!t || t > fin)
-			break;	/* flushes take a ring in order: the rest is younger */
-		if (c->bad) {
+		t = iovx_load_acquire(&c->taken);			/* E-G2 */
+		if (!tk_done(t)) {
+			if (all)
+				continue;
+			break;
+		}
+		if (t & FQ_TK_BAD) {
 			quarantine_range(ctx, c->npages, c->pg_head);
 		} else {
 			if (c->pg_head) {
@@ -252,7 +288,7 @@ static struct fq_ring *home_ring(struct iovx_inval *ctx)
 static void release_local(struct iovx_inval *ctx, struct fq_ring *r, uint64_t now)
 {
 	iovx_store_relaxed(&r->touched, now);
-	(void)ring_release(ctx, r, false);
+	(void)ring_release(ctx, r, false, false);
 }
 
 /* Rings not touched by their slot for idle_ns (or all: drain): released by the caller. */
@@ -267,85 +303,126 @@ static void release_idle(struct iovx_inval *ctx, struct fq_ring *self, uint64_t 
 		if (r == self || (!all && (now <= t || now - t < ctx->idle_ns)))
 			continue;
 		if (all) {
-			while (ring_release(ctx, r, true) == -EBUSY)
+			while (ring_release(ctx, r, true, true) == -EBUSY)
 				iovx_cpu_relax();	/* drain: _sync, waits for that releaser */
 		} else {
-			(void)ring_release(ctx, r, true);
+			(void)ring_release(ctx, r, true, false);
 		}
 	}
 }
 
 /* ------------------------------------------------------------------ the flush */
 
-static void max_stale(struct iovx_inval *ctx, uint64_t now, uint64_t t_enq)
+static void max_stale(struct iovx_inval *ctx, uint64_t age)
 {
-	uint64_t age = now > t_enq ? now - t_enq : 0;
+	uint64_t m = iovx_load_relaxed(&ctx->st.max_stale_ns);
 
-	if (age > iovx_load_relaxed(&ctx->st.max_stale_ns))	/* owner-only writer (E-G3) */
-		iovx_store_relaxed(&ctx->st.max_stale_ns, age);
+	while (age > m && !iovx_cmpxchg_relaxed(&ctx->st.max_stale_ns, &m, age))
+		;
 }
 
-/* A cell that pass 1 of flush F collected (published, not consumed, taken == F). */
-static struct fq_cell *taken_cell(struct fq_ring *r, uint64_t pos, uint64_t F)
+/* Lowers oldest_t to t (E-G7): the age check then sees an entry published at t. */
+static void oldest_min(struct iovx_inval *ctx, uint64_t t)
+{
+	uint64_t o = iovx_load_relaxed(&ctx->oldest_t);
+
+	while ((!o || t < o) && !iovx_cmpxchg_acq_rel(&ctx->oldest_t, &o, t))
+		;
+}
+
+static bool fl_late(struct iovx_inval *ctx, uint64_t w, uint64_t now)
+{
+	uint64_t t = (w >> FL_SHIFT) << FL_TIME_SHIFT;	/* rounded down: late a little early */
+
+	return now > t && now - t >= ctx->late_ns;
+}
+
+/*
+ * Takes flush F's cover of the published cell at pos of r, if F may: not covered yet with
+ * gen < F, or covered by an older flush (running late: stolen). Returns 1 if taken, 2 if
+ * stolen, 0 if not.
+ */
+static int cover_cell(struct fq_ring *r, uint64_t pos, uint64_t F)
+{
+	struct fq_cell *c = iovx_inval_fq_peek_sc(r, pos);
+	uint64_t v;
+
+	if (!c)
+		return 0;	/* a gap: its producer publishes later, and records its age (E-G7) */
+	v = iovx_load_acquire(&c->taken);
+	if (iovx_load_relaxed(&c->seq) != pos + 1)		/* E-G6: a later lap: not ours */
+		return 0;
+	if (v == (FQ_TK_FREE | pos)) {
+		if (iovx_load_relaxed(&c->gen) >= F)
+			return 0;	/* enqueued after F began: its age is in oldest_t */
+	} else if (!tk_covered(v) || (v >> 2) >= F) {
+		return 0;	/* DONE, or covered by a younger flush */
+	}
+	/* a failed CAS: another flush covered it meanwhile (it answers for it now) */
+	if (!iovx_cmpxchg_acq_rel(&c->taken, &v, F << 2))	/* L1 */
+		return 0;
+	return v & FQ_TK_FREE ? 1 : 2;
+}
+
+/* The covered cell of flush F at pos, its range read and validated (E-G6); NULL if lost. */
+static struct fq_cell *covered_cell(struct fq_ring *r, uint64_t pos, uint64_t F,
+				    uint64_t *pfn, uint64_t *npages, uint64_t *t_enq)
 {
 	struct fq_cell *c = iovx_inval_fq_peek_sc(r, pos);
 
-	/* a next lap's taken is 0 or > F: never F (L1) */
-	return c && iovx_load_relaxed(&c->taken) == F ? c : NULL;
+	if (!c || iovx_load_acquire(&c->taken) != F << 2)
+		return NULL;
+	*pfn = iovx_load_relaxed(&c->pfn);
+	*npages = iovx_load_relaxed(&c->npages);
+	*t_enq = iovx_load_relaxed(&c->t_enq);
+	iovx_fence_acquire();					/* E-G6 */
+	return iovx_load_relaxed(&c->taken) == F << 2 ? c : NULL;
 }
 
-/* The flush proper; the caller owns ctx->flushing (L1). Returns the sync's result. */
-static int flush_owned(struct iovx_inval *ctx, enum inval_trigger trig)
+/*
+ * Flush F proper; the caller began it (fl). Covers, invalidates, syncs, marks DONE (or BAD).
+ * Returns the sync's result.
+ */
+static int flush_run(struct iovx_inval *ctx, enum inval_trigger trig, bool helper)
 {
 	struct iovx_inval_gather g = { 0, 0, 0 };
-	uint64_t F, n = 0, now;
+	uint64_t F, n = 0, stolen = 0, done = 0, now = 0;
 	unsigned int i;
 	int err = 0;
 
+	(void)iovx_xchg_acq_rel(&ctx->oldest_t, 0);		/* E-G7 */
 	F = iovx_fetch_add_acq_rel(&ctx->start_gen, 1) + 1;
-	now = iovx_now_ns();
-	iovx_store_relaxed(&ctx->oldest_t, 0);
 	iovx_fence_seq_cst();	/* E-G1: pairs with the enqueue's and flush()'s fences */
 
-	/*
-	 * Pass 1: what this flush collects: every published cell with gen < F, ring by ring;
-	 * gaps (claimed, unpublished) and younger cells stay for a later flush.
-	 */
+	/* Pass 1: cover every published cell with gen < F that no running flush answers for. */
 	for (i = 0; i < ctx->nr_rings; i++) {
 		struct fq_ring *r = &ctx->rings[i];
-		uint64_t pos;
+		uint64_t pos, tail = iovx_load_relaxed(&r->tail);
 
-		r->cut = iovx_load_relaxed(&r->tail);
-		for (pos = iovx_load_relaxed(&r->head); pos < r->cut; pos++) {
-			struct fq_cell *c = iovx_inval_fq_peek_sc(r, pos);
+		for (pos = iovx_load_relaxed(&r->head); pos < tail; pos++) {
+			int k = cover_cell(r, pos, F);
 
-			if (!c || iovx_load_acquire(&c->taken) ||		/* E-G6 */
-			    iovx_load_relaxed(&c->seq) != pos + 1)		/* L4 */
-				continue;
-			if (c->gen < F) {
-				iovx_store_relaxed(&c->taken, F);
-				n++;
-			}
+			n += k != 0;
+			stolen += k == 2;
 		}
 	}
 	if (n) {
-		/* Pass 2: invalidate what was collected, then one sync. */
+		/* Pass 2: invalidate what F covers, then one sync. */
 		if (n > ctx->flush_all) {
 			(void)ctx->iommu->ops->inv_all(ctx->iommu);
 			ST_ADD(ctx, inv_alls, 1);
 		} else {
 			for (i = 0; i < ctx->nr_rings; i++) {
 				struct fq_ring *r = &ctx->rings[i];
-				uint64_t pos;
+				uint64_t pos, tail = iovx_load_relaxed(&r->tail);
 
-				for (pos = iovx_load_relaxed(&r->head); pos < r->cut;
-				     pos++) {
-					struct fq_cell *c = taken_cell(r, pos, F);
+				for (pos = iovx_load_relaxed(&r->head); pos < tail; pos++) {
+					uint64_t pfn, np, t;
 
-					if (c)
+					if (covered_cell(r, pos, F, &pfn, &np, &t))
 						iovx_inval_gather_add(ctx->iommu, &g,
-							c->pfn << ctx->shift,
-							(c->pfn + c->npages) << ctx->shift);
+							pfn << ctx->shift,
+							(pfn + np) << ctx->shift);
 				}
 			}
 			iovx_inval_gather_issue(ctx->iommu, &g);
@@ -356,71 +433,99 @@ static int flush_owned(struct iovx_inval *ctx, enum inval_trigger trig)
 	}
 
 	/*
-	 * Pass 3: mark the batch bad on a failed sync (quarantined by its releaser) and note
-	 * the staleness; the cells stay on their rings for their own CPU slots to release.
+	 * Pass 3: mark DONE (BAD on a failed sync) every cell F still covers: a cell covered
+	 * in pass 3 was covered in pass 2 (L1: a flush never gets a cell back), so it was
+	 * invalidated; the cells stay on their rings for their own CPU slots to release.
 	 */
 	for (i = 0; n && i < ctx->nr_rings; i++) {
 		struct fq_ring *r = &ctx->rings[i];
-		uint64_t pos;
+		uint64_t pos, tail = iovx_load_relaxed(&r->tail);
 
-		for (pos = iovx_load_relaxed(&r->head); pos < r->cut; pos++) {
-			struct fq_cell *c = taken_cell(r, pos, F);
+		for (pos = iovx_load_relaxed(&r->head); pos < tail; pos++) {
+			uint64_t pfn, np, t, v = F << 2;
+			struct fq_cell *c = covered_cell(r, pos, F, &pfn, &np, &t);
 
-			if (!c)
-				continue;
-			if (err)
-				c->bad = 1;
-			else
-				max_stale(ctx, now, c->t_enq);
+			if (!c || !iovx_cmpxchg_acq_rel(&c->taken, &v, v | FQ_TK_DONE |
+							(err ? FQ_TK_BAD : 0)))	/* E-G2 */
+				continue;	/* stolen by a helper meanwhile */
+			done++;
+			if (!err)
+				max_stale(ctx, now > t ? now - t : 0);
 		}
 	}
-	ST_ADD(ctx, unflushed, -n);
+	ST_ADD(ctx, unflushed, -done);
+	ST_ADD(ctx, stolen, stolen);
 	ST_ADD(ctx, flushes, 1);
+	if (helper)
+		ST_ADD(ctx, flushes_late, 1);
 	if (trig == TRIG_RING)
 		ST_ADD(ctx, flushes_ring, 1);
 	else if (trig == TRIG_AGE)
 		ST_ADD(ctx, flushes_age, 1);
 	else
 		ST_ADD(ctx, flushes_explicit, 1);
-	if (err)
-		iovx_store_relaxed(&ctx->failed_gen, F);
-	/* Left over (published late or gen >= F): their age counts from this flush at most. */
-	if (iovx_load_relaxed(&ctx->st.unflushed)) {
-		uint64_t zero = 0;
+	if (err) {
+		uint64_t f = iovx_load_relaxed(&ctx->failed_gen);
 
-		(void)iovx_cmpxchg_relaxed(&ctx->oldest_t, &zero, now);
+		while (f < F && !iovx_cmpxchg_relaxed(&ctx->failed_gen, &f, F))
+			;
 	}
-	iovx_store_release(&ctx->finish_gen, F);	/* E-G2 */
+	return err;
+}
+
+/* oldest_t 3/4 of the bound old: an entry that no running flush covers is that old (L2) */
+static bool oldest_aged(struct iovx_inval *ctx, uint64_t now)
+{
+	uint64_t t = iovx_load_acquire(&ctx->oldest_t);		/* E-G7 */
+
+	return t && now > t && now - t >= ctx->trig_age;
+}
+
+/*
+ * Begins and runs a flush unless one runs on time: -EBUSY when the youngest running flush
+ * began less than late_ns ago (it serves the caller: collapse), else 0 or the sync error.
+ * age: the caller saw oldest_t aged; then an entry that no running flush covers is old, and
+ * the caller flushes even while a flush runs on time (the age check's promise, I4). A flush
+ * begun while others run takes over the entries they cover (cover_cell): they are late, or
+ * they missed an old entry.
+ */
+static int try_flush(struct iovx_inval *ctx, enum inval_trigger trig, bool age)
+{
+	uint64_t w = iovx_load_relaxed(&ctx->fl), now = 0, nw;
+	int err;
+
+	for (;;) {
+		uint64_t nrun = w & FL_NRUN;
+
+		if (!now)
+			now = iovx_now_ns();
+		if (nrun && (nrun >= FL_NRUN_MAX ||
+			     (!fl_late(ctx, w, now) && !(age && oldest_aged(ctx, now)))))
+			return -EBUSY;
+		nw = (now >> FL_TIME_SHIFT) << FL_SHIFT | (nrun + 1);
+		if (iovx_cmpxchg_acq_rel(&ctx->fl, &w, nw))		/* E-G3 */
+			break;
+	}
+	err = flush_run(ctx, trig, (w & FL_NRUN) != 0);
+	(void)iovx_fetch_add_acq_rel(&ctx->fl, (uint64_t)-1);	/* E-G3 */
 	return err;
 }
 
 /*
- * One flush if nobody runs one: 0 or the sync error; -EBUSY when another owns the flush;
- * 1 when, once owner, it found finish_gen >= target already (a flush that served the
- * caller completed between its check and its CAS; finish_gen only moves under the flag, so
- * this re-check is exact). target 0: always flush.
+ * The age check of every enqueue and poll (I4): something is unflushed and either oldest_t
+ * is 3/4 of the bound old, or the youngest running flush is late (the entries it covers
+ * are not in oldest_t: a helper must take them over).
  */
-static int try_flush(struct iovx_inval *ctx, enum inval_trigger trig, uint64_t target)
-{
-	uint64_t zero = 0;
-	int err;
-
-	if (iovx_load_relaxed(&ctx->flushing) ||
-	    !iovx_cmpxchg_acq_rel(&ctx->flushing, &zero, 1))	/* E-G3 */
-		return -EBUSY;
-	if (target && iovx_load_acquire(&ctx->finish_gen) >= target)	/* E-G2 */
-		err = 1;
-	else
-		err = flush_owned(ctx, trig);
-	iovx_store_release(&ctx->flushing, 0);		/* E-G3 */
-	return err;
-}
-
 static bool aged(struct iovx_inval *ctx, uint64_t now)
 {
-	uint64_t t = iovx_load_relaxed(&ctx->oldest_t);
+	uint64_t w;
 
-	return t && now > t && now - t >= ctx->trig_age && iovx_load_relaxed(&ctx->st.unflushed);
+	if (!iovx_load_relaxed(&ctx->st.unflushed))
+		return false;
+	if (oldest_aged(ctx, now))
+		return true;
+	w = iovx_load_relaxed(&ctx->fl);
+	return (w & FL_NRUN) && fl_late(ctx, w, now);
 }
 
 static void arm_timer(struct iovx_inval *ctx, uint64_t delay)
@@ -441,10 +546,11 @@ static void timer_fn(void *arg)
 	if (!iovx_load_relaxed(&ctx->st.pending))
 		return;
 	if (iovx_load_relaxed(&ctx->st.unflushed)) {
-		err = try_flush(ctx, TRIG_AGE, 0);
+		err = try_flush(ctx, TRIG_AGE, true);
 		if (err == -EBUSY) {
+			/* a flush runs on time; come back when it would be late */
 			ST_ADD(ctx, collapsed, 1);
-			arm_timer(ctx, ctx->trig_age / 4);
+			arm_timer(ctx, ctx->late_ns);
 			return;
 		}
 	}
@@ -486,6 +592,7 @@ int iovx_inval_create(struct iovx_iommu *iommu, struct iovx_iova_domain *iovad,
 	ctx->ring_size = 1ull << cfg->ring_order;
 	ctx->high_water = ctx->ring_size - ctx->ring_size / 4;
 	ctx->trig_age = cfg->max_age_ns - cfg->max_age_ns / 4;
+	ctx->late_ns = cfg->max_age_ns / 8;
 	ctx->idle_ns = cfg->max_age_ns;
 	ctx->flush_all = cfg->flush_all_threshold;
 	ctx->flags = cfg->flags;
@@ -526,9 +633,9 @@ int iovx_inval_destroy(struct iovx_inval *ctx)
 		return -EINVAL;
 	if (ctx->has_timer)
 		iovx_timer_cancel_sync(&ctx->timer);
-	/* Quiescent: every entry is published; at most two flushes take them all (gen < F). */
+	/* Quiescent: every entry is published and no flush runs: one flush covers them all. */
 	for (i = 0; i < 3 && iovx_load_relaxed(&ctx->st.unflushed); i++)
-		(void)try_flush(ctx, TRIG_EXPLICIT, 0);
+		(void)try_flush(ctx, TRIG_EXPLICIT, false);
 	release_idle(ctx, NULL, 0, true);
 	if (ctx->has_timer)
 		iovx_timer_destroy(&ctx->timer);
@@ -558,17 +665,16 @@ int iovx_inval_queue(struct iovx_inval *ctx, uint64_t pfn, uint64_t npages,
 {
 	struct fq_ring *r;
 	struct fq_cell *c;
-	uint64_t pos, now, zero = 0;
+	uint64_t pos, now;
 	unsigned int home;
-	int tries;
+	int tries, err;
 
 	if (!ctx || !npages || pfn >= ctx->max_pfn || npages > ctx->max_pfn - pfn)
 		return -EINVAL;
 	home = iovx_cpu_hint() % ctx->nr_rings;
 	r = &ctx->rings[home];
-	now = iovx_now_ns();
 	/* This slot's completed entries go back to this CPU's IOVA cache (and free cells). */
-	release_local(ctx, r, now);
+	(void)ring_release(ctx, r, false, false);
 	for (tries = 0;; tries++) {
 		unsigned int i;
 
@@ -577,7 +683,7 @@ int iovx_inval_queue(struct iovx_inval *ctx, uint64_t pfn, uint64_t npages,
 			break;
 		/*
 		 * Full. One flush serves every ring, so another CPU's ring is as good as ours
-		 * (MPSC-safe); then flush ourselves; if another thread owns the flush, do not
+		 * (MPSC-safe); then flush ourselves; if a flush runs on time elsewhere, do not
 		 * wait for it.
 		 */
 		for (i = 1; i < ctx->nr_rings && !c; i++) {
@@ -587,15 +693,14 @@ int iovx_inval_queue(struct iovx_inval *ctx, uint64_t pfn, uint64_t npages,
 		if (c)
 			break;
 		r = &ctx->rings[home];
-		if (tries >= 2 || try_flush(ctx, TRIG_RING, 0) == -EBUSY)
+		if (tries >= 2 || try_flush(ctx, TRIG_RING, false) == -EBUSY)
 			return queue_direct(ctx, pfn, npages, pages);
-		(void)ring_release(ctx, r, false);	/* full of completed entries: free them */
+		(void)ring_release(ctx, r, false, false);	/* full of completed entries */
 	}
-	iovx_store_release(&c->taken, 0);		/* E-G6 */
-	c->bad = 0;
-	c->pfn = pfn;
-	c->npages = npages;
-	c->t_enq = now;
+	iovx_store_relaxed(&c->taken, FQ_TK_FREE | pos);
+	iovx_fence_release();				/* E-G6 */
+	iovx_store_relaxed(&c->pfn, pfn);
+	iovx_store_relaxed(&c->npages, npages);
 	if (pages && pages->head) {
 		c->pg_head = pages->head;
 		c->pg_tail = pages->tail;
@@ -606,48 +711,85 @@ int iovx_inval_queue(struct iovx_inval *ctx, uint64_t pfn, uint64_t npages,
 		c->pg_tail = NULL;
 		c->pg_nr = 0;
 	}
-	c->gen = iovx_load_acquire(&ctx->start_gen);
 	ST_ADD(ctx, pending, 1);
 	ST_ADD(ctx, unflushed, 1);
 	ST_ADD(ctx, queued, 1);
+	iovx_store_relaxed(&c->gen, iovx_load_acquire(&ctx->start_gen));	/* E-G7 */
+	/*
+	 * The entry's age counts from here, after gen (gen >= F implies now >= F's reset) and
+	 * as close to the publication as can be: a producer preempted before this point holds
+	 * back its own unmap only (as strict mode preempted before its sync would), and the
+	 * few stores between here and the publication are the only window in which its own
+	 * preemption counts as staleness that nobody else can see (docs/inval.md).
+	 */
+	now = iovx_now_ns();
+	iovx_store_relaxed(&c->t_enq, now);
 	iovx_inval_fq_publish_mpsc(r, c, pos);		/* E-F1 */
-	(void)iovx_cmpxchg_relaxed(&ctx->oldest_t, &zero, now);
 	iovx_fence_seq_cst();	/* E-G1: pairs with the flush's and the timer's fences */
+	oldest_min(ctx, now);				/* E-G7 */
+	iovx_store_relaxed(&ctx->rings[home].touched, now);
 	arm_timer(ctx, ctx->trig_age);
 
-	if (iovx_load_relaxed(&ctx->st.unflushed) >= ctx->high_water) {
-		if (try_flush(ctx, TRIG_RING, 0) == -EBUSY)
-			ST_ADD(ctx, collapsed, 1);
-		else
-			(void)ring_release(ctx, &ctx->rings[home], false);
-	} else if (aged(ctx, now)) {
-		if (try_flush(ctx, TRIG_AGE, 0) == -EBUSY)
-			ST_ADD(ctx, collapsed, 1);
-		else
-			(void)ring_release(ctx, &ctx->rings[home], false);
-	}
+	/* The triggers: any enqueue enforces the bound, not only the timer (I4). */
+	if (aged(ctx, now))
+		err = try_flush(ctx, TRIG_AGE, true);
+	else if (iovx_load_relaxed(&ctx->st.unflushed) >= ctx->high_water)
+		err = try_flush(ctx, TRIG_RING, false);
+	else
+		return 0;
+	if (err == -EBUSY)
+		ST_ADD(ctx, collapsed, 1);
+	else
+		(void)ring_release(ctx, &ctx->rings[home], false, false);
 	/* A failed sync of a triggered flush quarantined its entries; flush() reports it. */
 	return 0;
 }
 
+/* A published entry with gen <= s that is not DONE yet (it was queued before the call). */
+static bool pending_upto(struct iovx_inval *ctx, uint64_t s)
+{
+	unsigned int i;
+
+	for (i = 0; i < ctx->nr_rings; i++) {
+		struct fq_ring *r = &ctx->rings[i];
+		uint64_t pos, tail = iovx_load_relaxed(&r->tail);
+
+		for (pos = iovx_load_relaxed(&r->head); pos < tail; pos++) {
+			struct fq_cell *c = iovx_inval_fq_peek_sc(r, pos);
+			uint64_t v;
+
+			if (!c)
+				continue;
+			v = iovx_load_acquire(&c->taken);		/* E-G2 */
+			if (tk_done(v) || ((v & FQ_TK_FREE) && v != (FQ_TK_FREE | pos)))
+				continue;
+			/* a stale read (the cell moved on meanwhile) only costs one more round */
+			if (iovx_load_relaxed(&c->gen) <= s)
+				return true;
+		}
+	}
+	return false;
+}
+
 int iovx_inval_flush(struct iovx_inval *ctx)
 {
-	uint64_t target, fin, failed;
+	uint64_t s, failed;
 	bool mine = false;
 	int err;
 
 	if (!ctx)
 		return -EINVAL;
 	iovx_fence_seq_cst();	/* E-G1: everything queued before this call is visible */
-	target = iovx_load_acquire(&ctx->start_gen) + 1;
-	for (;;) {
-		fin = iovx_load_acquire(&ctx->finish_gen);	/* E-G2 */
-		if (fin >= target)
-			break;
-		err = try_flush(ctx, TRIG_EXPLICIT, target);
+	s = iovx_load_acquire(&ctx->start_gen);
+	/*
+	 * Until every entry queued before the call is DONE: a flush that runs on time serves
+	 * us (collapse); otherwise we flush, helping a late flush rather than waiting for it.
+	 */
+	while (pending_upto(ctx, s)) {
+		err = try_flush(ctx, TRIG_EXPLICIT, false);
 		if (err == -EBUSY)
 			iovx_cpu_relax();
-		else if (err != 1)
+		else
 			mine = true;
 	}
 	if (!mine)
@@ -656,12 +798,14 @@ int iovx_inval_flush(struct iovx_inval *ctx)
 	{
 		struct fq_ring *self = home_ring(ctx);
 
-		release_local(ctx, self, iovx_now_ns());
+		iovx_store_relaxed(&self->touched, iovx_now_ns());
+		while (ring_release(ctx, self, false, true) == -EBUSY)
+			iovx_cpu_relax();
 		release_idle(ctx, self, 0, true);
 	}
-	/* The flushes numbered target..fin served this call: did one of them fail? */
+	/* A flush that began after the call failed: its entries (ours among them) are out. */
 	failed = iovx_load_relaxed(&ctx->failed_gen);
-	if (failed >= target && failed <= fin)
+	if (failed > s)
 		return -(int)iovx_load_relaxed(&ctx->last_err);
 	return 0;
 }
@@ -672,7 +816,7 @@ int iovx_inval_kick(struct iovx_inval *ctx)
 
 	if (!ctx)
 		return -EINVAL;
-	err = try_flush(ctx, TRIG_EXPLICIT, 0);
+	err = try_flush(ctx, TRIG_EXPLICIT, false);
 	if (err == -EBUSY) {
 		ST_ADD(ctx, collapsed, 1);
 		return 0;
@@ -697,12 +841,12 @@ int iovx_inval_poll(struct iovx_inval *ctx)
 		release_idle(ctx, self, now, false);
 		return 0;
 	}
-	err = try_flush(ctx, TRIG_AGE, 0);
+	err = try_flush(ctx, TRIG_AGE, true);
 	if (err == -EBUSY) {
 		ST_ADD(ctx, collapsed, 1);
 		return 0;
 	}
-	(void)ring_release(ctx, self, false);
+	(void)ring_release(ctx, self, false, false);
 	release_idle(ctx, self, iovx_now_ns(), false);
 	return err ? err : 1;
 }

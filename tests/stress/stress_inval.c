@@ -13,17 +13,22 @@
  * (IOVX_SIM_ACC_STALE) while the record stayed the same across the access must:
  *   - find the stamp of the buffer page that was mapped there (never another buffer);
  *   - have a record saying "unmapped" (a stale hit on a page mapped again is a reuse before
- *     invalidation: I2);
- *   - come no later than bound + slack after the unmap (I4).
+ *     invalidation: I2).
  * The simulator's checker counts maps over IOTLB-held IOVAs and table pages freed before
- * inval+sync (both must stay 0), the context's max_stale_ns must stay within bound + slack,
- * queues left idle at the end must be released by the timer alone, and the IOVA audit must
- * close. Syncs per unmap and staleness are printed.
+ * inval+sync (both must stay 0), queues left idle at the end must be released by the timer
+ * alone, and the IOVA audit must close. Syncs per unmap, staleness (the context's and the
+ * device's view) and the longest time no worker began an unmap are printed.
  *
- * Slack (documented in docs/inval.md): the flush runs at 3/4 of the bound, so the slack is
- * the time a flush takes plus scheduling delay of the timer or flushing thread; on a shared
- * 2-CPU machine with more threads than CPUs a preempted thread loses whole scheduler slices,
- * so the test allows STALE_SLACK_NS (x4 under TSan).
+ * Staleness is printed, not asserted, in the busy phases: how far beyond the bound an entry
+ * gets there depends on the scheduler (every thread that could enforce the bound may be off
+ * its CPU at once on a shared 2-CPU machine), and a timing assertion would flake. The bound's
+ * logic is asserted instead, end to end through the simulated IOTLB, in the probe phase:
+ * without the timer, a device that read through a translation, whose unmap was then queued
+ * and left alone for longer than the bound, can no longer read through it once ONE more
+ * unmap (by any thread) has returned: that enqueue saw the old entry and flushed it before
+ * returning. The same read before that unmap may be stale (it is, at least once: the probe
+ * would see the bound fail). Nothing in the probe depends on how long a sleep lasts beyond
+ * its minimum.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -44,7 +49,7 @@
 #define NPFN		(1ull << 20)	/* 32-bit DMA mask: IOVA pfns below this */
 #define RECENT		1024
 #define BOUND_NS	1000000ull	/* the default 1 ms */
-#define STALE_SLACK_NS	50000000ull
+#define PROBES		64
 
 static struct iovx_sim *sim;
 static struct iovx_dma_domain *dom;
@@ -53,6 +58,7 @@ static uint64_t recent[RECENT];
 static uint64_t recent_pos;
 static uint8_t *arena;
 static uint64_t h_reads, h_ok, h_stale, h_faults, h_max_stale_us;
+static uint64_t w_last_touch, w_max_gap;	/* longest time no worker began an unmap */
 
 #define REC(stamp, seq, t)	((uint64_t)(stamp) << 52 | ((seq) & 0xfffull) << 40 | (t))
 
@@ -64,9 +70,15 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static uint64_t slack_ns(void)
+static void note_touch(void)
 {
-	return iovx_stress_under_tsan() ? 4 * STALE_SLACK_NS : STALE_SLACK_NS;
+	uint64_t now = now_ns(), last = __atomic_exchange_n(&w_last_touch, now, __ATOMIC_RELAXED);
+	uint64_t m = __atomic_load_n(&w_max_gap, __ATOMIC_RELAXED);
+
+	while (last && now > last && now - last > m &&
+	       !__atomic_compare_exchange_n(&w_max_gap, &m, now - last, false, __ATOMIC_RELAXED,
+					    __ATOMIC_RELAXED))
+		;
 }
 
 /* The stamp word of buffer page id (id = thread * PAGES_PER_T + page + 1). */
@@ -107,6 +119,7 @@ static int worker(struct iovx_stress_thread *th)
 		for (p = 0; p < n; p++)
 			__atomic_store_n(&rec[dma / PG + p], REC(tid * PAGES_PER_T + first + p + 1,
 								  mseq, 1), __ATOMIC_RELEASE);
+		note_touch();
 		err = iovx_dma_unmap_single(dom, dma, n * PG, IOVX_DMA_TO_DEVICE, 0);
 		if (err) {
 			iovx_stress_fail(th, "unmap: %d", err);
@@ -181,11 +194,6 @@ static int hostile(struct iovx_stress_thread *th)
 							age_us, false, __ATOMIC_RELAXED,
 							__ATOMIC_RELAXED))
 				;
-			if (age_us * 1000 > BOUND_NS + slack_ns()) {
-				iovx_stress_fail(th, "stale hit %llu us after unmap (I4)",
-						 (unsigned long long)age_us);
-				return 1;
-			}
 		}
 	}
 	return 0;
@@ -218,6 +226,7 @@ static int run_phase(bool eager)
 	memset(rec, 0, NPFN * sizeof(*rec));
 	memset(recent, 0, sizeof(recent));
 	h_reads = h_ok = h_stale = h_faults = h_max_stale_us = 0;
+	w_last_touch = w_max_gap = 0;
 
 	o.name = eager ? "inval-eager" : "inval";
 	o.nthreads = iovx_stress_default_threads() + 1;
@@ -226,7 +235,7 @@ static int run_phase(bool eager)
 	o.duration_ns = iovx_stress_duration_ns() / 2;
 	rc = iovx_stress_run(&o, body);
 
-	/* Idle queues: the timer alone must release everything within the bound (+ slack). */
+	/* Idle queues: the timer alone must release everything (waits up to 0.4 s for it). */
 	t0 = now_ns();
 	for (i = 0; i < 4000; i++) {
 		if (iovx_dma_get_stats(dom, &st) || iovx_sim_get_stats(sim, &ss) ||
@@ -240,17 +249,19 @@ static int run_phase(bool eager)
 	iovx_sim_get_stats(sim, &ss);
 	iovx_dma_get_inval_stats(dom, &is);
 	printf("%s: unmaps %llu syncs %llu (1 per %.0f unmaps) inv_ranges %llu inv_alls %llu "
-	       "flushes ring %llu age %llu explicit %llu direct %llu max_stale %.3f ms "
-	       "(hostile: %llu reads, %llu ok, %llu stale, %llu faults, oldest stale hit "
-	       "%.3f ms) idle drain %.3f ms\n", o.name,
+	       "flushes ring %llu age %llu explicit %llu late %llu (stolen %llu) direct %llu "
+	       "max_stale %.3f ms (hostile: %llu reads, %llu ok, %llu stale, %llu faults, oldest "
+	       "stale hit %.3f ms; no unmap begun for %.3f ms at most) idle drain %.3f ms\n",
+	       o.name,
 	       (unsigned long long)st.unmaps, (unsigned long long)st.syncs,
 	       st.syncs ? (double)st.unmaps / (double)st.syncs : 0.0,
 	       (unsigned long long)st.inv_ranges, (unsigned long long)is.inv_alls,
 	       (unsigned long long)is.flushes_ring, (unsigned long long)is.flushes_age,
-	       (unsigned long long)is.flushes_explicit, (unsigned long long)is.direct,
+	       (unsigned long long)is.flushes_explicit, (unsigned long long)is.flushes_late,
+	       (unsigned long long)is.stolen, (unsigned long long)is.direct,
 	       is.max_stale_ns / 1e6, (unsigned long long)h_reads, (unsigned long long)h_ok,
 	       (unsigned long long)h_stale, (unsigned long long)h_faults,
-	       h_max_stale_us / 1e3, (now_ns() - t0) / 1e6);
+	       h_max_stale_us / 1e3, w_max_gap / 1e6, (now_ns() - t0) / 1e6);
 	if (is.pending || ss.tables_emptied != ss.tables_freed) {
 		fprintf(stderr, "FAIL: idle queues not drained by the timer: %llu pending, %llu "
 			"of %llu table pages freed\n", (unsigned long long)is.pending,
@@ -262,12 +273,6 @@ static int run_phase(bool eager)
 		fprintf(stderr, "FAIL: I2 violations: map %llu table %llu\n",
 			(unsigned long long)ss.i2_map_violations,
 			(unsigned long long)ss.i2_table_violations);
-		rc = 1;
-	}
-	if (is.max_stale_ns > BOUND_NS + slack_ns()) {
-		fprintf(stderr, "FAIL: max staleness %llu ns > bound %llu + slack %llu\n",
-			(unsigned long long)is.max_stale_ns, BOUND_NS,
-			(unsigned long long)slack_ns());
 		rc = 1;
 	}
 	/* never worse than strict (figures are printed above; benchmarks judge them) */
@@ -288,6 +293,87 @@ static int run_phase(bool eager)
 	return rc;
 }
 
+/*
+ * The probe (I4, logical): no timer, one thread. Map X, read it through the device (the
+ * IOTLB now holds it), unmap X (queued); wait past the bound; one more map + unmap (Y) of
+ * another page; then the device must fault on X: Y's enqueue saw X older than 3/4 of the
+ * bound and flushed before returning. Before Y, the device may still hit X (stale).
+ */
+static int run_probe(void)
+{
+	struct iovx_sim_config sc;
+	struct iovx_dma_config dc;
+	struct iovx_inval_config ic;
+	struct iovx_sim_stats ss;
+	struct iovx_inval_stats is;
+	uint64_t stale_before = 0, i, w;
+	int rc = 0;
+
+	iovx_sim_config_init(&sc);
+	if (iovx_sim_create(&sc, &sim))
+		return 1;
+	iovx_inval_config_init(&ic);
+	ic.flags = IOVX_INVAL_F_NO_TIMER;
+	ic.max_age_ns = BOUND_NS;
+	iovx_dma_config_init(&dc, iovx_sim_iommu(sim), IOVX_DMA_MODE_DEFERRED);
+	dc.dma_mask = NPFN * PG - 1;
+	dc.inval = &ic;
+	if (iovx_dma_domain_create(&dc, &dom))
+		return 1;
+	for (i = 0; i < PROBES && !rc; i++) {
+		uint64_t x, y, px = (uint64_t)(uintptr_t)(arena + (i % 8) * PG);
+		uint64_t py = (uint64_t)(uintptr_t)(arena + (8 + i % 8) * PG);
+		unsigned int info = 0;
+		int err;
+
+		if (iovx_dma_map_single(dom, px, PG, IOVX_DMA_TO_DEVICE, 0, &x) ||
+		    iovx_sim_dev_read(sim, x, &w, 8, NULL) || w != stamp_word(i % 8 + 1) ||
+		    iovx_dma_unmap_single(dom, x, PG, IOVX_DMA_TO_DEVICE, 0)) {
+			fprintf(stderr, "FAIL: probe %llu: map/read/unmap X\n",
+				(unsigned long long)i);
+			rc = 1;
+			break;
+		}
+		if (!iovx_sim_dev_read(sim, x, &w, 8, &info) && (info & IOVX_SIM_ACC_STALE))
+			stale_before++;
+		nanosleep(&(struct timespec){ 0, (long)(BOUND_NS + BOUND_NS / 10) }, NULL);
+		if (iovx_dma_map_single(dom, py, PG, IOVX_DMA_TO_DEVICE, 0, &y) ||
+		    iovx_dma_unmap_single(dom, y, PG, IOVX_DMA_TO_DEVICE, 0)) {
+			fprintf(stderr, "FAIL: probe %llu: map/unmap Y\n", (unsigned long long)i);
+			rc = 1;
+			break;
+		}
+		info = 0;
+		err = iovx_sim_dev_read(sim, x, &w, 8, &info);
+		if (!err) {
+			fprintf(stderr, "FAIL: probe %llu: the device read X's IOVA %#llx (%s) after "
+				"an enqueue that saw X older than the bound returned (I4)\n",
+				(unsigned long long)i, (unsigned long long)x,
+				info & IOVX_SIM_ACC_STALE ? "stale" : "mapped");
+			rc = 1;
+		}
+	}
+	if (!rc && !stale_before) {
+		fprintf(stderr, "FAIL: probe: no stale read before the flush: the probe tests "
+			"nothing\n");
+		rc = 1;
+	}
+	iovx_sim_get_stats(sim, &ss);
+	iovx_dma_get_inval_stats(dom, &is);
+	printf("probe: %d rounds, %llu stale reads before the enqueue that saw X old, none "
+	       "after; flushes age %llu ring %llu, max_stale %.3f ms\n", PROBES,
+	       (unsigned long long)stale_before, (unsigned long long)is.flushes_age,
+	       (unsigned long long)is.flushes_ring, is.max_stale_ns / 1e6);
+	if (ss.i2_map_violations || ss.i2_table_violations) {
+		fprintf(stderr, "FAIL: probe: I2 violations\n");
+		rc = 1;
+	}
+	if (iovx_dma_domain_destroy(dom) != 0)
+		rc = 1;
+	iovx_sim_destroy(sim);
+	return rc;
+}
+
 int main(void)
 {
 	int rc;
@@ -302,7 +388,9 @@ int main(void)
 		for (unsigned int k = 0; k < PG / 8; k++)
 			w[k] = stamp_word(id + 1);
 	}
-	rc = run_phase(false);
+	rc = run_probe();
+	if (!rc)
+		rc = run_phase(false);
 	if (!rc)
 		rc = run_phase(true);
 	free(rec);
