@@ -44,6 +44,7 @@ int iovx_selftest_run_all(void);
 /* Tables of cases, each ended by a { NULL, NULL } entry. */
 extern const struct iovx_st_case iovx_st_shim_cases[];
 extern const struct iovx_st_case iovx_st_iova_cases[];
+extern const struct iovx_st_case iovx_st_dma_cases[];		/* selftest_dma.c */
 
 /* Prints "iovx-selftest: <tag> <text>" as a single log line. */
 #define iovx_st_info(fmt, ...)	pr_info(IOVX_ST_PREFIX fmt "\n", ##__VA_ARGS__)
