@@ -53,11 +53,20 @@
 #define always_inline	inline __attribute__((__always_inline__))
 
 /* ---- the two sides, selected by a compile-time constant ------------------------------ */
+/*
+ * A third pseudo-side for c's floor: no allocator at all ("alloc" returns the next value of
+ * a counter that dom points to, "free" discards), so the same loop measures what the ring,
+ * the threads and their waiting cost by themselves.
+ */
+#define SIDE_NULL ((enum iovx_bench_side)IOVX_BENCH_NR_SIDES)
+
 static always_inline int64_t side_alloc(enum iovx_bench_side side, void *dom, uint64_t n,
 					uint64_t limit)
 {
 	if (side == IOVX_BENCH_IOVX)
 		return iovx_iova_alloc(dom, n, limit);
+	if (side == SIDE_NULL)
+		return (int64_t)++*(uint64_t *)dom;
 	return (int64_t)iovx_lx_alloc(dom, n, limit);	/* 0 on failure */
 }
 
@@ -67,6 +76,10 @@ static always_inline unsigned int side_free(enum iovx_bench_side side, void *dom
 {
 	if (side == IOVX_BENCH_IOVX)
 		return iovx_iova_free(dom, pfn, n) != 0;
+	if (side == SIDE_NULL) {
+		__asm__ __volatile__("" : : "r"(pfn));	/* consume the value */
+		return 0;
+	}
 	iovx_lx_free(dom, pfn, n);
 	return 0;
 }
@@ -336,6 +349,59 @@ static always_inline void body_cross(void *p, unsigned int tid, struct iovx_benc
 	out->errors = err;
 }
 SIDES(body_cross)
+
+static void body_cross_null(void *ctx, unsigned int tid, struct iovx_bench_count *out)
+{
+	body_cross(ctx, tid, out, SIDE_NULL);
+}
+
+static void after_run_null(void *p, enum iovx_bench_side side, bool timed)
+{
+	((struct ctx *)p)->ring->done = 0;
+}
+
+/*
+ * c's floor: the same producer/consumer loop and ring with no allocator, measured like c
+ * (both pseudo-sides are the null one). Returns the median wall ns per pair, or 0.
+ */
+static double cross_floor(const struct iovx_bench_opts *o)
+{
+	struct iovx_bench_case c = {
+		.id = "c", .name = "ring alone", .unit = "ns/pair", .nthreads = 2,
+		.ns_scale = 1, .wall_clock = true,
+		.body = { body_cross_null, body_cross_null }, .after_run = after_run_null,
+	};
+	struct iovx_bench_row *row = calloc(1, sizeof(*row));
+	struct ctx *x[IOVX_BENCH_NR_SIDES] = { NULL, NULL };
+	uint64_t counter[IOVX_BENCH_NR_SIDES] = { 0, 0 };
+	double ns = 0;
+	unsigned int s;
+
+	for (s = 0; s < IOVX_BENCH_NR_SIDES; s++) {
+		x[s] = aligned_alloc(128, (sizeof(struct ctx) + 127) & ~(size_t)127);
+		if (!x[s])
+			goto out;
+		memset(x[s], 0, sizeof(struct ctx));
+		x[s]->dom = &counter[s];
+		x[s]->ring = aligned_alloc(128, (sizeof(struct spsc_ring) + 127) & ~(size_t)127);
+		if (!x[s]->ring)
+			goto out;
+		memset(x[s]->ring, 0, sizeof(struct spsc_ring));
+		c.ctx[s] = x[s];
+	}
+	if (!row)
+		goto out;
+	iovx_bench_measure(o, &c, row);
+	ns = (row->side[0].median_ns + row->side[1].median_ns) / 2;
+out:
+	for (s = 0; s < IOVX_BENCH_NR_SIDES; s++) {
+		if (x[s])
+			free(x[s]->ring);
+		free(x[s]);
+	}
+	free(row);
+	return ns;
+}
 
 static void after_run(void *p, enum iovx_bench_side side, bool timed)
 {
@@ -618,6 +684,7 @@ static void run_case(const struct iovx_bench_opts *o, struct iovx_bench_json *j,
 	};
 	struct iovx_iova_stats *d;
 	struct iovx_bench_row *row = calloc(1, sizeof(*row));	/* 2 KiB: not on the stack */
+	double floor_ns = 0;
 	unsigned int s;
 
 	if (!row)
@@ -682,7 +749,20 @@ static void run_case(const struct iovx_bench_opts *o, struct iovx_bench_json *j,
 	    d->cache_bypass * 1000 > row->side[IOVX_BENCH_IOVX].total.ops)
 		printf("   iovx: %.1f%% of calls went around a busy CPU slot\n",
 		       100.0 * d->cache_bypass / row->side[IOVX_BENCH_IOVX].total.ops);
+	if (k == K_CROSS && row->side[IOVX_BENCH_BASE].have) {
+		/* what the ring and the waiting cost alone: both sides pay it in full */
+		double io = row->side[IOVX_BENCH_IOVX].median_ns;
+		double lx = row->side[IOVX_BENCH_BASE].median_ns;
+
+		floor_ns = cross_floor(o);
+		if (floor_ns > 0)
+			printf("   ring alone (same loop, no allocator): %.2f ns/pair; above it: "
+			       "iovx %.2f, linux %.2f%s\n", floor_ns, io - floor_ns, lx - floor_ns,
+			       io > floor_ns ? "" : " (iovx within the floor's noise)");
+	}
 	iovx_bench_json_row(j, row, "linux");
+	if (floor_ns > 0)
+		iovx_bench_json_num(j, "ring_floor_ns", floor_ns);
 	iovx_bench_json_obj_begin(j, "iovx_stats");	/* summed over the timed runs */
 	iovx_bench_json_u64(j, "cache_bypass", d->cache_bypass);
 	iovx_bench_json_u64(j, "backend_allocs", d->backend_allocs);

@@ -42,6 +42,7 @@
  *   E-B3 summary maintenance (B3): clear-then-recheck against set-child-then-set-parent;
  *        the read-modify-writes are acq_rel and a seq_cst fence separates the clear from
  *        the re-read, so one side always sees the other.
+ *   E-B4 leaf hint (checked mode's lookups): its store-release pairs with its load-acquire.
  */
 #include "iova_internal.h"
 
@@ -72,6 +73,7 @@ int iovx_shb_init(struct shb *s, uint64_t nbits, uint64_t *mem_bytes)
 	s->nbits = nbits;
 	s->mem_bytes = mem_bytes;
 	s->levels = 0;
+	s->hint = NULL;
 	while (idx_bits > SHB_LEAF_SHIFT + SHB_FANOUT_SHIFT * s->levels)
 		s->levels++;
 	if (s->levels > SHB_MAX_LEVELS)
@@ -91,6 +93,7 @@ void iovx_shb_destroy(struct shb *s)
 	unsigned int pos[SHB_MAX_LEVELS + 1];
 	int top;
 
+	s->hint = NULL;
 	if (!s->root)
 		return;
 	if (!s->levels) {
@@ -155,6 +158,8 @@ static bool shb_path(struct shb *s, uint64_t idx, bool create, unsigned int gfp,
 			ch = iovx_zalloc_aligned(sz, IOVX_CACHELINE, gfp);
 			if (!ch)
 				return false;
+			if (level == 1)	/* published by the CAS below (E-B1) */
+				((struct shb_leaf *)ch)->base = idx >> SHB_LEAF_SHIFT;
 			if (iovx_cmpxchg_acq_rel(&in->child[ci], &expect, ch)) {	/* E-B1 */
 				iovx_fetch_add_relaxed(s->mem_bytes, sz);
 			} else {
@@ -177,6 +182,36 @@ uint64_t *iovx_shb_word(struct shb *s, uint64_t idx, bool create, unsigned int g
 	if (!shb_path(s, idx, create, gfp, pn, pc))
 		return NULL;
 	return &((struct shb_leaf *)pn[0])->w[pc[0]];
+}
+
+/*
+ * The hint is one word (a leaf pointer), and a leaf records its own base, so a racy hint is
+ * harmless: it is used only when its leaf is the one idx needs. Leaves live as long as the
+ * bitmap. E-B4: the hint's store-release pairs with its load-acquire, so a reader sees the
+ * leaf's base (itself published by E-B1 to whoever stored the hint).
+ */
+uint64_t *iovx_shb_word_hint(struct shb *s, uint64_t idx, bool create, unsigned int gfp)
+{
+	struct shb_leaf *l = iovx_load_acquire(&s->hint);			/* E-B4 */
+	void *pn[SHB_MAX_LEVELS + 1];
+	unsigned int pc[SHB_MAX_LEVELS + 1];
+
+	if (iovx_likely(l && l->base == idx >> SHB_LEAF_SHIFT && idx < s->nbits))
+		return &l->w[(idx >> SHB_FANOUT_SHIFT) & (SHB_FANOUT - 1)];
+	if (!shb_path(s, idx, create, gfp, pn, pc))
+		return NULL;
+	iovx_store_release(&s->hint, (struct shb_leaf *)pn[0]);		/* E-B4 */
+	return &((struct shb_leaf *)pn[0])->w[pc[0]];
+}
+
+bool iovx_shb_test_and_clear_hint(struct shb *s, uint64_t idx)
+{
+	uint64_t *w = iovx_shb_word_hint(s, idx, false, 0);
+	uint64_t bit = 1ull << (idx & 63);
+
+	if (!w || !(iovx_load_relaxed(w) & bit))
+		return false;
+	return iovx_fetch_and_acq_rel(w, ~bit) & bit;	/* E-B2 */
 }
 
 /* B3: set summary bits from 'level' upward while the summary was empty before. */

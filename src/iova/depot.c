@@ -9,9 +9,17 @@
  * never freed while the domain lives, so reading a stale 'next' link is harmless (the CAS
  * then fails on the tag).
  *
+ * In front of the stacks, one exchange slot per class holds at most one magazine, empty
+ * or full, on a cache line of its own: take_full/take_empty look there before the stacks
+ * and give_full/give_empty fill it when it is vacant. In a one-way stream (one CPU
+ * allocates, another frees) the two CPUs hand magazines to each other through the slot with
+ * one CAS per move, where the stacks take a pop, a counted push and a second push.
+ *
  * Invariants: a magazine is in exactly one place: attached to a per-CPU cache, on one
- * stack, or held by the one thread that popped it (I1/I6 for the entries it carries).
- * The full stack of class c holds at most full_max[c] magazines (bounded hoarding).
+ * stack, in one exchange slot, or held by the one thread that popped or swapped it (I1/I6
+ * for the entries it carries). The full stack of class c holds at most full_max[c]
+ * magazines, its slot at most one more (bounded hoarding). A full magazine in a slot holds
+ * exactly mag_cap[c] entries, an empty one none.
  *
  * Progress: push and pop are lock-free (a CAS fails only when another push or pop
  * succeeded). A thread stopped after popping holds that one magazine; others proceed.
@@ -24,6 +32,9 @@
  *        load of the top / successful CAS (acquire) pairs with it.
  *   E-D2 the link of a magazine is written and read with relaxed atomics: its value only
  *        matters when the tagged CAS that follows succeeds (then E-D1 orders it).
+ *   E-D3 a give's CAS (release) publishes the magazine's contents; a take's CAS (acquire)
+ *        pairs with it. A slot word names the magazine and its state, so ABA is harmless:
+ *        if the word matches, the slot holds that magazine in that state.
  */
 #include "iova_internal.h"
 
@@ -78,13 +89,89 @@ int iovx_depot_init(struct depot *d, uint32_t nr_mags, const uint32_t *full_max,
 	}
 	for (uint32_t i = nr_mags; i-- > 0;)
 		stack_push(d, &d->empty_top, &d->mags[i]);
+	sz = IOVX_NR_CLASSES * DEPOT_XS_STRIDE * sizeof(uint64_t);
+	d->xslot = iovx_zalloc_aligned(sz, IOVX_CACHELINE, IOVX_GFP_KERNEL);
+	if (!d->xslot) {
+		iovx_depot_destroy(d);
+		return -ENOMEM;
+	}
+	iovx_fetch_add_relaxed(mem, sz);
+	/* each cached class's slot starts with an empty magazine (0 = no slot: never used) */
+	for (unsigned int c = 0; c < IOVX_NR_CLASSES; c++) {
+		struct iovx_mag *m = full_max[c] ? stack_pop(d, &d->empty_top) : NULL;
+
+		if (m)
+			iovx_store_release(&d->xslot[c * DEPOT_XS_STRIDE],
+					   (uint64_t)(m - d->mags) + 1);	/* E-D3 */
+	}
 	return 0;
 }
 
 void iovx_depot_destroy(struct depot *d)
 {
+	iovx_free(d->xslot);
+	d->xslot = NULL;
 	iovx_free(d->mags);
 	d->mags = NULL;
+}
+
+/* Takes the slot's magazine if it is in 'state' (full or empty), leaving the slot vacant. */
+static struct iovx_mag *xslot_take(struct depot *d, unsigned int cls, uint64_t state)
+{
+	uint64_t *slot = &d->xslot[cls * DEPOT_XS_STRIDE];
+	uint64_t old = iovx_load_acquire(slot);
+
+	do {
+		if (!TOP_IDX(old) || (old & DEPOT_XS_FULL) != state)
+			return NULL;
+	} while (!iovx_cmpxchg_acq_rel(slot, &old, 0));				/* E-D3 */
+	return &d->mags[TOP_IDX(old) - 1];
+}
+
+/* Puts m (in 'state') into the slot if it is vacant. */
+static bool xslot_give(struct depot *d, unsigned int cls, struct iovx_mag *m, uint64_t state)
+{
+	uint64_t *slot = &d->xslot[cls * DEPOT_XS_STRIDE];
+	uint64_t old = 0;
+
+	/* a plain look first: a CAS that is bound to fail still takes the line exclusive */
+	if (iovx_load_relaxed(slot))
+		return false;
+	return iovx_cmpxchg_acq_rel(slot, &old, (uint64_t)(m - d->mags) + 1 + state);	/* E-D3 */
+}
+
+struct iovx_mag *iovx_depot_take_full(struct depot *d, unsigned int cls)
+{
+	struct iovx_mag *m = xslot_take(d, cls, DEPOT_XS_FULL);
+
+	return m ? m : iovx_depot_pop_full(d, cls);
+}
+
+struct iovx_mag *iovx_depot_take_empty(struct depot *d, unsigned int cls)
+{
+	struct iovx_mag *m = xslot_take(d, cls, 0);
+
+	return m ? m : iovx_depot_pop_empty(d);
+}
+
+bool iovx_depot_give_full(struct depot *d, unsigned int cls, struct iovx_mag *m)
+{
+	IOVX_PARK_POINT("depot.give");
+	return xslot_give(d, cls, m, DEPOT_XS_FULL) || iovx_depot_push_full(d, cls, m);
+}
+
+void iovx_depot_give_empty(struct depot *d, unsigned int cls, struct iovx_mag *m)
+{
+	iovx_store_relaxed(&m->n, 0);
+	if (!xslot_give(d, cls, m, 0))
+		stack_push(d, &d->empty_top, m);
+}
+
+struct iovx_mag *iovx_depot_xslot_full(struct depot *d, unsigned int cls)
+{
+	uint64_t w = iovx_load_acquire(&d->xslot[cls * DEPOT_XS_STRIDE]);
+
+	return TOP_IDX(w) && (w & DEPOT_XS_FULL) ? &d->mags[TOP_IDX(w) - 1] : NULL;
 }
 
 struct iovx_mag *iovx_depot_pop_empty(struct depot *d)

@@ -7,27 +7,34 @@
  * holds a cache with a loaded and a previous magazine per size class. Where Linux takes a
  * spinlock around every cached alloc and free, here:
  *   - userspace x86-64 with rseq: pop and push are restartable sequences with no atomic
- *     read-modify-write at all (platform_user_rseq.h); anything else first detaches the
- *     whole cache from its slot (a restartable cmpxchg), works on it privately, and
- *     re-attaches it with a release store;
+ *     read-modify-write at all (iovx/static/rseq.h); a pop or push falls back from the
+ *     loaded to the previous magazine inside the same sequence. When both are empty (alloc)
+ *     or full (free), rseq_refill/rseq_drain take a magazine from the depot and swap it in
+ *     for the loaded one with a restartable store: the cache stays attached, so a thread
+ *     preempted there does not shut its CPU's fast path for the others. Only the rare rest
+ *     (an allocation below a limit the top entries do not suit) detaches the whole cache
+ *     from its slot (a restartable cmpxchg), works on it privately, and re-attaches it;
  *   - elsewhere (kernel, TSan builds, no rseq): every operation detaches the cache with one
  *     exchange and re-attaches it with a store, inside local_irq_save in the kernel.
  * A caller that finds its slot detached (the owner was preempted, migrated, or a reclaimer
  * holds it) never waits: it goes around the cache to the depot/backend.
  *
  * Invariants:
- *   I1 every pfn is in exactly one place: a caller's hands, one magazine, a depot stack, or
- *      the backend; moves between places are single-owner hand-overs (C1, B1, depot).
+ *   I1 every pfn is in exactly one place: a caller's hands, one magazine, a depot stack or
+ *      exchange slot, or the backend; moves between places are single-owner hand-overs
+ *      (C1, B1, depot).
  *   C1 a cache is touched only by (a) restartable sequences running on its CPU while it is
- *      attached, or (b) the one thread whose exchange/cmpxchg detached it;
+ *      attached, or (b) the one thread whose exchange/cmpxchg detached it; a magazine a
+ *      sequence swapped out of an attached cache belongs to that sequence's thread alone;
  *   C2 a remote detach in rseq mode is followed by a membarrier fence on that CPU before
  *      the cache is touched, so no sequence that saw it attached can still commit;
  *   I6 total = reserved + live + cached + depot + backend_free, checked by audit().
  *
  * Progress: alloc and free are lock-free: the fast paths never wait, a detached slot is
  * bypassed, and depot/backend are lock-free. reclaim is lock-free too (it skips detached
- * slots). A thread stopped anywhere holds at most one detached cache (bypassed by others)
- * and the blocks it is moving.
+ * slots). A thread stopped anywhere holds at most one detached cache (bypassed by others),
+ * or one magazine it is moving between its cache and the depot, and the blocks it is
+ * moving.
  *
  * Synchronization: alloc, free, reserve, reclaim and get_stats may all run concurrently;
  * domain_create/destroy may not run concurrently with anything on the domain; audit is
@@ -36,8 +43,9 @@
  * Ordering edges:
  *   E-C1 detach (exchange/cmpxchg, acquire) pairs with attach (store-release): the next
  *        owner of a cache sees everything the previous owner wrote.
- *   E-C2 rseq mode: pop/push commit with plain stores on the CPU that owns the slot; a
- *        remote owner orders them by the membarrier fence (C2).
+ *   E-C2 rseq mode: pop/push/swap commit with plain stores on the CPU that owns the slot;
+ *        a remote owner orders them by the membarrier fence (C2). A magazine swapped in
+ *        was acquired from the depot (E-D1/E-D3) by the thread that commits it.
  */
 #include "iova_internal.h"
 
@@ -45,10 +53,18 @@ enum { MODE_CAS = 0, MODE_RSEQ = 1, MODE_KERNEL = 2 };
 
 #define IOVX_IOVA_KNOWN_FLAGS (IOVX_IOVA_CHECKED | IOVX_IOVA_NO_CACHE)
 
-static inline size_t loaded_off(unsigned int cls)
+#ifdef IOVX_HAVE_RSEQ
+/* npages >= 1: ceil(log2(npages)) without a branch ("clz ^ 63" is one bsr) */
+static inline uint64_t order_fast(uint64_t npages)
 {
-	return offsetof(struct iovx_pcpu_cache, loaded) + cls * sizeof(struct iovx_mag *);
+	return (uint64_t)(unsigned int)(__builtin_clzll(2 * npages - 1) ^ 63);
 }
+
+static inline uint64_t ror64(uint64_t x, uint64_t k)
+{
+	return (x >> k) | (x << ((64 - k) & 63));	/* one ror */
+}
+#endif
 
 void iovx_iova_config_init(struct iovx_iova_config *cfg, uint64_t start_pfn, uint64_t end_pfn)
 {
@@ -71,6 +87,7 @@ IOVX_BUILD_BUG_ON(sizeof(struct iovx_pcpu_cache) != (1 << IOVX_PCPU_STRIDE_SHIFT
 /* the inline fast path of iovx/static/iova.h relies on these */
 IOVX_BUILD_BUG_ON(offsetof(struct iovx_iova_domain, fast) != 0);
 IOVX_BUILD_BUG_ON(offsetof(struct iovx_pcpu_cache, loaded) != IOVX_IOVA_LOADED_OFF(0));
+IOVX_BUILD_BUG_ON(offsetof(struct iovx_pcpu_cache, prev) != IOVX_IOVA_PREV_OFF(0));
 IOVX_BUILD_BUG_ON(IOVX_IOVA_NR_CLASSES != IOVX_NR_CLASSES);
 
 static inline bool cache_claim(struct iovx_pcpu_cache *c)
@@ -109,11 +126,11 @@ static uint64_t cache_get(struct iovx_iova_domain *dom, struct iovx_pcpu_cache *
 			iovx_store_relaxed(&c->loaded[cls], p);
 			m = p;
 		} else {
-			struct iovx_mag *full = iovx_depot_pop_full(&dom->depot, cls);
+			struct iovx_mag *full = iovx_depot_take_full(&dom->depot, cls);
 
 			if (!full)
 				return 0;
-			iovx_depot_push_empty(&dom->depot, m);
+			iovx_depot_give_empty(&dom->depot, cls, m);
 			iovx_store_relaxed(&c->loaded[cls], full);
 			m = full;
 		}
@@ -154,12 +171,12 @@ static bool cache_put(struct iovx_iova_domain *dom, struct iovx_pcpu_cache *c,
 			iovx_store_relaxed(&c->loaded[cls], p);
 			m = p;
 		} else {
-			struct iovx_mag *e = iovx_depot_pop_empty(&dom->depot);
+			struct iovx_mag *e = iovx_depot_take_empty(&dom->depot, cls);
 
 			if (!e)
 				return false;
-			if (!iovx_depot_push_full(&dom->depot, cls, m)) {
-				iovx_depot_push_empty(&dom->depot, e);
+			if (!iovx_depot_give_full(&dom->depot, cls, m)) {
+				iovx_depot_give_empty(&dom->depot, cls, e);
 				return false;
 			}
 			iovx_store_relaxed(&c->loaded[cls], e);
@@ -170,6 +187,83 @@ static bool cache_put(struct iovx_iova_domain *dom, struct iovx_pcpu_cache *c,
 	iovx_store_relaxed(&m->n, m->n + 1);
 	return true;
 }
+
+#ifdef IOVX_HAVE_RSEQ
+/*
+ * rseq mode: the magazine exchange with the depot without detaching the cache. A thread
+ * preempted while it holds a detached cache shuts its CPU's fast path for everyone until it
+ * runs again (a whole time slice when threads outnumber CPUs); these paths hold nothing
+ * but the magazine in their hands, so other threads of the CPU keep their fast path.
+ * refill: the loaded and previous magazines are empty (the fast pop missed): take a full
+ * magazine from the depot, swap it in for the empty loaded one with one restartable store,
+ * give the empty one back. drain: the mirror for frees. Both return true when the caller
+ * should retry the restartable pop/push (the cache may have changed meanwhile), false when
+ * the depot had nothing to give or the cache is detached (then the detaching slow path).
+ */
+static struct iovx_pcpu_cache *rseq_cache_hint(struct iovx_iova_domain *dom)
+{
+	unsigned int cpu = iovx_rseq_cpu_id();
+
+	return cpu < dom->nr_cpus ? &dom->fast.caches[cpu] : NULL;
+}
+
+/* A full magazine in hand back to the depot, or its entries to the backend if no room. */
+static void give_full_or_flush(struct iovx_iova_domain *dom, unsigned int cls,
+			       struct iovx_mag *m)
+{
+	uint64_t n = m->n;
+
+	if (iovx_depot_give_full(&dom->depot, cls, m))
+		return;
+	for (uint64_t i = 0; i < n; i++)
+		iovx_buddy_free(&dom->buddy, m->pfn[i], cls);
+	iovx_depot_give_empty(&dom->depot, cls, m);
+}
+
+static IOVX_NOINLINE bool rseq_refill(struct iovx_iova_domain *dom, unsigned int cls)
+{
+	struct iovx_pcpu_cache *c = rseq_cache_hint(dom);
+	struct iovx_mag *f, *e;
+
+	/* a racy look first: worth a depot round trip only if both are empty */
+	if (!c || iovx_load_relaxed(&c->claim) ||
+	    iovx_load_relaxed(&iovx_load_relaxed(&c->loaded[cls])->n) ||
+	    iovx_load_relaxed(&iovx_load_relaxed(&c->prev[cls])->n))
+		return false;
+	f = iovx_depot_take_full(&dom->depot, cls);
+	if (!f)
+		return false;
+	IOVX_PARK_POINT("iova.alloc.refill");
+	e = iovx_rseq_cls_swap_empty_at(iovx_rseq_off, dom->fast.caches, cls, f);
+	if (e)
+		iovx_depot_give_empty(&dom->depot, cls, e);
+	else
+		give_full_or_flush(dom, cls, f);	/* the cache changed: f is not needed */
+	return true;
+}
+
+static IOVX_NOINLINE bool rseq_drain(struct iovx_iova_domain *dom, unsigned int cls)
+{
+	struct iovx_pcpu_cache *c = rseq_cache_hint(dom);
+	uint32_t cap = dom->fast.mag_cap[cls];
+	struct iovx_mag *e, *m;
+
+	if (!c || iovx_load_relaxed(&c->claim) ||
+	    iovx_load_relaxed(&iovx_load_relaxed(&c->loaded[cls])->n) < cap ||
+	    iovx_load_relaxed(&iovx_load_relaxed(&c->prev[cls])->n) < cap)
+		return false;
+	e = iovx_depot_take_empty(&dom->depot, cls);
+	if (!e)
+		return false;
+	IOVX_PARK_POINT("iova.free.drain");
+	m = iovx_rseq_cls_swap_full_at(iovx_rseq_off, dom->fast.caches, cls, cap, e);
+	if (m)
+		give_full_or_flush(dom, cls, m);
+	else
+		iovx_depot_give_empty(&dom->depot, cls, e);
+	return true;
+}
+#endif
 
 static IOVX_NOINLINE uint64_t alloc_cached_slow(struct iovx_iova_domain *dom, unsigned int cls,
 						uint64_t max_start)
@@ -280,8 +374,8 @@ int iovx_iova_domain_create(const struct iovx_iova_config *cfg, struct iovx_iova
 			dom->fast.ncls = cls;	/* no room for this class, nor for larger ones */
 			break;
 		}
-		dom->fast.min_lim[cls] = first + size;
-		dom->fast.span[cls] = dom->fast.end_pfn - size - start;
+		dom->fast.blk_lo[cls] = first >> cls;
+		dom->fast.blk_span[cls] = ((dom->fast.end_pfn - size) >> cls) - (first >> cls);
 	}
 	/*
 	 * Depot bound per class: 'base' magazines for the two smallest classes, halving every
@@ -292,7 +386,8 @@ int iovx_iova_domain_create(const struct iovx_iova_config *cfg, struct iovx_iova
 	nr_mags = ncpu * 2;
 	for (cls = 0; cls < dom->fast.ncls; cls++) {
 		full_max[cls] = base >> (cls / 2) < 4 ? 4 : base >> (cls / 2);
-		nr_mags += ncpu * 2 + full_max[cls];
+		/* two per CPU cache, the bound, the exchange slot's */
+		nr_mags += ncpu * 2 + full_max[cls] + 1;
 	}
 	if (dom->fast.ncls) {
 
@@ -346,7 +441,8 @@ int iovx_iova_domain_create(const struct iovx_iova_config *cfg, struct iovx_iova
 		cap = cap < 7 ? 7 : cap;
 		dom->fast.mag_cap[cls] = cap < IOVX_MAG_SIZE ? cap : IOVX_MAG_SIZE;
 	}
-	dom->fast.inline_ok = dom->percpu_mode == MODE_RSEQ && !dom->allocated;
+	if (dom->percpu_mode == MODE_RSEQ && !dom->allocated && dom->fast.ncls)
+		dom->fast.inline_np = 1ull << (dom->fast.ncls - 1);
 	*out = dom;
 	return 0;
 fail:
@@ -371,7 +467,8 @@ void iovx_iova_domain_destroy(struct iovx_iova_domain *dom)
 static int checked_mark(struct iovx_iova_domain *dom, uint64_t pfn, unsigned int order,
 			uint64_t npages)
 {
-	uint64_t *w = iovx_shb_word(&dom->allocated[order], pfn >> order, true, IOVX_GFP_ATOMIC);
+	uint64_t *w = iovx_shb_word_hint(&dom->allocated[order], pfn >> order, true,
+					 IOVX_GFP_ATOMIC);
 	uint64_t bit = 1ull << ((pfn >> order) & 63), last = pfn + npages - 1;
 
 	if (!w)
@@ -391,7 +488,7 @@ static int checked_mark(struct iovx_iova_domain *dom, uint64_t pfn, unsigned int
 static int checked_unmark(struct iovx_iova_domain *dom, uint64_t pfn, unsigned int order,
 			  uint64_t npages)
 {
-	if (!iovx_shb_test_and_clear(&dom->allocated[order], pfn >> order))
+	if (!iovx_shb_test_and_clear_hint(&dom->allocated[order], pfn >> order))
 		return -EFAULT;
 	if (order >= dom->fast.ncls && !iovx_shb_test_and_clear(&dom->ends[order], pfn + npages - 1)) {
 		iovx_shb_set(&dom->allocated[order], pfn >> order);	/* wrong size: undo */
@@ -437,10 +534,15 @@ static IOVX_NOINLINE void give_back(struct iovx_iova_domain *dom, uint64_t pfn,
 		return;
 	}
 #ifdef IOVX_HAVE_RSEQ
-	if (try_push && dom->percpu_mode == MODE_RSEQ &&
-	    iovx_rseq_stack_push(dom->fast.caches, loaded_off(order), dom->fast.mag_cap[order],
-				 pfn))
-		return;
+	if (dom->percpu_mode == MODE_RSEQ) {
+		if (try_push && iovx_rseq_cls_push_at(iovx_rseq_off, dom->fast.caches, order,
+						      dom->fast.mag_cap[order], pfn))
+			return;
+		if (rseq_drain(dom, order) &&
+		    iovx_rseq_cls_push_at(iovx_rseq_off, dom->fast.caches, order,
+					  dom->fast.mag_cap[order], pfn))
+			return;
+	}
 #endif
 	if (free_cached_slow(dom, order, pfn))
 		return;
@@ -500,8 +602,15 @@ static IOVX_NOINLINE int64_t alloc_slow(struct iovx_iova_domain *dom, uint64_t n
 		return -EINVAL;
 	if (order < dom->fast.ncls) {
 #ifdef IOVX_HAVE_RSEQ
-		if (try_pop && dom->percpu_mode == MODE_RSEQ)
-			v = (int64_t)iovx_rseq_stack_pop(dom->fast.caches, loaded_off(order), max_start);
+		if (dom->percpu_mode == MODE_RSEQ) {
+			/* v + size <= lim: max_start = lim - size for cached classes */
+			if (try_pop)
+				v = (int64_t)iovx_rseq_cls_pop_at(iovx_rseq_off, dom->fast.caches,
+								  order, lim, size);
+			if (!v && rseq_refill(dom, order))
+				v = (int64_t)iovx_rseq_cls_pop_at(iovx_rseq_off, dom->fast.caches,
+								  order, lim, size);
+		}
 #endif
 		if (!v)
 			v = (int64_t)alloc_cached_slow(dom, order, max_start);
@@ -519,24 +628,22 @@ static IOVX_NOINLINE int64_t alloc_slow(struct iovx_iova_domain *dom, uint64_t n
 }
 
 /*
- * The cached path fits here: two compares of validation, one restartable pop, return.
- * Any other case (a miss, CAS mode, checked mode, bad input) is one call to alloc_slow.
+ * The cached path fits here: one compare validates npages and the mode, one restartable
+ * pop that also checks the limit (v + size <= limit_pfn; see iovx/static/iova.h for why no
+ * clamp to end_pfn is needed), return. Any other case (a miss, CAS mode, checked mode, bad input) is one call to
+ * alloc_slow.
  */
 int64_t iovx_iova_alloc(struct iovx_iova_domain *dom, uint64_t npages, uint64_t limit_pfn)
 {
 #ifdef IOVX_HAVE_RSEQ
-	if (iovx_likely(dom && npages && dom->fast.inline_ok)) {
-		unsigned int order = iovx_order_base2(npages);
-		uint64_t lim = limit_pfn < dom->fast.end_pfn ? limit_pfn : dom->fast.end_pfn;
+	if (iovx_likely(dom && npages - 1 < dom->fast.inline_np)) {
+		uint64_t order = order_fast(npages);
+		uint64_t v = iovx_rseq_cls_pop_at(iovx_rseq_off, dom->fast.caches, order,
+						  limit_pfn, 1ull << order);
 
-		if (iovx_likely(order < dom->fast.ncls && lim >= dom->fast.min_lim[order])) {
-			uint64_t v = iovx_rseq_stack_pop(dom->fast.caches, loaded_off(order),
-							 lim - (1ull << order));
-
-			if (iovx_likely(v))
-				return (int64_t)v;
-			return alloc_slow(dom, npages, limit_pfn, false);
-		}
+		if (iovx_likely(v))
+			return (int64_t)v;
+		return alloc_slow(dom, npages, limit_pfn, false);
 	}
 #endif
 	return alloc_slow(dom, npages, limit_pfn, true);
@@ -567,13 +674,15 @@ static IOVX_NOINLINE int free_slow(struct iovx_iova_domain *dom, uint64_t pfn, u
 int iovx_iova_free(struct iovx_iova_domain *dom, uint64_t pfn, uint64_t npages)
 {
 #ifdef IOVX_HAVE_RSEQ
-	if (iovx_likely(dom && npages && dom->fast.inline_ok)) {
-		unsigned int order = iovx_order_base2(npages);
+	if (iovx_likely(dom && npages - 1 < dom->fast.inline_np)) {
+		uint64_t order = order_fast(npages);
 
-		if (iovx_likely(order < dom->fast.ncls && !(pfn & ((1ull << order) - 1)) &&
-				pfn - dom->fast.start_pfn <= dom->fast.span[order])) {
-			if (iovx_likely(iovx_rseq_stack_push(dom->fast.caches, loaded_off(order),
-							     dom->fast.mag_cap[order], pfn)))
+		/* aligned and inside the domain: see blk_lo in iovx/static/iova_layout.h */
+		if (iovx_likely(ror64(pfn, order) - dom->fast.blk_lo[order] <=
+				dom->fast.blk_span[order])) {
+			if (iovx_likely(iovx_rseq_cls_push_at(iovx_rseq_off, dom->fast.caches,
+							      order, dom->fast.mag_cap[order],
+							      pfn)))
 				return 0;
 			return free_slow(dom, pfn, npages, false);
 		}
@@ -620,7 +729,8 @@ int64_t iovx_iova_reclaim(struct iovx_iova_domain *dom)
 	for (unsigned int cls = 0; cls < dom->fast.ncls; cls++) {
 		struct iovx_mag *m;
 
-		while ((m = iovx_depot_pop_full(&dom->depot, cls))) {
+		/* the exchange slot's full magazine, then the stack's */
+		while ((m = iovx_depot_take_full(&dom->depot, cls))) {
 			total += mag_flush(dom, m, cls);
 			iovx_depot_push_empty(&dom->depot, m);
 		}
@@ -746,7 +856,7 @@ static uint64_t hoard_bound(const struct iovx_iova_domain *dom)
 
 	for (unsigned int cls = 0; cls < dom->fast.ncls && cls < IOVX_NR_CLASSES; cls++)
 		bound += ((uint64_t)dom->fast.mag_cap[cls] *
-			  (2ull * dom->nr_cpus + dom->depot.full_max[cls])) << cls;
+			  (2ull * dom->nr_cpus + dom->depot.full_max[cls] + 1)) << cls;
 	return bound;
 }
 
@@ -792,9 +902,12 @@ int iovx_iova_get_stats(struct iovx_iova_domain *dom, struct iovx_iova_stats *st
 			st->cached += ((uint64_t)mag_count(iovx_load_relaxed(&c->loaded[cls])) +
 				       mag_count(iovx_load_relaxed(&c->prev[cls]))) << cls;
 	}
-	for (unsigned int cls = 0; cls < dom->fast.ncls && cls < IOVX_NR_CLASSES; cls++)
+	for (unsigned int cls = 0; cls < dom->fast.ncls && cls < IOVX_NR_CLASSES; cls++) {
+		struct iovx_mag *x = iovx_depot_xslot_full(&dom->depot, cls);
+
 		st->depot += ((uint64_t)iovx_load_relaxed(&dom->depot.full_count[cls]) *
-			      dom->fast.mag_cap[cls]) << cls;
+			      dom->fast.mag_cap[cls] + (x ? mag_count(x) : 0)) << cls;
+	}
 	close_sums(st);
 	return 0;
 }
@@ -947,7 +1060,11 @@ static int audit_walk(struct audit_ctx *a, struct iovx_iova_stats *st)
 	st->cached = a->sum - mark;
 	mark = a->sum;
 	for (a->cls = 0; a->cls < dom->fast.ncls; a->cls++) {
-		ret = iovx_depot_walk_full(&dom->depot, a->cls, audit_mag_cb, a);
+		struct iovx_mag *x = iovx_depot_xslot_full(&dom->depot, a->cls);
+
+		ret = x ? audit_mag(a, x) : 0;
+		if (!ret)
+			ret = iovx_depot_walk_full(&dom->depot, a->cls, audit_mag_cb, a);
 		if (ret)
 			return ret;
 	}

@@ -26,6 +26,7 @@
 struct shb_leaf {
 	uint64_t summary;		/* bit i: w[i] may be non-zero */
 	uint64_t w[SHB_FANOUT];
+	uint64_t base;			/* idx >> SHB_LEAF_SHIFT of w[0]; set before publication */
 };
 
 struct shb_inner {
@@ -38,6 +39,7 @@ struct shb {
 	uint64_t nbits;			/* valid indices are [0, nbits) */
 	void *root;
 	uint64_t *mem_bytes;		/* the domain's metadata counter */
+	struct shb_leaf *hint;		/* the leaf the last hinted lookup used (or NULL) */
 };
 
 int iovx_shb_init(struct shb *s, uint64_t nbits, uint64_t *mem_bytes);
@@ -51,6 +53,12 @@ uint64_t iovx_shb_set(struct shb *s, uint64_t idx);
 /* Clears bit idx if set; true when this call cleared it. */
 bool iovx_shb_test_and_clear(struct shb *s, uint64_t idx);
 bool iovx_shb_test(struct shb *s, uint64_t idx);
+/*
+ * iovx_shb_word and iovx_shb_test_and_clear for lookups with locality (checked mode's
+ * allocated bitmaps): first the leaf of the previous lookup, else the walk from the root.
+ */
+uint64_t *iovx_shb_word_hint(struct shb *s, uint64_t idx, bool create, unsigned int gfp);
+bool iovx_shb_test_and_clear_hint(struct shb *s, uint64_t idx);
 /* Highest set index < lim, or -1. Clears stale summary bits it meets. */
 int64_t iovx_shb_find_last_below(struct shb *s, uint64_t lim);
 
@@ -117,8 +125,16 @@ struct iovx_mag {
 
 #define DEPOT_NONE 0u
 
+/*
+ * Exchange slot of a class, one cache line each (DEPOT_XS_STRIDE words apart): vacant (0)
+ * or one magazine, empty or full (DEPOT_XS_FULL). See depot.c.
+ */
+#define DEPOT_XS_FULL		(1ull << 32)
+#define DEPOT_XS_STRIDE		(IOVX_CACHELINE / sizeof(uint64_t))
+
 struct depot {
 	struct iovx_mag *mags;
+	uint64_t *xslot;		/* [cls * DEPOT_XS_STRIDE]: index + 1 | DEPOT_XS_FULL */
 	uint32_t nr_mags;
 	uint32_t full_max[IOVX_NR_CLASSES];	/* full magazines per class */
 	uint64_t empty_top;		/* index+1 in the low half, ABA tag in the high half */
@@ -133,6 +149,18 @@ void iovx_depot_push_empty(struct depot *d, struct iovx_mag *m);
 struct iovx_mag *iovx_depot_pop_full(struct depot *d, unsigned int cls);
 /* false when the class already holds full_max[cls] magazines */
 bool iovx_depot_push_full(struct depot *d, unsigned int cls, struct iovx_mag *m);
+/*
+ * The exchange slot in front of the stacks: take_full/take_empty return a magazine from the
+ * slot, else from the stacks, else NULL; give_full puts a full magazine (exactly mag_cap
+ * entries) in the slot if vacant, else on the bounded full stack, false when both are out
+ * of room; give_empty never fails.
+ */
+struct iovx_mag *iovx_depot_take_full(struct depot *d, unsigned int cls);
+struct iovx_mag *iovx_depot_take_empty(struct depot *d, unsigned int cls);
+bool iovx_depot_give_full(struct depot *d, unsigned int cls, struct iovx_mag *m);
+void iovx_depot_give_empty(struct depot *d, unsigned int cls, struct iovx_mag *m);
+/* The full magazine the slot holds now, or NULL (a racy snapshot: statistics, audit). */
+struct iovx_mag *iovx_depot_xslot_full(struct depot *d, unsigned int cls);
 /* Walks the full stack of a class (quiescent only). */
 int iovx_depot_walk_full(struct depot *d, unsigned int cls,
 			 int (*fn)(void *arg, struct iovx_mag *m), void *arg);

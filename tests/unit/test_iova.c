@@ -25,6 +25,7 @@
 #include <cmocka.h>
 
 #include <iovx/iova.h>
+#include <iovx/static/iova.h>	/* the inline cached paths, tested side by side */
 #include "test_hooks.h"
 
 #define NO_LIMIT IOVX_IOVA_NO_LIMIT
@@ -1284,6 +1285,136 @@ static void test_reclaim(void **state)
 	iovx_iova_domain_destroy(dom);
 }
 
+/*
+ * One-way streams: one thread allocates, another frees (a TX completion on another CPU),
+ * in rounds; magazines travel between the two CPUs' caches through the depot's exchange
+ * slot and stacks. After every round: the audit closes, get_stats agrees with it, nothing
+ * is live, the caches and the depot stay within the hoard bound. Then a round of frees
+ * far beyond what the caches may hold, and reclaim takes back everything.
+ */
+#define XT_N 10000
+
+struct xt_arg {
+	struct iovx_iova_domain *dom;
+	int64_t *pfn;
+	unsigned int n, order;
+	int err;
+};
+
+static void *xt_alloc(void *p)
+{
+	struct xt_arg *a = p;
+
+	for (unsigned int i = 0; i < a->n; i++) {
+		a->pfn[i] = iovx_iova_alloc(a->dom, 1ull << a->order, NO_LIMIT);
+		if (a->pfn[i] <= 0)
+			a->err = 1;
+	}
+	return NULL;
+}
+
+static void *xt_free(void *p)
+{
+	struct xt_arg *a = p;
+
+	for (unsigned int i = 0; i < a->n; i++)
+		if (a->pfn[i] > 0 && iovx_iova_free(a->dom, a->pfn[i], 1ull << a->order))
+			a->err = 1;
+	return NULL;
+}
+
+static void test_cross_thread_stream(void **state)
+{
+	struct iovx_iova_domain *dom = mkdom(1, 1 << 20, 0);
+	static int64_t pfn[XT_N];
+	struct iovx_iova_stats st, gs;
+	struct xt_arg a = { .dom = dom, .pfn = pfn };
+	pthread_t t;
+
+	(void)state;
+	for (unsigned int round = 0; round < 40; round++) {
+		a.order = round % 3;
+		a.n = 100 + (round * 211) % XT_N;
+		assert_int_equal(pthread_create(&t, NULL, xt_alloc, &a), 0);
+		assert_int_equal(pthread_join(t, NULL), 0);
+		assert_int_equal(pthread_create(&t, NULL, xt_free, &a), 0);
+		assert_int_equal(pthread_join(t, NULL), 0);
+		assert_int_equal(a.err, 0);
+		audit_ok(dom, &st);
+		assert_int_equal(st.live, 0);
+		assert_true(st.cached + st.depot <= st.hoard_bound);
+		assert_int_equal(iovx_iova_get_stats(dom, &gs), 0);
+		assert_int_equal(gs.cached, st.cached);
+		assert_int_equal(gs.depot, st.depot);
+		assert_int_equal(gs.live, 0);
+	}
+	/* everything allocated by one thread, freed by this one: overflows the caches */
+	a.order = 0;
+	a.n = XT_N;
+	assert_int_equal(pthread_create(&t, NULL, xt_alloc, &a), 0);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	xt_free(&a);
+	assert_int_equal(a.err, 0);
+	audit_ok(dom, &st);
+	assert_int_equal(st.live, 0);
+	assert_true(st.cached + st.depot <= st.hoard_bound);
+	assert_int_equal(iovx_iova_reclaim(dom), (int64_t)(st.cached + st.depot));
+	audit_ok(dom, &st);
+	assert_int_equal(st.cached + st.depot, 0);
+	assert_int_equal(st.backend_free, st.total);
+	iovx_iova_domain_destroy(dom);
+}
+
+/*
+ * The inline cached paths of iovx/static/iova.h validate with fewer compares than the
+ * exported calls (the pop checks v + size <= limit, the free one rotated compare): they must
+ * accept and refuse exactly what the exported calls do.
+ */
+static void test_inline_paths(void **state)
+{
+	const uint64_t start = 7, end = 1 << 15;
+	struct iovx_iova_domain *dom = mkdom(start, end, 0);
+	struct iovx_iova_stats a, b;
+	static int64_t p[600];
+
+	(void)state;
+	/* fill the caches of every small class, so the inline pops hit */
+	for (int i = 0; i < 600; i++) {
+		p[i] = iovx_iova_alloc_inline(dom, 1 + i % 32, NO_LIMIT);
+		assert_true(p[i] > 0);
+	}
+	for (int i = 0; i < 600; i++)
+		assert_int_equal(iovx_iova_free_inline(dom, p[i], 1 + i % 32), 0);
+	audit_ok(dom, &a);
+	for (uint64_t n = 1; n <= 32; n++) {
+		uint64_t sz = rp2(n), first = (start + sz - 1) & ~(sz - 1);
+		int64_t v;
+
+		/* limits: below the first block's end, below the size, exact */
+		assert_int_equal(iovx_iova_alloc_inline(dom, n, first + sz - 1), -EINVAL);
+		assert_int_equal(iovx_iova_alloc_inline(dom, n, sz - 1), -EINVAL);
+		assert_int_equal(iovx_iova_alloc_inline(dom, n, 0), -EINVAL);
+		assert_int_equal(iovx_iova_alloc_inline(dom, 0, NO_LIMIT), -EINVAL);
+		v = iovx_iova_alloc_inline(dom, n, first + sz);
+		assert_int_equal(v, (int64_t)first);
+		/* frees: misaligned, below start, past the end, wrong size, then right */
+		if (sz > 1)
+			assert_int_equal(iovx_iova_free_inline(dom, first + 1, n), -EINVAL);
+		assert_int_equal(iovx_iova_free_inline(dom, first - sz, n), -EINVAL);
+		assert_int_equal(iovx_iova_free_inline(dom, end, n), -EINVAL);
+		assert_int_equal(iovx_iova_free_inline(dom, end - sz + 1, n), -EINVAL);
+		assert_int_equal(iovx_iova_free_inline(dom, (end & ~(sz - 1)) + sz, n), -EINVAL);
+		assert_int_equal(iovx_iova_free_inline(dom, UINT64_MAX & ~(sz - 1), n), -EINVAL);
+		assert_int_equal(iovx_iova_free_inline(dom, 0, n), -EINVAL);
+		assert_int_equal(iovx_iova_free_inline(dom, first, 0), -EINVAL);
+		assert_int_equal(iovx_iova_free_inline(NULL, first, n), -EINVAL);
+		assert_int_equal(iovx_iova_free_inline(dom, v, n), 0);
+	}
+	audit_ok(dom, &b);
+	assert_int_equal(b.live, a.live);
+	iovx_iova_domain_destroy(dom);
+}
+
 /* ------------------------------------------------------------------ fail-Nth */
 
 #define SWEEP_MAX 2000
@@ -1543,6 +1674,8 @@ int main(void)
 		cmocka_unit_test(test_cached_classes),
 		cmocka_unit_test(test_audit_random),
 		cmocka_unit_test(test_reclaim),
+		cmocka_unit_test(test_cross_thread_stream),
+		cmocka_unit_test(test_inline_paths),
 		cmocka_unit_test(test_fail_nth_create),
 		cmocka_unit_test(test_fail_nth_paths),
 	};

@@ -25,29 +25,37 @@
 extern const ptrdiff_t __rseq_offset;
 #endif
 
-static inline unsigned int iovx_iova_order_inline(uint64_t npages)
+static inline uint64_t iovx_iova_order_inline(uint64_t npages)
 {
-	/* npages >= 1: ceil(log2(npages)) without a branch */
-	return 63u - (unsigned int)__builtin_clzll(2 * npages - 1);
+	/* npages >= 1: ceil(log2(npages)); "clz ^ 63" compiles to one bsr */
+	return (uint64_t)(unsigned int)(__builtin_clzll(2 * npages - 1) ^ 63);
 }
 
+static inline uint64_t iovx_iova_ror_inline(uint64_t x, uint64_t k)
+{
+	return (x >> k) | (x << ((64 - k) & 63));	/* compiles to one ror */
+}
+
+/*
+ * Validation on the cached path: npages - 1 < inline_np (a cached class, the domain in
+ * rseq mode, not checked); alloc: the pop takes only an entry v with v + size <= limit_pfn
+ * (every cached entry is a valid block of its class, so a limit above end_pfn needs no
+ * clamp, and one below the first block's end finds nothing and goes to the exported call,
+ * which returns -EINVAL); free: aligned and inside the domain, one compare (blk_lo).
+ */
 static inline int64_t iovx_iova_alloc_inline(struct iovx_iova_domain *dom, uint64_t npages,
 					     uint64_t limit_pfn)
 {
 #ifdef IOVX_INLINE_HAVE_RSEQ
 	const struct iovx_iova_fast *f = (const struct iovx_iova_fast *)dom;
 
-	if (__builtin_expect(dom && npages - 1 < (1ull << 62) && f->inline_ok, 1)) {
-		unsigned int order = iovx_iova_order_inline(npages);
-		uint64_t lim = limit_pfn < f->end_pfn ? limit_pfn : f->end_pfn;
+	if (__builtin_expect(dom && npages - 1 < f->inline_np, 1)) {
+		uint64_t order = iovx_iova_order_inline(npages);
+		uint64_t v = iovx_rseq_cls_pop_at(__rseq_offset, f->caches, order, limit_pfn,
+						  1ull << order);
 
-		if (__builtin_expect(order < f->ncls && lim >= f->min_lim[order], 1)) {
-			uint64_t v = iovx_rseq_stack_pop_at(__rseq_offset, f->caches,
-							    IOVX_IOVA_LOADED_OFF(order),
-							    lim - (1ull << order));
-			if (__builtin_expect(v != 0, 1))
-				return (int64_t)v;
-		}
+		if (__builtin_expect(v != 0, 1))
+			return (int64_t)v;
 	}
 #endif
 	return (iovx_iova_alloc)(dom, npages, limit_pfn);
@@ -59,14 +67,13 @@ static inline int iovx_iova_free_inline(struct iovx_iova_domain *dom, uint64_t p
 #ifdef IOVX_INLINE_HAVE_RSEQ
 	const struct iovx_iova_fast *f = (const struct iovx_iova_fast *)dom;
 
-	if (__builtin_expect(dom && npages - 1 < (1ull << 62) && f->inline_ok, 1)) {
-		unsigned int order = iovx_iova_order_inline(npages);
+	if (__builtin_expect(dom && npages - 1 < f->inline_np, 1)) {
+		uint64_t order = iovx_iova_order_inline(npages);
 
-		if (__builtin_expect(order < f->ncls && !(pfn & ((1ull << order) - 1)) &&
-				     pfn - f->start_pfn <= f->span[order], 1) &&
-		    __builtin_expect(iovx_rseq_stack_push_at(__rseq_offset, f->caches,
-							     IOVX_IOVA_LOADED_OFF(order),
-							     f->mag_cap[order], pfn), 1))
+		if (__builtin_expect(iovx_iova_ror_inline(pfn, order) - f->blk_lo[order] <=
+				     f->blk_span[order], 1) &&
+		    __builtin_expect(iovx_rseq_cls_push_at(__rseq_offset, f->caches, order,
+							   f->mag_cap[order], pfn), 1))
 			return 0;
 	}
 #endif

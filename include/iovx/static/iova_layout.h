@@ -13,27 +13,36 @@
 #include <stdint.h>
 #include <iovx/iova.h>
 
-#define IOVX_IOVA_LAYOUT_VERSION 2
+#define IOVX_IOVA_LAYOUT_VERSION 3
 #define IOVX_IOVA_NR_CLASSES (IOVX_IOVA_MAX_CACHED_ORDER + 1)
 /* byte offset, inside a per-CPU cache, of the pointer to class c's loaded magazine */
 #define IOVX_IOVA_LOADED_OFF(c) (8u + 8u * (unsigned int)(c))
+/* ... and of the pointer to its previous magazine */
+#define IOVX_IOVA_PREV_OFF(c) (8u + 8u * IOVX_IOVA_NR_CLASSES + 8u * (unsigned int)(c))
 
 struct iovx_pcpu_cache;
 
 struct iovx_iova_fast {
 	struct iovx_pcpu_cache *caches;	/* per-CPU caches, 256 bytes apart */
+	/*
+	 * npages - 1 < inline_np: a cached class the restartable path may serve (npages 0
+	 * wraps and fails the test). 2^(ncls - 1) in rseq mode without checked mode, else 0,
+	 * so one compare covers "rseq usable", "not checked", npages >= 1 and the class range.
+	 */
+	uint64_t inline_np;
 	uint64_t start_pfn, end_pfn;
 	uint32_t ncls;			/* cached classes: orders 0 .. ncls-1 */
-	uint32_t inline_ok;		/* 1: rseq mode and no checked mode */
-	uint32_t mag_cap[IOVX_IOVA_NR_CLASSES];	/* entries a magazine of the class holds */
 	uint32_t pad;
+	uint32_t mag_cap[IOVX_IOVA_NR_CLASSES];	/* entries a magazine of the class holds */
+	uint32_t pad2;
 	/*
-	 * Per cached class, precomputed so the fast path validates with two compares:
-	 * min_lim: the lowest limit that still admits an aligned block above start_pfn;
-	 * span:    end_pfn - size - start_pfn, the largest valid pfn - start_pfn of a block.
+	 * Per cached class, the valid blocks as indices (pfn >> order): blk_lo is the first
+	 * (at or above start_pfn), blk_lo + blk_span the last (ending at or below end_pfn).
+	 * A free checks ror(pfn, order) - blk_lo <= blk_span: a misaligned pfn rotates its low
+	 * bits to the top and fails the same compare as an out-of-range one.
 	 */
-	uint64_t min_lim[IOVX_IOVA_NR_CLASSES];
-	uint64_t span[IOVX_IOVA_NR_CLASSES];
+	uint64_t blk_lo[IOVX_IOVA_NR_CLASSES];
+	uint64_t blk_span[IOVX_IOVA_NR_CLASSES];
 };
 
 #endif /* IOVX_STATIC_IOVA_LAYOUT_H */

@@ -42,6 +42,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <iovx/static/iova_layout.h>
 
 #define IOVX_RSEQ_SLOT_SHIFT 8
 
@@ -141,6 +142,193 @@ static inline int iovx_rseq_stack_push_at(ptrdiff_t rs, void *slots, size_t off,
 		: [rs] "r"(rs), [slots] "r"(slots), [off] "r"(off), [cap] "r"(cap),
 		  [v] "r"(v)
 		: "rax", "rcx", "rdx", "memory", "cc");
+	return ret;
+}
+
+/*
+ * The allocator's own cached paths, for its layout: a cache holds per class a loaded and a
+ * previous stack pointer, at byte IOVX_IOVA_LOADED_OFF(cls) and IOVX_IOVA_PREV_OFF(cls).
+ * Pop takes from the loaded stack, or from the previous one when the loaded one is empty;
+ * push puts on the loaded stack, or on the previous one when the loaded one is full; both
+ * inside one sequence, so the pair acts as one cache of twice the size and a CPU needs the
+ * depot only when both are empty (alloc) or both full (free). A miss is a jump (asm goto)
+ * rather than a flag the caller tests again. asm goto with outputs needs gcc >= 11 or
+ * clang >= 11; older compilers get the flag form on the loaded stack only.
+ */
+#if (defined(__clang__) && __clang_major__ >= 11) || \
+	(!defined(__clang__) && defined(__GNUC__) && __GNUC__ >= 11)
+#define IOVX_RSEQ_ASM_GOTO_OUTPUT 1
+#endif
+
+/*
+ * Pops the top v of class cls's stacks if v + size <= lim (the block ends at or below the
+ * limit; v + size cannot wrap: v < 2^52, size <= 2^IOVX_IOVA_MAX_CACHED_ORDER); 0 (never a
+ * stored value) on a miss.
+ */
+static inline uint64_t iovx_rseq_cls_pop_at(ptrdiff_t rs, void *slots, uint64_t cls,
+					    uint64_t lim, uint64_t size)
+{
+#ifdef IOVX_RSEQ_ASM_GOTO_OUTPUT
+	uint64_t ret;
+
+	__asm__ goto(
+		IOVX_RSEQ_CS(1, 2, 4)
+		"6:\n\t"
+		"leaq 3b(%%rip), %%rax\n\t"
+		"movq %%rax, %%fs:8(%[rs])\n\t"
+		"1:\n\t"
+		"movl %%fs:4(%[rs]), %%eax\n\t"
+		"shlq $8, %%rax\n\t"
+		"addq %[slots], %%rax\n\t"
+		"cmpq $0, (%%rax)\n\t"
+		"jnz %l[miss]\n\t"
+		"movq %c[lo](%%rax, %[cls], 8), %%rdx\n\t"
+		"movl (%%rdx), %%ecx\n\t"
+		"testl %%ecx, %%ecx\n\t"
+		"jnz 8f\n\t"
+		"movq %c[po](%%rax, %[cls], 8), %%rdx\n\t"	/* loaded empty: previous */
+		"movl (%%rdx), %%ecx\n\t"
+		"testl %%ecx, %%ecx\n\t"
+		"jz %l[miss]\n\t"
+		"8:\n\t"
+		"movq (%%rdx, %%rcx, 8), %[ret]\n\t"	/* v[n-1] sits at 8 * n */
+		"leaq (%[ret], %[size]), %%rax\n\t"
+		"cmpq %[lim], %%rax\n\t"
+		"ja %l[miss]\n\t"
+		"decl %%ecx\n\t"
+		"movl %%ecx, (%%rdx)\n\t"		/* commit (E-RS1) */
+		"2:\n\t"
+		IOVX_RSEQ_ABORT(4, 6)
+		: [ret] "=&r"(ret)
+		: [rs] "r"(rs), [slots] "r"(slots), [cls] "r"(cls), [lim] "r"(lim),
+		  [size] "r"(size), [lo] "i"(IOVX_IOVA_LOADED_OFF(0)),
+		  [po] "i"(IOVX_IOVA_PREV_OFF(0))
+		: "rax", "rcx", "rdx", "memory", "cc"
+		: miss);
+	if (ret == 0)
+		__builtin_unreachable();	/* 0 is never stored: lets callers drop a test */
+	return ret;
+miss:
+	return 0;
+#else
+	return lim < size ? 0 : iovx_rseq_stack_pop_at(rs, slots, IOVX_IOVA_LOADED_OFF(cls),
+						       lim - size);
+#endif
+}
+
+/* Pushes v onto class cls's stacks if one holds fewer than cap entries: 1, or 0 on a miss. */
+static inline int iovx_rseq_cls_push_at(ptrdiff_t rs, void *slots, uint64_t cls, uint32_t cap,
+					uint64_t v)
+{
+#ifdef IOVX_RSEQ_ASM_GOTO_OUTPUT
+	__asm__ goto(
+		IOVX_RSEQ_CS(1, 2, 4)
+		"6:\n\t"
+		"leaq 3b(%%rip), %%rax\n\t"
+		"movq %%rax, %%fs:8(%[rs])\n\t"
+		"1:\n\t"
+		"movl %%fs:4(%[rs]), %%eax\n\t"
+		"shlq $8, %%rax\n\t"
+		"addq %[slots], %%rax\n\t"
+		"cmpq $0, (%%rax)\n\t"
+		"jnz %l[miss]\n\t"
+		"movq %c[lo](%%rax, %[cls], 8), %%rdx\n\t"
+		"movl (%%rdx), %%ecx\n\t"
+		"cmpl %[cap], %%ecx\n\t"
+		"jb 8f\n\t"
+		"movq %c[po](%%rax, %[cls], 8), %%rdx\n\t"	/* loaded full: previous */
+		"movl (%%rdx), %%ecx\n\t"
+		"cmpl %[cap], %%ecx\n\t"
+		"jae %l[miss]\n\t"
+		"8:\n\t"
+		"incl %%ecx\n\t"
+		"movq %[v], (%%rdx, %%rcx, 8)\n\t"	/* v[n] sits at 8 * (n + 1); unpublished */
+		"movl %%ecx, (%%rdx)\n\t"		/* commit (E-RS1) */
+		"2:\n\t"
+		IOVX_RSEQ_ABORT(4, 6)
+		:
+		: [rs] "r"(rs), [slots] "r"(slots), [cls] "r"(cls), [cap] "r"(cap),
+		  [v] "r"(v), [lo] "i"(IOVX_IOVA_LOADED_OFF(0)), [po] "i"(IOVX_IOVA_PREV_OFF(0))
+		: "rax", "rcx", "rdx", "memory", "cc"
+		: miss);
+	return 1;
+miss:
+	return 0;
+#else
+	return iovx_rseq_stack_push_at(rs, slots, IOVX_IOVA_LOADED_OFF(cls), cap, v);
+#endif
+}
+
+/*
+ * Replaces this CPU's loaded magazine of class cls by m, if the cache is attached and the
+ * loaded magazine holds no entry (swap_empty) or at least cap entries (swap_full). The
+ * commit is the store of m; the magazine it replaced is returned, now owned by the caller
+ * alone (no sequence holds a reference across its commit, and a detacher either aborted it
+ * or sees it committed). NULL when the condition does not hold.
+ */
+static inline void *iovx_rseq_cls_swap_empty_at(ptrdiff_t rs, void *slots, uint64_t cls,
+						void *m)
+{
+	void *ret;
+
+	__asm__ __volatile__(
+		IOVX_RSEQ_CS(1, 2, 4)
+		"6:\n\t"
+		"leaq 3b(%%rip), %%rax\n\t"
+		"movq %%rax, %%fs:8(%[rs])\n\t"
+		"1:\n\t"
+		"movl %%fs:4(%[rs]), %%eax\n\t"
+		"shlq $8, %%rax\n\t"
+		"addq %[slots], %%rax\n\t"
+		"cmpq $0, (%%rax)\n\t"
+		"jnz 5f\n\t"
+		"movq %c[lo](%%rax, %[cls], 8), %[ret]\n\t"
+		"cmpl $0, (%[ret])\n\t"
+		"jnz 5f\n\t"
+		"movq %[m], %c[lo](%%rax, %[cls], 8)\n\t"	/* commit (E-RS1) */
+		"2:\n\t"
+		"jmp 7f\n\t"
+		"5:\n\t"
+		"xorl %k[ret], %k[ret]\n\t"
+		"7:\n\t"
+		IOVX_RSEQ_ABORT(4, 6)
+		: [ret] "=&r"(ret)
+		: [rs] "r"(rs), [slots] "r"(slots), [cls] "r"(cls), [m] "r"(m),
+		  [lo] "i"(IOVX_IOVA_LOADED_OFF(0))
+		: "rax", "memory", "cc");
+	return ret;
+}
+
+static inline void *iovx_rseq_cls_swap_full_at(ptrdiff_t rs, void *slots, uint64_t cls,
+					       uint32_t cap, void *m)
+{
+	void *ret;
+
+	__asm__ __volatile__(
+		IOVX_RSEQ_CS(1, 2, 4)
+		"6:\n\t"
+		"leaq 3b(%%rip), %%rax\n\t"
+		"movq %%rax, %%fs:8(%[rs])\n\t"
+		"1:\n\t"
+		"movl %%fs:4(%[rs]), %%eax\n\t"
+		"shlq $8, %%rax\n\t"
+		"addq %[slots], %%rax\n\t"
+		"cmpq $0, (%%rax)\n\t"
+		"jnz 5f\n\t"
+		"movq %c[lo](%%rax, %[cls], 8), %[ret]\n\t"
+		"cmpl %[cap], (%[ret])\n\t"
+		"jb 5f\n\t"
+		"movq %[m], %c[lo](%%rax, %[cls], 8)\n\t"	/* commit (E-RS1) */
+		"2:\n\t"
+		"jmp 7f\n\t"
+		"5:\n\t"
+		"xorl %k[ret], %k[ret]\n\t"
+		"7:\n\t"
+		IOVX_RSEQ_ABORT(4, 6)
+		: [ret] "=&r"(ret)
+		: [rs] "r"(rs), [slots] "r"(slots), [cls] "r"(cls), [cap] "r"(cap), [m] "r"(m),
+		  [lo] "i"(IOVX_IOVA_LOADED_OFF(0))
+		: "rax", "memory", "cc");
 	return ret;
 }
 
