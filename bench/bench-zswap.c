@@ -43,6 +43,7 @@
 #include <time.h>
 
 #include <iovx/dma.h>
+#include <iovx/reuse.h>
 #include <iovx/sim.h>
 
 #define PG		4096ull
@@ -51,23 +52,33 @@
 #define HIST_SLOTS	64
 #define GATHER_SEGS	16
 #define DMAMAP_MAX_DELAY 10000000u	/* the kernel's DMA_MAP_MAX_TRANS_DELAY: 10 ms */
+#define LH_FINE		4096		/* destination map+unmap: 1 ns buckets below 4096 ns, */
+#define LH_COARSE_NS	64		/* then 64 ns buckets up to 266 us */
+#define LH_SLOTS	(2 * LH_FINE)
+#define REUSE_TARGET	1.10		/* issue 7: a hit's map+unmap within 1.1x passthrough */
 
 /* ---- modes: one slot per iovx DMA mode --------------------------------------------------- */
 static const struct zmode {
 	const char *name;
 	enum iovx_dma_mode mode;
+	enum iovx_dma_mode fallback;	/* reuse and bounce: the mode of what they do not serve */
 	const char *issue;	/* while the domain returns -EOPNOTSUPP */
 } zmodes[] = {
-	{ "passthrough", IOVX_DMA_MODE_PASSTHROUGH, NULL },
-	{ "strict", IOVX_DMA_MODE_STRICT, NULL },
+	{ "passthrough", IOVX_DMA_MODE_PASSTHROUGH, IOVX_DMA_MODE_STRICT, NULL },
+	{ "strict", IOVX_DMA_MODE_STRICT, IOVX_DMA_MODE_STRICT, NULL },
+	/* src/inval, docs/inval.md */
+	{ "deferred", IOVX_DMA_MODE_DEFERRED, IOVX_DMA_MODE_STRICT, NULL },
 	/*
-	 * Deferred, reuse and bounce: their issues make iovx_dma_domain_create accept them, and
-	 * they run here with no other change (reuse: also mark the destination reusable, see
-	 * the reuse hook in zswap_thread).
+	 * Reuse (docs/reuse.md): each thread marks its destination reusable once (zswap_thread)
+	 * and stops its reuse when it exits; the source page stays untagged and takes the base
+	 * mode, strict or deferred.
 	 */
-	{ "deferred", IOVX_DMA_MODE_DEFERRED, NULL },	/* src/inval, docs/inval.md */
-	{ "reuse", IOVX_DMA_MODE_REUSE, "reuse-tagged mappings (DESIGN.md §6)" },
-	{ "bounce", IOVX_DMA_MODE_BOUNCE, NULL },	/* strict fallback, docs/bounce.md */
+	{ "reuse", IOVX_DMA_MODE_REUSE, IOVX_DMA_MODE_STRICT,
+	  "reuse-tagged mappings (DESIGN.md §6)" },
+	{ "reuse+deferred", IOVX_DMA_MODE_REUSE, IOVX_DMA_MODE_DEFERRED,
+	  "reuse-tagged mappings (DESIGN.md §6)" },
+	/* strict fallback, docs/bounce.md */
+	{ "bounce", IOVX_DMA_MODE_BOUNCE, IOVX_DMA_MODE_STRICT, NULL },
 };
 
 #define NR_ZMODES (sizeof(zmodes) / sizeof(zmodes[0]))
@@ -221,6 +232,60 @@ static void hist_json(struct iovx_bench_json *j, const char *key, const struct h
 	iovx_bench_json_obj_end(j);
 }
 
+/*
+ * The destination's map_sg + unmap_sg, summed per iteration, in 1 ns buckets below 4 us
+ * (the reuse target is a ratio of a few tens of ns: log2 slots are too coarse for it) and
+ * 64 ns buckets above; the last slot holds everything longer.
+ */
+struct lhist {
+	uint64_t slot[LH_SLOTS];
+	uint64_t n, sum;
+};
+
+static inline void lhist_add(struct lhist *h, uint64_t v)
+{
+	uint64_t i = v < LH_FINE ? v : LH_FINE + (v - LH_FINE) / LH_COARSE_NS;
+
+	h->slot[i < LH_SLOTS ? i : LH_SLOTS - 1]++;
+	h->n++;
+	h->sum += v;
+}
+
+static double lhist_value(unsigned int i)
+{
+	return i < LH_FINE ? i : LH_FINE + (double)(i - LH_FINE) * LH_COARSE_NS +
+				 LH_COARSE_NS / 2;
+}
+
+static void lhist_merge(struct lhist *d, const struct lhist *s)
+{
+	unsigned int i;
+
+	for (i = 0; i < LH_SLOTS; i++)
+		d->slot[i] += s->slot[i];
+	d->n += s->n;
+	d->sum += s->sum;
+}
+
+/* The q-quantile (0..1) in ns (the last slot: "that long or longer"). */
+static double lhist_q(const struct lhist *h, double q)
+{
+	uint64_t want = (uint64_t)(q * (double)(h->n ? h->n - 1 : 0)), seen = 0;
+	unsigned int i;
+
+	for (i = 0; i < LH_SLOTS; i++) {
+		seen += h->slot[i];
+		if (seen > want)
+			return lhist_value(i);
+	}
+	return 0;
+}
+
+static double lhist_mean(const struct lhist *h)
+{
+	return h->n ? (double)h->sum / h->n : 0;
+}
+
 /* ---- threads ---------------------------------------------------------------------------- */
 static int zstop, zstart;
 static unsigned int zready;
@@ -250,7 +315,9 @@ struct zthread {
 	uint8_t *scratch;		/* the device's internal buffer */
 	/* results of one run */
 	struct hist map, unmap;
+	struct lhist dpair;		/* destination map_sg + unmap_sg */
 	uint64_t iters, map_errors, data_errors;
+	uint64_t stopped;		/* reuse: entries torn down by the stop at thread exit */
 	/* dmamap: the kernel's sums, in 100 ns units */
 	uint64_t sum_map, sum_unmap, sq_map, sq_unmap;
 } __attribute__((aligned(128)));
@@ -268,9 +335,11 @@ struct zctx {
 	uint64_t delay_ns;
 	/* summed over timed runs */
 	struct hist map, unmap;
-	uint64_t iters, map_errors, data_errors;
+	struct lhist dpair;
+	uint64_t iters, map_errors, data_errors, stopped;
 	uint64_t sum_map, sum_unmap, sq_map, sq_unmap;
 	struct iovx_sim_stats d;	/* simulator counters, timed runs only */
+	struct iovx_reuse_stats r;	/* reuse: table counters, timed runs only */
 	double wall_s;
 };
 
@@ -315,11 +384,30 @@ static void stats_delta(struct iovx_sim_stats *acc, const struct iovx_sim_stats 
 #undef ZS_DELTA
 }
 
+/* Counters add up over the timed runs; snapshots (entries, refs, ...) keep the last one. */
+static void reuse_delta(struct iovx_reuse_stats *acc, const struct iovx_reuse_stats *a,
+			const struct iovx_reuse_stats *b)
+{
+	acc->hits += b->hits - a->hits;
+	acc->misses += b->misses - a->misses;
+	acc->untagged_fallbacks += b->untagged_fallbacks - a->untagged_fallbacks;
+	acc->evictions += b->evictions - a->evictions;
+	acc->stops += b->stops - a->stops;
+	acc->revivals += b->revivals - a->revivals;
+	acc->entries = b->entries;
+	acc->active = b->active;
+	acc->refs = b->refs;
+	acc->capacity = b->capacity;
+	acc->mem_bytes = b->mem_bytes;
+}
+
 /* One run of n threads on c for s seconds; timed: add the results to c. */
 static void run(struct zctx *c, struct zthread *w, unsigned int n, double s, bool timed,
 		void *(*fn)(void *))
 {
 	struct iovx_sim_stats a, b;
+	struct iovx_reuse_stats ra, rb;
+	bool reuse = c->m->mode == IOVX_DMA_MODE_REUSE;
 	unsigned int i, spins = 0;
 	uint64_t t0, t1;
 
@@ -329,7 +417,8 @@ static void run(struct zctx *c, struct zthread *w, unsigned int n, double s, boo
 	for (i = 0; i < n; i++) {
 		memset(&w[i].map, 0, sizeof(w[i].map));
 		memset(&w[i].unmap, 0, sizeof(w[i].unmap));
-		w[i].iters = w[i].map_errors = w[i].data_errors = 0;
+		memset(&w[i].dpair, 0, sizeof(w[i].dpair));
+		w[i].iters = w[i].map_errors = w[i].data_errors = w[i].stopped = 0;
 		w[i].sum_map = w[i].sum_unmap = w[i].sq_map = w[i].sq_unmap = 0;
 		w[i].c = c;
 		if (pthread_create(&w[i].th, NULL, fn, &w[i])) {
@@ -341,6 +430,8 @@ static void run(struct zctx *c, struct zthread *w, unsigned int n, double s, boo
 		iovx_bench_relax(&spins);
 	if (c->sim)
 		iovx_sim_get_stats(c->sim, &a);
+	if (reuse && iovx_dma_get_reuse_stats(c->dom, &ra))
+		reuse = false;
 	t0 = iovx_bench_now_ns();
 	__atomic_store_n(&zstart, 1, __ATOMIC_RELEASE);
 	sleep_s(s);
@@ -354,11 +445,15 @@ static void run(struct zctx *c, struct zthread *w, unsigned int n, double s, boo
 		iovx_sim_get_stats(c->sim, &b);
 		stats_delta(&c->d, &a, &b);
 	}
+	if (reuse && !iovx_dma_get_reuse_stats(c->dom, &rb))
+		reuse_delta(&c->r, &ra, &rb);
 	c->wall_s += (double)(t1 - t0) / 1e9;
 	for (i = 0; i < n; i++) {
 		hist_merge(&c->map, &w[i].map);
 		hist_merge(&c->unmap, &w[i].unmap);
+		lhist_merge(&c->dpair, &w[i].dpair);
 		c->iters += w[i].iters;
+		c->stopped += w[i].stopped;
 		c->map_errors += w[i].map_errors;
 		c->data_errors += w[i].data_errors;
 		c->sum_map += w[i].sum_map;
@@ -388,6 +483,8 @@ static int ctx_create(struct zctx *c, const struct zmode *m, unsigned int flags,
 			     iovx_sim_iommu(c->sim), m->mode);
 	dc.flags = flags;
 	dc.dma_mask = mask;
+	dc.fallback = m->fallback;
+	dc.reuse_table_order = 0;	/* default */
 	err = iovx_dma_domain_create(&dc, &c->dom);
 	if (err) {
 		iovx_sim_destroy(c->sim);
@@ -470,10 +567,21 @@ static void zswap_thread(struct zthread *w)
 {
 	struct zctx *c = w->c;
 	struct iovx_dma_domain *dom = c->dom;
+	bool reuse = c->m->mode == IOVX_DMA_MODE_REUSE;
+	struct iovx_dma_sg d = { 0 };
 	uint64_t it = 0;
 
+	/*
+	 * zswap's per-CPU destination: one sg entry, the same for the thread's whole life. The
+	 * reuse mode tags it once; every later map_sg of it is a table hit.
+	 */
+	d.phys = (uintptr_t)w->dst;
+	d.length = (uint32_t)(2 * PG);
+	if (reuse && iovx_sg_mark_reusable(&d, 1))
+		w->map_errors++;
+
 	while (!zstopped()) {
-		struct iovx_dma_sg s = { 0 }, d = { 0 };
+		struct iovx_dma_sg s = { 0 };
 		uint8_t *page = w->src + (it % NSRC) * PG;
 		uint64_t t0, t1, t2, t3, t4, t5, v = stamp(w, it), got[2];
 		int rs, rd;
@@ -483,9 +591,6 @@ static void zswap_thread(struct zthread *w)
 		memset(w->dst + PG, 0, sizeof(v));
 		s.phys = (uintptr_t)page;
 		s.length = (uint32_t)PG;
-		d.phys = (uintptr_t)w->dst;
-		d.length = (uint32_t)(2 * PG);
-		/* reuse hook: the reuse mode's issue marks d reusable here, once */
 
 		t0 = iovx_bench_now_ns();
 		rs = iovx_dma_map_sg(dom, &s, 1, IOVX_DMA_TO_DEVICE, 0);
@@ -513,6 +618,7 @@ static void zswap_thread(struct zthread *w)
 		t5 = iovx_bench_now_ns();
 		hist_add(&w->unmap, t4 - t3);
 		hist_add(&w->unmap, t5 - t4);
+		lhist_add(&w->dpair, (t2 - t1) + (t5 - t4));
 		if (rs || rd)
 			w->map_errors++;
 
@@ -524,6 +630,18 @@ static void zswap_thread(struct zthread *w)
 		it++;
 	}
 	w->iters = it;
+	/*
+	 * The buffer goes back to the allocator (zthreads_free) only after its reuse stopped:
+	 * from here on no device can reach it through any reuse domain (I3).
+	 */
+	if (reuse) {
+		int r = iovx_sg_mark_stop_reuse(&d, 1);
+
+		if (r < 0)
+			w->map_errors++;
+		else
+			w->stopped += (uint64_t)r;
+	}
 }
 
 static void zthreads_alloc(struct zthread *w, unsigned int n)
@@ -562,11 +680,149 @@ static void print_summary_line(const char *mode, const char *op, const struct hi
 	double pct;
 	unsigned int m = hist_mode(h, &pct);
 
-	printf("  %-12s %-9s mainly %llu-%llu ns (%.1f%%), avg %.2f us; in the seed's band "
+	printf("  %-14s %-9s mainly %llu-%llu ns (%.1f%%), avg %.2f us; in the seed's band "
 	       "%llu-%llu ns: %.1f%% (seed: %s)\n", mode, op,
 	       (unsigned long long)slot_lo(m), (unsigned long long)slot_hi(m), pct,
 	       h->n ? (double)h->sum / h->n / 1000.0 : 0, (unsigned long long)seed->lo,
 	       (unsigned long long)seed->hi, hist_band(h, seed), seed->text);
+}
+
+/*
+ * The reuse target (issue 7): the destination's map_sg + unmap_sg (in reuse mode a table
+ * hit) against passthrough's, side by side in one run, rated by the median (robust against
+ * the preemptions of a shared machine; the mean is printed and in the JSON too).
+ */
+struct zres {
+	unsigned int threads;
+	bool have[NR_ZMODES];
+	double median[NR_ZMODES], mean[NR_ZMODES];
+};
+
+static struct zres zres[IOVX_BENCH_MAX_TLIST];
+static unsigned int nr_zres;
+static double clock_ns;		/* one iovx_bench_now_ns(): in every timed call alike */
+
+static double dpair_ratio(const struct zctx *c, const struct zctx *pt)
+{
+	double base = lhist_q(&pt->dpair, 0.5);
+
+	return pt->have && c->have && base > 0 ? lhist_q(&c->dpair, 0.5) / base : 0;
+}
+
+static void dpair_json(struct iovx_bench_json *j, const struct zctx *c, const struct zctx *pt)
+{
+	iovx_bench_json_obj_begin(j, "dst_map_unmap");
+	iovx_bench_json_u64(j, "count", c->dpair.n);
+	iovx_bench_json_num(j, "median_ns", lhist_q(&c->dpair, 0.5));
+	iovx_bench_json_num(j, "mean_ns", lhist_mean(&c->dpair));
+	iovx_bench_json_num(j, "p10_ns", lhist_q(&c->dpair, 0.1));
+	iovx_bench_json_num(j, "p90_ns", lhist_q(&c->dpair, 0.9));
+	iovx_bench_json_num(j, "p99_ns", lhist_q(&c->dpair, 0.99));
+	iovx_bench_json_num(j, "ratio_vs_passthrough", dpair_ratio(c, pt));
+	iovx_bench_json_obj_end(j);
+}
+
+static const char *verdict(double ratio)
+{
+	return ratio <= 0 ? "n/a" : ratio <= REUSE_TARGET ? "PASS" : "FAIL";
+}
+
+static void reuse_target(struct zctx *ctx, unsigned int nthreads, struct iovx_bench_json *j)
+{
+	struct zres *r = nr_zres < IOVX_BENCH_MAX_TLIST ? &zres[nr_zres++] : NULL;
+	const struct zctx *pt = &ctx[0];
+	unsigned int k;
+
+	printf("\nreuse target (issue 7), %u thread%s: the 2-page destination's map_sg + "
+	       "unmap_sg per iteration\n(reuse: a table hit), median (1 ns buckets below 4 us); "
+	       "target: reuse within %.2fx of passthrough\n", nthreads, nthreads > 1 ? "s" : "",
+	       REUSE_TARGET);
+	if (r)
+		r->threads = nthreads;
+	iovx_bench_json_obj_begin(j, NULL);
+	iovx_bench_json_str(j, "case", "zswap-reuse-target");
+	iovx_bench_json_u64(j, "threads", nthreads);
+	iovx_bench_json_num(j, "target_ratio", REUSE_TARGET);
+	iovx_bench_json_str(j, "rated_by", "median of dst map_sg + unmap_sg");
+	iovx_bench_json_num(j, "clock_read_ns", clock_ns);
+	iovx_bench_json_num(j, "passthrough_median_ns", pt->have ? lhist_q(&pt->dpair, 0.5) : 0);
+	for (k = 0; k < NR_ZMODES; k++) {
+		const struct zctx *c = &ctx[k];
+		bool reuse = c->m->mode == IOVX_DMA_MODE_REUSE;
+		double ratio = dpair_ratio(c, pt);
+
+		if (!c->have) {
+			printf("  %-14s not available\n", c->m->name);
+			continue;
+		}
+		printf("  %-14s median %6.0f ns, mean %8.1f ns, p90 %6.0f ns", c->m->name,
+		       lhist_q(&c->dpair, 0.5), lhist_mean(&c->dpair), lhist_q(&c->dpair, 0.9));
+		if (k)
+			printf(", %6.2fx passthrough", ratio);
+		if (reuse)
+			printf("  %s%s", verdict(ratio),
+			       c->r.hits + c->r.misses && c->r.hits * 100 < 99 * (c->r.hits +
+										   c->r.misses) ?
+			       " (WARNING: under 99% hits)" : "");
+		printf("\n");
+		if (r) {
+			r->have[k] = true;
+			r->median[k] = lhist_q(&c->dpair, 0.5);
+			r->mean[k] = lhist_mean(&c->dpair);
+		}
+		if (reuse) {
+			iovx_bench_json_obj_begin(j, c->m->name);
+			iovx_bench_json_num(j, "median_ns", lhist_q(&c->dpair, 0.5));
+			iovx_bench_json_num(j, "mean_ns", lhist_mean(&c->dpair));
+			iovx_bench_json_num(j, "ratio", ratio);
+			iovx_bench_json_num(j, "ratio_mean", lhist_mean(&pt->dpair) > 0 ?
+					    lhist_mean(&c->dpair) / lhist_mean(&pt->dpair) : 0);
+			iovx_bench_json_bool(j, "pass", ratio > 0 && ratio <= REUSE_TARGET);
+			iovx_bench_json_u64(j, "hits", c->r.hits);
+			iovx_bench_json_u64(j, "misses", c->r.misses);
+			iovx_bench_json_obj_end(j);
+		}
+	}
+	iovx_bench_json_obj_end(j);
+	printf("  (each timed call includes one clock read, ~%.0f ns, in every mode alike; the "
+	       "source page is\n   untagged and is not in these figures)\n", clock_ns);
+}
+
+/* The reuse target at every thread count of the run, one line each. */
+static void reuse_target_table(const struct iovx_bench_opts *o)
+{
+	unsigned int i, k;
+
+	if (!nr_zres)
+		return;
+	printf("\n=== reuse target (issue 7): destination map_sg + unmap_sg, median ns, ratio "
+	       "to passthrough ===\n%-7s %12s", "threads", "passthrough");
+	for (k = 1; k < NR_ZMODES; k++)
+		printf(" %15s", zmodes[k].name);
+	printf("\n");
+	for (i = 0; i < nr_zres; i++) {
+		const struct zres *r = &zres[i];
+
+		printf("%-7u %9.0f ns", r->threads, r->have[0] ? r->median[0] : 0);
+		for (k = 1; k < NR_ZMODES; k++) {
+			char cell[64];
+			double ratio = r->have[0] && r->have[k] && r->median[0] > 0 ?
+				       r->median[k] / r->median[0] : 0;
+
+			if (!r->have[k])
+				snprintf(cell, sizeof(cell), "n/a");
+			else if (zmodes[k].mode == IOVX_DMA_MODE_REUSE)
+				snprintf(cell, sizeof(cell), "%.0f %.2fx %s", r->median[k],
+					 ratio, verdict(ratio));
+			else
+				snprintf(cell, sizeof(cell), "%.0f %.2fx", r->median[k], ratio);
+			printf(" %15s", cell);
+		}
+		printf("\n");
+	}
+	printf("(PASS: reuse's median within %.2fx of passthrough's, measured side by side with "
+	       "strict,\n deferred and passthrough in one run%s)\n", REUSE_TARGET,
+	       o->quick ? "; --quick: too few samples for a verdict" : "");
 }
 
 static void zswap_threads(const struct iovx_bench_opts *o, struct iovx_bench_json *j,
@@ -626,7 +882,8 @@ static void zswap_threads(const struct iovx_bench_opts *o, struct iovx_bench_jso
 			       (unsigned long long)c->d.i2_table_violations,
 			       (double)c->d.model_ns / c->iters / 1000.0);
 		}
-		if (c->m->mode == IOVX_DMA_MODE_DEFERRED) {
+		if (c->m->mode == IOVX_DMA_MODE_DEFERRED ||
+		    c->m->fallback == IOVX_DMA_MODE_DEFERRED) {
 			struct iovx_inval_stats is;
 
 			if (!iovx_dma_get_inval_stats(c->dom, &is))
@@ -642,6 +899,16 @@ static void zswap_threads(const struct iovx_bench_opts *o, struct iovx_bench_jso
 				       (unsigned long long)is.collapsed, is.max_stale_ns / 1e6,
 				       (unsigned long long)is.quarantined_ranges);
 		}
+		if (c->m->mode == IOVX_DMA_MODE_REUSE)
+			printf("reuse: %llu hits, %llu misses, %llu untagged fallbacks, %llu "
+			       "evictions; %llu entries stopped at thread exit (stops %llu);\n"
+			       "       table now %llu entries of %llu, %llu bytes\n",
+			       (unsigned long long)c->r.hits, (unsigned long long)c->r.misses,
+			       (unsigned long long)c->r.untagged_fallbacks,
+			       (unsigned long long)c->r.evictions, (unsigned long long)c->stopped,
+			       (unsigned long long)c->r.stops, (unsigned long long)c->r.entries,
+			       (unsigned long long)c->r.capacity,
+			       (unsigned long long)c->r.mem_bytes);
 		printf("data check: %llu transfers, %llu wrong, %llu failed calls%s\n",
 		       (unsigned long long)c->iters, (unsigned long long)c->data_errors,
 		       (unsigned long long)c->map_errors,
@@ -655,7 +922,7 @@ static void zswap_threads(const struct iovx_bench_opts *o, struct iovx_bench_jso
 		bool pt = c->m->mode == IOVX_DMA_MODE_PASSTHROUGH;
 
 		if (!c->have) {
-			printf("  %-12s (slot for a later issue: %s)\n", c->m->name, c->m->issue);
+			printf("  %-14s (slot for a later issue: %s)\n", c->m->name, c->m->issue);
 			continue;
 		}
 		print_summary_line(c->m->name, "map_sg:", &c->map, pt ? &seed_pt : &seed_map);
@@ -664,6 +931,7 @@ static void zswap_threads(const struct iovx_bench_opts *o, struct iovx_bench_jso
 	printf("  (passthrough is the lower bound: no IOMMU work and no modelled cost; the "
 	       "seed's 1-2 us there is\n   the kernel's dma-direct path and driver, which the "
 	       "model does not include)\n");
+	reuse_target(ctx, nthreads, j);
 
 	for (k = 0; k < NR_ZMODES; k++) {
 		struct zctx *c = &ctx[k];
@@ -681,6 +949,17 @@ static void zswap_threads(const struct iovx_bench_opts *o, struct iovx_bench_jso
 			iovx_bench_json_u64(j, "call_errors", c->map_errors);
 			hist_json(j, "map_sg", &c->map, pt ? &seed_pt : &seed_map);
 			hist_json(j, "unmap_sg", &c->unmap, pt ? &seed_pt : &seed_unmap);
+			dpair_json(j, c, &ctx[0]);
+			if (c->m->mode == IOVX_DMA_MODE_REUSE) {
+				iovx_bench_json_str(j, "fallback", c->m->fallback ==
+						    IOVX_DMA_MODE_DEFERRED ? "deferred" : "strict");
+				iovx_bench_json_obj_begin(j, "reuse");
+#define ZR_JSON(name, doc) iovx_bench_json_u64(j, #name, c->r.name);
+				IOVX_REUSE_STATS(ZR_JSON)
+#undef ZR_JSON
+				iovx_bench_json_u64(j, "stopped_at_thread_exit", c->stopped);
+				iovx_bench_json_obj_end(j);
+			}
 			if (c->sim && !pt) {
 				iovx_bench_json_obj_begin(j, "sim");
 #define ZS_JSON(name, doc) iovx_bench_json_u64(j, #name, c->d.name);
@@ -816,6 +1095,21 @@ static void gather_case(const struct iovx_bench_opts *o, struct iovx_bench_json 
 	free(r);
 }
 
+/* Median cost of one iovx_bench_now_ns(), from back-to-back reads. */
+static double clock_read_ns(void)
+{
+	static struct lhist h;
+	unsigned int i;
+
+	memset(&h, 0, sizeof(h));
+	for (i = 0; i < 20000; i++) {
+		uint64_t a = iovx_bench_now_ns(), b = iovx_bench_now_ns();
+
+		lhist_add(&h, b - a);
+	}
+	return lhist_q(&h, 0.5);
+}
+
 int iovx_bench_zswap(const struct iovx_bench_opts *o, struct iovx_bench_json *j)
 {
 	unsigned int t;
@@ -831,9 +1125,15 @@ int iovx_bench_zswap(const struct iovx_bench_opts *o, struct iovx_bench_json *j)
 	       "(through the sim),\n          unmap_sg both; each call timed alone "
 	       "(CLOCK_MONOTONIC); %u source pages per thread\n", NSRC);
 	print_cost("  ", j);
+	clock_ns = clock_read_ns();
+	printf("clock:    one CLOCK_MONOTONIC read ~%.0f ns (included once in every timed call)\n",
+	       clock_ns);
+	iovx_bench_json_num(j, "clock_read_ns", clock_ns);
 	iovx_bench_json_arr_begin(j, "results");
+	nr_zres = 0;
 	for (t = 0; iovx_bench_selected(o, "z") && t < o->nr_threads; t++)
 		zswap_threads(o, j, o->threads[t]);
+	reuse_target_table(o);
 	if (iovx_bench_selected(o, "g"))
 		gather_case(o, j);
 	iovx_bench_json_arr_end(j);

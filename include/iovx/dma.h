@@ -124,8 +124,9 @@ enum iovx_dma_dir {
  * A scatterlist entry, modelled on the kernel's: the input is phys (the page's physical
  * address; userspace: host virtual address), offset and length; map_sg writes dma_address
  * and dma_length of the first n entries (n its return value) and sets dma_length 0 on the
- * entries after them. flags: IOVX_SG_* of iovx/reuse.h (0 for an untagged list; written
- * only by the mark calls).
+ * entries after them. flags: IOVX_SG_* of iovx/reuse.h (0 for an untagged list), written
+ * by the mark calls; map_sg of a reuse-table mapping also keeps a hint in the bits of
+ * IOVX_SG_REUSE_PRIVATE of sg[0].
  */
 struct iovx_dma_sg {
 	uint64_t phys;
@@ -223,7 +224,8 @@ IOVX_API int iovx_dma_sync_sg_for_device(struct iovx_dma_domain *dom, struct iov
 				int nents, enum iovx_dma_dir dir);
 
 struct iovx_dma_stats {
-	uint64_t live;			/* mappings live now */
+	uint64_t live;			/* mappings live now, outside the reuse table (its
+					 * references: iovx_reuse_stats.refs) */
 	uint64_t maps, unmaps;		/* successful calls (single + sg) */
 	uint64_t errors;		/* calls rejected with an errno */
 	uint64_t inv_ranges, syncs;	/* invalidation commands this domain issued */

@@ -15,7 +15,10 @@
  *   sg lists      iovx_sg_mark_reusable() sets IOVX_SG_REUSE on every entry; map_sg and
  *                 unmap_sg of a list whose first entry carries it go through the table.
  *   single maps   the attribute IOVX_DMA_ATTR_REUSE (iovx/dma.h) on map_single and on the
- *                 matching unmap_single / syncs.
+ *                 matching unmap_single (an unmap_single of a table mapping without it, or
+ *                 with another size or direction, is -EINVAL; syncs need no attribute).
+ * A hit whose IOVA lies above a DMA mask lowered since the entry was made is not used: that
+ * map is made outside the table by the base mode (counted in untagged_fallbacks).
  *
  * The table is keyed by (domain, kind single/sg, every segment's address and length,
  * direction, attrs other than SKIP_CPU_SYNC and REUSE) -> {IOVA, DMA segments, refcount,

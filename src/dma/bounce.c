@@ -953,6 +953,21 @@ static int cal_crossover(const struct cal_ctx *cx, struct iovx_bounce_calib *r,
 	return 0;
 }
 
+static void cal_clamp(const struct iovx_bounce_calib *r, const uint64_t *bounce_ns,
+		      uint64_t max_len, uint64_t *x)
+{
+	unsigned int i = cal_from(r, bounce_ns);
+
+	if (i == r->nr_points)
+		*x = max_len;
+	else if (i == 0)
+		*x = 0;
+	else if (*x < r->point_len[i - 1] + CAL_STEP)
+		*x = r->point_len[i - 1] + CAL_STEP;
+	else if (*x > r->point_len[i])
+		*x = r->point_len[i];
+}
+
 static int calibrate_pairs(const struct iovx_bounce_calib_in *in, uint64_t max_len,
 			   struct iovx_bounce_calib *r)
 {
@@ -989,6 +1004,15 @@ static int calibrate_pairs(const struct iovx_bounce_calib_in *in, uint64_t max_l
 	if (!ret)
 		ret = cal_crossover(&cx, r, r->bounce_bidi_ns, CAL_B_BIDI, max_len,
 				    &r->crossover);
+	/*
+	 * The second crossover's looks also refresh the shared map_ns points: keep each
+	 * crossover inside the bracket the reported points give, so a result never
+	 * contradicts the figures reported with it.
+	 */
+	if (!ret) {
+		cal_clamp(r, r->bounce_to_device_ns, max_len, &r->crossover_to_device);
+		cal_clamp(r, r->bounce_bidi_ns, max_len, &r->crossover);
+	}
 	r->measured |= IOVX_BOUNCE_CAL_PAIRS;
 out:
 	iovx_free(cx.buf);

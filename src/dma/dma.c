@@ -194,6 +194,33 @@ static inline const struct iovx_dma_mode_ops *table_ops(struct iovx_dma_domain *
 	return dom->bpool ? dom->fallback : dom->mode;
 }
 
+/*
+ * -ENOENT from the live-mapping table for an address where a reuse-table mapping of the
+ * same buffer lives (sg: the same first segment): the call named a table mapping with
+ * another size, direction, nents or attrs (-EINVAL). Another buffer carrying a table
+ * mapping's DMA fields stays -ENOENT.
+ */
+static int table_errno(struct iovx_dma_domain *dom, int err, uint64_t dma, uint64_t first)
+{
+	if (err == -ENOENT && dom->rtab && iovx_rtab_owns(dom, dma, first))
+		return -EINVAL;
+	return err;
+}
+
+/*
+ * Who unmaps a mapping of the live-mapping table. A tagged buffer mapped there (the reuse
+ * table was full) over a deferred base is unmapped strictly: its upper layer relies on a
+ * stop making the buffer unreachable, and a stop only reaches the table's mappings, so this
+ * one must be unreachable once its own unmap returns.
+ */
+static inline const struct iovx_dma_mode_ops *unmap_ops(struct iovx_dma_domain *dom,
+							 unsigned int tagged)
+{
+	if (tagged && dom->rtab && !dom->bpool && dom->mode->flush)
+		return iovx_dma_modes[IOVX_DMA_MODE_STRICT];
+	return dom->mode;
+}
+
 static inline bool dir_ok(enum iovx_dma_dir dir)
 {
 	return (unsigned int)dir <= IOVX_DMA_FROM_DEVICE;
@@ -287,13 +314,13 @@ int iovx_dma_unmap_single(struct iovx_dma_domain *dom, uint64_t dma, size_t size
 		err = iovx_dma_maptab_find(&dom->mt, dma, mt_meta(MT_KIND_SINGLE, dir, 1, size),
 					   false);
 		if (err)
-			return fail(dom, err);
+			return fail(dom, table_errno(dom, err, dma, RTAB_ANY));
 		dom->mode->sync_for_cpu(dom, dma, size, dir);
 	}
 	err = iovx_dma_maptab_remove(&dom->mt, dma, mt_meta(MT_KIND_SINGLE, dir, 1, size));
 	if (err)
-		return fail(dom, err);
-	err = dom->mode->unmap_single(dom, dma, size, dir, attrs);
+		return fail(dom, table_errno(dom, err, dma, RTAB_ANY));
+	err = unmap_ops(dom, attrs & IOVX_DMA_ATTR_REUSE)->unmap_single(dom, dma, size, dir, attrs);
 	if (err)
 		return fail(dom, err);
 	DMA_STAT_ADD(dom, unmaps, 1);
@@ -438,8 +465,10 @@ static int sync_sg(struct iovx_dma_domain *dom, struct iovx_dma_sg *sg, int nent
 	}
 	ret = iovx_dma_maptab_find(&dom->mt, sg[0].dma_address,
 				   mt_meta(MT_KIND_SG, dir, (unsigned int)nents, total), false);
-	if (ret)
+	if (ret) {
+		ret = table_errno(dom, ret, sg[0].dma_address, segs[0].addr);
 		goto out;
+	}
 	if (!(attrs & IOVX_DMA_ATTR_SKIP_CPU_SYNC) && !(remove && dom->mode->map_syncs)) {
 		void (*fn)(struct iovx_dma_domain *, uint64_t, uint64_t, unsigned int) =
 			for_cpu ? dom->mode->sync_for_cpu : dom->mode->sync_for_device;
@@ -451,7 +480,8 @@ static int sync_sg(struct iovx_dma_domain *dom, struct iovx_dma_sg *sg, int nent
 		ret = iovx_dma_maptab_remove(&dom->mt, sg[0].dma_address,
 					     mt_meta(MT_KIND_SG, dir, (unsigned int)nents, total));
 		if (!ret)
-			ret = dom->mode->unmap_sg(dom, sg, segs, (unsigned int)nents, dir,
+			ret = unmap_ops(dom, sg[0].flags & IOVX_SG_REUSE)->unmap_sg(dom, sg, segs,
+									 (unsigned int)nents, dir,
 						  attrs);
 		if (!ret)
 			DMA_STAT_ADD(dom, unmaps, 1);
@@ -497,7 +527,7 @@ static int sync_single(struct iovx_dma_domain *dom, uint64_t dma, size_t size,
 				 for_cpu ? RTAB_SYNC_CPU : RTAB_SYNC_DEV))
 		return 0;
 	if (err)
-		return fail(dom, err);
+		return fail(dom, table_errno(dom, err, dma, RTAB_ANY));
 	if (for_cpu && dom->mode->sync_for_cpu)
 		dom->mode->sync_for_cpu(dom, dma, size, dir);
 	else if (!for_cpu && dom->mode->sync_for_device)

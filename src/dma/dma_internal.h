@@ -188,6 +188,9 @@ int iovx_rtab_sg_op(struct iovx_dma_domain *dom, const struct iovx_dma_sg *sg,
 		    unsigned int attrs, bool opp, int op);
 int iovx_rtab_single_op(struct iovx_dma_domain *dom, uint64_t dma, uint64_t size,
 			unsigned int dir, unsigned int attrs, bool opp, int op);
+/* A live table mapping starts at dma: another size/direction/nents is -EINVAL, not -ENOENT. */
+#define RTAB_ANY	UINT64_MAX
+bool iovx_rtab_owns(struct iovx_dma_domain *dom, uint64_t dma, uint64_t first);
 /* Evicts every idle entry (IOVA pressure); returns how many. */
 int iovx_rtab_evict_idle(struct iovx_dma_domain *dom);
 

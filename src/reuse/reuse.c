@@ -77,7 +77,8 @@ struct rentry {
 	uint64_t hash;			/* key hash */
 	uint32_t kda;			/* kind | dir << 1 | key attrs << 4 */
 	uint32_t nin, nout;
-	uint32_t used;			/* CLOCK bit: set by a hit, cleared by the eviction sweep */
+	uint32_t pad_;
+	uint64_t stamp;			/* relaxed: the table epoch of its last use (LRU) */
 	uint64_t hits;			/* relaxed; exact when one thread uses the entry at a time */
 	uint64_t dma;			/* first DMA address (dma index key) */
 	uint64_t idle_since;		/* revive mode: when the count last fell to 0 */
@@ -86,6 +87,7 @@ struct rentry {
 	/* then the rest */
 	struct rentry *dnext;		/* dma chain; RCU-published */
 	uint64_t base, span;		/* the IOVA range the base mode mapped */
+	uint64_t last;			/* last byte of its DMA segments (mask check of a hit) */
 	struct rentry *tnext;		/* a teardown owner's private list */
 	struct rentry *lnext;		/* the linger list (R_LINGER) */
 	uint64_t revives;		/* relaxed: maps that found it idle in its window */
@@ -104,7 +106,6 @@ struct iovx_rtab {
 	uint64_t free_top;		/* atomic: free slot stack, tag << 32 | (index + 1) */
 	uint32_t *free_next;		/* per slot: next free index + 1 */
 	uint64_t nentries;		/* atomic: live entries (reserved by a miss) */
-	uint64_t hand;			/* atomic: eviction clock hand (bucket index) */
 	uint64_t users;			/* atomic: global stops working on this domain */
 	/* the mode that makes and tears down the table's mappings (strict or deferred) */
 	const struct iovx_dma_mode_ops *base;
@@ -118,6 +119,10 @@ struct iovx_rtab {
 	uint64_t last_reap;		/* relaxed */
 	struct iovx_timer timer;
 	uint64_t expired, dead_revives;
+	uint64_t pending;		/* atomic: call_rcu callbacks not yet run */
+	/* atomic, read by every hit: on its own line (LRU stamps, see rtouch) */
+	uint64_t epoch IOVX_ALIGNED(64);
+	uint64_t epoch_pad_[7];
 	int reg_slot;
 	/* statistics, relaxed atomics (slow paths only) */
 	uint64_t misses, fallbacks, evictions, stops, dead_hits;
@@ -202,14 +207,14 @@ static void link_entry(struct iovx_rtab *t, struct rentry *e)
 	iovx_irqflags_t f;
 	uintptr_t *b, head;
 
-	b = &t->kb[e->hash & t->bmask];
-	head = bucket_lock(b, &f);
-	iovx_store_relaxed(&e->knext, (struct rentry *)head);
-	bucket_unlock(b, (uintptr_t)e, f);
-
 	b = &t->db[dhash(e->dma) & t->bmask];
 	head = bucket_lock(b, &f);
 	iovx_store_relaxed(&e->dnext, (struct rentry *)head);
+	bucket_unlock(b, (uintptr_t)e, f);
+
+	b = &t->kb[e->hash & t->bmask];
+	head = bucket_lock(b, &f);
+	iovx_store_relaxed(&e->knext, (struct rentry *)head);
 	bucket_unlock(b, (uintptr_t)e, f);
 }
 
@@ -292,8 +297,10 @@ static void rentry_release(struct iovx_rtab *t, struct rentry *e)
 static void rentry_free_rcu(struct iovx_rcu_head *head)
 {
 	struct rentry *e = (struct rentry *)((char *)head - offsetof(struct rentry, rcu));
+	struct iovx_rtab *t = e->tab;
 
-	rentry_release(e->tab, e);
+	rentry_release(t, e);
+	iovx_fetch_add_acq_rel(&t->pending, (uint64_t)-1);	/* last touch of t */
 }
 
 /* ------------------------------------------------------------------ references */
@@ -322,10 +329,17 @@ static inline bool rput(struct rentry *e)
 	return false;
 }
 
-static inline void rtouch(struct rentry *e, uint64_t prev)
+/*
+ * A use: the entry's stamp becomes the table's epoch (a read-mostly word that misses and
+ * evictions advance), written only when it changed, so a thread reusing its own entry
+ * writes nothing shared.
+ */
+static inline void rtouch(struct iovx_rtab *t, struct rentry *e, uint64_t prev)
 {
-	if (!iovx_load_relaxed(&e->used))
-		iovx_store_relaxed(&e->used, 1u);
+	uint64_t ep = iovx_load_relaxed(&t->epoch);
+
+	if (iovx_load_relaxed(&e->stamp) != ep)
+		iovx_store_relaxed(&e->stamp, ep);
 	iovx_store_relaxed(&e->hits, iovx_load_relaxed(&e->hits) + 1);
 	if ((e->kda & KDA_OPP) && !(prev & R_COUNT))		/* revived in its window */
 		iovx_store_relaxed(&e->revives, iovx_load_relaxed(&e->revives) + 1);
@@ -416,6 +430,7 @@ static int teardown(struct iovx_dma_domain *dom, struct rentry *e, bool flush)
 	unlink_chain(&t->db[dhash(e->dma) & t->bmask], e, true);
 	iovx_fetch_add_relaxed(&t->dead_hits, iovx_load_relaxed(&e->hits));
 	iovx_fetch_add_relaxed(&t->nentries, (uint64_t)-1);
+	iovx_fetch_add_relaxed(&t->pending, 1);
 	iovx_call_rcu(&e->rcu, rentry_free_rcu);				/* R3 */
 	return err;
 }
@@ -497,46 +512,67 @@ static void reap_timer(void *arg)
 	reap(arg, false);
 }
 
+#define EVICT_PICK	16
+
 /*
- * Claims up to max idle entries (0: every idle one, ignoring the CLOCK bits) and tears
- * them down. Returns the number evicted. Lingering entries (revive mode) are the reaper's.
+ * Claims up to max idle entries, least recently used first (smallest stamp: uses within
+ * one epoch are not ordered), or every idle one (max 0), and tears them down. Returns the
+ * number evicted. Lingering entries (revive mode) are the reaper's (max 0 reaps them all).
  */
 static int evict(struct iovx_dma_domain *dom, unsigned int max)
 {
 	struct iovx_rtab *t = dom->rtab;
 	struct rentry *list = NULL, *e;
-	uint64_t nb = t->bmask + 1, i, start;
-	unsigned int got = 0, passes = max ? 2 : 1;
+	unsigned int got = 0, rounds = 0;
 	int n = 0;
 
 	if (!iovx_load_relaxed(&t->nentries))
 		return 0;
 	if (!max && t->revive)
 		reap(dom, true);
-	start = iovx_fetch_add_relaxed(&t->hand, 1);
+	(void)iovx_fetch_add_relaxed(&t->epoch, 1);	/* later uses are newer than all */
 	iovx_rcu_read_lock();
-	for (i = 0; i < nb * passes && (!max || got < max); i++) {
-		uint64_t bi = (start + i) & t->bmask;
+	for (;;) {
+		struct rentry *pick[EVICT_PICK];
+		uint64_t i, ps[EVICT_PICK];
+		unsigned int np = 0, want = max ? max - got : EVICT_PICK, k, c;
 
-		for (e = bucket_first(&t->kb[bi]); e && (!max || got < max);
-		     e = iovx_load_acquire(&e->knext)) {
+		if (want > EVICT_PICK)
+			want = EVICT_PICK;
+		/* the want idle entries with the smallest stamps, in one pass */
+		for (i = 0; i <= t->bmask; i++) {
+			for (e = bucket_first(&t->kb[i]); e; e = iovx_load_acquire(&e->knext)) {
+				uint64_t st;
+
+				if (iovx_load_relaxed(&e->ref) != 0)
+					continue;
+				st = iovx_load_relaxed(&e->stamp);
+				if (np == want && st >= ps[np - 1])
+					continue;
+				k = np < want ? np++ : np - 1;
+				while (k > 0 && ps[k - 1] > st) {
+					ps[k] = ps[k - 1];
+					pick[k] = pick[k - 1];
+					k--;
+				}
+				ps[k] = st;
+				pick[k] = e;
+			}
+		}
+		for (c = 0, k = 0; k < np; k++) {
 			uint64_t r = 0;
 
-			if (iovx_load_relaxed(&e->ref) != 0)
-				continue;
-			if (max && iovx_load_relaxed(&e->used)) {
-				iovx_store_relaxed(&e->used, 0u);	/* second chance */
-				continue;
-			}
-			if (!iovx_cmpxchg_acq_rel(&e->ref, &r, R_DYING))	/* E-R2 */
-				continue;
-			e->tnext = list;
-			list = e;
+			if (!iovx_cmpxchg_acq_rel(&pick[k]->ref, &r, R_DYING))	/* E-R2 */
+				continue;		/* taken meanwhile: no longer idle */
+			pick[k]->tnext = list;
+			list = pick[k];
 			got++;
+			c++;
 		}
+		/* done, nothing idle left, or (bounded) every pick taken meanwhile */
+		if (!np || (max && got >= max) || (!c && np < want) || ++rounds >= 64)
+			break;
 	}
-	if (max)
-		iovx_store_relaxed(&t->hand, start + i);
 	iovx_rcu_read_unlock();
 	while (list) {
 		e = list;
@@ -548,6 +584,20 @@ static int evict(struct iovx_dma_domain *dom, unsigned int max)
 	return n;
 }
 
+/*
+ * A hit must lie below the DMA mask of now (iovx_dma_set_mask may have lowered it since
+ * the entry was made). If not, the transient reference goes and the map is made outside
+ * the table by the base mode, which honours the mask; the entry stays for its stop or
+ * eviction.
+ */
+static inline bool above_mask(struct iovx_dma_domain *dom, struct rentry *e)
+{
+	if (iovx_likely(e->last <= iovx_load_relaxed(&dom->mask)))
+		return false;
+	(void)rdrop(dom, e, false);
+	iovx_fetch_add_relaxed(&dom->rtab->fallbacks, 1);
+	return true;
+}
 
 /* ------------------------------------------------------------------ hints */
 /*
@@ -642,7 +692,6 @@ static int rentry_fill(struct rentry *e, uint64_t h, unsigned int kda,
 			return -ENOMEM;
 		}
 	}
-	e->used = 1;
 	iovx_store_relaxed(&e->hits, 0ull);
 	iovx_store_relaxed(&e->revives, 0ull);
 	e->hash = h;
@@ -667,8 +716,15 @@ static void rentry_drop(struct iovx_rtab *t, struct rentry *e)
 /* Publishes a filled entry with one reference: hint readers may take it from here (E-R1). */
 static void publish(struct iovx_rtab *t, struct rentry *e)
 {
-	iovx_store_release(&e->ref, 1ull);
+	iovx_store_relaxed(&e->stamp, iovx_fetch_add_relaxed(&t->epoch, 1));
+	/*
+	 * Both indices first, then the reference word: whoever can take a reference (a hit
+	 * through the key index or the hint) finds the entry in the dma index too, so its
+	 * unmap_single and syncs see it. Until then the word is R_DYING: a concurrent stop
+	 * waits for it (an "other owner"), an eviction skips it, a lookup misses.
+	 */
 	link_entry(t, e);
+	iovx_store_release(&e->ref, 1ull);
 }
 
 /* The padded IOVA extent of one segment (as the base mode lays them out). */
@@ -737,7 +793,9 @@ int iovx_rtab_map_sg(struct iovx_dma_domain *dom, struct iovx_dma_sg *sg,
 
 	if (e && rget(e, &prev)) {
 		if (iovx_likely(hint_match(e, kda, KDA_ALL, segs, n))) {
-			rtouch(e, prev);
+			if (above_mask(dom, e))
+				return -ENOSPC;
+			rtouch(t, e, prev);
 			return fill_sg(sg, e, n);
 		}
 		(void)rdrop(dom, e, false);
@@ -746,7 +804,11 @@ int iovx_rtab_map_sg(struct iovx_dma_domain *dom, struct iovx_dma_sg *sg,
 	iovx_rcu_read_lock();
 	e = find_key(t, h, kda, KDA_ALL, segs, n, 0, false, true, &prev);
 	if (e) {
-		rtouch(e, prev);
+		if (above_mask(dom, e)) {
+			iovx_rcu_read_unlock();
+			return -ENOSPC;
+		}
+		rtouch(t, e, prev);
 		ret = fill_sg(sg, e, n);
 		if (2 * n <= R_INLINE_SEGS)
 			set_hint(sg, e);
@@ -767,9 +829,12 @@ int iovx_rtab_map_sg(struct iovx_dma_domain *dom, struct iovx_dma_sg *sg,
 		return ret;
 	}
 	e->nout = (unsigned int)ret;
+	e->last = 0;
 	for (i = 0; i < e->nout; i++) {
 		e->seg[n + i].addr = sg[i].dma_address;
 		e->seg[n + i].len = sg[i].dma_length;
+		if (sg[i].dma_address + sg[i].dma_length - 1 > e->last)
+			e->last = sg[i].dma_address + sg[i].dma_length - 1;
 	}
 	for (i = 0; i < n; i++)
 		span += rseg_span(dom, &segs[i]);
@@ -796,8 +861,12 @@ int iovx_rtab_map_single(struct iovx_dma_domain *dom, uint64_t phys, uint64_t si
 	iovx_rcu_read_lock();
 	e = find_key(t, h, kda, KDA_ALL, &seg, 1, 0, false, true, &prev);
 	if (e) {
+		if (above_mask(dom, e)) {
+			iovx_rcu_read_unlock();
+			return -ENOSPC;
+		}
 		*dma = e->dma;
-		rtouch(e, prev);
+		rtouch(t, e, prev);
 		iovx_rcu_read_unlock();
 		return 0;
 	}
@@ -817,6 +886,7 @@ int iovx_rtab_map_single(struct iovx_dma_domain *dom, uint64_t phys, uint64_t si
 	e->nout = 1;
 	e->seg[1].addr = addr;
 	e->seg[1].len = size;
+	e->last = addr + size - 1;
 	iovx_store_relaxed(&e->dma, addr);
 	e->base = addr & ~dom->gmask;
 	e->span = ((addr & dom->gmask) + size + dom->gmask) & ~dom->gmask;
@@ -912,6 +982,27 @@ int iovx_rtab_single_op(struct iovx_dma_domain *dom, uint64_t dma, uint64_t size
 	return ret;
 }
 
+/*
+ * Is dma the first address of a table mapping with a reference, made for a buffer starting
+ * at first (RTAB_ANY: any)? Then a call that named it with other arguments gets -EINVAL.
+ */
+bool iovx_rtab_owns(struct iovx_dma_domain *dom, uint64_t dma, uint64_t first)
+{
+	struct iovx_rtab *t = dom->rtab;
+	struct rentry *e;
+	bool owns = false;
+
+	iovx_rcu_read_lock();
+	for (e = bucket_first(&t->db[dhash(dma) & t->bmask]); e; e = iovx_load_acquire(&e->dnext))
+		if (e->dma == dma && (iovx_load_relaxed(&e->ref) & R_COUNT) &&
+		    (first == RTAB_ANY || e->seg[0].addr == first)) {
+			owns = true;
+			break;
+		}
+	iovx_rcu_read_unlock();
+	return owns;
+}
+
 /* ------------------------------------------------------------------ stop */
 
 static bool roverlaps(const struct rentry *e, uint64_t lo, uint64_t hi)
@@ -967,7 +1058,7 @@ static int stop_range(struct iovx_dma_domain *dom, uint64_t lo, uint64_t hi)
 
 			e = list;
 			list = e->tnext;
-			e2 = teardown(dom, e, true);
+			e2 = teardown(dom, e, false);
 			if (e2 && !err)
 				err = e2;
 			n++;
@@ -977,6 +1068,17 @@ static int stop_range(struct iovx_dma_domain *dom, uint64_t lo, uint64_t hi)
 		if (need_reap)
 			reap(dom, false);	/* tears down DYING lingering entries */
 		iovx_cond_resched();	/* R5: wait until the other owners unlinked theirs */
+	}
+	/*
+	 * Deferred base: whatever else of these bytes was unmapped and still waits for its
+	 * invalidation (an eviction, an untagged mapping of the same buffer) is flushed too —
+	 * the caller is about to free the pages (I3).
+	 */
+	if (t->base->flush) {
+		int e2 = t->base->flush(dom);
+
+		if (e2 && !err)
+			err = e2;
 	}
 	iovx_fetch_add_relaxed(&t->stops, (uint64_t)n);
 	return err ? err : n;
@@ -1249,7 +1351,8 @@ uint64_t iovx_rtab_fini(struct iovx_dma_domain *dom)
 	iovx_synchronize_rcu();		/* a stop that saw us has counted itself in users */
 	while (iovx_load_acquire(&t->users))
 		iovx_cond_resched();
-	iovx_rcu_barrier();		/* entries torn down earlier are released */
+	if (iovx_load_acquire(&t->pending))
+		iovx_rcu_barrier();	/* entries torn down earlier are released */
 	for (i = 0; i <= t->bmask; i++) {
 		struct rentry *e = bucket_first(&t->kb[i]), *next;
 

@@ -1,0 +1,643 @@
+/* SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause */
+/*
+ * stress_reuse.c - the reuse-tagged mapping table (include/iovx/reuse.h) under many threads:
+ * maps and unmaps of a few shared tagged buffers racing stops, re-marks and evictions.
+ *
+ * Roles (thread ids):
+ *   0        the stopper: picks a buffer, closes it to new maps, waits until every map in
+ *            flight has returned, stops it (iovx_dma_stop_reuse, iovx_sg_mark_stop_reuse +
+ *            re-mark, or iovx_buf_stop_reuse of one byte of it, in turn) while mappings of
+ *            it are still held, waits until their holders left, and then, in a window where
+ *            nothing can map the buffer, checks I3 exactly: no DMA address ever handed out
+ *            for the buffer lets the device read it (a fresh random canary) or write it
+ *            (the canary area no one else touches);
+ *   1        the evictor: iovx_dma_reuse_evict with small random budgets, stats snapshots;
+ *   2..n-1   workers: map a random buffer (sg list of two one-page entries or a two-page
+ *            single map, BIDIRECTIONAL or TO_DEVICE, sometimes SKIP_CPU_SYNC), then check
+ *            that each page's DMA address translates to exactly that page and that the
+ *            device reads what the CPU wrote and its writes land in the buffer (each worker
+ *            owns a 128-byte region of every page, so the checks are exact with sharing),
+ *            sync, check again after a yield, unmap.
+ * A buffer's gate word (enter/leave counts and a closed bit) orders the stopper against the
+ * workers: the stop never races a map (a caller bug by the contract), but always races the
+ * references held and their unmaps.
+ *
+ * At the end: everything is stopped, the table is empty, the IOVA audit closes with nothing
+ * live, the simulator's I2 checker counted nothing, destroy finds nothing live. Three phases
+ * of a third of the duration each, with a table of 8 entries for 16 keys (table pressure):
+ * strict base; deferred base; deferred base with IOVX_DMA_F_REVIVE and a 200 us bound, where
+ * half the maps are untagged (revivable) and idle mappings expire all the time.
+ * A watchdog fails the run when a phase hangs (a stop waiting for a reference that leaked).
+ * IOVX_REUSE_STRESS_FLUSH=1 flushes the deferred queue before the stopper's checks, to look
+ * past a stop that leaves deferred unmaps of the buffer reachable.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <iovx/dma.h>
+#include <iovx/iova.h>
+#include <iovx/reuse.h>
+#include <iovx/sim.h>
+#include "stress.h"
+
+/* Test-only: the domain's IOVA allocator for the final audit. */
+#include "dma/dma_internal.h"
+
+#define PG		4096ull
+#define NBUF		4
+#define BUF_PAGES	2
+#define REGION		128u			/* bytes of a page per worker */
+#define CANARY_OFF	(PG - 64)		/* the stopper's probe area of each page */
+#define CANARY_LEN	64u
+#define SEEN		32			/* DMA page addresses remembered per buffer */
+#define TABLE_ORDER	3
+
+#define GATE_CLOSED	(1ull << 63)
+#define GATE_IN		1ull			/* entered, not left */
+#define GATE_PREMAP	(1ull << 32)		/* entered, map not returned */
+#define GATE_IN_MASK	0xffffffffull
+
+struct buf {
+	uint8_t *mem;
+	struct iovx_dma_sg tmpl[BUF_PAGES];	/* tagged; written by the stopper when closed */
+	uint64_t gate;				/* __atomic */
+	uint64_t seen[SEEN];			/* __atomic; 0: none */
+	uint64_t seen_pos;			/* __atomic */
+	uint64_t stops;				/* stopper only */
+};
+
+static struct iovx_sim *sim;
+static struct iovx_dma_domain *dom;
+static bool deferred_base;
+static bool revive_mode;		/* IOVX_DMA_F_REVIVE: untagged maps revive too */
+static bool flush_before_probe;
+static struct buf bufs[NBUF];
+static uint8_t *arena;
+static uint64_t nr_maps, nr_sg, nr_checks, nr_stops, nr_stopped_entries, nr_evicted;
+static uint64_t nr_probes;
+static uint64_t max_entries_seen;	/* evictor only */
+
+static void count(uint64_t *c, uint64_t v)
+{
+	__atomic_fetch_add(c, v, __ATOMIC_RELAXED);
+}
+
+static bool gate_enter(struct buf *b)
+{
+	uint64_t g = __atomic_load_n(&b->gate, __ATOMIC_RELAXED);
+
+	do {
+		if (g & GATE_CLOSED)
+			return false;
+	} while (!__atomic_compare_exchange_n(&b->gate, &g, g + GATE_IN + GATE_PREMAP, true,
+					      __ATOMIC_ACQUIRE, __ATOMIC_RELAXED));
+	return true;
+}
+
+static void gate_mapped(struct buf *b)
+{
+	__atomic_fetch_sub(&b->gate, GATE_PREMAP, __ATOMIC_RELEASE);
+}
+
+static void gate_leave(struct buf *b)
+{
+	__atomic_fetch_sub(&b->gate, GATE_IN, __ATOMIC_RELEASE);
+}
+
+static void remember(struct buf *b, uint64_t dma_page)
+{
+	uint64_t i = __atomic_fetch_add(&b->seen_pos, 1, __ATOMIC_RELAXED);
+
+	__atomic_store_n(&b->seen[i % SEEN], dma_page, __ATOMIC_RELAXED);
+}
+
+/* ---------------------------------------------------------------- workers */
+
+/* Page k of the mapping: translation, device read, device write (BIDI), all exact. */
+static int check_page(struct iovx_stress_thread *th, struct buf *b, unsigned int k,
+		      uint64_t dma, enum iovx_dma_dir dir, const char *what)
+{
+	uint8_t *cpu = b->mem + k * PG + (uint64_t)(th->id - 2) * REGION;
+	uint64_t off = (uint64_t)(th->id - 2) * REGION, phys = 0;
+	uint8_t pat[REGION], back[REGION];
+	unsigned int i, prot = 0;
+	uint8_t s = (uint8_t)iovx_stress_rand(th);
+	int r;
+
+	r = iovx_sim_iova_to_phys(sim, dma, &phys, &prot);
+	if (r || phys != (uintptr_t)b->mem + k * PG) {
+		iovx_stress_fail(th, "%s: buffer %td page %u: dma %#" PRIx64 " translates to %#"
+				 PRIx64 " (r %d), expected %p", what, b - bufs, k, dma, phys, r,
+				 (void *)(b->mem + k * PG));
+		return -1;
+	}
+	for (i = 0; i < REGION; i++)
+		cpu[i] = (uint8_t)(s + i * 7 + th->id);
+	r = iovx_sim_dev_read(sim, dma + off, back, REGION, NULL);
+	if (r || memcmp(back, cpu, REGION)) {
+		iovx_stress_fail(th, "%s: device read of buffer %td page %u via %#" PRIx64
+				 " wrong (r %d)", what, b - bufs, k, dma, r);
+		return -1;
+	}
+	if (dir == IOVX_DMA_TO_DEVICE) {
+		uint8_t keep = cpu[0], x = (uint8_t)~keep;
+
+		if (iovx_sim_dev_write(sim, dma + off, &x, 1, NULL) != -EFAULT ||
+		    cpu[0] != keep) {
+			iovx_stress_fail(th, "%s: device wrote a TO_DEVICE mapping", what);
+			return -1;
+		}
+		return 0;
+	}
+	for (i = 0; i < REGION; i++)
+		pat[i] = (uint8_t)~(s + i * 3 + th->id);
+	r = iovx_sim_dev_write(sim, dma + off, pat, REGION, NULL);
+	if (r || memcmp(cpu, pat, REGION)) {
+		iovx_stress_fail(th, "%s: device write via %#" PRIx64 " did not land in buffer %td "
+				 "page %u (r %d)", what, dma, b - bufs, k, r);
+		return -1;
+	}
+	return 0;
+}
+
+static int worker(struct iovx_stress_thread *th)
+{
+	while (iovx_stress_continue(th)) {
+		struct buf *b = &bufs[iovx_stress_below(th, NBUF)];
+		enum iovx_dma_dir dir = iovx_stress_below(th, 4) ? IOVX_DMA_BIDIRECTIONAL :
+								   IOVX_DMA_TO_DEVICE;
+		unsigned int attrs = iovx_stress_below(th, 4) ? 0 : IOVX_DMA_ATTR_SKIP_CPU_SYNC;
+		bool use_sg = iovx_stress_below(th, 2);
+		bool tagged = !revive_mode || iovx_stress_below(th, 2);
+		unsigned int rattr = tagged ? IOVX_DMA_ATTR_REUSE : 0;
+		struct iovx_dma_sg sg[BUF_PAGES];
+		uint64_t dma[BUF_PAGES], d = 0;
+		unsigned int k;
+		int n, r, pass;
+		bool failed;
+
+		if (!gate_enter(b)) {
+			sched_yield();
+			continue;
+		}
+		if (use_sg) {
+			memcpy(sg, b->tmpl, sizeof(sg));
+			if (!tagged)
+				for (k = 0; k < BUF_PAGES; k++)
+					sg[k].flags = 0;
+			n = iovx_dma_map_sg(dom, sg, BUF_PAGES, dir, attrs);
+			gate_mapped(b);
+			if (n <= 0) {
+				iovx_stress_fail(th, "map_sg of buffer %td: %d", b - bufs, n);
+				gate_leave(b);
+				return -1;
+			}
+			/* Full pages: one merged segment, or one per page. */
+			dma[0] = sg[0].dma_address;
+			dma[1] = n == 1 ? sg[0].dma_address + PG : sg[1].dma_address;
+			count(&nr_sg, 1);
+		} else {
+			r = iovx_dma_map_single(dom, (uintptr_t)b->mem, BUF_PAGES * PG, dir,
+						attrs | rattr, &d);
+			gate_mapped(b);
+			if (r) {
+				iovx_stress_fail(th, "map_single of buffer %td: %d", b - bufs, r);
+				gate_leave(b);
+				return -1;
+			}
+			dma[0] = d;
+			dma[1] = d + PG;
+		}
+		count(&nr_maps, 1);
+		for (k = 0; k < BUF_PAGES; k++)
+			remember(b, dma[k]);
+		/* On a failed check, still unmap: a leaked reference would hang every stop. */
+		failed = false;
+		for (pass = 0; pass < 2 && !failed; pass++) {
+			for (k = 0; k < BUF_PAGES && !failed; k++)
+				failed = check_page(th, b, k, dma[k], dir,
+						    pass ? "after yield" : "map") != 0;
+			if (failed)
+				break;
+			if (use_sg)
+				r = iovx_dma_sync_sg_for_cpu(dom, sg, BUF_PAGES, dir);
+			else
+				r = iovx_dma_sync_single_for_device(dom, d, PG, dir);
+			if (r) {
+				iovx_stress_fail(th, "sync of a held mapping: %d (%s %s of buffer %td,"
+						 " dir %d, attrs %#x, dma %#" PRIx64 ")", r,
+						 tagged ? "tagged" : "untagged",
+						 use_sg ? "sg" : "single", b - bufs, dir, attrs,
+						 dma[0]);
+				failed = true;
+			}
+			if (!pass && iovx_stress_below(th, 4) == 0)
+				sched_yield();
+		}
+		count(&nr_checks, 1);
+		if (use_sg)
+			r = iovx_dma_unmap_sg(dom, sg, BUF_PAGES, dir, attrs);
+		else
+			r = iovx_dma_unmap_single(dom, d, BUF_PAGES * PG, dir, attrs | rattr);
+		gate_leave(b);
+		if (r) {
+			iovx_stress_fail(th, "unmap of buffer %td: %d (%s %s, dir %d, attrs %#x, "
+					 "dma %#" PRIx64 ")", b - bufs, r,
+					 tagged ? "tagged" : "untagged", use_sg ? "sg" : "single",
+					 dir, attrs, dma[0]);
+			return -1;
+		}
+		if (failed)
+			return -1;
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------- stopper */
+
+static void wait_gate(struct buf *b, uint64_t mask)
+{
+	while (__atomic_load_n(&b->gate, __ATOMIC_ACQUIRE) & mask)
+		sched_yield();
+}
+
+/*
+ * The exclusive window: nothing maps b and nothing of it is mapped. Every DMA page address
+ * ever handed out for b must neither translate into b nor let a device write reach it.
+ */
+static int probe_closed(struct iovx_stress_thread *th, struct buf *b, const char *how)
+{
+	uint8_t canary[BUF_PAGES][CANARY_LEN];
+	unsigned int i, k;
+
+	/* A fresh random canary: a device read that returns it came from b. */
+	for (k = 0; k < BUF_PAGES; k++) {
+		for (i = 0; i < CANARY_LEN; i++)
+			canary[k][i] = (uint8_t)iovx_stress_rand(th);
+		memcpy(b->mem + k * PG + CANARY_OFF, canary[k], CANARY_LEN);
+	}
+	for (i = 0; i < SEEN; i++) {
+		uint64_t dma = __atomic_load_n(&b->seen[i], __ATOMIC_RELAXED);
+		uint8_t junk[CANARY_LEN], back[CANARY_LEN];
+
+		if (!dma)
+			continue;
+		/*
+		 * Device accesses only: the simulator's CPU-side walk (iova_to_phys) is not
+		 * safe against table pages freed by concurrent unmaps.
+		 */
+		dma = (dma & ~(PG - 1)) + CANARY_OFF;
+		if (!iovx_sim_dev_read(sim, dma, back, CANARY_LEN, NULL)) {
+			for (k = 0; k < BUF_PAGES; k++) {
+				if (!memcmp(back, canary[k], CANARY_LEN)) {
+					iovx_stress_fail(th, "I3: after %s returned, the device "
+							 "read buffer %td page %u through %#" PRIx64,
+							 how, b - bufs, k, dma);
+					return -1;
+				}
+			}
+		}
+		memset(junk, 0x3c, sizeof(junk));
+		(void)iovx_sim_dev_write(sim, dma, junk, CANARY_LEN, NULL);
+		count(&nr_probes, 1);
+	}
+	for (k = 0; k < BUF_PAGES; k++) {
+		if (memcmp(canary[k], b->mem + k * PG + CANARY_OFF, CANARY_LEN)) {
+			iovx_stress_fail(th, "I3: after %s returned, a device write through an old "
+					 "DMA address reached buffer %td page %u", how, b - bufs,
+					 k);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int stopper(struct iovx_stress_thread *th)
+{
+	unsigned int turn = 0;
+
+	while (iovx_stress_continue(th)) {
+		struct buf *b = &bufs[iovx_stress_below(th, NBUF)];
+		const char *how;
+		bool holders;
+		int r;
+
+		__atomic_fetch_or(&b->gate, GATE_CLOSED, __ATOMIC_ACQ_REL);
+		/* No map of b in flight; references may be held, and are dropped meanwhile. */
+		wait_gate(b, ~GATE_CLOSED & ~GATE_IN_MASK);
+		holders = (__atomic_load_n(&b->gate, __ATOMIC_ACQUIRE) & GATE_IN_MASK) != 0;
+		switch (turn++ % 3) {
+		case 0:
+			how = "iovx_dma_stop_reuse";
+			r = iovx_dma_stop_reuse(dom, (uintptr_t)b->mem, BUF_PAGES * PG);
+			break;
+		case 1:
+			how = "iovx_sg_mark_stop_reuse";
+			r = iovx_sg_mark_stop_reuse(b->tmpl, BUF_PAGES);
+			break;
+		default:
+			how = "iovx_buf_stop_reuse";
+			r = iovx_buf_stop_reuse((uintptr_t)b->mem + PG + 5, 1);
+			break;
+		}
+		if (r < 0) {
+			iovx_stress_fail(th, "%s of buffer %td: %d", how, b - bufs, r);
+			return -1;
+		}
+		count(&nr_stops, 1);
+		count(&nr_stopped_entries, (uint64_t)r);
+		/* The holders' unmaps returned (stop waited for them); let them leave. */
+		wait_gate(b, GATE_IN_MASK);
+		/*
+		 * No flush when nothing of b was held as the stop began: by the contract,
+		 * after the stop returned nothing of b is reachable, also through the deferred
+		 * base's not yet flushed unmaps (evicted entries, untagged fallbacks of tagged
+		 * maps). A mapping held across the stop may be one made outside the table (a
+		 * fallback, or untagged in revive mode): the stop cannot wait for it, and its
+		 * deferred unmap came after the stop; flush those. IOVX_REUSE_STRESS_FLUSH=1
+		 * always flushes.
+		 */
+		if (deferred_base && (flush_before_probe || holders) &&
+		    iovx_dma_flush_deferred(dom)) {
+			iovx_stress_fail(th, "flush_deferred failed");
+			return -1;
+		}
+		if (probe_closed(th, b, how))
+			return -1;
+		if (turn % 3 == 2) {
+			unsigned int k;
+
+			for (k = 0; k < BUF_PAGES; k++) {
+				if (b->tmpl[k].flags != IOVX_SG_REUSE_STOPPED) {
+					iovx_stress_fail(th, "sg stop left flags %#x",
+							 b->tmpl[k].flags);
+					return -1;
+				}
+			}
+			if (iovx_sg_mark_stop_reuse(b->tmpl, BUF_PAGES) != -EALREADY) {
+				iovx_stress_fail(th, "second sg stop not -EALREADY");
+				return -1;
+			}
+			if (iovx_sg_mark_reusable(b->tmpl, BUF_PAGES)) {
+				iovx_stress_fail(th, "re-mark failed");
+				return -1;
+			}
+		}
+		b->stops++;
+		__atomic_fetch_and(&b->gate, ~GATE_CLOSED, __ATOMIC_RELEASE);
+		sched_yield();
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------- evictor */
+
+static int evictor(struct iovx_stress_thread *th)
+{
+	while (iovx_stress_continue(th)) {
+		struct iovx_reuse_stats st;
+		int r = iovx_dma_reuse_evict(dom, (unsigned int)iovx_stress_below(th, 3));
+
+		if (r < 0) {
+			iovx_stress_fail(th, "evict: %d", r);
+			return -1;
+		}
+		count(&nr_evicted, (uint64_t)r);
+		if (iovx_dma_get_reuse_stats(dom, &st)) {
+			iovx_stress_fail(th, "get_reuse_stats failed");
+			return -1;
+		}
+		/*
+		 * A snapshot taken while entries come and go is a walk, not an atomic count:
+		 * it may see one torn down and its replacement. Bounded by the slots (2x).
+		 */
+		if (st.entries > max_entries_seen)
+			max_entries_seen = st.entries;
+		if (st.entries > 2 * st.capacity || st.capacity != 1u << TABLE_ORDER) {
+			iovx_stress_fail(th, "stats: %" PRIu64 " entries, capacity %" PRIu64,
+					 st.entries, st.capacity);
+			return -1;
+		}
+		sched_yield();
+	}
+	return 0;
+}
+
+static int body(struct iovx_stress_thread *th)
+{
+	if (th->id == 0)
+		return stopper(th);
+	if (th->id == 1)
+		return evictor(th);
+	return worker(th);
+}
+
+/* ---------------------------------------------------------------- watchdog */
+
+/*
+ * A stop waits for references to drain: one that leaked (an unmap that failed) makes it wait
+ * forever, and the run with it. The watchdog turns that into a failure with a message.
+ */
+static pthread_mutex_t wd_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t wd_cond = PTHREAD_COND_INITIALIZER;
+static bool wd_done;
+static uint64_t wd_seconds;
+
+static void *watchdog(void *arg)
+{
+	struct timespec ts;
+
+	(void)arg;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += (time_t)wd_seconds;
+	pthread_mutex_lock(&wd_lock);
+	while (!wd_done) {
+		if (pthread_cond_timedwait(&wd_cond, &wd_lock, &ts)) {
+			if (wd_done)
+				break;
+			fprintf(stderr, "FAIL: hang: the phase did not end %llu s after its start "
+				"(a stop waiting for a reference that leaked?): maps %llu, stops %llu\n",
+				(unsigned long long)wd_seconds,
+				(unsigned long long)__atomic_load_n(&nr_maps, __ATOMIC_RELAXED),
+				(unsigned long long)__atomic_load_n(&nr_stops, __ATOMIC_RELAXED));
+			fflush(stderr);
+			_exit(3);
+		}
+	}
+	pthread_mutex_unlock(&wd_lock);
+	return NULL;
+}
+
+/* ---------------------------------------------------------------- phases */
+
+static int phase(enum iovx_dma_mode base, bool revive, uint64_t duration_ns)
+{
+	struct iovx_stress_opts o = IOVX_STRESS_OPTS_INIT;
+	struct iovx_sim_config sc;
+	struct iovx_dma_config dc;
+	struct iovx_sim_stats ss;
+	struct iovx_dma_stats ds;
+	struct iovx_reuse_stats rs;
+	struct iovx_iova_stats is;
+	struct iovx_inval_config ic;
+	unsigned int i, k, workers;
+	int rc, r;
+
+	workers = iovx_stress_default_threads();
+	if (workers < 2)
+		workers = 2;
+	if (workers > (CANARY_OFF / REGION))
+		workers = CANARY_OFF / REGION;
+	o.name = revive ? "reuse (deferred base, revive, 200 us bound): map/stop/evict" :
+		 base == IOVX_DMA_MODE_DEFERRED ? "reuse (deferred base): map/stop/evict" :
+		 "reuse (strict base): map/stop/evict";
+	revive_mode = revive;
+	o.nthreads = workers + 2;
+	o.duration_ns = duration_ns;
+	deferred_base = base == IOVX_DMA_MODE_DEFERRED;
+	iovx_sim_config_init(&sc);
+	sc.iotlb_sets = 16;
+	sc.eager_table_free = true;
+	if (iovx_sim_create(&sc, &sim))
+		return 1;
+	iovx_dma_config_init(&dc, iovx_sim_iommu(sim), IOVX_DMA_MODE_REUSE);
+	dc.fallback = base;
+	dc.reuse_table_order = TABLE_ORDER;
+	dc.dma_mask = 0xffffffffull;
+	if (revive) {
+		iovx_inval_config_init(&ic);
+		ic.max_age_ns = 200000;		/* revive window 100 us: many expiries */
+		dc.inval = &ic;
+		dc.flags |= IOVX_DMA_F_REVIVE;
+	}
+	if (iovx_dma_domain_create(&dc, &dom)) {
+		fprintf(stderr, "FAIL: reuse domain create\n");
+		return 1;
+	}
+	arena = aligned_alloc(PG, NBUF * BUF_PAGES * PG);
+	if (!arena)
+		return 1;
+	memset(arena, 0, NBUF * BUF_PAGES * PG);
+	memset(bufs, 0, sizeof(bufs));
+	for (i = 0; i < NBUF; i++) {
+		bufs[i].mem = arena + (uint64_t)i * BUF_PAGES * PG;
+		for (k = 0; k < BUF_PAGES; k++) {
+			bufs[i].tmpl[k].phys = (uintptr_t)bufs[i].mem + k * PG;
+			bufs[i].tmpl[k].length = PG;
+		}
+		if (iovx_sg_mark_reusable(bufs[i].tmpl, BUF_PAGES))
+			return 1;
+	}
+	nr_maps = nr_sg = nr_checks = nr_stops = nr_stopped_entries = nr_evicted = 0;
+	nr_probes = 0;
+	max_entries_seen = 0;
+
+	{
+		pthread_t wd;
+
+		wd_done = false;
+		wd_seconds = duration_ns / 1000000000ull + 60;
+		if (pthread_create(&wd, NULL, watchdog, NULL))
+			return 1;
+		rc = iovx_stress_run(&o, body);
+		pthread_mutex_lock(&wd_lock);
+		wd_done = true;
+		pthread_cond_signal(&wd_cond);
+		pthread_mutex_unlock(&wd_lock);
+		pthread_join(wd, NULL);
+	}
+
+	/* Stop everything: nothing may be left, anywhere (a leaked reference would hang it). */
+	iovx_dma_get_reuse_stats(dom, &rs);
+	if (rs.refs) {
+		fprintf(stderr, "FAIL: %" PRIu64 " references held after every unmap returned\n",
+			rs.refs);
+		rc = 1;
+		r = 0;
+	} else {
+		r = iovx_buf_stop_reuse((uintptr_t)arena, NBUF * BUF_PAGES * PG);
+	}
+	if (r < 0) {
+		fprintf(stderr, "FAIL: final stop: %d\n", r);
+		rc = 1;
+	}
+	if (deferred_base && iovx_dma_flush_deferred(dom)) {
+		fprintf(stderr, "FAIL: final flush\n");
+		rc = 1;
+	}
+	iovx_dma_get_reuse_stats(dom, &rs);
+	iovx_dma_get_stats(dom, &ds);
+	iovx_sim_get_stats(sim, &ss);
+	printf("workers: maps %" PRIu64 " (sg %" PRIu64 ") checked %" PRIu64 "; stopper: stops %"
+	       PRIu64 " tearing down %" PRIu64 " entries, %" PRIu64 " probes; evictor: %" PRIu64
+	       " evicted (largest snapshot: %" PRIu64 " entries)\n", nr_maps, nr_sg, nr_checks,
+	       nr_stops, nr_stopped_entries, nr_probes, nr_evicted, max_entries_seen);
+	printf("reuse: hits %" PRIu64 " misses %" PRIu64 " untagged %" PRIu64 " evictions %"
+	       PRIu64 " stops %" PRIu64 " revivals %" PRIu64 " expired %" PRIu64 " entries %"
+	       PRIu64 " active %" PRIu64 " refs %" PRIu64 " mem %" PRIu64 "\n", rs.hits,
+	       rs.misses, rs.untagged_fallbacks, rs.evictions, rs.stops, rs.revivals, rs.expired,
+	       rs.entries, rs.active, rs.refs, rs.mem_bytes);
+	printf("dma: maps %" PRIu64 " unmaps %" PRIu64 " live %" PRIu64 " errors %" PRIu64
+	       " syncs %" PRIu64 "; sim: faults %" PRIu64 " stale %" PRIu64 " I2 map %" PRIu64
+	       " table %" PRIu64 "\n", ds.maps, ds.unmaps, ds.live, ds.errors, ds.syncs,
+	       ss.faults, ss.stale_hits, ss.i2_map_violations, ss.i2_table_violations);
+	if (rs.entries || rs.active || rs.refs) {
+		fprintf(stderr, "FAIL: the table is not empty after stopping everything\n");
+		rc = 1;
+	}
+	if (!rc && (!rs.hits || !rs.misses || !nr_stops)) {
+		fprintf(stderr, "FAIL: the run exercised nothing (hits %" PRIu64 ", misses %" PRIu64
+			", stops %" PRIu64 ")\n", rs.hits, rs.misses, nr_stops);
+		rc = 1;
+	}
+	if (rs.misses != rs.evictions + rs.stops + rs.entries)
+		printf("note: misses %" PRIu64 " != evictions + stops + entries %" PRIu64 "\n",
+		       rs.misses, rs.evictions + rs.stops + rs.entries);
+	if (ss.i2_map_violations || ss.i2_table_violations || ds.live || ds.errors) {
+		fprintf(stderr, "FAIL: invariant counters not clean\n");
+		rc = 1;
+	}
+	r = iovx_iova_audit(dom->iovad, &is);
+	if (r || is.live) {
+		fprintf(stderr, "FAIL: IOVA audit %d, %" PRIu64 " granules live\n", r, is.live);
+		rc = 1;
+	}
+	r = iovx_dma_domain_destroy(dom);
+	if (r) {
+		fprintf(stderr, "FAIL: destroy found %d live mappings\n", r);
+		rc = 1;
+	}
+	iovx_sim_get_stats(sim, &ss);
+	if (ss.tables_live != 1 || ss.i2_table_violations) {
+		fprintf(stderr, "FAIL: %" PRIu64 " table pages live after destroy\n",
+			ss.tables_live);
+		rc = 1;
+	}
+	iovx_sim_destroy(sim);
+	free(arena);
+	sim = NULL;
+	dom = NULL;
+	arena = NULL;
+	return rc ? 1 : 0;
+}
+
+int main(void)
+{
+	uint64_t third = iovx_stress_duration_ns() / 3;
+	const char *env = getenv("IOVX_REUSE_STRESS_FLUSH");
+	int rc;
+
+	flush_before_probe = env && *env == '1';
+	rc = phase(IOVX_DMA_MODE_STRICT, false, third ? third : 1);
+	rc |= phase(IOVX_DMA_MODE_DEFERRED, false, third ? third : 1);
+	rc |= phase(IOVX_DMA_MODE_DEFERRED, true, third ? third : 1);
+	return rc;
+}
