@@ -117,6 +117,12 @@ struct iovx_rtab {
 	struct rentry *linger;		/* atomic: Treiber stack of R_LINGER entries */
 	uint32_t reaping;		/* atomic: one reaper at a time */
 	uint64_t last_reap;		/* relaxed */
+	/*
+	 * relaxed: a clock reading at most a reaper period old (reap and the unmap poll
+	 * refresh it). Idle times start from it, so an age is never underestimated: a
+	 * mapping may expire early, never late.
+	 */
+	uint64_t coarse_now;
 	struct iovx_timer timer;
 	uint64_t expired, dead_revives;
 	uint64_t pending;		/* atomic: call_rcu callbacks not yet run */
@@ -368,7 +374,7 @@ static void linger_push(struct iovx_rtab *t, struct rentry *e)
 static bool rput_opp(struct iovx_dma_domain *dom, struct rentry *e, bool user)
 {
 	struct iovx_rtab *t = dom->rtab;
-	uint64_t r = iovx_load_relaxed(&e->ref), now = iovx_now_ns();
+	uint64_t r = iovx_load_relaxed(&e->ref), now = iovx_load_relaxed(&t->coarse_now);
 
 	while (r & R_COUNT) {
 		uint64_t nr = r - 1;
@@ -386,9 +392,17 @@ static bool rput_opp(struct iovx_dma_domain *dom, struct rentry *e, bool user)
 		if (iovx_cmpxchg_acq_rel(&e->ref, &r, nr)) {
 			if ((nr ^ r) & R_LINGER)
 				linger_push(t, e);
-			if (now - iovx_load_relaxed(&t->last_reap) > t->linger_ns &&
-			    iovx_load_relaxed(&t->linger))
-				reap(dom, false);
+			/*
+			 * The poll for a starved reaper timer, on one unmap in 16 of an entry
+			 * (a clock read costs about what the rest of a revival does).
+			 */
+			if (!(iovx_load_relaxed(&e->hits) & 15)) {
+				now = iovx_now_ns();
+				iovx_store_relaxed(&t->coarse_now, now);
+				if (now - iovx_load_relaxed(&t->last_reap) > t->linger_ns &&
+				    iovx_load_relaxed(&t->linger))
+					reap(dom, false);
+			}
 			return true;
 		}
 	}
@@ -452,9 +466,10 @@ static void reap(struct iovx_dma_domain *dom, bool force)
 		return;
 	now = iovx_now_ns();
 	iovx_store_relaxed(&t->last_reap, now);
+	iovx_store_relaxed(&t->coarse_now, now);
 	list = iovx_xchg_acq_rel(&t->linger, (struct rentry *)NULL);
 	while (list) {
-		uint64_t r;
+		uint64_t r, since;
 
 		e = list;
 		list = e->lnext;
@@ -472,7 +487,8 @@ static void reap(struct iovx_dma_domain *dom, bool force)
 					break;
 				continue;
 			}
-			if (force || now - iovx_load_relaxed(&e->idle_since) >= t->linger_ns) {
+			since = iovx_load_relaxed(&e->idle_since);
+			if (force || (now > since && now - since >= t->linger_ns)) {
 				if (iovx_cmpxchg_acq_rel(&e->ref, &r, R_DYING | R_LINGER)) {
 					(void)teardown(dom, e, false);
 					n++;
@@ -1309,6 +1325,7 @@ int iovx_rtab_init(struct iovx_dma_domain *dom, unsigned int order, bool revive,
 	/* bounce mode: its fallback maps tagged buffers (a hit needs no copy) */
 	t->base = dom->bpool ? dom->fallback : dom->mode;
 	t->revive = revive;
+	t->coarse_now = iovx_now_ns();
 	t->linger_ns = linger_ns;
 	if (revive) {
 		r = iovx_timer_init(&t->timer, reap_timer, dom);
