@@ -16,8 +16,8 @@
  * Entry life cycle (the reference word: bit 62 DYING, low 32 bits the count):
  *   insert (count 1, published in both indices) -> count 0..n (ACTIVE/idle) -> DYING, set
  *   by the one thread that wins the CAS (a stop: any count; an eviction: count 0 only) ->
- *   the owner waits for the count to drain -> base unmap (+ flush in deferred mode for a
- *   stop) -> unlinked from both indices -> freed after an RCU grace period.
+ *   the owner waits for the count to drain -> base unmap -> unlinked from both indices ->
+ *   freed after an RCU grace period; a stop then flushes a deferred base once.
  *
  * Invariants:
  *   R1 a map hands out an entry's DMA addresses only after a CAS that incremented the count
@@ -414,14 +414,14 @@ static bool rput_opp(struct iovx_dma_domain *dom, struct rentry *e, bool user)
 /*
  * The owner of a DYING entry (it won the CAS) tears it down: waits for the references to
  * drain (stop only; an eviction claimed a count of 0), unmaps through the base mode,
- * unlinks, frees after a grace period. Returns the unmap's (or flush's) error.
+ * unlinks, frees after a grace period. Returns the unmap's error (a stop flushes a
+ * deferred base once, after all its teardowns).
  */
-static int teardown(struct iovx_dma_domain *dom, struct rentry *e, bool flush)
+static int teardown(struct iovx_dma_domain *dom, struct rentry *e)
 {
 	struct iovx_rtab *t = dom->rtab;
-	int err, e2;
-
 	const struct iovx_dma_mode_ops *m = t->base;
+	int err;
 
 	while (iovx_load_acquire(&e->ref) & R_COUNT)				/* E-R3 */
 		iovx_cond_resched();
@@ -431,15 +431,9 @@ static int teardown(struct iovx_dma_domain *dom, struct rentry *e, bool flush)
 	 */
 	if (e->kda & KDA_OPP) {
 		m = iovx_dma_modes[IOVX_DMA_MODE_STRICT];
-		flush = false;
 		iovx_fetch_add_relaxed(&t->dead_revives, iovx_load_relaxed(&e->revives));
 	}
 	err = m->unmap_single(dom, e->base, e->span, e->kda >> 1 & 3, 0);
-	if (flush && m->flush) {
-		e2 = m->flush(dom);
-		if (!err)
-			err = e2;
-	}
 	unlink_chain(&t->kb[e->hash & t->bmask], e, false);
 	unlink_chain(&t->db[dhash(e->dma) & t->bmask], e, true);
 	iovx_fetch_add_relaxed(&t->dead_hits, iovx_load_relaxed(&e->hits));
@@ -478,7 +472,7 @@ static void reap(struct iovx_dma_domain *dom, bool force)
 			if (r & R_DYING) {
 				if (r & R_COUNT)
 					goto keep_it;		/* its stop still waits */
-				(void)teardown(dom, e, false);
+				(void)teardown(dom, e);
 				n++;
 				break;
 			}
@@ -490,7 +484,7 @@ static void reap(struct iovx_dma_domain *dom, bool force)
 			since = iovx_load_relaxed(&e->idle_since);
 			if (force || (now > since && now - since >= t->linger_ns)) {
 				if (iovx_cmpxchg_acq_rel(&e->ref, &r, R_DYING | R_LINGER)) {
-					(void)teardown(dom, e, false);
+					(void)teardown(dom, e);
 					n++;
 					break;
 				}
@@ -593,7 +587,7 @@ static int evict(struct iovx_dma_domain *dom, unsigned int max)
 	while (list) {
 		e = list;
 		list = e->tnext;
-		(void)teardown(dom, e, false);
+		(void)teardown(dom, e);
 		n++;
 	}
 	iovx_fetch_add_relaxed(&t->evictions, (uint64_t)n);
@@ -1074,7 +1068,7 @@ static int stop_range(struct iovx_dma_domain *dom, uint64_t lo, uint64_t hi)
 
 			e = list;
 			list = e->tnext;
-			e2 = teardown(dom, e, false);
+			e2 = teardown(dom, e);
 			if (e2 && !err)
 				err = e2;
 			n++;
