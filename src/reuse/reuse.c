@@ -791,13 +791,40 @@ static struct rentry *new_entry(struct iovx_dma_domain *dom, uint64_t h, unsigne
 	return e;
 }
 
+/*
+ * A miss whose base map filled the DMA segments (seg[nin..nin + nout)): the rest follows
+ * from them and the inputs — the first DMA address, the IOVA range the base mode laid the
+ * padded segments out in (the in-granule offset survives the mapping), the last byte for
+ * the mask check. Then the entry is published.
+ */
+static void complete_miss(struct iovx_dma_domain *dom, struct rentry *e)
+{
+	uint64_t span = 0, last = 0;
+	unsigned int i;
+
+	for (i = 0; i < e->nin; i++)
+		span += rseg_span(dom, &e->seg[i]);
+	for (i = 0; i < e->nout; i++) {
+		const struct dma_seg *o = &e->seg[e->nin + i];
+
+		if (o->addr + o->len - 1 > last)
+			last = o->addr + o->len - 1;
+	}
+	iovx_store_relaxed(&e->dma, e->seg[e->nin].addr);
+	e->base = e->seg[e->nin].addr & ~dom->gmask;
+	e->span = span;
+	e->last = last;
+	publish(dom->rtab, e);
+	iovx_fetch_add_relaxed(&dom->rtab->misses, 1);
+}
+
 int iovx_rtab_map_sg(struct iovx_dma_domain *dom, struct iovx_dma_sg *sg,
 		     const struct dma_seg *segs, unsigned int n, unsigned int dir,
 		     unsigned int attrs, bool opp)
 {
 	struct iovx_rtab *t = dom->rtab;
 	unsigned int kda = rkda(RKIND_SG, dir, attrs) | (opp ? KDA_OPP : 0), i;
-	uint64_t h, span = 0, prev;
+	uint64_t h, prev;
 	struct rentry *e = hint_entry(t, sg, n);
 	int ret;
 
@@ -839,20 +866,11 @@ int iovx_rtab_map_sg(struct iovx_dma_domain *dom, struct iovx_dma_sg *sg,
 		return ret;
 	}
 	e->nout = (unsigned int)ret;
-	e->last = 0;
 	for (i = 0; i < e->nout; i++) {
 		e->seg[n + i].addr = sg[i].dma_address;
 		e->seg[n + i].len = sg[i].dma_length;
-		if (sg[i].dma_address + sg[i].dma_length - 1 > e->last)
-			e->last = sg[i].dma_address + sg[i].dma_length - 1;
 	}
-	for (i = 0; i < n; i++)
-		span += rseg_span(dom, &segs[i]);
-	iovx_store_relaxed(&e->dma, sg[0].dma_address);
-	e->base = sg[0].dma_address & ~dom->gmask;
-	e->span = span;
-	publish(t, e);
-	iovx_fetch_add_relaxed(&t->misses, 1);
+	complete_miss(dom, e);
 	if (2 * n <= R_INLINE_SEGS)
 		set_hint(sg, e);
 	return ret;
@@ -896,12 +914,7 @@ int iovx_rtab_map_single(struct iovx_dma_domain *dom, uint64_t phys, uint64_t si
 	e->nout = 1;
 	e->seg[1].addr = addr;
 	e->seg[1].len = size;
-	e->last = addr + size - 1;
-	iovx_store_relaxed(&e->dma, addr);
-	e->base = addr & ~dom->gmask;
-	e->span = ((addr & dom->gmask) + size + dom->gmask) & ~dom->gmask;
-	publish(t, e);
-	iovx_fetch_add_relaxed(&t->misses, 1);
+	complete_miss(dom, e);
 	*dma = addr;
 	return 0;
 }
