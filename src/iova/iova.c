@@ -380,9 +380,10 @@ int iovx_iova_domain_create(const struct iovx_iova_config *cfg, struct iovx_iova
 	/*
 	 * Depot bound per class: 'base' magazines for the two smallest classes, halving every
 	 * second class (a TX ring of a few thousand 1-granule IOVAs in flight fits; a class of
-	 * 256 granules still keeps a few magazines), at least 4.
+	 * 256 granules still keeps a few magazines), at least 4. 4 per CPU of 127 entries hold
+	 * what 8 per CPU of 63 held before the magazines doubled.
 	 */
-	base = cfg->depot_max ? cfg->depot_max : (ncpu * 8 < 64 ? 64 : ncpu * 8 > 1024 ? 1024 : ncpu * 8);
+	base = cfg->depot_max ? cfg->depot_max : (ncpu * 4 < 32 ? 32 : ncpu * 4 > 512 ? 512 : ncpu * 4);
 	nr_mags = ncpu * 2;
 	for (cls = 0; cls < dom->fast.ncls; cls++) {
 		full_max[cls] = base >> (cls / 2) < 4 ? 4 : base >> (cls / 2);
@@ -435,8 +436,8 @@ int iovx_iova_domain_create(const struct iovx_iova_config *cfg, struct iovx_iova
 	dom->percpu_mode = MODE_CAS;
 #endif
 	for (cls = 0; cls < IOVX_NR_CLASSES; cls++) {
-		/* 63 entries up to 64 granules, then halving per class, at least 7 */
-		uint32_t cap = cls <= 6 ? 63 : 63 >> (cls - 6);
+		/* 127 entries up to 64 granules, then halving per class, at least 7 */
+		uint32_t cap = cls <= 6 ? IOVX_MAG_SIZE : IOVX_MAG_SIZE >> (cls - 6);
 
 		cap = cap < 7 ? 7 : cap;
 		dom->fast.mag_cap[cls] = cap < IOVX_MAG_SIZE ? cap : IOVX_MAG_SIZE;

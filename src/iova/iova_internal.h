@@ -113,7 +113,7 @@ int iovx_buddy_walk(struct buddy *b, int (*fn)(void *arg, uint64_t pfn, unsigned
 
 /* ------------------------------------------------------------------ magazines */
 #ifndef IOVX_MAG_SIZE
-#define IOVX_MAG_SIZE 63	/* a magazine is 512 bytes */
+#define IOVX_MAG_SIZE 127	/* a magazine is 1 KiB */
 #endif
 #define IOVX_NR_CLASSES (IOVX_IOVA_MAX_CACHED_ORDER + 1)
 
