@@ -154,7 +154,7 @@ struct ctx {
 	void *dom;
 	uint64_t limit;
 	unsigned int batch_len;
-	const uint8_t *orders;	/* [thread][NR_BATCHES][batch_len] */
+	const uint16_t *sizes;	/* [thread][NR_BATCHES][batch_len]: granules, powers of 2 */
 	const uint8_t *perm;	/* same shape: free order inside each batch */
 	struct spsc_ring *ring;
 	struct occupancy occ;
@@ -212,23 +212,24 @@ static always_inline void body_batch(void *p, unsigned int tid, struct iovx_benc
 	struct ctx *c = p;
 	void *dom = c->dom;
 	unsigned int len = c->batch_len, b = 0, i;
-	const uint8_t *ord = c->orders + (size_t)tid * NR_BATCHES * len;
+	const uint16_t *sz = c->sizes + (size_t)tid * NR_BATCHES * len;
 	const uint8_t *perm = c->perm + (size_t)tid * NR_BATCHES * len;
 	uint64_t limit = c->limit, n = 0, fail = 0, err = 0;
 	int64_t pfn[MAX_BATCH];
 
 	while (!iovx_bench_stopped()) {
-		const uint8_t *o = ord + (size_t)b * len, *q = perm + (size_t)b * len;
+		const uint16_t *np = sz + (size_t)b * len;
+		const uint8_t *q = perm + (size_t)b * len;
 
 		for (i = 0; i < len; i++)
-			pfn[i] = side_alloc(side, dom, 1ull << o[i], limit);
+			pfn[i] = side_alloc(side, dom, np[i], limit);
 		for (i = 0; i < len; i++) {
 			unsigned int k = q[i];
 
-			if (iovx_bench_likely(pfn[k] > 0))
-				err += side_free(side, dom, (uint64_t)pfn[k], 1ull << o[k]);
-			else
+			if (iovx_bench_unlikely(pfn[k] <= 0))
 				fail++;
+			else if (iovx_bench_unlikely(side_free(side, dom, (uint64_t)pfn[k], np[k])))
+				err++;
 		}
 		n += len;
 		if (++b == NR_BATCHES)
@@ -615,7 +616,7 @@ static const struct {
 		      { body_zswap_iovx, body_zswap_base }, true },
 };
 
-static void draw_batches(uint8_t *orders, uint8_t *perm, unsigned int nthreads,
+static void draw_batches(uint16_t *sizes, uint8_t *perm, unsigned int nthreads,
 			 unsigned int len, unsigned int min_order, unsigned int nr_orders,
 			 uint64_t seed)
 {
@@ -624,10 +625,11 @@ static void draw_batches(uint8_t *orders, uint8_t *perm, unsigned int nthreads,
 	unsigned int i;
 
 	for (b = 0; b < nb; b++) {
-		uint8_t *o = orders + b * len, *q = perm + b * len;
+		uint16_t *o = sizes + b * len;
+		uint8_t *q = perm + b * len;
 
 		for (i = 0; i < len; i++) {
-			o[i] = (uint8_t)(min_order + (rng_next(&s) >> 32) % nr_orders);
+			o[i] = (uint16_t)(1u << (min_order + (rng_next(&s) >> 32) % nr_orders));
 			q[i] = (uint8_t)i;
 		}
 		for (i = len - 1; i > 0; i--) {	/* Fisher-Yates */
@@ -644,7 +646,8 @@ static void run_case(const struct iovx_bench_opts *o, struct iovx_bench_json *j,
 		     unsigned int nthreads)
 {
 	struct ctx *ctx[IOVX_BENCH_NR_SIDES] = { NULL, NULL };
-	uint8_t *orders = NULL, *perm = NULL;
+	uint16_t *sizes = NULL;
+	uint8_t *perm = NULL;
 	struct iovx_bench_case c = {
 		.id = kinds[k].id, .name = kinds[k].name, .unit = kinds[k].unit,
 		.nthreads = nthreads, .ns_scale = nthreads,
@@ -662,14 +665,14 @@ static void run_case(const struct iovx_bench_opts *o, struct iovx_bench_json *j,
 		unsigned int len = k == K_BATCH_SMALL ? 64 : 16;
 		size_t sz = (size_t)nthreads * NR_BATCHES * len;
 
-		orders = malloc(sz);
+		sizes = malloc(sz * sizeof(*sizes));
 		perm = malloc(sz);
-		if (!orders || !perm)
+		if (!sizes || !perm)
 			exit(1);
 		if (k == K_BATCH_SMALL)
-			draw_batches(orders, perm, nthreads, len, 0, 6, o->seed);	/* 1..32 */
+			draw_batches(sizes, perm, nthreads, len, 0, 6, o->seed);	/* 1..32 */
 		else
-			draw_batches(orders, perm, nthreads, len, 6, 5, o->seed); /* 64..1024 */
+			draw_batches(sizes, perm, nthreads, len, 6, 5, o->seed); /* 64..1024 */
 	}
 	if (k == K_CROSS) {
 		c.nthreads = 2;
@@ -692,7 +695,7 @@ static void run_case(const struct iovx_bench_opts *o, struct iovx_bench_json *j,
 		ctx[s]->dom = dom;
 		ctx[s]->limit = k == K_OCC ? WINDOW_END : SPACE_END;
 		ctx[s]->batch_len = k == K_BATCH_LARGE ? 16 : 64;
-		ctx[s]->orders = orders;
+		ctx[s]->sizes = sizes;
 		ctx[s]->perm = perm;
 		if (k == K_CROSS) {
 			ctx[s]->ring = aligned_alloc(128, (sizeof(struct spsc_ring) + 127) &
@@ -764,7 +767,7 @@ out:
 		dom_destroy(s, ctx[s]->dom);
 		free(ctx[s]);
 	}
-	free(orders);
+	free(sizes);
 	free(perm);
 	free(row);
 }

@@ -1378,6 +1378,17 @@ static void test_inline_paths(void **state)
 	static int64_t p[600];
 
 	(void)state;
+	/* the order the inline paths compute (a bsr on x86-64 for run-time values) */
+	for (uint64_t n = 1; n <= 5000; n++) {
+		volatile uint64_t x = n;	/* a run-time value, not a folded constant */
+		uint64_t order = 0;
+
+		while ((1ull << order) < n)
+			order++;
+		assert_int_equal(iovx_iova_order_inline(x), order);
+	}
+	assert_int_equal(iovx_iova_order_inline(*(volatile uint64_t *)&(uint64_t){ 1ull << 40 }),
+			 40);
 	/* fill the caches of every small class, so the inline pops hit */
 	for (int i = 0; i < 600; i++) {
 		p[i] = iovx_iova_alloc_inline(dom, 1 + i % 32, NO_LIMIT);

@@ -27,7 +27,19 @@ extern const ptrdiff_t __rseq_offset;
 
 static inline uint64_t iovx_iova_order_inline(uint64_t npages)
 {
-	/* npages >= 1: ceil(log2(npages)); "clz ^ 63" compiles to one bsr */
+	/*
+	 * npages >= 1: ceil(log2(npages)) = the top bit of 2n - 1. gcc compiles the builtin to
+	 * bsr plus a sign extension of its int result; the 64-bit bsr here is one instruction
+	 * less on every call (constants still fold through the builtin).
+	 */
+#if defined(__x86_64__)
+	if (!__builtin_constant_p(npages)) {
+		uint64_t order;
+
+		__asm__("bsrq %1, %0" : "=r"(order) : "rm"(2 * npages - 1) : "cc");
+		return order;
+	}
+#endif
 	return (uint64_t)(unsigned int)(__builtin_clzll(2 * npages - 1) ^ 63);
 }
 
