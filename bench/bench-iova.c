@@ -309,7 +309,8 @@ static always_inline void body_cross(void *p, unsigned int tid, struct iovx_benc
 			continue;
 		}
 		for (; tail != head; tail++)
-			err += side_free(side, dom, r->slot[tail & (RING_SIZE - 1)], 1);
+			if (iovx_bench_unlikely(side_free(side, dom, r->slot[tail & (RING_SIZE - 1)], 1)))
+				err++;
 		n += head - r->c_tail;
 		r->c_tail = tail;
 		__atomic_store_n(&r->tail, tail, __ATOMIC_RELEASE);			/* R2 */
@@ -422,7 +423,8 @@ static always_inline void body_occ(void *p, unsigned int tid, struct iovx_bench_
 				unsigned int k = (unsigned int)((r >> 32) % o->nlive);
 				uint64_t np = o->npages[k];
 
-				err += side_free(side, dom, o->pfn[k], np);
+				if (iovx_bench_unlikely(side_free(side, dom, o->pfn[k], np)))
+					err++;
 				o->used -= roundup_pow2(np);
 				o->nlive--;
 				o->pfn[k] = o->pfn[o->nlive];
