@@ -68,20 +68,31 @@
 	".popsection\n\t"
 
 /*
- * Start of a stack sequence: publish the descriptor (label 6, where an abort restarts),
- * enter the critical section (label 1), find this CPU's cache (%rax), bail out to label 5
- * if it is detached, load the stack pointer (%rdx) and its count (%ecx).
+ * Start of every sequence: publish the descriptor (label 6, where an abort restarts), enter
+ * the critical section (label 1) and find this CPU's cache: %r<reg> = slots + (cpu << 8),
+ * with reg "ax" or "cx" (%rax carries the descriptor's address first).
  */
-#define IOVX_RSEQ_STACK_ENTER							\
+#define IOVX_RSEQ_FIND_CACHE(reg)						\
 	"6:\n\t"								\
 	"leaq 3b(%%rip), %%rax\n\t"						\
 	"movq %%rax, %%fs:8(%[rs])\n\t"					\
 	"1:\n\t"								\
-	"movl %%fs:4(%[rs]), %%eax\n\t"					\
-	"shlq $8, %%rax\n\t"							\
-	"addq %[slots], %%rax\n\t"						\
+	"movl %%fs:4(%[rs]), %%e" reg "\n\t"					\
+	"shlq $8, %%r" reg "\n\t"						\
+	"addq %[slots], %%r" reg "\n\t"
+
+/* The cache (%rax) is detached: leave through 'exit' (a local label or an asm goto's). */
+#define IOVX_RSEQ_IF_DETACHED(exit)						\
 	"cmpq $0, (%%rax)\n\t"						\
-	"jnz 5f\n\t"								\
+	"jnz " exit "\n\t"
+
+/*
+ * Start of a stack sequence: find this CPU's cache (%rax), bail out to label 5 if it is
+ * detached, load the stack pointer (%rdx) and its count (%ecx).
+ */
+#define IOVX_RSEQ_STACK_ENTER							\
+	IOVX_RSEQ_FIND_CACHE("ax")						\
+	IOVX_RSEQ_IF_DETACHED("5f")						\
 	"movq (%%rax, %[off]), %%rdx\n\t"					\
 	"movl (%%rdx), %%ecx\n\t"
 
@@ -173,15 +184,8 @@ static inline uint64_t iovx_rseq_cls_pop_at(ptrdiff_t rs, void *slots, uint64_t 
 
 	__asm__ goto(
 		IOVX_RSEQ_CS(1, 2, 4)
-		"6:\n\t"
-		"leaq 3b(%%rip), %%rax\n\t"
-		"movq %%rax, %%fs:8(%[rs])\n\t"
-		"1:\n\t"
-		"movl %%fs:4(%[rs]), %%eax\n\t"
-		"shlq $8, %%rax\n\t"
-		"addq %[slots], %%rax\n\t"
-		"cmpq $0, (%%rax)\n\t"
-		"jnz %l[miss]\n\t"
+		IOVX_RSEQ_FIND_CACHE("ax")
+		IOVX_RSEQ_IF_DETACHED("%l[miss]")
 		"movq %c[lo](%%rax, %[cls], 8), %%rdx\n\t"
 		"movl (%%rdx), %%ecx\n\t"
 		"testl %%ecx, %%ecx\n\t"
@@ -223,15 +227,8 @@ static inline int iovx_rseq_cls_push_at(ptrdiff_t rs, void *slots, uint64_t cls,
 #ifdef IOVX_RSEQ_ASM_GOTO_OUTPUT
 	__asm__ goto(
 		IOVX_RSEQ_CS(1, 2, 4)
-		"6:\n\t"
-		"leaq 3b(%%rip), %%rax\n\t"
-		"movq %%rax, %%fs:8(%[rs])\n\t"
-		"1:\n\t"
-		"movl %%fs:4(%[rs]), %%eax\n\t"
-		"shlq $8, %%rax\n\t"
-		"addq %[slots], %%rax\n\t"
-		"cmpq $0, (%%rax)\n\t"
-		"jnz %l[miss]\n\t"
+		IOVX_RSEQ_FIND_CACHE("ax")
+		IOVX_RSEQ_IF_DETACHED("%l[miss]")
 		"movq %c[lo](%%rax, %[cls], 8), %%rdx\n\t"
 		"movl (%%rdx), %%ecx\n\t"
 		"cmpl %[cap], %%ecx\n\t"
@@ -261,30 +258,25 @@ miss:
 
 /*
  * Replaces this CPU's loaded magazine of class cls by m, if the cache is attached and the
- * loaded magazine holds no entry (swap_empty) or at least cap entries (swap_full). The
- * commit is the store of m; the magazine it replaced is returned, now owned by the caller
+ * loaded magazine holds no entry (swap_empty) or at least cap entries (swap_full), both a
+ * count in [lo, lo + span] (swap_at, unsigned: n - lo <= span). The commit is the store of m; the magazine it replaced is returned, now owned by the caller
  * alone (no sequence holds a reference across its commit, and a detacher either aborted it
  * or sees it committed). NULL when the condition does not hold.
  */
-static inline void *iovx_rseq_cls_swap_empty_at(ptrdiff_t rs, void *slots, uint64_t cls,
-						void *m)
+static inline void *iovx_rseq_cls_swap_at(ptrdiff_t rs, void *slots, uint64_t cls,
+					  uint32_t lo, uint32_t span, void *m)
 {
 	void *ret;
 
 	__asm__ __volatile__(
 		IOVX_RSEQ_CS(1, 2, 4)
-		"6:\n\t"
-		"leaq 3b(%%rip), %%rax\n\t"
-		"movq %%rax, %%fs:8(%[rs])\n\t"
-		"1:\n\t"
-		"movl %%fs:4(%[rs]), %%eax\n\t"
-		"shlq $8, %%rax\n\t"
-		"addq %[slots], %%rax\n\t"
-		"cmpq $0, (%%rax)\n\t"
-		"jnz 5f\n\t"
+		IOVX_RSEQ_FIND_CACHE("ax")
+		IOVX_RSEQ_IF_DETACHED("5f")
 		"movq %c[lo](%%rax, %[cls], 8), %[ret]\n\t"
-		"cmpl $0, (%[ret])\n\t"
-		"jnz 5f\n\t"
+		"movl (%[ret]), %%ecx\n\t"
+		"subl %[n_lo], %%ecx\n\t"
+		"cmpl %[span], %%ecx\n\t"		/* n outside [n_lo, n_lo + span] */
+		"ja 5f\n\t"
 		"movq %[m], %c[lo](%%rax, %[cls], 8)\n\t"	/* commit (E-RS1) */
 		"2:\n\t"
 		"jmp 7f\n\t"
@@ -293,43 +285,22 @@ static inline void *iovx_rseq_cls_swap_empty_at(ptrdiff_t rs, void *slots, uint6
 		"7:\n\t"
 		IOVX_RSEQ_ABORT(4, 6)
 		: [ret] "=&r"(ret)
-		: [rs] "r"(rs), [slots] "r"(slots), [cls] "r"(cls), [m] "r"(m),
-		  [lo] "i"(IOVX_IOVA_LOADED_OFF(0))
-		: "rax", "memory", "cc");
+		: [rs] "r"(rs), [slots] "r"(slots), [cls] "r"(cls), [n_lo] "r"(lo),
+		  [span] "r"(span), [m] "r"(m), [lo] "i"(IOVX_IOVA_LOADED_OFF(0))
+		: "rax", "rcx", "memory", "cc");
 	return ret;
+}
+
+static inline void *iovx_rseq_cls_swap_empty_at(ptrdiff_t rs, void *slots, uint64_t cls,
+						void *m)
+{
+	return iovx_rseq_cls_swap_at(rs, slots, cls, 0, 0, m);
 }
 
 static inline void *iovx_rseq_cls_swap_full_at(ptrdiff_t rs, void *slots, uint64_t cls,
 					       uint32_t cap, void *m)
 {
-	void *ret;
-
-	__asm__ __volatile__(
-		IOVX_RSEQ_CS(1, 2, 4)
-		"6:\n\t"
-		"leaq 3b(%%rip), %%rax\n\t"
-		"movq %%rax, %%fs:8(%[rs])\n\t"
-		"1:\n\t"
-		"movl %%fs:4(%[rs]), %%eax\n\t"
-		"shlq $8, %%rax\n\t"
-		"addq %[slots], %%rax\n\t"
-		"cmpq $0, (%%rax)\n\t"
-		"jnz 5f\n\t"
-		"movq %c[lo](%%rax, %[cls], 8), %[ret]\n\t"
-		"cmpl %[cap], (%[ret])\n\t"
-		"jb 5f\n\t"
-		"movq %[m], %c[lo](%%rax, %[cls], 8)\n\t"	/* commit (E-RS1) */
-		"2:\n\t"
-		"jmp 7f\n\t"
-		"5:\n\t"
-		"xorl %k[ret], %k[ret]\n\t"
-		"7:\n\t"
-		IOVX_RSEQ_ABORT(4, 6)
-		: [ret] "=&r"(ret)
-		: [rs] "r"(rs), [slots] "r"(slots), [cls] "r"(cls), [cap] "r"(cap), [m] "r"(m),
-		  [lo] "i"(IOVX_IOVA_LOADED_OFF(0))
-		: "rax", "memory", "cc");
-	return ret;
+	return iovx_rseq_cls_swap_at(rs, slots, cls, cap, UINT32_MAX - cap, m);
 }
 
 /*
@@ -343,13 +314,7 @@ static inline void *iovx_rseq_slot_detach_at(ptrdiff_t rs, void *slots, uint64_t
 
 	__asm__ __volatile__(
 		IOVX_RSEQ_CS(1, 2, 4)
-		"6:\n\t"
-		"leaq 3b(%%rip), %%rax\n\t"
-		"movq %%rax, %%fs:8(%[rs])\n\t"
-		"1:\n\t"
-		"movl %%fs:4(%[rs]), %%ecx\n\t"
-		"shlq $8, %%rcx\n\t"
-		"addq %[slots], %%rcx\n\t"
+		IOVX_RSEQ_FIND_CACHE("cx")
 		"xorl %%eax, %%eax\n\t"
 		"lock cmpxchgq %[owner], (%%rcx)\n\t"	/* commit (E-RS2) */
 		"2:\n\t"
