@@ -30,7 +30,7 @@ extern "C" {
 #define IOVX_IOVA_MAX_CACHED_ORDER	10
 /*
  * Default cached orders 0..10: 1 .. 1024 granules (4 MiB at a 4 KiB granule). Magazines of
- * the larger classes hold fewer entries (127 up to 64 granules, then halving, at least 7),
+ * 1 and 2 granules hold 255 entries, then 127 up to 64 granules, then halving, at least 7,
  * so the granules a cache can hoard stay bounded (see hoard_bound in the statistics).
  */
 #define IOVX_IOVA_DEFAULT_CACHED_ORDER	10
@@ -50,7 +50,8 @@ struct iovx_iova_config {
 	unsigned int max_cached_order;	/* cached classes 0..this; <= IOVX_IOVA_MAX_CACHED_ORDER */
 	/*
 	 * Depot bound in full magazines of the two smallest classes (halved every second
-	 * class, at least 4); 0: the default, 4 per CPU within 32..512.
+	 * class, at least 4); 0: the default, 4 per CPU within 32..512, of which the two
+	 * smallest classes (whose magazines are twice as big) keep half.
 	 */
 	unsigned int depot_max;
 	unsigned int flags;		/* IOVX_IOVA_* */

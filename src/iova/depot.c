@@ -3,11 +3,12 @@
  * depot.c - the magazine depot: lock-free stacks of full magazines per size class and one
  * stack of empty magazines (Bonwick & Adams' magazine layer, with Treiber stacks).
  *
- * What and why. Every magazine of a domain lives in one array allocated at creation, so a
- * stack's top is a single 64-bit word holding (index + 1) and a tag incremented by every
- * successful CAS: ABA-safe with single-word CAS on every architecture, and a magazine is
- * never freed while the domain lives, so reading a stale 'next' link is harmless (the CAS
- * then fails on the tag).
+ * What and why. Every magazine of a domain lives in one of two arrays allocated at creation
+ * (big magazines for the smallest classes, normal ones for the rest; one index space over
+ * both), so a stack's top is a single 64-bit word holding (index + 1) and a tag incremented
+ * by every successful CAS: ABA-safe with single-word CAS on every architecture, and a
+ * magazine is never freed while the domain lives, so reading a stale 'next' link is
+ * harmless (the CAS then fails on the tag). Empty magazines wait on one stack per kind.
  *
  * In front of the stacks, one exchange slot per class holds at most one magazine, empty
  * or full, on a cache line of its own: take_full/take_empty look there before the stacks
@@ -42,9 +43,36 @@
 #define TOP_TAG(t)	((t) >> 32)
 #define MKTOP(i, tag)	((uint64_t)(i) | ((uint64_t)(tag) << 32))
 
+/* Magazine of 1-based index idx (1..nr[0] big, then normal), and back. */
+static inline struct iovx_mag *mag_at(const struct depot *d, uint32_t idx)
+{
+	uint32_t i = idx - 1;
+
+	if (i < d->nr[0])
+		return (struct iovx_mag *)(d->mags[0] + (size_t)i * d->stride[0]);
+	return (struct iovx_mag *)(d->mags[1] + (size_t)(i - d->nr[0]) * d->stride[1]);
+}
+
+static inline unsigned int mag_kind_of(const struct depot *d, const struct iovx_mag *m)
+{
+	const char *p = (const char *)m;
+
+	return d->mags[0] && p >= d->mags[0] &&
+	       p < d->mags[0] + (size_t)d->nr[0] * d->stride[0] ? 0 : 1;
+}
+
+static inline uint32_t mag_idx(const struct depot *d, const struct iovx_mag *m)
+{
+	const char *p = (const char *)m;
+
+	if (!mag_kind_of(d, m))
+		return (uint32_t)((size_t)(p - d->mags[0]) / d->stride[0]) + 1;
+	return d->nr[0] + (uint32_t)((size_t)(p - d->mags[1]) / d->stride[1]) + 1;
+}
+
 static void stack_push(struct depot *d, uint64_t *top, struct iovx_mag *m)
 {
-	uint32_t idx = (uint32_t)(m - d->mags) + 1;
+	uint32_t idx = mag_idx(d, m);
 	uint64_t old = iovx_load_acquire(top);
 
 	IOVX_PARK_POINT("depot.push");
@@ -66,29 +94,48 @@ static struct iovx_mag *stack_pop(struct depot *d, uint64_t *top)
 
 		if (idx == DEPOT_NONE)
 			return NULL;
-		next = iovx_load_relaxed(&d->mags[idx - 1].next);		/* E-D2 */
+		next = iovx_load_relaxed(&mag_at(d, idx)->next);		/* E-D2 */
 		if (iovx_cmpxchg_acq_rel(top, &old, MKTOP(next, TOP_TAG(old) + 1)))	/* E-D1 */
-			return &d->mags[idx - 1];
+			return mag_at(d, idx);
 	}
 }
 
-int iovx_depot_init(struct depot *d, uint32_t nr_mags, const uint32_t *full_max, uint64_t *mem)
+int iovx_depot_init(struct depot *d, const uint32_t nr_mags[2], const uint32_t *full_max,
+		    uint64_t *mem)
 {
-	size_t sz = (size_t)nr_mags * sizeof(struct iovx_mag);
+	static const uint32_t entries[2] = { IOVX_MAG_BIG_SIZE, IOVX_MAG_SIZE };
+	size_t sz;
 
-	d->mags = iovx_zalloc_aligned(sz, IOVX_CACHELINE, IOVX_GFP_KERNEL);
-	if (!d->mags)
-		return -ENOMEM;
-	iovx_fetch_add_relaxed(mem, sz);
-	d->nr_mags = nr_mags;
-	d->empty_top = 0;
+	d->mags[0] = d->mags[1] = NULL;
+	d->xslot = NULL;
+	for (unsigned int k = 0; k < 2; k++) {
+		d->nr[k] = nr_mags[k];
+		/* a whole number of cache lines, so no two magazines share one */
+		d->stride[k] = (uint32_t)((sizeof(struct iovx_mag) + entries[k] * sizeof(uint64_t) +
+					   IOVX_CACHELINE - 1) & ~(size_t)(IOVX_CACHELINE - 1));
+		d->empty_top[k] = 0;
+		d->mags[k] = NULL;
+		if (!nr_mags[k])
+			continue;
+		sz = (size_t)nr_mags[k] * d->stride[k];
+		d->mags[k] = iovx_zalloc_aligned(sz, IOVX_CACHELINE, IOVX_GFP_KERNEL);
+		if (!d->mags[k]) {
+			iovx_depot_destroy(d);
+			return -ENOMEM;
+		}
+		iovx_fetch_add_relaxed(mem, sz);
+	}
+	d->nr_mags = nr_mags[0] + nr_mags[1];
 	for (unsigned int c = 0; c < IOVX_NR_CLASSES; c++) {
 		d->full_top[c] = 0;
 		d->full_count[c] = 0;
 		d->full_max[c] = full_max[c];
 	}
-	for (uint32_t i = nr_mags; i-- > 0;)
-		stack_push(d, &d->empty_top, &d->mags[i]);
+	for (uint32_t i = d->nr_mags; i > 0; i--) {
+		struct iovx_mag *m = mag_at(d, i);
+
+		stack_push(d, &d->empty_top[mag_kind_of(d, m)], m);
+	}
 	sz = IOVX_NR_CLASSES * DEPOT_XS_STRIDE * sizeof(uint64_t);
 	d->xslot = iovx_zalloc_aligned(sz, IOVX_CACHELINE, IOVX_GFP_KERNEL);
 	if (!d->xslot) {
@@ -98,11 +145,11 @@ int iovx_depot_init(struct depot *d, uint32_t nr_mags, const uint32_t *full_max,
 	iovx_fetch_add_relaxed(mem, sz);
 	/* each cached class's slot starts with an empty magazine (0 = no slot: never used) */
 	for (unsigned int c = 0; c < IOVX_NR_CLASSES; c++) {
-		struct iovx_mag *m = full_max[c] ? stack_pop(d, &d->empty_top) : NULL;
+		struct iovx_mag *m = full_max[c] ? iovx_depot_pop_empty(d, iovx_mag_kind(c)) : NULL;
 
 		if (m)
 			iovx_store_release(&d->xslot[c * DEPOT_XS_STRIDE],
-					   (uint64_t)(m - d->mags) + 1);	/* E-D3 */
+					   (uint64_t)mag_idx(d, m));		/* E-D3 */
 	}
 	return 0;
 }
@@ -111,8 +158,10 @@ void iovx_depot_destroy(struct depot *d)
 {
 	iovx_free(d->xslot);
 	d->xslot = NULL;
-	iovx_free(d->mags);
-	d->mags = NULL;
+	for (unsigned int k = 0; k < 2; k++) {
+		iovx_free(d->mags[k]);
+		d->mags[k] = NULL;
+	}
 }
 
 /* Takes the slot's magazine if it is in 'state' (full or empty), leaving the slot vacant. */
@@ -125,7 +174,7 @@ static struct iovx_mag *xslot_take(struct depot *d, unsigned int cls, uint64_t s
 		if (!TOP_IDX(old) || (old & DEPOT_XS_FULL) != state)
 			return NULL;
 	} while (!iovx_cmpxchg_acq_rel(slot, &old, 0));				/* E-D3 */
-	return &d->mags[TOP_IDX(old) - 1];
+	return mag_at(d, TOP_IDX(old));
 }
 
 /* Puts m (in 'state') into the slot if it is vacant. */
@@ -137,7 +186,7 @@ static bool xslot_give(struct depot *d, unsigned int cls, struct iovx_mag *m, ui
 	/* a plain look first: a CAS that is bound to fail still takes the line exclusive */
 	if (iovx_load_relaxed(slot))
 		return false;
-	return iovx_cmpxchg_acq_rel(slot, &old, (uint64_t)(m - d->mags) + 1 + state);	/* E-D3 */
+	return iovx_cmpxchg_acq_rel(slot, &old, (uint64_t)mag_idx(d, m) + state);	/* E-D3 */
 }
 
 struct iovx_mag *iovx_depot_take_full(struct depot *d, unsigned int cls)
@@ -151,7 +200,7 @@ struct iovx_mag *iovx_depot_take_empty(struct depot *d, unsigned int cls)
 {
 	struct iovx_mag *m = xslot_take(d, cls, 0);
 
-	return m ? m : iovx_depot_pop_empty(d);
+	return m ? m : iovx_depot_pop_empty(d, iovx_mag_kind(cls));
 }
 
 bool iovx_depot_give_full(struct depot *d, unsigned int cls, struct iovx_mag *m)
@@ -164,25 +213,25 @@ void iovx_depot_give_empty(struct depot *d, unsigned int cls, struct iovx_mag *m
 {
 	iovx_store_relaxed(&m->n, 0);
 	if (!xslot_give(d, cls, m, 0))
-		stack_push(d, &d->empty_top, m);
+		stack_push(d, &d->empty_top[mag_kind_of(d, m)], m);
 }
 
 struct iovx_mag *iovx_depot_xslot_full(struct depot *d, unsigned int cls)
 {
 	uint64_t w = iovx_load_acquire(&d->xslot[cls * DEPOT_XS_STRIDE]);
 
-	return TOP_IDX(w) && (w & DEPOT_XS_FULL) ? &d->mags[TOP_IDX(w) - 1] : NULL;
+	return TOP_IDX(w) && (w & DEPOT_XS_FULL) ? mag_at(d, TOP_IDX(w)) : NULL;
 }
 
-struct iovx_mag *iovx_depot_pop_empty(struct depot *d)
+struct iovx_mag *iovx_depot_pop_empty(struct depot *d, unsigned int kind)
 {
-	return stack_pop(d, &d->empty_top);
+	return stack_pop(d, &d->empty_top[kind]);
 }
 
 void iovx_depot_push_empty(struct depot *d, struct iovx_mag *m)
 {
 	iovx_store_relaxed(&m->n, 0);
-	stack_push(d, &d->empty_top, m);
+	stack_push(d, &d->empty_top[mag_kind_of(d, m)], m);
 }
 
 struct iovx_mag *iovx_depot_pop_full(struct depot *d, unsigned int cls)
@@ -214,7 +263,7 @@ int iovx_depot_walk_full(struct depot *d, unsigned int cls,
 	uint32_t guard = d->nr_mags + 1;
 
 	while (idx != DEPOT_NONE && guard--) {
-		struct iovx_mag *m = &d->mags[idx - 1];
+		struct iovx_mag *m = mag_at(d, idx);
 		int ret = fn(arg, m);
 
 		if (ret)

@@ -325,8 +325,7 @@ static void domain_free(struct iovx_iova_domain *dom)
 		iovx_free(r);
 	}
 	iovx_free(dom->fast.caches);
-	if (dom->depot.mags)
-		iovx_depot_destroy(&dom->depot);
+	iovx_depot_destroy(&dom->depot);	/* frees what init allocated; NULLs are fine */
 	if (dom->buddy.pc)
 		iovx_buddy_destroy(&dom->buddy);
 	iovx_free(dom);
@@ -335,7 +334,7 @@ static void domain_free(struct iovx_iova_domain *dom)
 int iovx_iova_domain_create(const struct iovx_iova_config *cfg, struct iovx_iova_domain **out)
 {
 	struct iovx_iova_domain *dom;
-	uint32_t full_max[IOVX_NR_CLASSES] = { 0 }, nr_mags;
+	uint32_t full_max[IOVX_NR_CLASSES] = { 0 }, nr_mags[2] = { 0, 0 };
 	unsigned int ncpu, cpu, cls, base;
 	uint64_t start;
 	int ret;
@@ -381,14 +380,20 @@ int iovx_iova_domain_create(const struct iovx_iova_config *cfg, struct iovx_iova
 	 * Depot bound per class: 'base' magazines for the two smallest classes, halving every
 	 * second class (a TX ring of a few thousand 1-granule IOVAs in flight fits; a class of
 	 * 256 granules still keeps a few magazines), at least 4. 4 per CPU of 127 entries hold
-	 * what 8 per CPU of 63 held before the magazines doubled.
+	 * what 8 per CPU of 63 held before the magazines doubled; the two smallest classes use
+	 * big magazines (255 entries) and, by default, half as many of them.
 	 */
 	base = cfg->depot_max ? cfg->depot_max : (ncpu * 4 < 32 ? 32 : ncpu * 4 > 512 ? 512 : ncpu * 4);
-	nr_mags = ncpu * 2;
 	for (cls = 0; cls < dom->fast.ncls; cls++) {
-		full_max[cls] = base >> (cls / 2) < 4 ? 4 : base >> (cls / 2);
-		/* two per CPU cache, the bound, the exchange slot's */
-		nr_mags += ncpu * 2 + full_max[cls] + 1;
+		unsigned int k = iovx_mag_kind(cls);
+		/* by default, half as many of the big magazines: the same entries */
+		uint32_t b = k || cfg->depot_max ? base >> (cls / 2) : base / 2;
+
+		full_max[cls] = b < 4 ? 4 : b;
+		/* two per CPU cache, the bound, the exchange slot's; spares for each kind in use */
+		if (!nr_mags[k])
+			nr_mags[k] = ncpu * 2;
+		nr_mags[k] += ncpu * 2 + full_max[cls] + 1;
 	}
 	if (dom->fast.ncls) {
 
@@ -406,8 +411,10 @@ int iovx_iova_domain_create(const struct iovx_iova_config *cfg, struct iovx_iova
 
 			c->home = cpu;
 			for (cls = 0; cls < dom->fast.ncls; cls++) {
-				c->loaded[cls] = iovx_depot_pop_empty(&dom->depot);
-				c->prev[cls] = iovx_depot_pop_empty(&dom->depot);
+				c->loaded[cls] = iovx_depot_pop_empty(&dom->depot,
+								      iovx_mag_kind(cls));
+				c->prev[cls] = iovx_depot_pop_empty(&dom->depot,
+								    iovx_mag_kind(cls));
 			}
 		}
 	}
@@ -436,11 +443,15 @@ int iovx_iova_domain_create(const struct iovx_iova_config *cfg, struct iovx_iova
 	dom->percpu_mode = MODE_CAS;
 #endif
 	for (cls = 0; cls < IOVX_NR_CLASSES; cls++) {
-		/* 127 entries up to 64 granules, then halving per class, at least 7 */
+		/*
+		 * big magazines (the smallest classes): IOVX_MAG_BIG_SIZE entries; normal ones:
+		 * 127 up to 64 granules, then halving per class, at least 7
+		 */
 		uint32_t cap = cls <= 6 ? IOVX_MAG_SIZE : IOVX_MAG_SIZE >> (cls - 6);
 
 		cap = cap < 7 ? 7 : cap;
-		dom->fast.mag_cap[cls] = cap < IOVX_MAG_SIZE ? cap : IOVX_MAG_SIZE;
+		cap = cap < IOVX_MAG_SIZE ? cap : IOVX_MAG_SIZE;
+		dom->fast.mag_cap[cls] = iovx_mag_kind(cls) ? cap : IOVX_MAG_BIG_SIZE;
 	}
 	if (dom->percpu_mode == MODE_RSEQ && !dom->allocated && dom->fast.ncls)
 		dom->fast.inline_np = 1ull << (dom->fast.ncls - 1);
@@ -879,7 +890,7 @@ static void fill_common(struct iovx_iova_domain *dom, struct iovx_iova_stats *st
 	st->hoard_bound = hoard_bound(dom);
 	st->mem_bytes = iovx_load_relaxed(&dom->mem_bytes);
 	st->nr_cpu_slots = dom->nr_cpus;
-	st->mag_size = IOVX_MAG_SIZE;
+	st->mag_size = IOVX_MAG_BIG_SIZE;
 	st->percpu_mode = (uint64_t)dom->percpu_mode;
 }
 
@@ -971,7 +982,7 @@ static int audit_mag(struct audit_ctx *a, struct iovx_mag *m)
 {
 	uint32_t n = iovx_load_relaxed(&m->n);
 
-	if (n > IOVX_MAG_SIZE)
+	if (n > a->dom->fast.mag_cap[a->cls])
 		return -EFAULT;
 	for (uint32_t i = 0; i < n; i++) {
 		int ret = audit_add(a, iovx_load_relaxed(&m->pfn[i]), 1ull << a->cls);

@@ -112,16 +112,30 @@ int iovx_buddy_walk(struct buddy *b, int (*fn)(void *arg, uint64_t pfn, unsigned
 		    void *arg);
 
 /* ------------------------------------------------------------------ magazines */
+/*
+ * Two kinds of magazines: big ones (IOVX_MAG_BIG_SIZE entries, 2 KiB) for the classes below
+ * IOVX_MAG_BIG_CLASSES, where one-way streams (a TX ring completed on another CPU) move
+ * magazines between CPUs most often, and normal ones (IOVX_MAG_SIZE entries, 1 KiB) for the
+ * rest. See docs/design.md §6 (session 3).
+ */
 #ifndef IOVX_MAG_SIZE
-#define IOVX_MAG_SIZE 127	/* a magazine is 1 KiB */
+#define IOVX_MAG_SIZE 127	/* a normal magazine is 1 KiB */
 #endif
+#define IOVX_MAG_BIG_SIZE	(2 * IOVX_MAG_SIZE + 1)
+#define IOVX_MAG_BIG_CLASSES	2u
 #define IOVX_NR_CLASSES (IOVX_IOVA_MAX_CACHED_ORDER + 1)
 
 struct iovx_mag {
 	uint32_t n;			/* entries in pfn[]; layout fixed by the rseq fast path */
 	uint32_t next;			/* depot stack link: index + 1, 0 = none */
-	uint64_t pfn[IOVX_MAG_SIZE];
+	uint64_t pfn[];			/* IOVX_MAG_BIG_SIZE or IOVX_MAG_SIZE, by kind */
 };
+
+/* The kind of magazine a class uses: 0 big, 1 normal. */
+static inline unsigned int iovx_mag_kind(unsigned int cls)
+{
+	return cls < IOVX_MAG_BIG_CLASSES ? 0 : 1;
+}
 
 #define DEPOT_NONE 0u
 
@@ -133,18 +147,22 @@ struct iovx_mag {
 #define DEPOT_XS_STRIDE		(IOVX_CACHELINE / sizeof(uint64_t))
 
 struct depot {
-	struct iovx_mag *mags;
+	char *mags[2];			/* per kind: an array of nr[kind] magazines, stride[kind] apart */
+	uint32_t nr[2];
+	uint32_t stride[2];
 	uint64_t *xslot;		/* [cls * DEPOT_XS_STRIDE]: index + 1 | DEPOT_XS_FULL */
-	uint32_t nr_mags;
+	uint32_t nr_mags;		/* nr[0] + nr[1]; indices 1..nr[0] are big, the rest normal */
 	uint32_t full_max[IOVX_NR_CLASSES];	/* full magazines per class */
-	uint64_t empty_top;		/* index+1 in the low half, ABA tag in the high half */
+	uint64_t empty_top[2];		/* per kind: index+1 in the low half, ABA tag in the high half */
 	uint64_t full_top[IOVX_NR_CLASSES];
 	uint32_t full_count[IOVX_NR_CLASSES];
 };
 
-int iovx_depot_init(struct depot *d, uint32_t nr_mags, const uint32_t *full_max, uint64_t *mem);
+/* nr_mags[kind]: magazines of each kind to create (either may be 0). */
+int iovx_depot_init(struct depot *d, const uint32_t nr_mags[2], const uint32_t *full_max,
+		    uint64_t *mem);
 void iovx_depot_destroy(struct depot *d);
-struct iovx_mag *iovx_depot_pop_empty(struct depot *d);
+struct iovx_mag *iovx_depot_pop_empty(struct depot *d, unsigned int kind);
 void iovx_depot_push_empty(struct depot *d, struct iovx_mag *m);
 struct iovx_mag *iovx_depot_pop_full(struct depot *d, unsigned int cls);
 /* false when the class already holds full_max[cls] magazines */
