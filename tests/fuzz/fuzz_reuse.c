@@ -523,7 +523,13 @@ static int after_map(struct st *z, bool tagged, bool sg, int n, const uint64_t *
 			above |= x->dma[i] + x->dlen[i] - 1 > z->mask;
 		if (above) {
 			CHECK(rs.hits == before->hits && rs.misses == before->misses &&
-			      rs.untagged_fallbacks == before->untagged_fallbacks + 1 && ev == 0);
+			      rs.untagged_fallbacks == before->untagged_fallbacks + 1);
+			/*
+			 * The fallback needs an IOVA below the lowered mask, where the space can
+			 * run out: the map may evict idle entries (this one too) to get it.
+			 */
+			if (ev)
+				account_evictions(z, ev, dma, dlen, nout, false);
 			z->fallbacks++;
 			return -1;
 		}
