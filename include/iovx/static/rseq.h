@@ -68,6 +68,17 @@
 	".popsection\n\t"
 
 /*
+ * End of a sequence that returns a value in [ret]: a miss (label 5) returns 0, a commit
+ * (label 2, followed by whatever sets [ret]) jumps over it to label 7.
+ */
+#define IOVX_RSEQ_MISS_RETURNS_ZERO						\
+	"jmp 7f\n\t"								\
+	"5:\n\t"								\
+	"xorl %k[ret], %k[ret]\n\t"						\
+	"7:\n\t"								\
+	IOVX_RSEQ_ABORT(4, 6)
+
+/*
  * Start of every sequence: publish the descriptor (label 6, where an abort restarts), enter
  * the critical section (label 1) and find this CPU's cache: %r<reg> = slots + (cpu << 8),
  * with reg "ax" or "cx" (%rax carries the descriptor's address first).
@@ -117,11 +128,7 @@ static inline uint64_t iovx_rseq_stack_pop_at(ptrdiff_t rs, void *slots, size_t 
 		"decl %%ecx\n\t"
 		"movl %%ecx, (%%rdx)\n\t"		/* commit (E-RS1) */
 		"2:\n\t"
-		"jmp 7f\n\t"
-		"5:\n\t"
-		"xorl %k[ret], %k[ret]\n\t"
-		"7:\n\t"
-		IOVX_RSEQ_ABORT(4, 6)
+		IOVX_RSEQ_MISS_RETURNS_ZERO
 		: [ret] "=&r"(ret)
 		: [rs] "r"(rs), [slots] "r"(slots), [off] "r"(off), [max] "r"(max)
 		: "rax", "rcx", "rdx", "memory", "cc");
@@ -144,11 +151,7 @@ static inline int iovx_rseq_stack_push_at(ptrdiff_t rs, void *slots, size_t off,
 		"movl %%ecx, (%%rdx)\n\t"		/* commit (E-RS1) */
 		"2:\n\t"
 		"movl $1, %[ret]\n\t"
-		"jmp 7f\n\t"
-		"5:\n\t"
-		"xorl %[ret], %[ret]\n\t"
-		"7:\n\t"
-		IOVX_RSEQ_ABORT(4, 6)
+		IOVX_RSEQ_MISS_RETURNS_ZERO
 		: [ret] "=&r"(ret)
 		: [rs] "r"(rs), [slots] "r"(slots), [off] "r"(off), [cap] "r"(cap),
 		  [v] "r"(v)
@@ -279,11 +282,7 @@ static inline void *iovx_rseq_cls_swap_at(ptrdiff_t rs, void *slots, uint64_t cl
 		"ja 5f\n\t"
 		"movq %[m], %c[lo](%%rax, %[cls], 8)\n\t"	/* commit (E-RS1) */
 		"2:\n\t"
-		"jmp 7f\n\t"
-		"5:\n\t"
-		"xorl %k[ret], %k[ret]\n\t"
-		"7:\n\t"
-		IOVX_RSEQ_ABORT(4, 6)
+		IOVX_RSEQ_MISS_RETURNS_ZERO
 		: [ret] "=&r"(ret)
 		: [rs] "r"(rs), [slots] "r"(slots), [cls] "r"(cls), [n_lo] "r"(lo),
 		  [span] "r"(span), [m] "r"(m), [lo] "i"(IOVX_IOVA_LOADED_OFF(0))
@@ -320,11 +319,7 @@ static inline void *iovx_rseq_slot_detach_at(ptrdiff_t rs, void *slots, uint64_t
 		"2:\n\t"
 		"jnz 5f\n\t"
 		"movq %%rcx, %[ret]\n\t"
-		"jmp 7f\n\t"
-		"5:\n\t"
-		"xorl %k[ret], %k[ret]\n\t"
-		"7:\n\t"
-		IOVX_RSEQ_ABORT(4, 6)
+		IOVX_RSEQ_MISS_RETURNS_ZERO
 		: [ret] "=&r"(ret)
 		: [rs] "r"(rs), [slots] "r"(slots), [owner] "r"(owner)
 		: "rax", "rcx", "memory", "cc");
