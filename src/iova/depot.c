@@ -114,7 +114,6 @@ int iovx_depot_init(struct depot *d, const uint32_t nr_mags[2], const uint32_t *
 		d->stride[k] = (uint32_t)((sizeof(struct iovx_mag) + entries[k] * sizeof(uint64_t) +
 					   IOVX_CACHELINE - 1) & ~(size_t)(IOVX_CACHELINE - 1));
 		d->empty_top[k] = 0;
-		d->mags[k] = NULL;
 		if (!nr_mags[k])
 			continue;
 		sz = (size_t)nr_mags[k] * d->stride[k];
