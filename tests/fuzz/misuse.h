@@ -724,7 +724,8 @@ static void mutate_sg(struct mu *m, int self, struct in *in, int *nents, unsigne
 					  IOVX_DMA_MAX_SEGS + 1 };
 		unsigned int a = (unsigned int)get(in, 1);
 
-		*nents = a & 0x80 ? nv[a % 6] : *nents + (a & 1 ? 1 : -1) * (1 + (int)(a >> 1) % 2);
+		*nents = a & 0x80 ? nv[a % 6] :	/* one or two more or fewer, wrapping */
+			 (int)((unsigned int)*nents + (a & 1 ? 1u : -1u) * (1 + (a >> 1) % 2));
 		mu_note(" nents=%d", *nents);
 		break;
 	}
@@ -955,10 +956,12 @@ static void do_misuse(struct mu *m, int k, struct in *in)
 	n = 1 + ctl / 3 % 3;
 	if (l->sg) {
 		/* The list as mapped, repeated past its end (a larger nents reads real entries). */
-		for (i = 0; i < IOVX_DMA_MAX_SEGS + 1; i++)
+		for (i = 0; i < MAXSG + 2; i++)
 			scratch[i] = l->s[i % l->nents];
 		for (t = 0; t < n; t++)
 			mutate_sg(m, k, in, &nents, &dir, &attrs);
+		for (i = MAXSG + 2; i < nents && i <= IOVX_DMA_MAX_SEGS; i++)
+			scratch[i] = l->s[i % l->nents];
 		x = expect_sg(m, k, nents, dir, attrs, op);
 	} else {
 		for (t = 0; t < n; t++) {
