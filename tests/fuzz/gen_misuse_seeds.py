@@ -5,10 +5,13 @@ tests/fuzz/corpus/misuse_{dma,bounce,reuse}/. Run from anywhere; the output is
 deterministic, so a re-run changes no committed file.
 
 Seed names say what they exercise; class1..class4 are the four misuse classes of the
-facade's contract (docs/dma.md, "Misuse"): 1 a DMA address near 0 or 2^64 or beyond the
-IOVA space, 2 an sg list changed under the same total (a moved offset), 3 a bounced sg list
-with swapped lengths or a DMA address of another caller's slot, 4 a tagged map when the
-reuse table is full of held entries.
+facade's record (include/iovx/dma.h, docs/design.md): 1 a DMA address near 0 or 2^64 or
+beyond the IOVA space (near 2^64 the live-mapping table's key dma + 3 wraps onto its empty,
+tombstone and busy markers; the class1-tombstones-* seeds fill a 16-slot table with
+tombstones of one shape so that the wrapped key meets one), 2 an sg list changed under the
+same nents, direction and total (a moved offset, another phys), 3 an sg list with swapped
+lengths or another caller's DMA address or bounce slot, 4 a tagged map when the reuse table
+is full of held entries (it must still be a table mapping, reachable by a stop).
 """
 import os
 

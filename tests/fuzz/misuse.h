@@ -20,9 +20,14 @@
  * mapping (reuse: stop reuse of a slot's buffer that nothing live overlaps); 7 reuse: evict.
  *
  * The shadow model knows every live mapping as map_sg/map_single recorded it and predicts
- * each misuse call's result from the misuse contract of docs/dma.md: argument errors
- * (-EINVAL, -EOVERFLOW, -ERANGE), then sg[0].dma_address (or dma) selects a live mapping
- * (-ENOENT if none starts there), then any difference from the record is -EINVAL. A call
+ * each misuse call's result from the errnos of include/iovx/dma.h (docs/design.md, "The
+ * record of every live mapping"): argument errors (-EINVAL; single: -EOVERFLOW when dma +
+ * size wraps), then sg[0].dma_address (or dma) selects a live mapping (-ENOENT if none
+ * starts there, near 0, near 2^64 or beyond the IOVA space alike), then any difference
+ * from the record is -EINVAL (an sg entry no map could take is a difference too). Where
+ * the order of two checks is not part of the contract either errno is accepted (an sg
+ * call with a bad entry naming no mapping; a tagged list, which the reuse table finds by
+ * its buffer, naming another mapping: -EINVAL or -ENOENT). A call
  * the model finds well-formed (a mutation that changed nothing the facade compares) is
  * expected to succeed (an unmap then really unmaps). A rejected call must change nothing:
  * the facade's counters (live, maps, unmaps, invalidations, leaks, bounce counts), the
@@ -85,7 +90,6 @@
 #define EVER		1024		/* IOVA pages ever handed out (final check) */
 #define OAS_BITS	52		/* the simulator's output address size */
 #define MAP_ATTRS	(IOVX_DMA_ATTR_WEAK_ORDERING | IOVX_DMA_ATTR_PRIVILEGED)
-#define TOP_GUARD	4ull		/* the last bytes of the space the facade keeps out */
 
 /* ------------------------------------------------------------------ reporting */
 static char mu_what[512];		/* the call in progress, for a failed check */
@@ -136,6 +140,7 @@ static uint64_t get(struct in *in, unsigned int bytes)
 /* ------------------------------------------------------------------ model */
 struct slot {
 	bool described, live, sg, tagged;
+	bool overflow;			/* reuse: mapped by an entry beyond the capacity */
 	int nents, nout;
 	unsigned int dir, attrs;
 	struct iovx_dma_sg s[MAXSG];	/* as map_sg left it */
@@ -319,8 +324,8 @@ static void note_idle(struct mu *m, const struct slot *l)
 	X(sim_tables_alloc) X(sim_tables_emptied) X(sim_tables_freed)	\
 	X(sim_tlbi_range) X(sim_tlbi_all) X(sim_syncs) X(sim_tables_live)	\
 	X(iova_live) X(iova_audit) X(pool_live)				\
-	X(r_hits) X(r_misses) X(r_untagged_fallbacks) X(r_evictions) X(r_stops) \
-	X(r_entries) X(r_active) X(r_refs)
+	X(r_hits) X(r_misses) X(r_untagged_fallbacks) X(r_overflows) X(r_evictions) \
+	X(r_stops) X(r_entries) X(r_active) X(r_refs)
 
 struct state {
 #define MU_FIELD(f) uint64_t f;
@@ -370,6 +375,7 @@ static void snap(struct mu *m, struct state *s)
 		s->r_hits = rs.hits;
 		s->r_misses = rs.misses;
 		s->r_untagged_fallbacks = rs.untagged_fallbacks;
+		s->r_overflows = rs.overflows;
 		s->r_evictions = rs.evictions;
 		s->r_stops = rs.stops;
 		s->r_entries = rs.entries;
@@ -577,6 +583,7 @@ static void do_map(struct mu *m, int k, struct in *in, unsigned int op)
 				(unsigned long long)r1.untagged_fallbacks);
 			CHECK(!"a tagged map is a reuse-table mapping");
 		}
+		l->overflow = r1.overflows > r0.overflows;
 	} else {
 		CHECK(d1.live == d0.live + 1);
 	}
@@ -587,9 +594,16 @@ static void do_map(struct mu *m, int k, struct in *in, unsigned int op)
 static void after_unmap(struct mu *m, struct slot *l, const struct state *s0)
 {
 	struct state s1;
+	bool last = true;
+	int k;
 
 	snap(m, &s1);
 	l->live = false;
+	for (k = 0; k < NSLOT; k++)
+		last &= !m->sl[k].live || !same_entry(l, &m->sl[k]);
+	/* The last unmap of an overflow entry tears it down (strictly, at once). */
+	if (l->tagged && l->overflow && last)
+		CHECK(s1.r_entries + 1 == s0->r_entries);
 	if (!l->tagged) {
 		CHECK(s1.live + 1 == s0->live);
 		note_torn_down(m, l);
@@ -816,26 +830,10 @@ static void print_expect(const struct expect *x, char *buf, size_t n)
 		 x->ok & E_NOENT ? "-ENOENT " : "");
 }
 
-/* One buffer's argument errors (check_buf of the facade). */
-static unsigned int buf_errs(uint64_t a, uint64_t len)
+/* Could a map have taken this buffer? (zero length, wrapping, beyond the output range) */
+static bool buf_errs(uint64_t a, uint64_t len)
 {
-	unsigned int e = 0;
-
-	if (!len || len >= (1ull << 46))
-		return E_INVAL;
-	if (a + len < a)
-		e |= E_OVERFLOW;
-	else if (a + len > UINT64_MAX - TOP_GUARD + 1)
-		e |= E_OVERFLOW | E_RANGE;	/* the facade's guard, or beyond the IOMMU */
-	else if ((a + len - 1) >> OAS_BITS)
-		e |= E_RANGE;
-	return e;
-}
-
-/* No live mapping starts at dma: -ENOENT (-EOVERFLOW where dma + len nears 2^64). */
-static unsigned int absent(uint64_t dma, uint64_t len)
-{
-	return E_NOENT | (dma + len < dma || dma + len > UINT64_MAX - TOP_GUARD ? E_OVERFLOW : 0);
+	return !len || a + len < a || ((a + len - 1) >> OAS_BITS);
 }
 
 /* The misuse contract for an sg call (op 0 unmap, 1 sync for cpu, 2 for device). */
@@ -844,7 +842,6 @@ static struct expect expect_sg(struct mu *m, int self, int nents, unsigned int d
 {
 	struct expect x = { .who = -1 };
 	unsigned int args = 0;
-	uint64_t total = 0;
 	int k, i;
 
 	if (nents <= 0 || nents > IOVX_DMA_MAX_SEGS || dir > 2 ||
@@ -852,14 +849,12 @@ static struct expect expect_sg(struct mu *m, int self, int nents, unsigned int d
 		x.ok = E_INVAL;
 		return x;
 	}
+	/* An entry no map could have taken (wraps, zero length, beyond the IOMMU) disagrees. */
 	for (i = 0; i < nents; i++) {
 		uint64_t a = scratch[i].phys + scratch[i].offset;
 
-		if (a < scratch[i].phys)
-			args |= E_OVERFLOW;
-		else
-			args |= buf_errs(a, scratch[i].length);
-		total += scratch[i].length;
+		if (a < scratch[i].phys || buf_errs(a, scratch[i].length))
+			args = E_INVAL;
 	}
 	/* A live mapping that starts at sg[0].dma_address, itself first. */
 	for (k = -1; k < NSLOT; k++) {
@@ -886,8 +881,7 @@ static struct expect expect_sg(struct mu *m, int self, int nents, unsigned int d
 			x.ok |= E_NOENT;
 		return x;
 	}
-	x.ok = args | absent(scratch[0].dma_address,
-			     scratch[0].dma_length > total ? scratch[0].dma_length : total);
+	x.ok = args | E_NOENT;
 	for (k = 0; k < NSLOT; k++)	/* a single mapping starts there: either answer */
 		if (m->sl[k].live && !m->sl[k].sg && m->sl[k].dma == scratch[0].dma_address)
 			x.ok |= E_INVAL;
@@ -928,7 +922,7 @@ static struct expect expect_single(struct mu *m, int self, uint64_t dma, uint64_
 		x.ok = args | E_INVAL;
 		return x;
 	}
-	x.ok = args | absent(dma, size);
+	x.ok = args | E_NOENT;
 	for (k = 0; k < NSLOT; k++)
 		if (m->sl[k].live && m->sl[k].sg && m->sl[k].s[0].dma_address == dma)
 			x.ok |= E_INVAL;
