@@ -24,9 +24,12 @@
  *
  * At the end: everything is stopped, the table is empty, the IOVA audit closes with nothing
  * live, the simulator's I2 checker counted nothing, destroy finds nothing live. Three phases
- * of a third of the duration each, with a table of 8 entries for 16 keys (table pressure):
- * strict base; deferred base; deferred base with IOVX_DMA_F_REVIVE and a 200 us bound, where
- * half the maps are untagged (revivable) and idle mappings expire all the time.
+ * with a table of 8 entries for 16 keys: strict base; deferred base; deferred base with
+ * IOVX_DMA_F_REVIVE and a 200 us bound, where half the maps are untagged (revivable) and idle
+ * mappings expire all the time. Five more phases of a second driver (below: a table of 4
+ * entries full of held ones, evictions, two domains, a tiny IOVA space and a lowered mask)
+ * probe every stopped buffer at the moment its stop returns. Every phase gets an equal share
+ * of the duration; IOVX_REUSE_STRESS_PHASES=name,... runs only the named ones.
  * A watchdog fails the run when a phase hangs (a stop waiting for a reference that leaked).
  * IOVX_REUSE_STRESS_FLUSH=1 flushes the deferred queue before the stopper's checks, to look
  * past a stop that leaves deferred unmaps of the buffer reachable.
@@ -636,11 +639,13 @@ static int phase(enum iovx_dma_mode base, bool revive, uint64_t duration_ns)
  * Every map here is tagged (I3 is exact: nothing of a stopped buffer may be reachable the
  * moment the stop returns). Roles:
  *   0        the stopper: closes a buffer's gate (on every domain, or all but one, see
- *            "domains"), preferably while a mapping of it is held, waits for the maps in
+ *            "domains"), preferably while a mapping of it is held (evict: half of the
+ *            time; the other half the buffer may be idle and evictable), waits for the maps in
  *            flight, takes a ticket, stops, and probes AT ONCE, before any holder left:
  *            every DMA page of a map that returned before the ticket must neither read the
  *            buffer (fresh canary) nor write it;
- *   1        the evictor: iovx_dma_reuse_evict with small budgets, on a random domain;
+ *   1        the evictor: iovx_dma_reuse_evict with small budgets, on a random domain, and
+ *            of every idle entry as soon as it sees a stop begin (racing its teardowns);
  *            squeeze: also lowers the DMA mask and raises it again;
  *   2..      holders (pressure phases): map their own tagged buffers and keep them mapped
  *            (the table, 2^P_ORDER entries, is full of held entries), checking the device
@@ -698,6 +703,7 @@ static struct {
 	uint64_t tick;					/* __atomic: map returns and stop starts */
 	uint64_t maps, enomem[P_MAXDOM], holds, stops, stopped, held_at_stop, probes, skipped;
 	uint64_t evicted, mask_flips, lowered;		/* lowered: __atomic bool */
+	uint64_t stop_seq;				/* __atomic: stops begun */
 } P;
 
 static bool gw_enter(uint64_t *g)
@@ -718,11 +724,11 @@ static void gw_wait(uint64_t *g, uint64_t mask)
 		sched_yield();
 }
 
-/* Closes g, preferably while some thread holds a mapping (entered, map returned). */
-static void gw_close_held(uint64_t *g)
+/* Closes g; want_held: preferably while some thread holds a mapping (map returned). */
+static void gw_close_held(uint64_t *g, bool want_held)
 {
 	uint64_t v = __atomic_load_n(g, __ATOMIC_RELAXED);
-	unsigned int tries = 200;
+	unsigned int tries = want_held ? 200 : 0;
 
 	for (;;) {
 		uint64_t in = v & GATE_IN_MASK, pre = (v & ~GATE_CLOSED) >> 32;
@@ -1013,7 +1019,8 @@ static int pprobe(struct iovx_stress_thread *th, struct pbuf *b, unsigned int dm
 		memcpy(b->mem + k * PG + CANARY_OFF, canary[k], CANARY_LEN);
 	}
 	for (d = 0; d < P.cfg->ndom; d++) {
-		uint64_t rec[P_SEEN], pos;
+		const uint64_t *rec = b->rec[d];	/* stable: every gate of b is closed */
+		uint64_t pos;
 
 		if (!(dmask & 1u << d))
 			continue;
@@ -1022,8 +1029,6 @@ static int pprobe(struct iovx_stress_thread *th, struct pbuf *b, unsigned int dm
 			count(&P.skipped, 1);
 			continue;
 		}
-		for (i = 0; i < P_SEEN; i++)
-			rec[i] = __atomic_load_n(&b->rec[d][i], __ATOMIC_RELAXED);
 		for (i = 0; i < P_SEEN; i++) {
 			uint64_t pfn = rec[i] & ((1ull << P_PFN_BITS) - 1), dma;
 			uint8_t junk[CANARY_LEN], back[CANARY_LEN];
@@ -1083,12 +1088,15 @@ static int pstopper(struct iovx_stress_thread *th)
 		unsigned int open = c->race ? (unsigned int)iovx_stress_below(th, c->ndom) : ~0u;
 		unsigned int d, dmask = (1u << c->ndom) - 1, kind = turn++ % 3;
 		uint64_t begin, p0[P_MAXDOM], held = 0;
+		bool want_held;
 		const char *how;
 		int r;
 
+		/* evict: an idle buffer half of the time, so that evictions race the stop */
+		want_held = c->nholders || iovx_stress_below(th, 2);
 		for (d = 0; d < c->ndom; d++)
 			if (d != open)
-				gw_close_held(&b->gate[d]);
+				gw_close_held(&b->gate[d], want_held);
 		for (d = 0; d < c->ndom; d++) {
 			if (d == open)
 				continue;
@@ -1098,6 +1106,7 @@ static int pstopper(struct iovx_stress_thread *th)
 		for (d = 0; d < c->ndom; d++)
 			p0[d] = __atomic_load_n(&b->rec_pos[d], __ATOMIC_ACQUIRE);
 		begin = __atomic_fetch_add(&P.tick, 1, __ATOMIC_SEQ_CST);
+		__atomic_fetch_add(&P.stop_seq, 1, __ATOMIC_RELAXED);
 		switch (kind) {
 		case 0:
 			/* one domain: the open one's maps may stay; probe the others */
@@ -1125,7 +1134,7 @@ static int pstopper(struct iovx_stress_thread *th)
 		count(&P.held_at_stop, held ? 1 : 0);
 		/* The open domain: no map of b from here on; the racing ones have returned. */
 		if (open != ~0u) {
-			gw_close_held(&b->gate[open]);
+			gw_close_held(&b->gate[open], false);
 			gw_wait(&b->gate[open], ~GATE_CLOSED & ~GATE_IN_MASK);
 		}
 		/* Probe before anyone leaves: a holder may still think it holds b. */
@@ -1147,12 +1156,17 @@ static int pstopper(struct iovx_stress_thread *th)
 static int pevictor(struct iovx_stress_thread *th)
 {
 	const struct pcfg *c = P.cfg;
-	uint64_t it = 0;
+	uint64_t it = 0, seen_stop = 0;
 
 	while (iovx_stress_continue(th)) {
 		unsigned int d = (unsigned int)iovx_stress_below(th, c->ndom);
+		uint64_t s = __atomic_load_n(&P.stop_seq, __ATOMIC_RELAXED);
+		/* a stop has begun: evict every idle entry now, racing its teardowns */
+		unsigned int max = s != seen_stop ? 0 : (unsigned int)iovx_stress_below(th, 3);
 		struct iovx_reuse_stats st;
-		int r = iovx_dma_reuse_evict(P.dom[d], (unsigned int)iovx_stress_below(th, 3));
+		int r = iovx_dma_reuse_evict(P.dom[d], max);
+
+		seen_stop = s;
 
 		if (r < 0) {
 			iovx_stress_fail(th, "evict: %d", r);
