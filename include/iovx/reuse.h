@@ -121,7 +121,8 @@ IOVX_API int iovx_dma_reuse_evict(struct iovx_dma_domain *dom, unsigned int max)
 #define IOVX_REUSE_STATS(X)						\
 	X(hits, "tagged maps served by a table entry")			\
 	X(misses, "tagged maps that created an entry")			\
-	X(untagged_fallbacks, "tagged maps mapped untagged (table full)") \
+	X(untagged_fallbacks, "revive mode: untagged maps kept outside the table (full)") \
+	X(overflows, "tagged maps given an entry beyond the capacity (full, or above the mask)") \
 	X(evictions, "idle entries evicted (unmapped + invalidated)")	\
 	X(stops, "entries torn down by a stop")				\
 	X(revivals, "revive mode: maps that found their mapping idle in its window") \

@@ -98,6 +98,13 @@ int iovx_dma_domain_create(const struct iovx_dma_config *cfg, struct iovx_dma_do
 	dom->gmask = (1ull << dom->shift) - 1;
 	dom->mask = cfg->dma_mask ? cfg->dma_mask : UINT64_MAX;
 	dom->flags = cfg->flags;
+	/* The highest byte a mapping's DMA address can reach (unmap and sync check it). */
+	if (mode->needs_iommu)
+		dom->dma_last = (1ull << cfg->iommu->ias_bits) - 1;
+	else if (cfg->iommu && cfg->iommu->oas_bits < 64)
+		dom->dma_last = (1ull << cfg->iommu->oas_bits) - 1;
+	else
+		dom->dma_last = MT_MAX_DMA - 1;
 	err = iovx_dma_maptab_init(&dom->mt, cfg->map_table_order);
 	if (err) {
 		iovx_free(dom);
@@ -207,20 +214,6 @@ static int table_errno(struct iovx_dma_domain *dom, int err, uint64_t dma, uint6
 	return err;
 }
 
-/*
- * Who unmaps a mapping of the live-mapping table. A tagged buffer mapped there (the reuse
- * table was full) over a deferred base is unmapped strictly: its upper layer relies on a
- * stop making the buffer unreachable, and a stop only reaches the table's mappings, so this
- * one must be unreachable once its own unmap returns.
- */
-static inline const struct iovx_dma_mode_ops *unmap_ops(struct iovx_dma_domain *dom,
-							 unsigned int tagged)
-{
-	if (tagged && dom->rtab && !dom->bpool && dom->mode->flush)
-		return iovx_dma_modes[IOVX_DMA_MODE_STRICT];
-	return dom->mode;
-}
-
 static inline bool dir_ok(enum iovx_dma_dir dir)
 {
 	return (unsigned int)dir <= IOVX_DMA_FROM_DEVICE;
@@ -245,6 +238,27 @@ static int check_buf(struct iovx_dma_domain *dom, uint64_t addr, uint64_t size)
 	    (addr + size - 1) >> dom->iommu->oas_bits)
 		return -ERANGE;
 	return 0;
+}
+
+/*
+ * The DMA range an unmap or sync names: -EOVERFLOW when it wraps, -ENOENT when no mapping of
+ * this domain can lie there (beyond its IOVA space or output range, or so high that the
+ * live-mapping table could not key it), else 0.
+ */
+static int check_dma(struct iovx_dma_domain *dom, uint64_t dma, uint64_t len)
+{
+	if (dma + len < dma)
+		return -EOVERFLOW;
+	if (dma > dom->dma_last || len - 1 > dom->dma_last - dma)
+		return -ENOENT;
+	return 0;
+}
+
+/* The record's bits for the attrs that shape a mapping (sg lists). */
+static inline uint64_t mt_attrs(unsigned int attrs)
+{
+	return (attrs & IOVX_DMA_ATTR_WEAK_ORDERING ? MT_ATTR_WEAK : 0) |
+	       (attrs & IOVX_DMA_ATTR_PRIVILEGED ? MT_ATTR_PRIV : 0);
 }
 
 int iovx_dma_map_single(struct iovx_dma_domain *dom, uint64_t phys, size_t size,
@@ -278,7 +292,7 @@ int iovx_dma_map_single(struct iovx_dma_domain *dom, uint64_t phys, size_t size,
 		err = dom->mode->map_single(dom, phys, size, dir, attrs, &addr);
 	if (err)
 		return fail(dom, err);
-	err = iovx_dma_maptab_insert(&dom->mt, addr, mt_meta(MT_KIND_SINGLE, dir, 1, size));
+	err = iovx_dma_maptab_insert(&dom->mt, addr, mt_meta(MT_KIND_SINGLE, dir, 1, size), 0);
 	if (err) {
 		(void)dom->mode->unmap_single(dom, addr, size, dir, attrs);
 		return fail(dom, err);
@@ -294,33 +308,31 @@ mapped:
 int iovx_dma_unmap_single(struct iovx_dma_domain *dom, uint64_t dma, size_t size,
 			  enum iovx_dma_dir dir, unsigned int attrs)
 {
+	struct mt_want w = { mt_meta(MT_KIND_SINGLE, dir, 1, size), ~0ull, false, NULL, NULL };
+	uint64_t aux;
 	int err;
 
 	if (!dom)
 		return -EINVAL;
 	if (!dir_ok(dir) || attrs & ~IOVX_DMA_ATTR_MASK || !size || size >= MT_MAX_LEN)
 		return fail(dom, -EINVAL);
-	if (dma + size < dma || dma + size > UINT64_MAX - MT_KEY_BIAS)
-		return fail(dom, -EOVERFLOW);
+	err = check_dma(dom, dma, size);
+	if (err)
+		return fail(dom, err);
 	if (dom->rtab && ((attrs & IOVX_DMA_ATTR_REUSE) || dom->revive) &&
 	    !iovx_rtab_single_op(dom, dma, size, dir, attrs, !(attrs & IOVX_DMA_ATTR_REUSE),
 				 RTAB_UNMAP)) {
 		DMA_STAT_ADD(dom, unmaps, 1);
 		return 0;
 	}
-	if (!(attrs & IOVX_DMA_ATTR_SKIP_CPU_SYNC) && !dom->mode->map_syncs &&
-	    dom->mode->sync_for_cpu) {
-		/* Only a live mapping may be synced: check without removing first. */
-		err = iovx_dma_maptab_find(&dom->mt, dma, mt_meta(MT_KIND_SINGLE, dir, 1, size),
-					   false);
-		if (err)
-			return fail(dom, table_errno(dom, err, dma, RTAB_ANY));
-		dom->mode->sync_for_cpu(dom, dma, size, dir);
-	}
-	err = iovx_dma_maptab_remove(&dom->mt, dma, mt_meta(MT_KIND_SINGLE, dir, 1, size));
+	/* The record goes first: from here the mapping is this call's alone (M3). */
+	err = iovx_dma_maptab_remove(&dom->mt, dma, &w, &aux);
 	if (err)
 		return fail(dom, table_errno(dom, err, dma, RTAB_ANY));
-	err = unmap_ops(dom, attrs & IOVX_DMA_ATTR_REUSE)->unmap_single(dom, dma, size, dir, attrs);
+	if (!(attrs & IOVX_DMA_ATTR_SKIP_CPU_SYNC) && !dom->mode->map_syncs &&
+	    dom->mode->sync_for_cpu)
+		dom->mode->sync_for_cpu(dom, dma, size, dir);
+	err = dom->mode->unmap_single(dom, dma, size, dir, attrs);
 	if (err)
 		return fail(dom, err);
 	DMA_STAT_ADD(dom, unmaps, 1);
@@ -389,12 +401,90 @@ static int sg_begin(struct iovx_dma_domain *dom, const struct iovx_dma_sg *sg, i
 	return check_sg(dom, sg, nents, dir, attrs, *segs, total);
 }
 
+/*
+ * An unmap's or sync's list, read as it is: its arguments are checked (-EINVAL), its inputs
+ * are not — an entry that would not map is only one that matches no record (-EINVAL later).
+ */
+static int sg_read(const struct iovx_dma_sg *sg, int nents, enum iovx_dma_dir dir,
+		   unsigned int attrs, struct dma_seg *stack, struct dma_seg **segs,
+		   uint64_t *total)
+{
+	uint64_t sum = 0;
+	int i;
+
+	*segs = stack;
+	if (!sg || nents <= 0 || nents > IOVX_DMA_MAX_SEGS || !dir_ok(dir) ||
+	    attrs & ~IOVX_DMA_ATTR_MASK)
+		return -EINVAL;
+	if (nents > SEGS_ONSTACK) {
+		*segs = segs_alloc(nents);
+		if (!*segs) {
+			*segs = stack;
+			return -ENOMEM;
+		}
+	}
+	for (i = 0; i < nents; i++) {
+		(*segs)[i].addr = sg[i].phys + sg[i].offset;
+		(*segs)[i].len = sg[i].length;
+		sum += sg[i].length;
+	}
+	*total = sum;
+	return 0;
+}
+
+/*
+ * The record of an sg mapping of more than one entry: its inputs and its nout DMA segments.
+ * One entry needs none (the slot holds its input address).
+ */
+static struct mt_rec *rec_make(const struct iovx_dma_sg *sg, const struct dma_seg *segs,
+			       unsigned int n, unsigned int nout)
+{
+	struct mt_rec *r = iovx_zalloc(sizeof(*r) + (size_t)(n + nout) * sizeof(struct dma_seg),
+				       IOVX_GFP_ATOMIC);
+	unsigned int i;
+
+	if (!r)
+		return NULL;
+	r->n = n;
+	r->nout = nout;
+	for (i = 0; i < n; i++)
+		r->seg[i] = segs[i];
+	for (i = 0; i < nout; i++) {
+		r->seg[n + i].addr = sg[i].dma_address;
+		r->seg[n + i].len = sg[i].dma_length;
+	}
+	return r;
+}
+
+/* The mapping a record describes (one, two: the one-entry form kept in the slot). */
+static void rec_map(struct dma_map *m, struct dma_seg *one, uint64_t dma, uint64_t meta,
+		    uint64_t aux)
+{
+	const struct mt_rec *r = (const struct mt_rec *)(uintptr_t)aux;
+
+	if (mt_meta_nents(meta) == 1) {
+		one[0].addr = aux;
+		one[0].len = mt_meta_len(meta);
+		one[1].addr = dma;
+		one[1].len = mt_meta_len(meta);
+		m->in = &one[0];
+		m->out = &one[1];
+		m->n = m->nout = 1;
+		return;
+	}
+	m->in = r->seg;
+	m->out = r->seg + r->n;
+	m->n = r->n;
+	m->nout = r->nout;
+}
+
 int iovx_dma_map_sg(struct iovx_dma_domain *dom, struct iovx_dma_sg *sg, int nents,
 		    enum iovx_dma_dir dir, unsigned int attrs)
 {
 	struct dma_seg stack[SEGS_ONSTACK], *segs = stack;
 	const struct iovx_dma_mode_ops *sm;
-	uint64_t total;
+	struct mt_rec *rec = NULL;
+	uint64_t total, aux;
 	int ret, err;
 
 	if (!dom)
@@ -419,10 +509,31 @@ int iovx_dma_map_sg(struct iovx_dma_domain *dom, struct iovx_dma_sg *sg, int nen
 		ret = dom->mode->map_sg(dom, sg, segs, (unsigned int)nents, dir, attrs);
 	if (ret < 0)
 		goto out;
-	err = iovx_dma_maptab_insert(&dom->mt, sg[0].dma_address,
-				     mt_meta(MT_KIND_SG, dir, (unsigned int)nents, total));
+	if (nents == 1) {
+		aux = segs[0].addr;
+	} else {
+		rec = rec_make(sg, segs, (unsigned int)nents, (unsigned int)ret);
+		aux = (uintptr_t)rec;
+	}
+	err = rec || nents == 1 ?
+	      iovx_dma_maptab_insert(&dom->mt, sg[0].dma_address,
+				     mt_meta(MT_KIND_SG, dir, (unsigned int)nents, total) |
+				     mt_attrs(attrs), aux) : -ENOMEM;
 	if (err) {
-		(void)dom->mode->unmap_sg(dom, sg, segs, (unsigned int)nents, dir, attrs);
+		struct dma_map m = { segs, NULL, (unsigned int)nents, (unsigned int)ret };
+		struct dma_seg *out = segs_alloc(ret);
+		int i;
+
+		/* The mapping as map_sg made it; the output list is the caller's sg. */
+		for (i = 0; out && i < ret; i++) {
+			out[i].addr = sg[i].dma_address;
+			out[i].len = sg[i].dma_length;
+		}
+		m.out = out;
+		if (out)
+			(void)dom->mode->unmap_sg(dom, &m, dir, attrs);
+		iovx_free(out);
+		iovx_free(rec);
 		ret = err;
 		goto out;
 	}
@@ -443,13 +554,16 @@ out:
 static int sync_sg(struct iovx_dma_domain *dom, struct iovx_dma_sg *sg, int nents,
 		   enum iovx_dma_dir dir, bool for_cpu, bool remove, unsigned int attrs)
 {
-	struct dma_seg stack[SEGS_ONSTACK], *segs = stack;
-	uint64_t total;
-	int ret, i;
+	struct dma_seg stack[SEGS_ONSTACK], *segs = stack, one[2];
+	struct mt_want w;
+	struct dma_map m;
+	uint64_t total, aux;
+	unsigned int i;
+	int ret;
 
 	if (!dom)
 		return -EINVAL;
-	ret = sg_begin(dom, sg, nents, dir, attrs, stack, &segs, &total);
+	ret = sg_read(sg, nents, dir, attrs, stack, &segs, &total);
 	if (ret)
 		goto out;
 	if (dom->rtab && ((sg[0].flags & IOVX_SG_REUSE) || dom->revive)) {
@@ -463,28 +577,51 @@ static int sync_sg(struct iovx_dma_domain *dom, struct iovx_dma_sg *sg, int nent
 			goto out;
 		}
 	}
-	ret = iovx_dma_maptab_find(&dom->mt, sg[0].dma_address,
-				   mt_meta(MT_KIND_SG, dir, (unsigned int)nents, total), false);
+	ret = -ENOENT;
+	if (sg[0].dma_address > dom->dma_last)
+		goto out;
+	w.meta = mt_meta(MT_KIND_SG, dir, (unsigned int)nents, total) | mt_attrs(attrs);
+	w.meta_mask = remove ? ~0ull : MT_META_NOATTR;
+	w.prefix = false;
+	w.sg = sg;
+	w.segs = segs;
+	/*
+	 * An unmap removes the record first: from here the mapping is this call's alone (M3),
+	 * and what it tears down is what the record says the map made. A sync checks the list
+	 * against the record and learns how many DMA segments the map made (the list's first
+	 * nout entries, now known to be the record's).
+	 */
+	if (remove)
+		ret = iovx_dma_maptab_remove(&dom->mt, sg[0].dma_address, &w, &aux);
+	else
+		ret = iovx_dma_maptab_find(&dom->mt, sg[0].dma_address, &w, &aux);
 	if (ret) {
 		ret = table_errno(dom, ret, sg[0].dma_address, segs[0].addr);
 		goto out;
+	}
+	if (remove) {
+		rec_map(&m, one, sg[0].dma_address, w.meta, aux);
+	} else {
+		m.out = NULL;
+		m.nout = (unsigned int)aux;
 	}
 	if (!(attrs & IOVX_DMA_ATTR_SKIP_CPU_SYNC) && !(remove && dom->mode->map_syncs)) {
 		void (*fn)(struct iovx_dma_domain *, uint64_t, uint64_t, unsigned int) =
 			for_cpu ? dom->mode->sync_for_cpu : dom->mode->sync_for_device;
 
-		for (i = 0; fn && i < nents && sg[i].dma_length; i++)
-			fn(dom, sg[i].dma_address, sg[i].dma_length, dir);
+		for (i = 0; fn && i < m.nout; i++) {
+			if (m.out)
+				fn(dom, m.out[i].addr, m.out[i].len, dir);
+			else
+				fn(dom, sg[i].dma_address, sg[i].dma_length, dir);
+		}
 	}
 	if (remove) {
-		ret = iovx_dma_maptab_remove(&dom->mt, sg[0].dma_address,
-					     mt_meta(MT_KIND_SG, dir, (unsigned int)nents, total));
-		if (!ret)
-			ret = unmap_ops(dom, sg[0].flags & IOVX_SG_REUSE)->unmap_sg(dom, sg, segs,
-									 (unsigned int)nents, dir,
-						  attrs);
+		ret = dom->mode->unmap_sg(dom, &m, dir, attrs);
 		if (!ret)
 			DMA_STAT_ADD(dom, unmaps, 1);
+		if (nents > 1)
+			iovx_free((void *)(uintptr_t)aux);
 	}
 out:
 	if (segs != stack)
@@ -513,15 +650,18 @@ int iovx_dma_sync_sg_for_device(struct iovx_dma_domain *dom, struct iovx_dma_sg 
 static int sync_single(struct iovx_dma_domain *dom, uint64_t dma, size_t size,
 		       enum iovx_dma_dir dir, bool for_cpu)
 {
+	struct mt_want w = { mt_meta(MT_KIND_SINGLE, dir, 1, size), ~0ull, true, NULL, NULL };
+	uint64_t nout;
 	int err;
 
 	if (!dom)
 		return -EINVAL;
 	if (!dir_ok(dir) || !size || size >= MT_MAX_LEN)
 		return fail(dom, -EINVAL);
-	if (dma + size < dma)
-		return fail(dom, -EOVERFLOW);
-	err = iovx_dma_maptab_find(&dom->mt, dma, mt_meta(MT_KIND_SINGLE, dir, 1, size), true);
+	err = check_dma(dom, dma, size);
+	if (err)
+		return fail(dom, err);
+	err = iovx_dma_maptab_find(&dom->mt, dma, &w, &nout);
 	if (err == -ENOENT && dom->rtab &&
 	    !iovx_rtab_single_op(dom, dma, size, dir, 0, false,
 				 for_cpu ? RTAB_SYNC_CPU : RTAB_SYNC_DEV))

@@ -20,19 +20,38 @@
 #include <iovx/dma.h>
 #include <iovx/iova.h>
 
+/* One segment after validation: effective address and length. */
+struct dma_seg {
+	uint64_t addr;
+	uint64_t len;
+};
+
 /* ------------------------------------------------------------------ maptab */
 /*
- * Open addressing, linear probing; a slot is {key, meta}. key: 0 empty (never again once
- * used), 1 tombstone, 2 busy (being filled or checked by one thread), else dma + 3.
+ * Open addressing, linear probing; a slot is {key, meta, aux}. key: 0 empty (never again
+ * once used), 1 tombstone, 2 busy (being filled or checked by one thread), else dma + 3;
+ * a DMA address above MT_MAX_DMA is never a key (iovx_dma_maptab_* answer -ENOENT).
  */
 #define MT_EMPTY	0ull
 #define MT_TOMB		1ull
 #define MT_BUSY		2ull
 #define MT_KEY_BIAS	3ull
+#define MT_MAX_DMA	(UINT64_MAX - MT_KEY_BIAS)
 
 struct mt_slot {
 	uint64_t key;
 	uint64_t meta;
+	/*
+	 * sg list of one entry: the input's effective address (its DMA segment is {key, len});
+	 * of more: a struct mt_rec *, owned by the slot; single buffer: 0.
+	 */
+	uint64_t aux;
+};
+
+/* What a mapping of an sg list of n > 1 entries was made of: n inputs, then nout outputs. */
+struct mt_rec {
+	uint32_t n, nout;
+	struct dma_seg seg[];
 };
 
 struct maptab {
@@ -41,16 +60,24 @@ struct maptab {
 	uint64_t live;			/* atomic */
 };
 
-/* What a mapping was made with: kind, direction, nents and length, in one word. */
+/*
+ * What a mapping was made with, in one word: kind, direction, the attrs that shape the
+ * mapping (sg only), nents and the total length.
+ */
 #define MT_KIND_SINGLE	0ull
 #define MT_KIND_SG	1ull
+#define MT_ATTR_WEAK	(1ull << 3)
+#define MT_ATTR_PRIV	(1ull << 4)
+#define MT_NENTS_SHIFT	5
 #define MT_LEN_SHIFT	18
 #define MT_MAX_LEN	(1ull << (64 - MT_LEN_SHIFT))
+/* meta bits a sync compares (no attrs: a sync names none) */
+#define MT_META_NOATTR	(~(MT_ATTR_WEAK | MT_ATTR_PRIV))
 
 static inline uint64_t mt_meta(uint64_t kind, unsigned int dir, unsigned int nents,
 			       uint64_t len)
 {
-	return kind | (uint64_t)dir << 1 | (uint64_t)nents << 4 | len << MT_LEN_SHIFT;
+	return kind | (uint64_t)dir << 1 | (uint64_t)nents << MT_NENTS_SHIFT | len << MT_LEN_SHIFT;
 }
 
 static inline uint64_t mt_meta_len(uint64_t meta)
@@ -58,29 +85,46 @@ static inline uint64_t mt_meta_len(uint64_t meta)
 	return meta >> MT_LEN_SHIFT;
 }
 
-int iovx_dma_maptab_init(struct maptab *t, unsigned int order);
-void iovx_dma_maptab_destroy(struct maptab *t);
-/* 0, or -ENOMEM when full. */
-int iovx_dma_maptab_insert(struct maptab *t, uint64_t dma, uint64_t meta);
-/* Removes one entry (dma, meta): 0, -EINVAL (dma live with another meta), -ENOENT. */
-int iovx_dma_maptab_remove(struct maptab *t, uint64_t dma, uint64_t meta);
+static inline unsigned int mt_meta_nents(uint64_t meta)
+{
+	return (unsigned int)(meta >> MT_NENTS_SHIFT) & ((1u << (MT_LEN_SHIFT - MT_NENTS_SHIFT)) - 1);
+}
+
 /*
- * Is there a live entry for dma whose meta equals want, or (single kind, prefix true) has
- * the same kind and direction and a length >= that of want? 0, -EINVAL, -ENOENT.
+ * What an unmap or sync names, checked against a slot's record:
+ *   single  meta equal (prefix: same kind and direction, length at most the mapping's);
+ *   sg      meta equal under meta_mask, then every input (segs, validated effective
+ *           addresses and lengths) and the first nout DMA entries of sg equal the record's.
  */
-int iovx_dma_maptab_find(struct maptab *t, uint64_t dma, uint64_t want, bool prefix);
-/* Quiescent walk: calls fn for every live entry. */
-void iovx_dma_maptab_walk(struct maptab *t, void (*fn)(void *arg, uint64_t dma, uint64_t meta),
-			  void *arg);
+struct mt_want {
+	uint64_t meta;
+	uint64_t meta_mask;
+	bool prefix;
+	const struct iovx_dma_sg *sg;
+	const struct dma_seg *segs;
+};
+
+int iovx_dma_maptab_init(struct maptab *t, unsigned int order);
+/* Frees the table and the records of mappings still in it (domain destroy: quiescent). */
+void iovx_dma_maptab_destroy(struct maptab *t);
+/* 0, or -ENOMEM when full; -EINVAL for a DMA address above MT_MAX_DMA (never a key). */
+int iovx_dma_maptab_insert(struct maptab *t, uint64_t dma, uint64_t meta, uint64_t aux);
+/*
+ * Removes one entry at dma that matches w: 0 (*aux: its aux; a record is the caller's now),
+ * -EINVAL (dma live, none matching), -ENOENT (not live). Waits for a thread checking the
+ * same slot (a few instructions).
+ */
+int iovx_dma_maptab_remove(struct maptab *t, uint64_t dma, const struct mt_want *w,
+			   uint64_t *aux);
+/*
+ * Is there a live entry at dma that matches w? 0 (*nout: the DMA segments an sg mapping
+ * has, 1 for a single buffer), -EINVAL, -ENOENT.
+ */
+int iovx_dma_maptab_find(struct maptab *t, uint64_t dma, const struct mt_want *w,
+			 uint64_t *nout);
 
 /* ------------------------------------------------------------------ domain */
 struct iovx_dma_domain;
-
-/* One segment after validation: effective address and length. */
-struct dma_seg {
-	uint64_t addr;
-	uint64_t len;
-};
 
 static inline unsigned int dma_dir_prot(unsigned int dir)
 {
@@ -93,6 +137,13 @@ static inline unsigned int dma_dir_prot(unsigned int dir)
 		return IOVX_IOMMU_READ | IOVX_IOMMU_WRITE;
 	}
 }
+
+/* A mapping of an sg list as map_sg made it: n inputs, nout DMA segments. */
+struct dma_map {
+	const struct dma_seg *in;
+	const struct dma_seg *out;
+	unsigned int n, nout;
+};
 
 /* dir: the validated enum iovx_dma_dir of the call (unmaps: the map's). */
 struct iovx_dma_mode_ops {
@@ -113,8 +164,8 @@ struct iovx_dma_mode_ops {
 	int (*map_sg)(struct iovx_dma_domain *dom, struct iovx_dma_sg *sg,
 		      const struct dma_seg *segs, unsigned int n, unsigned int dir,
 		      unsigned int attrs);
-	int (*unmap_sg)(struct iovx_dma_domain *dom, const struct iovx_dma_sg *sg,
-			const struct dma_seg *segs, unsigned int n, unsigned int dir,
+	/* Unmaps exactly what a map_sg made (the facade's record, never the caller's list). */
+	int (*unmap_sg)(struct iovx_dma_domain *dom, const struct dma_map *m, unsigned int dir,
 			unsigned int attrs);
 	/* Ownership transfer of [dma, dma + size) of a live mapping (bounce copies here). */
 	void (*sync_for_cpu)(struct iovx_dma_domain *dom, uint64_t dma, uint64_t size,
@@ -138,6 +189,7 @@ struct iovx_dma_domain {
 	unsigned int shift;		/* granule shift */
 	uint64_t gmask;			/* granule - 1 */
 	uint64_t mask;			/* DMA mask; atomic (set_mask) */
+	uint64_t dma_last;		/* highest DMA address a mapping can reach */
 	unsigned int flags;
 	struct maptab mt;
 	void *mode_priv;

@@ -70,8 +70,7 @@ static int pt_map_sg(struct iovx_dma_domain *dom, struct iovx_dma_sg *sg,
 	return (int)n;
 }
 
-static int pt_unmap_sg(struct iovx_dma_domain *dom, const struct iovx_dma_sg *sg,
-		       const struct dma_seg *segs, unsigned int n, unsigned int dir,
+static int pt_unmap_sg(struct iovx_dma_domain *dom, const struct dma_map *m, unsigned int dir,
 		       unsigned int attrs)
 {
 	return 0;
@@ -294,18 +293,28 @@ static int strict_map_sg(struct iovx_dma_domain *dom, struct iovx_dma_sg *sg,
 	return (int)out + 1;
 }
 
-static int strict_unmap_sg(struct iovx_dma_domain *dom, const struct iovx_dma_sg *sg,
-			   const struct dma_seg *segs, unsigned int n, unsigned int dir,
+/* The IOVA range a mapping of an sg list occupies: its padded inputs back to back. */
+static uint64_t map_span(struct iovx_dma_domain *dom, const struct dma_map *m)
+{
+	uint64_t total = 0;
+	unsigned int i;
+
+	for (i = 0; i < m->n; i++)
+		total += seg_span(dom, &m->in[i]);
+	return total;
+}
+
+static int strict_unmap_sg(struct iovx_dma_domain *dom, const struct dma_map *m, unsigned int dir,
 			   unsigned int attrs)
 {
-	uint64_t iova = sg[0].dma_address & ~dom->gmask, total = 0, pos, run_pos, run_pa, run_len;
+	uint64_t iova = m->out[0].addr & ~dom->gmask, total = map_span(dom, m), pos, run_pos;
+	uint64_t run_pa, run_len;
+	const struct dma_seg *segs = m->in;
 	struct iovx_iommu_freelist fl;
 	struct iovx_inval_gather g = { 0, 0, 0 };
-	unsigned int i;
+	unsigned int i, n = m->n;
 	int err = 0;
 
-	for (i = 0; i < n; i++)
-		total += seg_span(dom, &segs[i]);
 	if (!(dom->flags & IOVX_DMA_F_NO_GATHER))
 		return strict_unmap_range(dom, iova, total);
 
@@ -403,16 +412,10 @@ static int deferred_unmap_single(struct iovx_dma_domain *dom, uint64_t dma, uint
 	return deferred_unmap_range(dom, dma - off, len);
 }
 
-static int deferred_unmap_sg(struct iovx_dma_domain *dom, const struct iovx_dma_sg *sg,
-			     const struct dma_seg *segs, unsigned int n, unsigned int dir,
-			     unsigned int attrs)
+static int deferred_unmap_sg(struct iovx_dma_domain *dom, const struct dma_map *m,
+			     unsigned int dir, unsigned int attrs)
 {
-	uint64_t total = 0;
-	unsigned int i;
-
-	for (i = 0; i < n; i++)
-		total += seg_span(dom, &segs[i]);
-	return deferred_unmap_range(dom, sg[0].dma_address & ~dom->gmask, total);
+	return deferred_unmap_range(dom, m->out[0].addr & ~dom->gmask, map_span(dom, m));
 }
 
 static int deferred_flush(struct iovx_dma_domain *dom)
@@ -683,20 +686,20 @@ static int bounce_map_sg(struct iovx_dma_domain *dom, struct iovx_dma_sg *sg,
 	return ret;
 }
 
-static int bounce_unmap_sg(struct iovx_dma_domain *dom, const struct iovx_dma_sg *sg,
-			   const struct dma_seg *segs, unsigned int n, unsigned int dir,
+static int bounce_unmap_sg(struct iovx_dma_domain *dom, const struct dma_map *m, unsigned int dir,
 			   unsigned int attrs)
 {
 	unsigned int i;
 	int err = 0;
 
-	if (!iovx_bounce_owns(dom->bpool, sg[0].dma_address)) {
+	if (!iovx_bounce_owns(dom->bpool, m->out[0].addr)) {
 		if (!(attrs & IOVX_DMA_ATTR_SKIP_CPU_SYNC))
-			coherent_for_cpu(dom, sg[0].dma_address, sg[0].dma_length, dir);
-		return dom->fallback->unmap_sg(dom, sg, segs, n, dir, attrs);
+			coherent_for_cpu(dom, m->out[0].addr, m->out[0].len, dir);
+		return dom->fallback->unmap_sg(dom, m, dir, attrs);
 	}
-	for (i = 0; i < n; i++) {
-		int e = iovx_bounce_unmap(dom->bpool, sg[i].dma_address, (size_t)segs[i].len,
+	/* A bounced list: one slot per input, each DMA segment one slot (never merged). */
+	for (i = 0; i < m->nout; i++) {
+		int e = iovx_bounce_unmap(dom->bpool, m->out[i].addr, (size_t)m->out[i].len,
 					  (enum iovx_dma_dir)dir);
 
 		if (e && !err)

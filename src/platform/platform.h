@@ -59,6 +59,11 @@
  *   iovx_now_ns()                   monotonic clock in nanoseconds
  *   iovx_cond_resched()             lets others run in a wait loop of a call that may sleep
  *                                   (kernel: cond_resched(); userspace: sched_yield())
+ *   iovx_spin_wait(&n)              one step of a wait, in any context, for another thread's
+ *                                   short critical section (n: the caller's step count,
+ *                                   starting at 0). Kernel: a pause (such sections run with
+ *                                   interrupts off); userspace: a pause, and every 64th step
+ *                                   a yield (the other thread may have been preempted)
  *
  * Memory (every allocation site may be failed by the fail-Nth injector in test builds)
  *   IOVX_GFP_KERNEL (may sleep) IOVX_GFP_ATOMIC (never sleeps)
@@ -91,6 +96,22 @@
 #else
 #define IOVX_PARK_POINT(name) do { } while (0)
 #define iovx_fail_nth_hit() false
+#endif
+
+#ifdef __KERNEL__
+static inline void iovx_spin_wait(unsigned int *n)
+{
+	(*n)++;
+	iovx_cpu_relax();
+}
+#else
+static inline void iovx_spin_wait(unsigned int *n)
+{
+	if (++*n % 64)
+		iovx_cpu_relax();
+	else
+		iovx_cond_resched();
+}
 #endif
 
 static inline bool iovx_is_pow2_u64(uint64_t x)

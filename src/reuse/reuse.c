@@ -77,7 +77,7 @@ struct rentry {
 	uint64_t hash;			/* key hash */
 	uint32_t kda;			/* kind | dir << 1 | key attrs << 4 */
 	uint32_t nin, nout;
-	uint32_t pad_;
+	uint32_t ovf;			/* an overflow entry (beyond the capacity) */
 	uint64_t stamp;			/* relaxed: the table epoch of its last use (LRU) */
 	uint64_t hits;			/* relaxed; exact when one thread uses the entry at a time */
 	uint64_t dma;			/* first DMA address (dma index key) */
@@ -106,6 +106,7 @@ struct iovx_rtab {
 	uint64_t free_top;		/* atomic: free slot stack, tag << 32 | (index + 1) */
 	uint32_t *free_next;		/* per slot: next free index + 1 */
 	uint64_t nentries;		/* atomic: live entries (reserved by a miss) */
+	uint64_t novf;			/* atomic: live overflow entries (not in nentries) */
 	uint64_t users;			/* atomic: global stops working on this domain */
 	/* the mode that makes and tears down the table's mappings (strict or deferred) */
 	const struct iovx_dma_mode_ops *base;
@@ -131,7 +132,7 @@ struct iovx_rtab {
 	uint64_t epoch_pad_[7];
 	int reg_slot;
 	/* statistics, relaxed atomics (slow paths only) */
-	uint64_t misses, fallbacks, evictions, stops, dead_hits;
+	uint64_t misses, fallbacks, overflows, evictions, stops, dead_hits;
 };
 
 static struct iovx_dma_domain *rt_registry[RT_MAX_DOMAINS];
@@ -297,7 +298,7 @@ static void rentry_release(struct iovx_rtab *t, struct rentry *e)
 	if (e->idx == R_HEAP_IDX)
 		iovx_free(e);
 	else
-		slot_push(t, e->idx);
+		slot_push(t, e->idx);	/* slab slots are never overflow entries */
 }
 
 static void rentry_free_rcu(struct iovx_rcu_head *head)
@@ -332,6 +333,30 @@ static inline bool rput(struct rentry *e)
 	while (r & R_COUNT)
 		if (iovx_cmpxchg_acq_rel(&e->ref, &r, r - 1))
 			return true;
+	return false;
+}
+
+static int teardown(struct iovx_dma_domain *dom, struct rentry *e);
+
+/*
+ * Drops a reference of an overflow entry: the last one (no stop owns the entry) tears the
+ * mapping down at once, so the entry never sits idle beyond the capacity. A stop that set
+ * DYING first owns the teardown and waits for this drop.
+ */
+static bool rput_ovf(struct iovx_dma_domain *dom, struct rentry *e)
+{
+	uint64_t r = iovx_load_relaxed(&e->ref);
+
+	while (r & R_COUNT) {
+		if (r == 1) {
+			if (!iovx_cmpxchg_acq_rel(&e->ref, &r, R_DYING))	/* E-R2 */
+				continue;
+			(void)teardown(dom, e);
+			return true;
+		}
+		if (iovx_cmpxchg_acq_rel(&e->ref, &r, r - 1))			/* E-R3 */
+			return true;
+	}
 	return false;
 }
 
@@ -427,9 +452,11 @@ static int teardown(struct iovx_dma_domain *dom, struct rentry *e)
 		iovx_cond_resched();
 	/*
 	 * A revivable mapping was unmapped by its user up to linger_ns ago: invalidate now
-	 * (strict), so the device reaches it for at most the deferred bound in all.
+	 * (strict), so the device reaches it for at most the deferred bound in all. An
+	 * overflow entry goes with its last unmap: strict too, so the device cannot reach a
+	 * tagged buffer beyond the table once nobody maps it.
 	 */
-	if (e->kda & KDA_OPP) {
+	if (e->kda & KDA_OPP || e->ovf) {
 		m = iovx_dma_modes[IOVX_DMA_MODE_STRICT];
 		iovx_fetch_add_relaxed(&t->dead_revives, iovx_load_relaxed(&e->revives));
 	}
@@ -437,7 +464,7 @@ static int teardown(struct iovx_dma_domain *dom, struct rentry *e)
 	unlink_chain(&t->kb[e->hash & t->bmask], e, false);
 	unlink_chain(&t->db[dhash(e->dma) & t->bmask], e, true);
 	iovx_fetch_add_relaxed(&t->dead_hits, iovx_load_relaxed(&e->hits));
-	iovx_fetch_add_relaxed(&t->nentries, (uint64_t)-1);
+	iovx_fetch_add_relaxed(e->ovf ? &t->novf : &t->nentries, (uint64_t)-1);
 	iovx_fetch_add_relaxed(&t->pending, 1);
 	iovx_call_rcu(&e->rcu, rentry_free_rcu);				/* R3 */
 	return err;
@@ -514,6 +541,8 @@ keep_it:
 /* Drops a reference: user is false for a transient one (a hint check). */
 static inline bool rdrop(struct iovx_dma_domain *dom, struct rentry *e, bool user)
 {
+	if (iovx_unlikely(e->ovf))
+		return rput_ovf(dom, e);
 	return (e->kda & KDA_OPP) ? rput_opp(dom, e, user) : rput(e);
 }
 
@@ -596,8 +625,9 @@ static int evict(struct iovx_dma_domain *dom, unsigned int max)
 
 /*
  * A hit must lie below the DMA mask of now (iovx_dma_set_mask may have lowered it since
- * the entry was made). If not, the transient reference goes and the map is made outside
- * the table by the base mode, which honours the mask; the entry stays for its stop or
+ * the entry was made). If not, the transient reference goes and the map is a miss: a new
+ * entry of the same key, mapped by the base mode, which honours the mask, and found first
+ * from then on (chains are pushed at the head); the old entry stays for its stop or
  * eviction.
  */
 static inline bool above_mask(struct iovx_dma_domain *dom, struct rentry *e)
@@ -605,7 +635,6 @@ static inline bool above_mask(struct iovx_dma_domain *dom, struct rentry *e)
 	if (iovx_likely(e->last <= iovx_load_relaxed(&dom->mask)))
 		return false;
 	(void)rdrop(dom, e, false);
-	iovx_fetch_add_relaxed(&dom->rtab->fallbacks, 1);
 	return true;
 }
 
@@ -670,14 +699,31 @@ static inline int fill_sg(struct iovx_dma_sg *sg, const struct rentry *e, unsign
 
 /* ------------------------------------------------------------------ map */
 
+/* Are the list's first nout DMA entries the entry's DMA segments? */
+static inline bool outs_match(const struct rentry *e, const struct iovx_dma_sg *sg)
+{
+	unsigned int i, nout = iovx_load_relaxed(&e->nout), nin = iovx_load_relaxed(&e->nin);
+
+	for (i = 0; i < nout; i++)
+		if (sg[i].dma_address != iovx_load_relaxed(&e->seg[nin + i].addr) ||
+		    sg[i].dma_length != iovx_load_relaxed(&e->seg[nin + i].len))
+			return false;
+	return true;
+}
+
+/*
+ * The entry of a key; sg (unmap, sync): also the DMA address of sg[0] and the list's DMA
+ * entries must be the entry's.
+ */
 static struct rentry *find_key(struct iovx_rtab *t, uint64_t h, unsigned int kda,
 			       unsigned int kmask, const struct dma_seg *segs, unsigned int n,
-			       uint64_t dma, bool want_dma, bool get, uint64_t *prev)
+			       const struct iovx_dma_sg *sg, bool get, uint64_t *prev)
 {
 	struct rentry *e;
 
 	for (e = bucket_first(&t->kb[h & t->bmask]); e; e = iovx_load_acquire(&e->knext)) {
-		if (!rkey_eq(e, h, kda, kmask, segs, n) || (want_dma && e->dma != dma))
+		if (!rkey_eq(e, h, kda, kmask, segs, n) ||
+		    (sg && (e->dma != sg[0].dma_address || !outs_match(e, sg))))
 			continue;
 		if (get ? rget(e, prev) : (iovx_load_relaxed(&e->ref) & R_COUNT) != 0)
 			return e;
@@ -708,7 +754,7 @@ static int rentry_fill(struct rentry *e, uint64_t h, unsigned int kda,
 	/* relaxed atomics: the hint path of an unmap reads them without a reference */
 	iovx_store_relaxed(&e->kda, kda);
 	iovx_store_relaxed(&e->nin, n);
-	e->nout = 0;
+	iovx_store_relaxed(&e->nout, 0u);
 	for (i = 0; i < n; i++) {
 		iovx_store_relaxed(&e->seg[i].addr, segs[i].addr);
 		iovx_store_relaxed(&e->seg[i].len, segs[i].len);
@@ -719,8 +765,8 @@ static int rentry_fill(struct rentry *e, uint64_t h, unsigned int kda,
 /* A miss that could not complete: the entry goes back (never published, no grace period). */
 static void rentry_drop(struct iovx_rtab *t, struct rentry *e)
 {
+	iovx_fetch_add_relaxed(e->ovf ? &t->novf : &t->nentries, (uint64_t)-1);
 	rentry_release(t, e);
-	iovx_fetch_add_relaxed(&t->nentries, (uint64_t)-1);
 }
 
 /* Publishes a filled entry with one reference: hint readers may take it from here (E-R1). */
@@ -752,41 +798,58 @@ static bool reserve(struct iovx_rtab *t)
 	return false;
 }
 
+/* An entry of its own on the heap (no slot, no hint), its ref word R_DYING until publish. */
+static struct rentry *heap_entry(struct iovx_rtab *t)
+{
+	struct rentry *e = iovx_zalloc(sizeof(*e), IOVX_GFP_ATOMIC);
+
+	if (e) {
+		e->ref = R_DYING;
+		e->tab = t;
+		e->idx = R_HEAP_IDX;
+		e->seg = e->iseg;
+	}
+	return e;
+}
+
 /*
- * A slot for a miss, evicting when none is free, filled with the key. NULL: map untagged.
- * Slots of entries evicted here come back after a grace period: when none is free yet, the
- * miss maps untagged rather than wait.
+ * A slot for a miss, evicting when none is free, filled with the key. NULL with *err:
+ * -ENOSPC (a revivable map: map it outside the table), -ENOMEM (a tagged map: every tagged
+ * mapping lives in the table, so a stop reaches it; without room, an overflow entry, and
+ * without memory for one, no mapping).
+ * Slots of entries evicted here come back after a grace period: when none is free yet, an
+ * entry of its own.
  */
 static struct rentry *new_entry(struct iovx_dma_domain *dom, uint64_t h, unsigned int kda,
-				const struct dma_seg *segs, unsigned int n)
+				const struct dma_seg *segs, unsigned int n, int *err)
 {
 	struct iovx_rtab *t = dom->rtab;
 	struct rentry *e = NULL;
 
+	*err = -ENOMEM;
 	if (reserve(t) || (evict(dom, t->cap >= 64 ? RT_EVICT_BATCH : 1) && reserve(t)) ||
 	    (evict(dom, 0) && reserve(t))) {
 		e = slot_pop(t);
-		if (!e) {
-			/*
-			 * Every spare slot still waits for its grace period (a burst of
-			 * evictions): an entry of its own, served by the indices only.
-			 */
-			e = iovx_zalloc(sizeof(*e), IOVX_GFP_ATOMIC);
-			if (e) {
-				e->ref = R_DYING;
-				e->tab = t;
-				e->idx = R_HEAP_IDX;
-				e->seg = e->iseg;
-			} else {
-				iovx_fetch_add_relaxed(&t->nentries, (uint64_t)-1);
-			}
+		/* Every spare slot still waits for its grace period (a burst of evictions). */
+		if (!e)
+			e = heap_entry(t);
+		if (!e)
+			iovx_fetch_add_relaxed(&t->nentries, (uint64_t)-1);
+	} else if (kda & KDA_OPP) {
+		*err = -ENOSPC;
+	} else {
+		e = heap_entry(t);
+		if (e) {
+			e->ovf = 1;
+			iovx_fetch_add_relaxed(&t->novf, 1);
+			iovx_fetch_add_relaxed(&t->overflows, 1);
 		}
 	}
 	if (e && rentry_fill(e, h, kda, segs, n)) {
 		rentry_drop(t, e);
 		e = NULL;
 	}
-	if (!e)
+	if (!e && *err == -ENOSPC)
 		iovx_fetch_add_relaxed(&t->fallbacks, 1);
 	return e;
 }
@@ -826,38 +889,42 @@ int iovx_rtab_map_sg(struct iovx_dma_domain *dom, struct iovx_dma_sg *sg,
 	unsigned int kda = rkda(RKIND_SG, dir, attrs) | (opp ? KDA_OPP : 0), i;
 	uint64_t h, prev;
 	struct rentry *e = hint_entry(t, sg, n);
+	bool above;
 	int ret;
 
 	if (e && rget(e, &prev)) {
 		if (iovx_likely(hint_match(e, kda, KDA_ALL, segs, n))) {
-			if (above_mask(dom, e))
-				return -ENOSPC;
-			rtouch(t, e, prev);
-			return fill_sg(sg, e, n);
+			/* above the mask: a newer entry of the key may serve (indexed path) */
+			if (!above_mask(dom, e)) {
+				rtouch(t, e, prev);
+				return fill_sg(sg, e, n);
+			}
+		} else {
+			(void)rdrop(dom, e, false);
 		}
-		(void)rdrop(dom, e, false);
 	}
 	h = rhash(kda, segs, n);
 	iovx_rcu_read_lock();
-	e = find_key(t, h, kda, KDA_ALL, segs, n, 0, false, true, &prev);
+	e = find_key(t, h, kda, KDA_ALL, segs, n, NULL, true, &prev);
 	if (e) {
-		if (above_mask(dom, e)) {
-			iovx_rcu_read_unlock();
-			return -ENOSPC;
+		above = above_mask(dom, e);
+		if (!above) {
+			rtouch(t, e, prev);
+			ret = fill_sg(sg, e, n);
+			if (2 * n <= R_INLINE_SEGS)
+				set_hint(sg, e);
 		}
-		rtouch(t, e, prev);
-		ret = fill_sg(sg, e, n);
-		if (2 * n <= R_INLINE_SEGS)
-			set_hint(sg, e);
 		iovx_rcu_read_unlock();
-		return ret;
+		if (!above)
+			return ret;
+	} else {
+		iovx_rcu_read_unlock();
 	}
-	iovx_rcu_read_unlock();
 
 	/* Miss: the base mode maps, the entry is published with one reference. */
-	e = new_entry(dom, h, kda, segs, n);
+	e = new_entry(dom, h, kda, segs, n, &ret);
 	if (!e)
-		return -ENOSPC;
+		return ret;
 	ret = t->base->map_sg(dom, sg, segs, n, dir, attrs & ~IOVX_DMA_ATTR_REUSE);
 	if (ret == -ENOMEM && evict(dom, 0))
 		ret = t->base->map_sg(dom, sg, segs, n, dir, attrs & ~IOVX_DMA_ATTR_REUSE);
@@ -886,23 +953,26 @@ int iovx_rtab_map_single(struct iovx_dma_domain *dom, uint64_t phys, uint64_t si
 	struct rentry *e;
 	int err;
 
-	iovx_rcu_read_lock();
-	e = find_key(t, h, kda, KDA_ALL, &seg, 1, 0, false, true, &prev);
-	if (e) {
-		if (above_mask(dom, e)) {
-			iovx_rcu_read_unlock();
-			return -ENOSPC;
-		}
-		*dma = e->dma;
-		rtouch(t, e, prev);
-		iovx_rcu_read_unlock();
-		return 0;
-	}
-	iovx_rcu_read_unlock();
+	bool above;
 
-	e = new_entry(dom, h, kda, &seg, 1);
+	iovx_rcu_read_lock();
+	e = find_key(t, h, kda, KDA_ALL, &seg, 1, NULL, true, &prev);
+	if (e) {
+		above = above_mask(dom, e);
+		if (!above) {
+			*dma = e->dma;
+			rtouch(t, e, prev);
+		}
+		iovx_rcu_read_unlock();
+		if (!above)
+			return 0;
+	} else {
+		iovx_rcu_read_unlock();
+	}
+
+	e = new_entry(dom, h, kda, &seg, 1, &err);
 	if (!e)
-		return -ENOSPC;
+		return err;
 	err = t->base->map_single(dom, phys, size, dir, attrs & ~IOVX_DMA_ATTR_REUSE, &addr);
 	if (err == -ENOMEM && evict(dom, 0))
 		err = t->base->map_single(dom, phys, size, dir, attrs & ~IOVX_DMA_ATTR_REUSE,
@@ -943,7 +1013,7 @@ int iovx_rtab_sg_op(struct iovx_dma_domain *dom, const struct iovx_dma_sg *sg,
 
 	if (op == RTAB_UNMAP && e && (iovx_load_relaxed(&e->ref) & R_COUNT) &&
 	    hint_match(e, kda, KDA_ALL, segs, n) &&
-	    iovx_load_relaxed(&e->dma) == sg[0].dma_address) {
+	    iovx_load_relaxed(&e->dma) == sg[0].dma_address && outs_match(e, sg)) {
 		if (!(attrs & IOVX_DMA_ATTR_SKIP_CPU_SYNC))
 			rsync(dom, e, true);
 		if (rdrop(dom, e, true))
@@ -951,8 +1021,7 @@ int iovx_rtab_sg_op(struct iovx_dma_domain *dom, const struct iovx_dma_sg *sg,
 	}
 	h = rhash(kda, segs, n);
 	iovx_rcu_read_lock();
-	e = find_key(t, h, kda, op == RTAB_UNMAP ? KDA_ALL : KDA_KD, segs, n,
-		     sg[0].dma_address, true, false, NULL);
+	e = find_key(t, h, kda, op == RTAB_UNMAP ? KDA_ALL : KDA_KD, segs, n, sg, false, NULL);
 	if (!e) {
 		ret = -ENOENT;
 	} else {
@@ -1049,7 +1118,8 @@ static int stop_range(struct iovx_dma_domain *dom, uint64_t lo, uint64_t hi)
 		uint64_t i;
 
 		iovx_rcu_read_lock();
-		for (i = 0; i <= t->bmask && iovx_load_relaxed(&t->nentries); i++) {
+		for (i = 0; i <= t->bmask && (iovx_load_relaxed(&t->nentries) ||
+					      iovx_load_relaxed(&t->novf)); i++) {
 			for (e = bucket_first(&t->kb[i]); e; e = iovx_load_acquire(&e->knext)) {
 				uint64_t r;
 
@@ -1270,6 +1340,7 @@ int iovx_dma_get_reuse_stats(struct iovx_dma_domain *dom, struct iovx_reuse_stat
 	st->hits = hits;
 	st->misses = iovx_load_relaxed(&t->misses);
 	st->untagged_fallbacks = iovx_load_relaxed(&t->fallbacks);
+	st->overflows = iovx_load_relaxed(&t->overflows);
 	st->evictions = iovx_load_relaxed(&t->evictions);
 	st->stops = iovx_load_relaxed(&t->stops);
 	st->revivals = iovx_load_relaxed(&t->dead_revives) + revives;

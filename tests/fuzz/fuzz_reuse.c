@@ -17,11 +17,13 @@
  *
  * The model: the arena's bytes, every live mapping (which table entry backs it, or the base
  * mode), and the table itself (key, IOVA, DMA segments, references). After every step:
- *   - the reuse statistics equal the model's (hits, misses, untagged fallbacks, evictions,
- *     stops, entries, active, refs, capacity) and the facade's live count is the number of
- *     live base-mode mappings (table references are the table's refs);
- *   - a tagged map of a present key is a hit with the entry's DMA segments; a miss creates
- *     an entry unless the table is full of referenced entries (then an untagged fallback);
+ *   - the reuse statistics equal the model's (hits, misses, overflows, evictions, stops,
+ *     entries, active, refs, capacity) and the facade's live count is the number of live
+ *     base-mode mappings (table references are the table's refs);
+ *   - a tagged map of a present key is a hit with the entry's DMA segments (the newest
+ *     entry of the key; one above a lowered mask is a miss); a miss creates an entry, an
+ *     overflow entry when the table is full of referenced entries, torn down (strictly) by
+ *     its last unmap: every tagged mapping is the table's, so stops reach it;
  *     an eviction takes only idle entries (found by their translation being gone);
  *   - every DMA address a map returns lies below the DMA mask of the time;
  *   - I1: present entries and live base mappings never share an IOVA page;
@@ -56,7 +58,8 @@
 #define NLIST		(2 * NBUF)	/* two list instances of each */
 #define NRANGE		6		/* single-map ranges */
 #define NSLOT		6		/* live single maps */
-#define MAXENT		16		/* largest table of the run: order 4 */
+/* largest table of the run (order 4), plus an overflow entry for every live map */
+#define MAXENT		(16 + NLIST + NSLOT)
 #define MAXSTEPS	200
 #define SG_FLAGS	(IOVX_SG_REUSE | IOVX_SG_REUSE_STOPPED)
 #define SMALL_MASK	(1ull << 20)	/* below: maps may run out of IOVA space */
@@ -149,6 +152,8 @@ struct ent {
 	int nout;
 	uint64_t dma[MAXSEG], dlen[MAXSEG];
 	unsigned int refs;
+	bool ovf;			/* beyond the capacity: goes with its last unmap */
+	uint64_t born;			/* maps find the newest entry of a key */
 };
 
 struct st {
@@ -163,7 +168,8 @@ struct st {
 	struct ent e[MAXENT];
 	uint64_t mask;			/* the DMA mask (set_mask) */
 	/* expected cumulative statistics */
-	uint64_t hits, misses, fallbacks, evictions, stops;
+	uint64_t hits, misses, overflows, evictions, stops;
+	uint64_t born;
 	uint64_t injected;		/* stops whose sync we made fail */
 };
 
@@ -221,15 +227,17 @@ static bool key_eq(const struct ent *e, bool sg, int n, const uint64_t *addr,
 	return true;
 }
 
+/* The newest present entry of a key (the table's chains are pushed at the head). */
 static int find_ent(const struct st *z, bool sg, int n, const uint64_t *addr,
 		    const uint64_t *len, unsigned int dir, unsigned int akey)
 {
-	int i;
+	int i, best = -1;
 
 	for (i = 0; i < MAXENT; i++)
-		if (key_eq(&z->e[i], sg, n, addr, len, dir, akey))
-			return i;
-	return -1;
+		if (key_eq(&z->e[i], sg, n, addr, len, dir, akey) &&
+		    (best < 0 || z->e[i].born > z->e[best].born))
+			best = i;
+	return best;
 }
 
 static unsigned int akey_of(unsigned int attrs)
@@ -242,7 +250,16 @@ static unsigned int nr_present(const struct st *z, bool idle_only)
 	unsigned int i, n = 0;
 
 	for (i = 0; i < MAXENT; i++)
-		n += z->e[i].present && (!idle_only || !z->e[i].refs);
+		n += z->e[i].present && !z->e[i].ovf && (!idle_only || !z->e[i].refs);
+	return n;
+}
+
+static unsigned int nr_ovf(const struct st *z)
+{
+	unsigned int i, n = 0;
+
+	for (i = 0; i < MAXENT; i++)
+		n += z->e[i].present && z->e[i].ovf;
 	return n;
 }
 
@@ -378,14 +395,15 @@ static void check_all(const struct st *z)
 	}
 	CHECK_EQ(rs.hits, z->hits);
 	CHECK_EQ(rs.misses, z->misses);
-	CHECK_EQ(rs.untagged_fallbacks, z->fallbacks);
+	CHECK_EQ(rs.untagged_fallbacks, 0);
+	CHECK_EQ(rs.overflows, z->overflows);
 	CHECK_EQ(rs.evictions, z->evictions);
 	CHECK_EQ(rs.stops, z->stops);
-	CHECK_EQ(rs.entries, nr_present(z, false));
+	CHECK_EQ(rs.entries, nr_present(z, false) + nr_ovf(z));
 	CHECK_EQ(rs.active, active);
 	CHECK_EQ(rs.refs, refs);
 	CHECK_EQ(rs.capacity, z->cap);
-	CHECK(rs.entries <= rs.capacity);
+	CHECK(rs.entries <= rs.capacity + nr_ovf(z));
 
 	/* The facade's live count is the base mode's; table references are the table's refs. */
 	for (i = 0; i < NLIST; i++) {
@@ -502,6 +520,7 @@ static int after_map(struct st *z, bool tagged, bool sg, int n, const uint64_t *
 	unsigned int akey = akey_of(attrs);
 	int e = tagged ? find_ent(z, sg, n, addr, len, dir, akey) : -1, i;
 	uint64_t ev = rs.evictions - before->evictions;
+	bool ovf;
 
 	/* Every DMA address a map hands out is below the mask of the time (a hit too). */
 	for (i = 0; i < nout; i++)
@@ -509,7 +528,7 @@ static int after_map(struct st *z, bool tagged, bool sg, int n, const uint64_t *
 
 	if (!tagged) {
 		CHECK(rs.hits == before->hits && rs.misses == before->misses &&
-		      rs.untagged_fallbacks == before->untagged_fallbacks);
+		      rs.overflows == before->overflows);
 		if (ev)		/* IOVA pressure may evict; not with our 48-bit space */
 			account_evictions(z, ev, dma, dlen, nout, false);
 		return -1;
@@ -518,21 +537,14 @@ static int after_map(struct st *z, bool tagged, bool sg, int n, const uint64_t *
 		struct ent *x = &z->e[e];
 		bool above = false;
 
-		/* present but above a mask lowered since: mapped outside the table */
+		/*
+		 * Present but above a mask lowered since: a miss, a new entry of the key
+		 * below the mask (found first from now on); the old one stays.
+		 */
 		for (i = 0; i < x->nout; i++)
 			above |= x->dma[i] + x->dlen[i] - 1 > z->mask;
-		if (above) {
-			CHECK(rs.hits == before->hits && rs.misses == before->misses &&
-			      rs.untagged_fallbacks == before->untagged_fallbacks + 1);
-			/*
-			 * The fallback needs an IOVA below the lowered mask, where the space can
-			 * run out: the map may evict idle entries (this one too) to get it.
-			 */
-			if (ev)
-				account_evictions(z, ev, dma, dlen, nout, false);
-			z->fallbacks++;
-			return -1;
-		}
+		if (above)
+			e = -1;
 	}
 	if (e >= 0) {				/* present: a hit, the entry's IOVA */
 		struct ent *x = &z->e[e];
@@ -545,21 +557,25 @@ static int after_map(struct st *z, bool tagged, bool sg, int n, const uint64_t *
 		z->hits++;
 		return e;
 	}
-	if (nr_present(z, false) == z->cap && !nr_present(z, true)) {
-		CHECK(rs.untagged_fallbacks == before->untagged_fallbacks + 1 && ev == 0);
-		z->fallbacks++;
-		return -1;
-	}
 	CHECK_EQ(rs.misses, before->misses + 1);
-	if (nr_present(z, false) == z->cap)
-		CHECK(ev >= 1);
+	/*
+	 * The miss may evict idle entries first (a full table; or IOVA pressure under a
+	 * lowered mask, the old entry of the key too); full of referenced ones, it gets an
+	 * overflow entry.
+	 */
 	if (ev)
 		account_evictions(z, ev, dma, dlen, nout, false);
-	CHECK(nr_present(z, false) < z->cap);
+	ovf = rs.overflows != before->overflows;
+	if (ovf)
+		CHECK(rs.overflows == before->overflows + 1 && nr_present(z, false) == z->cap &&
+		      !nr_present(z, true));
+	else
+		CHECK(nr_present(z, false) < z->cap);
+	z->overflows += ovf;
 	for (e = 0; z->e[e].present; e++)
 		;
 	z->e[e] = (struct ent){ .present = true, .sg = sg, .nseg = n, .dir = dir, .akey = akey,
-				.nout = nout, .refs = 1 };
+				.nout = nout, .refs = 1, .ovf = ovf, .born = ++z->born };
 	for (i = 0; i < n; i++) {
 		z->e[e].addr[i] = addr[i];
 		z->e[e].len[i] = len[i];
@@ -584,8 +600,8 @@ static void map_nomem(struct st *z, const struct iovx_reuse_stats *before)
 	CHECK(z->mask < SMALL_MASK);
 	CHECK_EQ(rs.hits, before->hits);
 	CHECK_EQ(rs.misses, before->misses);
-	CHECK(rs.untagged_fallbacks - before->untagged_fallbacks <= 1);
-	z->fallbacks = rs.untagged_fallbacks;
+	CHECK(rs.overflows - before->overflows <= 1);
+	z->overflows = rs.overflows;
 	if (rs.evictions != before->evictions)
 		account_evictions(z, rs.evictions - before->evictions, NULL, NULL, 0, false);
 }
@@ -599,6 +615,12 @@ static void after_unmap(struct st *z, struct map *m)
 
 		CHECK(e->present && e->refs);
 		e->refs--;
+		if (e->ovf && !e->refs) {
+			/* the last reference of an overflow entry: torn down, strictly */
+			e->present = false;
+			i3_gone(z, e->dma, e->dlen, e->nout);
+			return;
+		}
 		CHECK(ent_mapped(z, e));	/* unmap only drops a reference */
 		return;
 	}

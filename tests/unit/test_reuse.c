@@ -161,7 +161,7 @@ static void sst(struct fx *f, struct iovx_sim_stats *st)
 
 static void rs_sane(const struct iovx_reuse_stats *st)
 {
-	assert_true(st->entries <= st->capacity);
+	assert_true(st->entries <= st->capacity + st->overflows);
 	assert_true(st->active <= st->entries);
 	assert_true(st->refs >= st->active);
 	assert_true((st->active == 0) == (st->refs == 0));
@@ -189,6 +189,14 @@ static uint64_t iova_live(struct fx *f)
 	struct iovx_iova_stats st;
 
 	assert_int_equal(iovx_iova_audit(dom_iovad(f->dom), &st), 0);
+	return st.live;
+}
+
+static uint64_t dst_live(struct fx *f)
+{
+	struct iovx_dma_stats st;
+
+	assert_int_equal(iovx_dma_get_stats(f->dom, &st), 0);
 	return st.live;
 }
 
@@ -1269,49 +1277,70 @@ static void test_table_pressure(void **state)
 }
 
 /* Order 2 with four references held: the fifth tagged map is mapped untagged. */
+/*
+ * A table full of referenced entries: a tagged map gets an overflow entry, which a stop
+ * reaches (it waits for the holder's unmap, then tears it down) and which goes, strictly,
+ * with its last unmap.
+ */
 static void test_table_full_of_active(void **state)
 {
 	struct fx *f = *state;
+	struct stopper s = { f->dom, pa(f, 10, 0), PG, 0, 0 };
 	struct iovx_dma_sg sg[1];
 	struct iovx_reuse_stats r;
 	uint64_t d[4];
 	unsigned int i;
+	pthread_t t;
 
 	for (i = 0; i < 4; i++)
 		d[i] = map1(f, i, 0, PG, IOVX_DMA_BIDIRECTIONAL, IOVX_DMA_ATTR_REUSE);
 	sg_pages(f, sg, 1, 10, 1, true);
 	assert_int_equal(iovx_dma_map_sg(f->dom, sg, 1, IOVX_DMA_BIDIRECTIONAL, 0), 1);
 	r = *rst(f);
-	assert_int_equal(r.untagged_fallbacks, 1);
-	assert_int_equal(r.entries, 4);
-	assert_int_equal(r.active, 4);
+	assert_int_equal(r.overflows, 1);
+	assert_int_equal(r.untagged_fallbacks, 0);
+	assert_int_equal(r.entries, 5);
+	assert_int_equal(r.active, 5);
 	assert_int_equal(r.evictions, 0);
+	assert_int_equal(dst_live(f), 0);		/* the table's, not the base mode's */
 	reaches(f, sg[0].dma_address, f->mem + 10 * PG, PG, IOVX_DMA_BIDIRECTIONAL);
 	for (i = 0; i < 4; i++)
 		reaches(f, d[i], f->mem + i * PG, PG, IOVX_DMA_BIDIRECTIONAL);
-	/* Its unmap is the base mode's: gone at once. */
+	/* A stop from another thread waits for the holder, then the device reaches nothing. */
+	assert_int_equal(pthread_create(&t, NULL, stop_thread, &s), 0);
+	for (i = 0; i < 10; i++) {
+		sleep_ms(10);
+		assert_int_equal(__atomic_load_n(&s.done, __ATOMIC_ACQUIRE), 0);
+	}
+	reaches(f, sg[0].dma_address, f->mem + 10 * PG, PG, IOVX_DMA_BIDIRECTIONAL);
 	prime(f, sg[0].dma_address, PG);
 	assert_int_equal(iovx_dma_sync_sg_for_cpu(f->dom, sg, 1, IOVX_DMA_BIDIRECTIONAL), 0);
 	assert_int_equal(iovx_dma_unmap_sg(f->dom, sg, 1, IOVX_DMA_BIDIRECTIONAL, 0), 0);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_int_equal(s.rc, 1);
 	unreachable(f, sg[0].dma_address, f->mem + 10 * PG, PG);
 	assert_int_equal(iovx_dma_unmap_sg(f->dom, sg, 1, IOVX_DMA_BIDIRECTIONAL, 0), -ENOENT);
-	/* A single one too. */
+	assert_int_equal(rst(f)->entries, 4);
+	/* With no stop, the last unmap of an overflow entry tears it down at once. */
 	{
 		uint64_t e = map1(f, 11, 0, PG, IOVX_DMA_TO_DEVICE, IOVX_DMA_ATTR_REUSE);
 
-		assert_int_equal(rst(f)->untagged_fallbacks, 2);
+		assert_int_equal(rst(f)->overflows, 2);
 		reaches(f, e, f->mem + 11 * PG, PG, IOVX_DMA_TO_DEVICE);
+		prime(f, e, PG);
 		assert_int_equal(iovx_dma_unmap_single(f->dom, e, PG, IOVX_DMA_TO_DEVICE,
 						       IOVX_DMA_ATTR_REUSE), 0);
 		unreachable(f, e, f->mem + 11 * PG, PG);
+		assert_int_equal(rst(f)->entries, 4);
 	}
 	for (i = 0; i < 4; i++)
 		assert_int_equal(iovx_dma_unmap_single(f->dom, d[i], PG, IOVX_DMA_BIDIRECTIONAL,
 						       IOVX_DMA_ATTR_REUSE), 0);
 	/* Idle now: a new tagged buffer evicts one and gets an entry. */
+	sg_pages(f, sg, 1, 10, 1, true);
 	assert_int_equal(iovx_dma_map_sg(f->dom, sg, 1, IOVX_DMA_BIDIRECTIONAL, 0), 1);
 	r = *rst(f);
-	assert_int_equal(r.untagged_fallbacks, 2);
+	assert_int_equal(r.overflows, 2);
 	assert_int_equal(r.evictions, 1);
 	assert_int_equal(r.entries, 4);
 	assert_int_equal(r.active, 1);
@@ -1625,16 +1654,20 @@ static void test_deferred_stop_after_fallback(void **state)
 	(void)state;
 	memset(&f, 0, sizeof(f));
 	fx_open(&f, IOVX_DMA_MODE_REUSE, IOVX_DMA_MODE_DEFERRED, 2, 0);
-	/* The untagged fallback of a tagged map (table full of references). */
+	/*
+	 * The overflow entry of a tagged map (table full of references) over a deferred
+	 * base: its last unmap invalidates at once, no flush needed.
+	 */
 	for (i = 0; i < 4; i++)
 		held[i] = map1(&f, i, 0, PG, IOVX_DMA_BIDIRECTIONAL, IOVX_DMA_ATTR_REUSE);
 	e = map1(&f, 10, 0, PG, IOVX_DMA_BIDIRECTIONAL, IOVX_DMA_ATTR_REUSE);
-	assert_int_equal(rst_of(f.dom)->untagged_fallbacks, 1);
+	assert_int_equal(rst_of(f.dom)->overflows, 1);
 	reaches(&f, e, f.mem + 10 * PG, PG, IOVX_DMA_BIDIRECTIONAL);
+	prime(&f, e, PG);
 	assert_int_equal(iovx_dma_unmap_single(f.dom, e, PG, IOVX_DMA_BIDIRECTIONAL,
 					       IOVX_DMA_ATTR_REUSE), 0);
-	assert_true(iovx_buf_stop_reuse(pa(&f, 10, 0), PG) >= 0);
 	unreachable(&f, e, f.mem + 10 * PG, PG);
+	assert_true(iovx_buf_stop_reuse(pa(&f, 10, 0), PG) >= 0);
 	for (i = 0; i < 4; i++)
 		assert_int_equal(iovx_dma_unmap_single(f.dom, held[i], PG,
 						       IOVX_DMA_BIDIRECTIONAL,
