@@ -1208,7 +1208,7 @@ static int pphase(const struct pcfg *c, uint64_t duration_ns)
 {
 	struct iovx_stress_opts o = IOVX_STRESS_OPTS_INIT;
 	unsigned int i, k, d, mappers;
-	uint64_t nbuf = P_NT + P_NH;
+	uint64_t nbuf = P_NT + P_NH, overflows = 0;
 	pthread_t wd;
 	int rc, r;
 
@@ -1290,11 +1290,12 @@ static int pphase(const struct pcfg *c, uint64_t duration_ns)
 		iovx_dma_get_reuse_stats(P.dom[d], &rs);
 		iovx_dma_get_stats(P.dom[d], &ds);
 		iovx_sim_get_stats(P.sim[d], &ss);
-		printf("domain %u: reuse hits %" PRIu64 " misses %" PRIu64 " untagged %" PRIu64
-		       " evictions %" PRIu64 " stops %" PRIu64 "; dma maps %" PRIu64 " errors %"
-		       PRIu64 "; sim faults %" PRIu64 " stale %" PRIu64 "\n", d, rs.hits, rs.misses,
-		       rs.untagged_fallbacks, rs.evictions, rs.stops, ds.maps, ds.errors,
-		       ss.faults, ss.stale_hits);
+		printf("domain %u: reuse hits %" PRIu64 " misses %" PRIu64 " overflows %" PRIu64
+		       " untagged %" PRIu64 " evictions %" PRIu64 " stops %" PRIu64 "; dma maps %"
+		       PRIu64 " errors %" PRIu64 "; sim faults %" PRIu64 " stale %" PRIu64 "\n", d,
+		       rs.hits, rs.misses, rs.overflows, rs.untagged_fallbacks, rs.evictions,
+		       rs.stops, ds.maps, ds.errors, ss.faults, ss.stale_hits);
+		overflows += rs.overflows;
 		if (rs.entries || rs.active || rs.refs) {
 			fprintf(stderr, "FAIL: domain %u: %" PRIu64 " entries, %" PRIu64 " refs left "
 				"after stopping everything\n", d, rs.entries, rs.refs);
@@ -1330,6 +1331,11 @@ static int pphase(const struct pcfg *c, uint64_t duration_ns)
 	if (!rc && (!P.maps || !P.stops || !P.probes)) {
 		fprintf(stderr, "FAIL: the run exercised nothing (maps %" PRIu64 ", stops %" PRIu64
 			", probes %" PRIu64 ")\n", P.maps, P.stops, P.probes);
+		rc = 1;
+	}
+	/* Holders on one domain keep the table full: some tagged map must have overflowed. */
+	if (!rc && c->nholders && c->ndom == 1 && !overflows) {
+		fprintf(stderr, "FAIL: a table full of held entries, but no tagged map overflowed\n");
 		rc = 1;
 	}
 	free(P.arena);
