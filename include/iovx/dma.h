@@ -15,12 +15,12 @@
  *                              only after a flush that began after the unmap completed;
  *                              the device may use the old translation until then. Bounded
  *                              by count (a flush once 3/4 of a ring is queued) and by time
- *                              (the configured bound, default 1 ms, plus the gap to the
- *                              next unmap, poll or timer expiry and the flush) whenever a
- *                              thread touches the domain or the timer fires on time; with
- *                              neither (no caller, a late timer) an unmapped buffer stays
- *                              reachable until one of them runs (iovx/inval.h);
- *                              iovx_dma_flush_deferred ends it at once
+ *                              (3/4 of the configured bound, default 1 ms, plus the gap to
+ *                              the next unmap, poll or timer expiry, plus the flush)
+ *                              whenever a thread touches the domain or the timer fires on
+ *                              time; with neither (no caller, a late timer) an unmapped
+ *                              buffer stays reachable until one of them runs
+ *                              (iovx/inval.h); iovx_dma_flush_deferred ends it at once
  *   IOVX_DMA_MODE_BOUNCE       a bounce pool (iovx/bounce.h) mapped once at create over the
  *                              domain's IOMMU and IOVA space: a buffer shorter than the
  *                              crossover is copied into a pool slot and the device gets the
