@@ -45,16 +45,29 @@
  * the segments are mapped back to back, and DMA segments are merged where the IOVA is
  * contiguous (a segment ending on a granule boundary followed by one starting on one).
  *
- * The facade tracks every live mapping, so unlike the kernel it rejects an unmap or sync of
- * something it did not map. Every bad input returns a negative errno and changes nothing:
+ * The facade keeps a record of every live mapping — for an sg list: nents, direction, the
+ * mapping attrs (WEAK_ORDERING, PRIVILEGED), every entry's effective address (phys +
+ * offset) and length, and the DMA segments the map returned — so unlike the kernel it
+ * rejects an unmap or sync of something it did not map, or of a list that changed since,
+ * and an unmap tears down exactly what the record says was mapped. Every bad input returns
+ * a negative errno and changes nothing:
  *   -EINVAL     NULL arguments, zero length, nents 0 or above IOVX_DMA_MAX_SEGS, a
- *               direction other than TO/FROM/BIDIRECTIONAL, unknown attrs; unmap or sync
- *               with another size, direction or nents than the map, or a sync range beyond
- *               the mapping
- *   -EOVERFLOW  address + length wraps, or the sg list's total length does
- *   -ERANGE     passthrough: a segment beyond the DMA mask; any mode: a physical address
- *               beyond the IOMMU's output range
- *   -ENOENT     unmap or sync of a DMA address that is not mapped
+ *               direction other than TO/FROM/BIDIRECTIONAL, unknown attrs; an unmap or sync
+ *               that disagrees with the record: another size or direction, another nents,
+ *               any entry's phys + offset or length, any of the first n DMA entries'
+ *               dma_address or dma_length (n: what map_sg returned; the entries after them
+ *               carry no mapping and are not compared), an unmap with other mapping attrs
+ *               (SKIP_CPU_SYNC is per call), a sync range beyond a single mapping. An sg
+ *               unmap or sync reads its entries as they are: an entry that could not be
+ *               mapped (zero length, wrapping, beyond the output range) is a disagreement
+ *               (-EINVAL), never -EOVERFLOW or -ERANGE
+ *   -EOVERFLOW  map: address + length wraps, or the sg list's total length does; single
+ *               unmap or sync: dma + size wraps
+ *   -ERANGE     map: passthrough, a segment beyond the DMA mask; any mode, a physical
+ *               address beyond the IOMMU's output range
+ *   -ENOENT     unmap or sync naming a DMA address (sg: sg[0].dma_address) at which no live
+ *               mapping starts, including addresses no mapping of the domain can have
+ *               (beyond its IOVA space or output range, near 2^64)
  *   -ENOMEM     no IOVA space below the mask, no memory, or the mapping table is full
  * Hardware errors: when the sync of a strict unmap fails (-EIO, -ETIMEDOUT), the mapping is
  * gone but its IOVA range and page-table pages are never reused (counted as leaked); the

@@ -18,7 +18,8 @@
  *                 matching unmap_single (an unmap_single of a table mapping without it, or
  *                 with another size or direction, is -EINVAL; syncs need no attribute).
  * A hit whose IOVA lies above a DMA mask lowered since the entry was made is not used: that
- * map is made outside the table by the base mode (counted in untagged_fallbacks).
+ * map is a miss and gets a new entry of the same key below the mask, found first from then
+ * on; the old entry stays until a stop or an eviction.
  *
  * The table is keyed by (domain, kind single/sg, every segment's address and length,
  * direction, attrs other than SKIP_CPU_SYNC and REUSE) -> {IOVA, DMA segments, refcount,
@@ -39,7 +40,13 @@
  * Eviction: the table holds at most 2^cfg->reuse_table_order entries; a miss that finds it
  * full, and any map whose IOVA allocation fails, first evicts idle entries (no reference),
  * oldest use first; eviction is a real unmap plus invalidation. A tagged map that still
- * finds no room is mapped untagged by the base mode (never fails for lack of table room).
+ * finds no room (every entry referenced) gets an overflow entry beyond the capacity: it
+ * serves maps of its key like any entry, a stop reaches it (waits for its references, tears
+ * it down), and the unmap that drops its last reference tears it down with a strict
+ * invalidation. Every tagged mapping is therefore the table's, whatever the pressure, and
+ * no tagged map fails for lack of table room; only when not even an overflow entry can be
+ * allocated does it fail, with -ENOMEM, mapping nothing. A revivable (untagged) map in a
+ * full table is made outside it by the base mode (untagged_fallbacks).
  *
  * Errors (nothing changes on error):
  *   -EINVAL    NULL, nents <= 0 or above IOVX_DMA_MAX_SEGS, an entry of length 0;

@@ -27,7 +27,8 @@ struct fx {
 	uint8_t *mem;			/* 64 pages */
 };
 
-static int setup_sim(void **state, enum iovx_dma_mode mode, unsigned int flags, bool eager)
+static int setup_sim_order(void **state, enum iovx_dma_mode mode, unsigned int flags,
+			   bool eager, unsigned int order)
 {
 	struct fx *f = calloc(1, sizeof(*f));
 	struct iovx_sim_config sc;
@@ -38,6 +39,8 @@ static int setup_sim(void **state, enum iovx_dma_mode mode, unsigned int flags, 
 	assert_int_equal(iovx_sim_create(&sc, &f->sim), 0);
 	iovx_dma_config_init(&dc, iovx_sim_iommu(f->sim), mode);
 	dc.flags = flags;
+	if (order)
+		dc.map_table_order = order;
 	assert_int_equal(iovx_dma_domain_create(&dc, &f->dom), 0);
 	f->mem = aligned_alloc(PG, 64 * PG);
 	memset(f->mem, 0, 64 * PG);
@@ -45,9 +48,20 @@ static int setup_sim(void **state, enum iovx_dma_mode mode, unsigned int flags, 
 	return 0;
 }
 
+static int setup_sim(void **state, enum iovx_dma_mode mode, unsigned int flags, bool eager)
+{
+	return setup_sim_order(state, mode, flags, eager, 0);
+}
+
 static int setup_mode(void **state, enum iovx_dma_mode mode, unsigned int flags)
 {
 	return setup_sim(state, mode, flags, false);
+}
+
+/* A 16-slot live-mapping table: every slot soon holds a tombstone. */
+static int setup_strict_small(void **state)
+{
+	return setup_sim_order(state, IOVX_DMA_MODE_STRICT, 0, false, 4);
 }
 
 static int setup_strict(void **state)
@@ -424,6 +438,202 @@ static void test_sg_errors(void **state)
 	assert_int_equal(iovx_dma_unmap_sg(f->dom, sg, 16, IOVX_DMA_TO_DEVICE, 0), -ENOENT);
 }
 
+/* ---------------------------------------------------------------- misuse */
+
+/* The device reads the len bytes at dma and finds cpu's. */
+static void dev_sees(struct fx *f, uint64_t dma, const uint8_t *cpu, size_t len)
+{
+	static uint8_t buf[2 * 4096];	/* off the stack (-Wframe-larger-than) */
+
+	assert_true(len <= sizeof(buf));
+	assert_int_equal(iovx_sim_dev_read(f->sim, dma, buf, len, NULL), 0);
+	assert_memory_equal(buf, cpu, len);
+}
+
+/*
+ * An unmap or sync naming a DMA address near 2^64 (where the live-mapping table's key would
+ * wrap into its markers), near 0, or beyond the IOVA space: -ENOENT (or -EOVERFLOW when
+ * address + length wraps for a single buffer), and nothing changes, also with every slot of
+ * a small table a tombstone whose old record matches the call.
+ */
+static void test_misuse_dma_range(void **state)
+{
+	static const uint64_t bad[] = { UINT64_MAX, UINT64_MAX - 1, UINT64_MAX - 2,
+					UINT64_MAX - 3, UINT64_MAX - 4096, 1ull << 63,
+					1ull << 48, 0, 1 };
+	struct fx *f = *state;
+	struct iovx_dma_sg sg[1], live[1], x[1];
+	struct iovx_sim_stats s0, s1;
+	struct iovx_dma_stats d0, d1;
+	uint64_t dma;
+	unsigned int i;
+
+	/* Tombstones with this very record everywhere in the 16-slot table. */
+	for (i = 0; i < 40; i++) {
+		memset(sg, 0, sizeof(sg));
+		sg[0].phys = pa(f, i % 8, 0);
+		sg[0].length = PG;
+		assert_int_equal(iovx_dma_map_sg(f->dom, sg, 1, IOVX_DMA_TO_DEVICE, 0), 1);
+		assert_int_equal(iovx_dma_unmap_sg(f->dom, sg, 1, IOVX_DMA_TO_DEVICE, 0), 0);
+	}
+	memset(live, 0, sizeof(live));
+	live[0].phys = pa(f, 9, 0);
+	live[0].length = PG;
+	assert_int_equal(iovx_dma_map_sg(f->dom, live, 1, IOVX_DMA_TO_DEVICE, 0), 1);
+	assert_int_equal(iovx_dma_map_single(f->dom, pa(f, 10, 0), PG, IOVX_DMA_TO_DEVICE, 0,
+					     &dma), 0);
+	s0 = sst(f);
+	d0 = dst(f);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		int single = bad[i] + PG < bad[i] ? -EOVERFLOW : -ENOENT;
+
+		x[0] = live[0];
+		x[0].dma_address = bad[i];
+		assert_int_equal(iovx_dma_unmap_sg(f->dom, x, 1, IOVX_DMA_TO_DEVICE, 0), -ENOENT);
+		assert_int_equal(iovx_dma_sync_sg_for_cpu(f->dom, x, 1, IOVX_DMA_TO_DEVICE),
+				 -ENOENT);
+		assert_int_equal(iovx_dma_sync_sg_for_device(f->dom, x, 1, IOVX_DMA_TO_DEVICE),
+				 -ENOENT);
+		assert_int_equal(iovx_dma_unmap_single(f->dom, bad[i], PG, IOVX_DMA_TO_DEVICE, 0),
+				 single);
+		assert_int_equal(iovx_dma_sync_single_for_cpu(f->dom, bad[i], PG,
+							      IOVX_DMA_TO_DEVICE), single);
+		assert_int_equal(iovx_dma_sync_single_for_cpu(f->dom, bad[i], 1,
+							      IOVX_DMA_TO_DEVICE),
+				 bad[i] == UINT64_MAX ? -EOVERFLOW : -ENOENT);
+	}
+	s1 = sst(f);
+	d1 = dst(f);
+	assert_int_equal(d1.live, d0.live);
+	assert_int_equal(d1.unmaps, d0.unmaps);
+	assert_int_equal(s1.unmaps, s0.unmaps);		/* no IOMMU command on nothing */
+	assert_int_equal(s1.syncs, s0.syncs);
+	assert_int_equal(s1.tlbi_range, s0.tlbi_range);
+	dev_sees(f, live[0].dma_address, f->mem + 9 * PG, PG);
+	dev_sees(f, dma, f->mem + 10 * PG, PG);
+	assert_int_equal(iovx_dma_unmap_sg(f->dom, live, 1, IOVX_DMA_TO_DEVICE, 0), 0);
+	assert_int_equal(iovx_dma_unmap_single(f->dom, dma, PG, IOVX_DMA_TO_DEVICE, 0), 0);
+	assert_int_equal(dst(f).live, 0);
+}
+
+/*
+ * An sg unmap whose list keeps nents, direction, total length and the first DMA address,
+ * but moves a segment's in-page offset (which would widen the IOVA span into a neighbour),
+ * or names other DMA entries or attrs: -EINVAL, nothing changes, and the neighbour's
+ * translation and IOVA stay; the true list then unmaps.
+ */
+static void test_misuse_sg_fields(void **state)
+{
+	struct fx *f = *state;
+	struct iovx_dma_sg a[2], x[2];
+	struct iovx_sim_stats s0, s1;
+	uint64_t b, b2, nb[16];
+	unsigned int i;
+
+	memset(a, 0, sizeof(a));
+	a[0].phys = pa(f, 0, 0);
+	a[0].length = 2048;
+	a[1].phys = pa(f, 2, 0);
+	a[1].length = PG;
+	assert_int_equal(iovx_dma_map_sg(f->dom, a, 2, IOVX_DMA_TO_DEVICE,
+					 IOVX_DMA_ATTR_WEAK_ORDERING), 2);
+	/* The neighbour: a 2-granule mapping right after a's 2-granule IOVA range. */
+	for (i = 0; i < 16; i++) {
+		assert_int_equal(iovx_dma_map_single(f->dom, pa(f, 20, 0), 2 * PG,
+						     IOVX_DMA_TO_DEVICE, 0, &nb[i]), 0);
+		if (nb[i] == (a[0].dma_address & ~(PG - 1)) + 2 * PG)
+			break;
+	}
+	assert_true(i < 16);
+	b = nb[i];
+	while (i--)
+		assert_int_equal(iovx_dma_unmap_single(f->dom, nb[i], 2 * PG,
+						       IOVX_DMA_TO_DEVICE, 0), 0);
+	s0 = sst(f);
+	for (i = 0; i < 7; i++) {
+		memcpy(x, a, sizeof(a));
+		switch (i) {
+		case 0:			/* span 3 granules: would reach b's first page */
+			x[0].offset = 3072;
+			break;
+		case 1:			/* same total, lengths moved between entries */
+			x[0].length = PG;
+			x[1].length = 2048;
+			break;
+		case 2:
+			x[1].dma_address += PG;
+			break;
+		case 3:
+			x[1].dma_length = 2048;
+			break;
+		case 4:
+			x[1].phys = pa(f, 3, 0);
+			break;
+		case 5:			/* a zero-length entry: an unmap reads, never maps */
+			x[1].length = 0;
+			break;
+		default:
+			x[1].phys = UINT64_MAX - 10;
+			x[1].offset = 100;
+			break;
+		}
+		assert_int_equal(iovx_dma_unmap_sg(f->dom, x, 2, IOVX_DMA_TO_DEVICE,
+						   IOVX_DMA_ATTR_WEAK_ORDERING), -EINVAL);
+		assert_int_equal(iovx_dma_sync_sg_for_cpu(f->dom, x, 2, IOVX_DMA_TO_DEVICE),
+				 -EINVAL);
+	}
+	/* Other mapping attrs: -EINVAL; SKIP_CPU_SYNC is per call. */
+	assert_int_equal(iovx_dma_unmap_sg(f->dom, a, 2, IOVX_DMA_TO_DEVICE, 0), -EINVAL);
+	assert_int_equal(iovx_dma_unmap_sg(f->dom, a, 2, IOVX_DMA_TO_DEVICE,
+					   IOVX_DMA_ATTR_PRIVILEGED |
+					   IOVX_DMA_ATTR_WEAK_ORDERING), -EINVAL);
+	s1 = sst(f);
+	assert_int_equal(s1.unmaps, s0.unmaps);
+	assert_int_equal(s1.syncs, s0.syncs);
+	assert_int_equal(dst(f).live, 2);
+	dev_sees(f, b, f->mem + 20 * PG, 2 * PG);
+	dev_sees(f, a[0].dma_address, f->mem, 2048);
+	dev_sees(f, a[1].dma_address, f->mem + 2 * PG, PG);
+	assert_int_equal(iovx_dma_unmap_sg(f->dom, a, 2, IOVX_DMA_TO_DEVICE,
+					   IOVX_DMA_ATTR_WEAK_ORDERING |
+					   IOVX_DMA_ATTR_SKIP_CPU_SYNC), 0);
+	/* b's IOVA was never freed: a new map does not alias it, and b still works. */
+	assert_int_equal(iovx_dma_map_single(f->dom, pa(f, 30, 0), PG, IOVX_DMA_TO_DEVICE, 0,
+					     &b2), 0);
+	assert_true(b2 + PG <= b || b2 >= b + 2 * PG);
+	dev_sees(f, b, f->mem + 20 * PG, 2 * PG);
+	assert_int_equal(iovx_dma_unmap_single(f->dom, b2, PG, IOVX_DMA_TO_DEVICE, 0), 0);
+	assert_int_equal(iovx_dma_unmap_single(f->dom, b, 2 * PG, IOVX_DMA_TO_DEVICE, 0), 0);
+}
+
+/* Passthrough keeps the same record: a list that disagrees with it is -EINVAL. */
+static void test_misuse_sg_passthrough(void **state)
+{
+	struct fx *f = *state;
+	struct iovx_dma_sg a[3], x[3];
+
+	memset(a, 0, sizeof(a));
+	a[0].phys = pa(f, 0, 0);
+	a[0].length = 100;
+	a[1].phys = pa(f, 4, 0);
+	a[1].length = 200;
+	a[2].phys = pa(f, 8, 0);
+	a[2].length = 300;
+	assert_int_equal(iovx_dma_map_sg(f->dom, a, 3, IOVX_DMA_FROM_DEVICE, 0), 3);
+	memcpy(x, a, sizeof(a));
+	x[2].dma_address = x[2].phys = pa(f, 9, 0);	/* consistent with itself, not the map */
+	assert_int_equal(iovx_dma_unmap_sg(f->dom, x, 3, IOVX_DMA_FROM_DEVICE, 0), -EINVAL);
+	memcpy(x, a, sizeof(a));
+	x[1].length = x[1].dma_length = 201;
+	assert_int_equal(iovx_dma_sync_sg_for_device(f->dom, x, 3, IOVX_DMA_FROM_DEVICE),
+			 -EINVAL);
+	assert_int_equal(iovx_dma_unmap_sg(f->dom, x, 2, IOVX_DMA_FROM_DEVICE, 0), -EINVAL);
+	assert_int_equal(dst(f).live, 1);
+	assert_int_equal(iovx_dma_sync_sg_for_device(f->dom, a, 3, IOVX_DMA_FROM_DEVICE), 0);
+	assert_int_equal(iovx_dma_unmap_sg(f->dom, a, 3, IOVX_DMA_FROM_DEVICE, 0), 0);
+	assert_int_equal(dst(f).live, 0);
+}
+
 static void test_sync_failure_leaks(void **state)
 {
 	struct fx *f = *state;
@@ -525,6 +735,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_sync_failure_leaks, setup_strict_eager,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_passthrough, setup_pt, teardown),
+		cmocka_unit_test_setup_teardown(test_misuse_dma_range, setup_strict_small,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_misuse_sg_fields, setup_strict, teardown),
+		cmocka_unit_test_setup_teardown(test_misuse_sg_passthrough, setup_pt, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -621,6 +621,75 @@ static void test_errors(void **state)
 	assert_true(dst(f).errors >= 14);
 }
 
+/*
+ * A bounced sg list named with its segment lengths swapped: -EINVAL and nothing changes —
+ * the record stays, the slots stay mapped — so the true list unmaps and its slots are free
+ * again (the tiny pool has two: a leak shows as the next list not bouncing).
+ */
+static void test_misuse_bounce_lengths(void **state)
+{
+	struct fx *f = *state;
+	struct iovx_dma_sg sg[2], x[2];
+	int round;
+
+	for (round = 0; round < 3; round++) {
+		memset(sg, 0, sizeof(sg));
+		sg[0].phys = pa(f, 0, 0);
+		sg[0].length = 100;
+		sg[1].phys = pa(f, 1, 0);
+		sg[1].length = 200;
+		assert_int_equal(iovx_dma_map_sg(f->dom, sg, 2, IOVX_DMA_BIDIRECTIONAL, 0), 2);
+		assert_int_equal(dst(f).bounced, (uint64_t)round + 1);
+		assert_in_pool(f, sg[0].dma_address, 100);
+		memcpy(x, sg, sizeof(sg));
+		x[0].length = x[0].dma_length = 200;
+		x[1].length = x[1].dma_length = 100;
+		assert_int_equal(iovx_dma_unmap_sg(f->dom, x, 2, IOVX_DMA_BIDIRECTIONAL, 0),
+				 -EINVAL);
+		assert_int_equal(iovx_dma_sync_sg_for_cpu(f->dom, x, 2, IOVX_DMA_BIDIRECTIONAL),
+				 -EINVAL);
+		assert_int_equal(dst(f).live, 1);
+		assert_int_equal(iovx_dma_unmap_sg(f->dom, sg, 2, IOVX_DMA_BIDIRECTIONAL, 0), 0);
+	}
+	assert_int_equal(dst(f).bounce_fallbacks, 0);
+}
+
+/*
+ * A bounced list whose second segment names another caller's live slot: -EINVAL; the other
+ * caller's slot stays mapped and its data comes back to its buffer at its own unmap.
+ */
+static void test_misuse_bounce_other_slot(void **state)
+{
+	struct fx *f = *state;
+	struct iovx_dma_sg a[2], c[1], x[2];
+	uint8_t w[300];
+
+	memset(a, 0, sizeof(a));
+	memset(c, 0, sizeof(c));
+	a[0].phys = pa(f, 0, 0);
+	a[0].length = 300;
+	a[1].phys = pa(f, 1, 0);
+	a[1].length = 300;
+	c[0].phys = pa(f, 8, 0);
+	c[0].length = 300;
+	assert_int_equal(iovx_dma_map_sg(f->dom, a, 2, IOVX_DMA_FROM_DEVICE, 0), 2);
+	assert_int_equal(iovx_dma_map_sg(f->dom, c, 1, IOVX_DMA_FROM_DEVICE, 0), 1);
+	fill(w, sizeof(w), 77);
+	assert_int_equal(iovx_sim_dev_write(f->sim, c[0].dma_address, w, sizeof(w), NULL), 0);
+	memcpy(x, a, sizeof(a));
+	x[1].dma_address = c[0].dma_address;
+	assert_int_equal(iovx_dma_unmap_sg(f->dom, x, 2, IOVX_DMA_FROM_DEVICE, 0), -EINVAL);
+	assert_int_equal(iovx_dma_sync_sg_for_cpu(f->dom, x, 2, IOVX_DMA_FROM_DEVICE), -EINVAL);
+	memcpy(x, c, sizeof(c));
+	x[0].dma_address = a[1].dma_address;
+	assert_int_equal(iovx_dma_unmap_sg(f->dom, x, 1, IOVX_DMA_FROM_DEVICE, 0), -ENOENT);
+	assert_int_equal(dst(f).live, 2);
+	assert_int_equal(iovx_dma_unmap_sg(f->dom, c, 1, IOVX_DMA_FROM_DEVICE, 0), 0);
+	assert_memory_equal(f->mem + 8 * PG, w, sizeof(w));
+	assert_int_equal(iovx_dma_unmap_sg(f->dom, a, 2, IOVX_DMA_FROM_DEVICE, 0), 0);
+	assert_int_equal(dst(f).live, 0);
+}
+
 /* The deferred fallback: its unmap queues, flush_deferred drains, data as before. */
 static void test_deferred_fallback(void **state)
 {
@@ -747,6 +816,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_sg_exhaustion, setup_tiny, teardown),
 		cmocka_unit_test_setup_teardown(test_sg_integrity, setup_default, teardown),
 		cmocka_unit_test_setup_teardown(test_errors, setup_default, teardown),
+		cmocka_unit_test_setup_teardown(test_misuse_bounce_lengths, setup_tiny, teardown),
+		cmocka_unit_test_setup_teardown(test_misuse_bounce_other_slot, setup_default,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_deferred_fallback, setup_deferred, teardown),
 		cmocka_unit_test(test_destroy_with_live),
 		cmocka_unit_test_setup_teardown(test_reuse_fallback, setup_reuse, teardown),
