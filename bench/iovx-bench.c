@@ -60,9 +60,10 @@ static const struct iovx_bench_cmd cmds[] = {
 	{ "inval", "deferred invalidation, the kernel's bad case: 1 flusher for N unmappers",
 	  "local  flusher: iovx_inval_kick, rings released by their own CPUs (--threads = N)\n"
 	  "drain  flusher: iovx_inval_flush, releases every ring (the kernel's funnel)\n"
-	  "stale  N unmappers, no flusher: staleness seen by the device (max, p99.9), from\n"
-	  "       the unmap's call and return, against the longest time no thread touched\n"
-	  "       the domain (--only stale)\n",
+	  "stale  N unmappers, no flusher: staleness seen by the device (p50, p99, max in\n"
+	  "       us), from the unmap's call and return, against the longest time no thread\n"
+	  "       touched the domain (--only stale; --param idle_ns=I: sleep I ns after each\n"
+	  "       unmap, leaving the timer alone to flush)\n",
 	  iovx_bench_inval },
 	{ "sweep", "map+unmap cost by size (64 B..256 KiB): passthrough, strict, deferred, bounce",
 	  "--param plot=FILE.png (default: sweep.png next to the executable)\n", iovx_bench_sweep },

@@ -6,9 +6,11 @@
  */
 #include <linux/delay.h>
 #include <linux/kernel.h>
+#include <linux/kthread.h>
 #include <linux/preempt.h>
 #include <linux/sched.h>
 #include <linux/smp.h>
+#include <linux/sort.h>
 #include <linux/string.h>
 
 #include "platform.h"
@@ -782,12 +784,124 @@ static int st_time(struct iovx_st *st)
 	return 0;
 }
 
+/*
+ * The timer's slack: how late a soft hrtimer armed for the deferred-invalidation delays
+ * (3/4 and 1/4 of the default 1 ms bound) fires, with the CPUs idle and with every CPU busy
+ * in a kthread. It never fires early and always in softirq context; the lateness
+ * distribution is printed (under TCG an emulation figure: compare within one boot).
+ */
+#define ST_SLACK_N	64
+
+struct st_slack {
+	struct iovx_timer t;
+	u64 armed, delay, late[ST_SLACK_N];
+	atomic_t n;
+	atomic_t early, wrong_context;
+};
+
+static void st_slack_fn(void *arg)
+{
+	struct st_slack *s = arg;
+	u64 now = iovx_now_ns();
+	int i = atomic_read(&s->n);
+
+	if (!in_serving_softirq() || in_hardirq())
+		atomic_inc(&s->wrong_context);
+	if (now < s->armed + s->delay)
+		atomic_inc(&s->early);
+	else if (i < ST_SLACK_N)
+		s->late[i] = now - s->armed - s->delay;
+	atomic_inc(&s->n);
+	if (i + 1 < ST_SLACK_N) {
+		s->armed = iovx_now_ns();
+		iovx_timer_arm(&s->t, s->delay);
+	}
+}
+
+static int st_busy_fn(void *arg)
+{
+	while (!kthread_should_stop())
+		cond_resched();
+	return 0;
+}
+
+static int st_u64_cmp(const void *a, const void *b)
+{
+	u64 x = *(const u64 *)a, y = *(const u64 *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static int st_slack_run(struct iovx_st *st, struct st_slack *s, u64 delay, const char *load)
+{
+	unsigned int ms = 5000;
+
+	atomic_set(&s->n, 0);
+	s->delay = delay;
+	s->armed = iovx_now_ns();
+	iovx_timer_arm(&s->t, delay);
+	while (atomic_read(&s->n) < ST_SLACK_N && ms--)
+		msleep(1);
+	iovx_timer_cancel_sync(&s->t);
+	if (atomic_read(&s->n) < ST_SLACK_N)
+		return IOVX_ST_FAIL(st, "%s: %d of %d firings in 5 s", load, atomic_read(&s->n),
+				    ST_SLACK_N);
+	if (atomic_read(&s->early) || atomic_read(&s->wrong_context))
+		return IOVX_ST_FAIL(st, "%s: %d early, %d outside softirq", load,
+				    atomic_read(&s->early), atomic_read(&s->wrong_context));
+	sort(s->late, ST_SLACK_N, sizeof(u64), st_u64_cmp, NULL);
+	iovx_st_info("timer-slack delay=%lluus %s n=%d late p50=%lluus p99=%lluus max=%lluus",
+		     delay / NSEC_PER_USEC, load, ST_SLACK_N, s->late[ST_SLACK_N / 2] / NSEC_PER_USEC,
+		     s->late[ST_SLACK_N * 99 / 100] / NSEC_PER_USEC,
+		     s->late[ST_SLACK_N - 1] / NSEC_PER_USEC);
+	return 0;
+}
+
+static int st_timer_slack(struct iovx_st *st)
+{
+	static const u64 delays[] = { 750 * NSEC_PER_USEC, 250 * NSEC_PER_USEC };
+	struct task_struct *busy[8] = { NULL };
+	struct st_slack *s;
+	int ret = 0, cpu, nb = 0;
+	unsigned int i;
+
+	s = iovx_zalloc(sizeof(*s), IOVX_GFP_KERNEL);
+	if (!s)
+		return IOVX_ST_FAIL(st, "no memory");
+	if (iovx_timer_init(&s->t, st_slack_fn, s)) {
+		iovx_free(s);
+		return IOVX_ST_FAIL(st, "timer_init");
+	}
+	for (i = 0; !ret && i < ARRAY_SIZE(delays); i++)
+		ret = st_slack_run(st, s, delays[i], "idle");
+	for_each_online_cpu(cpu) {
+		if (nb == ARRAY_SIZE(busy))
+			break;
+		busy[nb] = kthread_create(st_busy_fn, NULL, "iovx-busy/%d", cpu);
+		if (IS_ERR(busy[nb])) {
+			busy[nb] = NULL;
+			break;
+		}
+		kthread_bind(busy[nb], cpu);
+		wake_up_process(busy[nb]);
+		nb++;
+	}
+	for (i = 0; !ret && i < ARRAY_SIZE(delays); i++)
+		ret = st_slack_run(st, s, delays[i], "busy");
+	while (nb--)
+		kthread_stop(busy[nb]);	/* it exits only when told to */
+	iovx_timer_destroy(&s->t);
+	iovx_free(s);
+	return ret;
+}
+
 const struct iovx_st_case iovx_st_shim_cases[] = {
 	{ "shim-atomics", st_atomics_basic },
 	{ "shim-atomics-smp", st_atomics_smp },
 	{ "shim-percpu", st_percpu },
 	{ "shim-rcu", st_rcu },
 	{ "shim-timer", st_timers },
+	{ "shim-timer-slack", st_timer_slack },
 	{ "shim-hooks", st_hooks },
 	{ "shim-memory", st_memory },
 	{ "shim-time", st_time },

@@ -22,7 +22,7 @@ PKGS=(
 	clang libclang-rt-14-dev llvm
 	hyperfine gnuplot-nox
 	linux-headers-amd64 linux-source-6.12
-	qemu-system-x86 busybox-static cpio xz-utils kmod
+	qemu-system-x86 busybox-static cpio xz-utils kmod file
 )
 
 log() { echo "deps: $*"; }

@@ -13,8 +13,14 @@
  *                              and the emptied table pages on an invalidation context
  *                              (iovx/inval.h): they return to the allocator and the IOMMU
  *                              only after a flush that began after the unmap completed;
- *                              the device may use the old translation until then, at most
- *                              the configured bound (default 1 ms) plus a small slack
+ *                              the device may use the old translation until then. Bounded
+ *                              by count (a flush once 3/4 of a ring is queued) and by time
+ *                              (3/4 of the configured bound, default 1 ms, plus the gap to
+ *                              the next unmap, poll or timer expiry, plus the flush)
+ *                              whenever a thread touches the domain or the timer fires on
+ *                              time; with neither (no caller, a late timer) an unmapped
+ *                              buffer stays reachable until one of them runs
+ *                              (iovx/inval.h); iovx_dma_flush_deferred ends it at once
  *   IOVX_DMA_MODE_BOUNCE       a bounce pool (iovx/bounce.h) mapped once at create over the
  *                              domain's IOMMU and IOVA space: a buffer shorter than the
  *                              crossover is copied into a pool slot and the device gets the
@@ -125,7 +131,9 @@ enum iovx_dma_dir {
  * invalidation context's max_age_ns); a map of the same buffer (same segments, direction
  * and attrs) in that window revives it: no IOVA, no page-table write. When the window
  * ends the mapping is torn down with a strict invalidation, so the device reaches an
- * unmapped buffer for less than the bound, as deferred mode already allows. Entries live
+ * unmapped buffer for less than the bound while the reaper's timer fires on time or
+ * revive-mode unmaps keep coming (deferred mode's condition); with neither, until one of
+ * them runs. Entries live
  * in the reuse table (reuse_table_order; iovx_dma_get_reuse_stats: revivals, expired).
  * -EINVAL in any other mode.
  */

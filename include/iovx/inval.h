@@ -23,12 +23,28 @@
  * (synchronous). Age (max_age_ns, default 1 ms) is enforced by every enqueue and poll: each
  * compares the oldest uncovered entry's age with 3/4 of the bound and flushes itself; a
  * one-shot timer (armed by the first enqueue into idle queues) does the same when no thread
- * touches the context. Concurrent triggers collapse: a trigger that finds a flush running
- * on time returns (ring, age) or waits for its entries to complete (explicit flush) instead
- * of issuing its own; but a flush that has run for 1/8 of the bound (its thread preempted)
- * is late, and the next trigger begins a flush of its own that takes over the late one's
- * entries (invalidation is idempotent). A flush with more than flush_all_threshold entries
- * issues one invalidate-all instead.
+ * touches the context.
+ *
+ * Staleness (an entry's publication to the completion of the flush covering it) is bounded
+ *   by count  always: at most 2^ring_order entries per ring (an enqueue that finds every
+ *             ring full flushes, or invalidates its own range, before returning), and the
+ *             enqueue that leaves 3/4 of a ring's size unflushed over all rings starts a
+ *             flush (or joins one running on time);
+ *   by time   when some thread enters the context (enqueue, poll, kick, flush) or the timer
+ *             fires on time: at most 3/4 of max_age_ns + the longest gap between those
+ *             entries + the flush itself (+ 1/8 of max_age_ns and one gap for each flusher
+ *             preempted before its sync returned);
+ * and NOT bounded in time when no thread enters the context and the timer is late (a
+ * starved userspace timer thread, softirq latency): the entry then waits for the timer or
+ * the next caller (measured: several ms against 1 ms on a loaded 2-CPU machine;
+ * max_stale_ns records it). iovx_inval_flush ends it synchronously.
+ *
+ * Concurrent triggers collapse: a trigger that finds a flush running on time returns (ring,
+ * age) or waits for its entries to complete (explicit flush) instead of issuing its own; but
+ * a flush that has run for 1/8 of the bound (its thread preempted) is late, and the next
+ * trigger begins a flush of its own that takes over the late one's entries (invalidation is
+ * idempotent). A flush with more than flush_all_threshold entries issues one invalidate-all
+ * instead.
  *
  * Faults: when the sync of a flush fails (-EIO, -ETIMEDOUT), the entries it collected are
  * quarantined: their IOVAs never go back to the allocator and their table pages are never
@@ -73,7 +89,7 @@ struct iovx_inval;
 
 struct iovx_inval_config {
 	unsigned int ring_order;	/* entries per CPU ring: 2^order, 2..16 */
-	uint64_t max_age_ns;		/* staleness bound, 10 us .. 10 s */
+	uint64_t max_age_ns;		/* age bound (see above), 10 us .. 10 s */
 	unsigned int flush_all_threshold;	/* > this many ranges: one inv_all; 0: always */
 	unsigned int flags;		/* IOVX_INVAL_F_* */
 };

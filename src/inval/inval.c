@@ -14,14 +14,15 @@
  * unmapped them. Only a ring idle for the age bound is drained by the timer (or a poll
  * elsewhere), and iovx_inval_flush / destroy drain every ring (explicit, rare).
  *
- * Hard staleness bound: the bound is enforced by every thread that touches the context, not
+ * Staleness bound: the bound is enforced by every thread that touches the context, not
  * only by the timer. An enqueue or poll compares the age of the oldest uncovered entry
  * (oldest_t, a lower bound kept exact enough by E-G7) with 3/4 of the bound and flushes
  * itself; and a flush that has been running for late_ns (1/8 of the bound: its thread was
  * preempted) no longer makes the others collapse: the next trigger begins a flush of its own
  * (a helper) that steals the late flush's entries and invalidates them again (invalidation
  * is idempotent). So the bound holds as long as SOME thread runs in the context; the timer is
- * needed only when none does.
+ * needed only when none does, and when none does and the timer runs late nothing bounds the
+ * time (the count bound still holds; iovx/inval.h).
  *
  * Generation scheme. start_gen counts flushes that began (a flush takes F = ++start_gen
  * before it looks at any ring). An entry records gen = start_gen as read before it is

@@ -29,8 +29,11 @@ suffix=""
 outdir=$root/build/qemu
 mkdir -p "$outdir"
 
-for tool in qemu-system-x86_64 cpio gzip timeout flock; do
-	command -v "$tool" >/dev/null || { echo "run-qemu: missing $tool" >&2; exit 2; }
+# tool:package (scripts/deps.sh installs them all)
+for tp in qemu-system-x86_64:qemu-system-x86 cpio:cpio gzip:gzip timeout:coreutils \
+	  flock:util-linux file:file; do
+	command -v "${tp%%:*}" >/dev/null ||
+		{ echo "run-qemu: missing ${tp%%:*} (install ${tp#*:})" >&2; exit 2; }
 done
 [ -x /bin/busybox ] || { echo "run-qemu: missing /bin/busybox (busybox-static)" >&2; exit 2; }
 if ! file -L /bin/busybox 2>/dev/null | grep -q 'statically linked'; then
