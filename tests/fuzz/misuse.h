@@ -10,14 +10,19 @@
  *                  are tagged or not, and a map may repeat an earlier buffer (a table hit)
  *
  * Input: a header byte (bit 0: the simulator's eager_table_free; bit 1: reuse table order 3
- * instead of 2; bit 2: a live-mapping table of 16 slots instead of 64) then records { op, args }. op % 8: 0-1 map slot (op >> 3) % NSLOT (sg list
- * or single buffer, new or the slot's previous buffer again; an attrs byte: bit 0 weak
- * ordering, 1 privileged, 2 skip CPU sync), 2 unmap it, 3 sync it, 4-5
- * misuse it: copy the mapped sg list (or single dma/size/dir/attrs), apply 1-3 mutations
- * (offsets, lengths, phys, DMA addresses, dma_lengths, nents, direction, attrs; values near
- * 0, near 2^64, beyond the IOVA space, another live mapping's DMA address or bounce slot,
- * two entries' fields swapped) and unmap or sync with the copy; 6 device write through a
- * mapping (reuse: stop reuse of a slot's buffer that nothing live overlaps); 7 reuse: evict.
+ * instead of 2; bit 2: a live-mapping table of 16 slots instead of 64) then records
+ * { op, args }. op % 8 (slot: (op >> 3) % NSLOT):
+ *   0-1  map the slot: an sg list or a single buffer, new (op 0) or the slot's previous
+ *        buffer again (op 1); a new one takes an attrs byte (bit 0 weak ordering,
+ *        1 privileged, 2 skip CPU sync) and its segments
+ *   2    unmap it, as mapped;  3  sync it, as mapped
+ *   4-5  misuse it: copy the mapped sg list (or single dma/size/dir/attrs), apply 1-3
+ *        mutations (offsets, lengths, phys, DMA addresses, dma_lengths, nents, direction,
+ *        attrs; values near 0, near 2^64, beyond the IOVA space, another live mapping's DMA
+ *        address or bounce slot, two entries' fields swapped) and unmap or sync the copy
+ *   6    the device reaches every live mapping (reuse: stop reuse of the slot's buffer
+ *        when nothing live overlaps it)
+ *   7    reuse: evict every idle entry
  *
  * The shadow model knows every live mapping as map_sg/map_single recorded it and predicts
  * each misuse call's result from the errnos of include/iovx/dma.h (docs/design.md, "The
@@ -27,9 +32,9 @@
  * from the record is -EINVAL (an sg entry no map could take is a difference too). Where
  * the order of two checks is not part of the contract either errno is accepted (an sg
  * call with a bad entry naming no mapping; a tagged list, which the reuse table finds by
- * its buffer, naming another mapping: -EINVAL or -ENOENT). A call
- * the model finds well-formed (a mutation that changed nothing the facade compares) is
- * expected to succeed (an unmap then really unmaps). A rejected call must change nothing:
+ * its buffer, naming another mapping: -EINVAL or -ENOENT). A call the model finds
+ * well-formed (a mutation that changed nothing the facade compares) is expected to
+ * succeed (an unmap then really unmaps). A rejected call must change nothing:
  * the facade's counters (live, maps, unmaps, invalidations, leaks, bounce counts), the
  * simulator's (map/unmap/PTE/TLBI/sync counters, table pages), the IOVA allocator's audit,
  * the bounce pool's slots in use and the reuse table's statistics; and every live mapping
