@@ -38,8 +38,8 @@
  * the facade's counters (live, maps, unmaps, invalidations, leaks, bounce counts), the
  * simulator's (map/unmap/PTE/TLBI/sync counters, table pages), the IOVA allocator's audit,
  * the bounce pool's slots in use and the reuse table's statistics; and every live mapping
- * still translates to its own buffer (bounce: stays in the pool) and is reachable by the
- * device in its direction. After every step:
+ * still translates to its own bytes (bounce: a pool slot holding the same data) and the
+ * device reads that data (or writes, in its direction) at both ends of every DMA segment. After every step:
  *   I1  live mappings never share an IOVA page (bounce slots: a byte), but for two maps
  *       of one tagged buffer (one table entry);
  *   I2  the checker counted no map over a cached translation, no early table free, no
@@ -419,33 +419,73 @@ static bool in_buffer(const struct slot *l, uint64_t phys)
 	return false;
 }
 
-/* One byte at iova: translates into the slot's buffer (or its pool slot), device reaches. */
-static void probe_byte(struct mu *m, const struct slot *l, uint64_t iova)
+/*
+ * The caller's bytes DMA segment k stands for: its first and last. A strict DMA segment
+ * is one input entry or several merged back to back (no gap), a bounced one is one entry.
+ */
+static bool seg_cpu(const struct slot *l, int k, uint64_t *first, uint64_t *last)
+{
+	int e = 0, g, start;
+	uint64_t sum;
+
+	if (!l->sg) {
+		*first = l->phys;
+		*last = l->phys + l->size - 1;
+		return true;
+	}
+	for (g = 0; g <= k; g++) {
+		start = e;
+		sum = 0;
+		while (e < l->nents && sum < l->s[g].dma_length)
+			sum += l->len[e++];
+		if (sum != l->s[g].dma_length)
+			return false;
+	}
+	*first = l->addr[start];
+	*last = l->addr[e - 1] + l->len[e - 1] - 1;
+	return true;
+}
+
+/*
+ * One byte at iova stands for the caller's byte at cpu (0: somewhere in the buffer). It
+ * translates there (bounce: into the pool, holding the same data), and the device reads
+ * that data or, FROM_DEVICE, writes it (the byte it already holds: every copy of a
+ * caller's byte stays equal, so the data checks hold for the whole run).
+ */
+static void probe_byte(struct mu *m, const struct slot *l, uint64_t iova, uint64_t cpu)
 {
 	uint64_t phys;
 	unsigned int prot;
-	uint8_t b = 0x5a;
+	uint8_t b, want;
 
 	CHECK(iovx_sim_iova_to_phys(m->sim, iova, &phys, &prot) == 0);
 	if (!pool_owns(m, iova))
-		CHECK(in_buffer(l, phys));
-	if (l->dir != IOVX_DMA_FROM_DEVICE)
+		CHECK(cpu ? phys == cpu : in_buffer(l, phys));
+	want = *(const uint8_t *)(uintptr_t)phys;
+	if (cpu)
+		CHECK(want == *(const uint8_t *)(uintptr_t)cpu);
+	if (l->dir != IOVX_DMA_FROM_DEVICE) {
 		CHECK(iovx_sim_dev_read(m->sim, iova, &b, 1, NULL) == 0);
-	else
-		CHECK(iovx_sim_dev_write(m->sim, iova, &b, 1, NULL) == 0);
+		CHECK(b == want);
+	} else {
+		CHECK(iovx_sim_dev_write(m->sim, iova, &want, 1, NULL) == 0);
+	}
 }
 
-/* Every live mapping still translates to its buffer and the device reaches its ends. */
+/* Every live mapping still translates to its buffer, with its data, at both ends. */
 static void probe_live(struct mu *m)
 {
+	uint64_t first, last;
 	int k, i;
 
 	for (k = 0; k < NSLOT; k++) {
 		const struct slot *l = &m->sl[k];
 
 		for (i = 0; l->live && i < nseg(l); i++) {
-			probe_byte(m, l, seg_dma(l, i));
-			probe_byte(m, l, seg_dma(l, i) + seg_dlen(l, i) - 1);
+			if (!seg_cpu(l, i, &first, &last))
+				first = last = 0;
+			probe_byte(m, l, seg_dma(l, i), first);
+			probe_byte(m, l, seg_dma(l, i) + seg_dlen(l, i) - 1, last);
 		}
 	}
 }
