@@ -70,6 +70,8 @@
 /* Test-only: the domain's IOVA allocator and bounce pool (the facade has no accessor). */
 #include "dma/dma_internal.h"
 
+#include "fuzz_input.h"
+
 #define MISUSE_DMA	0
 #define MISUSE_BOUNCE	1
 #define MISUSE_REUSE	2
@@ -120,26 +122,6 @@ static void mu_note(const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(mu_what + n, sizeof(mu_what) - n, fmt, ap);
 	va_end(ap);
-}
-
-/* ------------------------------------------------------------------ input */
-struct in {
-	const uint8_t *p;
-	size_t n;
-};
-
-static uint64_t get(struct in *in, unsigned int bytes)
-{
-	uint64_t v = 0;
-
-	while (bytes--) {
-		v = v << 8 | (in->n ? *in->p : 0);
-		if (in->n) {
-			in->p++;
-			in->n--;
-		}
-	}
-	return v;
 }
 
 /* ------------------------------------------------------------------ model */
