@@ -123,7 +123,7 @@ fuzz_one() {	# fuzz_one BINARY: runs one libFuzzer target for FUZZ_SECONDS
 	name=$(basename "$bin")
 	name=${name#fuzz_}
 	local work=build/fuzz/corpus-work/$name art=build/fuzz/artifacts
-	local seeds=tests/fuzz/corpus/$name
+	local seeds=tests/fuzz/corpus/${name%_inline}	# a variant shares its target's seeds
 	local dirs=("$work")
 	mkdir -p "$work" "$art"
 	[ -d "$seeds" ] && dirs+=("$seeds")
