@@ -251,15 +251,22 @@ static int ring_release(struct iovx_inval *ctx, struct fq_ring *r, bool remote, 
 				continue;
 			break;
 		}
+		/* I2: the flush that made it DONE began after the entry was published */
+		iovx_assert((t >> 2) > iovx_load_relaxed(&c->gen));
 		if (t & FQ_TK_BAD) {
 			quarantine_range(ctx, c->npages, c->pg_head);
 		} else {
+			int e;
+
 			if (c->pg_head) {
 				struct iovx_iommu_freelist l = { c->pg_head, c->pg_tail, c->pg_nr };
 
 				iovx_iommu_freelist_splice(&freed, &l);
 			}
-			(void)iovx_iova_free(ctx->iovad, c->pfn, c->npages);
+			/* I1/I6: the range was allocated and is freed once, here */
+			e = iovx_iova_free(ctx->iovad, c->pfn, c->npages);
+			iovx_assert(!e);
+			(void)e;
 			nrel++;
 		}
 		iovx_inval_fq_consume_sc(r, pos);			/* E-F2 */
@@ -449,6 +456,8 @@ static int flush_run(struct iovx_inval *ctx, enum inval_trigger trig, bool helpe
 			if (!c || !iovx_cmpxchg_acq_rel(&c->taken, &v, v | FQ_TK_DONE |
 							(err ? FQ_TK_BAD : 0)))	/* E-G2 */
 				continue;	/* stolen by a helper meanwhile */
+			/* L1: only the covering flush, whose F exceeds the entry's generation */
+			iovx_assert(F > iovx_load_relaxed(&c->gen));
 			done++;
 			if (!err)
 				max_stale(ctx, now > t ? now - t : 0);
