@@ -377,14 +377,21 @@ static struct fq_cell *covered_cell(struct fq_ring *r, uint64_t pos, uint64_t F,
 				    uint64_t *pfn, uint64_t *npages, uint64_t *t_enq)
 {
 	struct fq_cell *c = iovx_inval_fq_peek_sc(r, pos);
+	uint64_t gen;
 
 	if (!c || iovx_load_acquire(&c->taken) != F << 2)
 		return NULL;
 	*pfn = iovx_load_relaxed(&c->pfn);
 	*npages = iovx_load_relaxed(&c->npages);
 	*t_enq = iovx_load_relaxed(&c->t_enq);
+	gen = iovx_load_relaxed(&c->gen);
 	iovx_fence_acquire();					/* E-G6 */
-	return iovx_load_relaxed(&c->taken) == F << 2 ? c : NULL;
+	if (iovx_load_relaxed(&c->taken) != F << 2)
+		return NULL;
+	/* L1: F covers only what was published before it began (read while F covered it) */
+	iovx_assert(F > gen);
+	(void)gen;
+	return c;
 }
 
 /*
@@ -456,8 +463,6 @@ static int flush_run(struct iovx_inval *ctx, enum inval_trigger trig, bool helpe
 			if (!c || !iovx_cmpxchg_acq_rel(&c->taken, &v, v | FQ_TK_DONE |
 							(err ? FQ_TK_BAD : 0)))	/* E-G2 */
 				continue;	/* stolen by a helper meanwhile */
-			/* L1: only the covering flush, whose F exceeds the entry's generation */
-			iovx_assert(F > iovx_load_relaxed(&c->gen));
 			done++;
 			if (!err)
 				max_stale(ctx, now > t ? now - t : 0);
