@@ -187,7 +187,8 @@ int iovx_depot_walk_full(struct depot *d, unsigned int cls,
 /*
  * One per CPU slot, 256 bytes apart (the rseq fast path indexes them with a shift). The
  * claim word comes first: 0 = attached (usable by the fast path), otherwise detached and
- * owned by exactly one thread.
+ * owned by exactly one thread. Private mode (IOVX_PCPU_PRIVATE) never claims: the claim
+ * word stays 0 and only the slot's own CPU touches the cache.
  */
 #define IOVX_PCPU_STRIDE_SHIFT 8
 
