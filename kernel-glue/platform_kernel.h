@@ -186,9 +186,16 @@ static __always_inline unsigned int iovx_pcpu_this_cpu(void)
 	return raw_smp_processor_id();	/* interrupts are off: no migration */
 }
 
-static __always_inline bool iovx_pcpu_can_wait(void)
+#define IOVX_PCPU_WAIT_NONE	0
+#define IOVX_PCPU_WAIT_BOUNDED	1
+#define IOVX_PCPU_WAIT_ANY	2
+
+/* preemptible(): preempt_count 0 and interrupts on (Debian: CONFIG_PREEMPT_COUNT=y) */
+static __always_inline int iovx_pcpu_wait_ok(void)
 {
-	return !irqs_disabled();
+	if (irqs_disabled())
+		return IOVX_PCPU_WAIT_NONE;
+	return preemptible() ? IOVX_PCPU_WAIT_ANY : IOVX_PCPU_WAIT_BOUNDED;
 }
 
 static __always_inline bool iovx_pcpu_online(unsigned int cpu)

@@ -19,11 +19,13 @@
 #include <linux/delay.h>
 #include <linux/irq_work.h>
 #include <linux/kernel.h>
+#include <linux/kthread.h>
 #include <linux/llist.h>
 #include <linux/log2.h>
 #include <linux/mm.h>
 #include <linux/sched.h>
 #include <linux/slab.h>
+#include <linux/spinlock.h>
 #include <linux/iova.h>
 
 #include "platform.h"
@@ -680,7 +682,10 @@ out:
  *     and waits for it, so the allocation must succeed with one of B's granules;
  *   - interrupts off: A must not wait for B; it kicks B and goes on. It must not hang, and
  *     what it returns is one of B's granules or -ENOMEM; B's cache is drained by the kick
- *     soon after A's interrupts are back on.
+ *     soon after A's interrupts are back on;
+ *   - A holds a spinlock (atomic, interrupts on) that B spins on with interrupts off, so B
+ *     can never answer: A must give up waiting and return -ENOMEM instead of deadlocking;
+ *     once A drops the lock, B takes the kick and A's next allocation gets B's granule.
  */
 #define ST_STEAL_END_PFN	513u	/* granules 1..512 */
 #define ST_STEAL_CACHED		8u
@@ -750,6 +755,54 @@ static int st_steal_take_irqoff(void *arg)
 	return 0;
 }
 
+/* B spins, interrupts off, on a lock A holds while A allocates. */
+struct st_steal_lock {
+	struct st_steal *s;
+	spinlock_t lock;
+	struct task_struct *spinner;
+	atomic_t b_state;	/* 1: B has interrupts off and is about to spin; 2: B done */
+	int a_err;
+};
+
+static int st_steal_spinner(void *arg)
+{
+	struct st_steal_lock *l = arg;
+	unsigned long flags;
+
+	local_irq_save(flags);
+	atomic_set(&l->b_state, 1);
+	spin_lock(&l->lock);
+	spin_unlock(&l->lock);
+	local_irq_restore(flags);
+	atomic_set(&l->b_state, 2);
+	while (!kthread_should_stop())
+		schedule_timeout_interruptible(1);
+	return 0;
+}
+
+/* On A: take the lock, start B's spinner, allocate, drop the lock. */
+static int st_steal_take_locked(void *arg)
+{
+	struct st_steal_lock *l = arg;
+	u64 t0;
+
+	spin_lock(&l->lock);
+	wake_up_process(l->spinner);
+	for (t0 = ktime_get_ns(); atomic_read(&l->b_state) != 1;) {
+		if (ktime_get_ns() - t0 > 10 * NSEC_PER_SEC) {	/* B never ran: not this test */
+			spin_unlock(&l->lock);
+			l->a_err = -ETIMEDOUT;
+			return 0;
+		}
+		cpu_relax();
+	}
+	l->s->atomic_ctx = in_atomic() && !irqs_disabled();
+	l->s->cpu = smp_processor_id();
+	l->s->got = iovx_iova_alloc(l->s->dom, 1, IOVX_IOVA_NO_LIMIT);
+	spin_unlock(&l->lock);
+	return 0;
+}
+
 static bool st_steal_was_cached(struct st_steal *s, int64_t pfn)
 {
 	unsigned int i;
@@ -786,6 +839,7 @@ static int st_iova_steal(struct iovx_st *st)
 	struct iovx_iova_config cfg;
 	struct iovx_iova_stats a;
 	unsigned int cpu_a, cpu_b, waited;
+	struct st_steal_lock *l = NULL;
 	struct st_steal *s;
 	int64_t extra[2] = { 0, 0 };
 	int ret;
@@ -875,7 +929,71 @@ static int st_iova_steal(struct iovx_st *st)
 		     cpu_a, extra[0], extra[1], cpu_b, waited);
 	ret = st_steal_release(st, s, extra, 2);
 	extra[0] = extra[1] = 0;
+	if (ret)
+		goto out;
+
+	/* 3. B spins, interrupts off, on a lock A holds: A gives up instead of deadlocking */
+	ret = smp_call_on_cpu(cpu_b, st_steal_fill, s, false);
+	if (ret) {
+		ret = IOVX_ST_FAIL(st, "third fill on cpu %u: %d", cpu_b, ret);
+		goto out;
+	}
+	l = kzalloc(sizeof(*l), GFP_KERNEL);
+	if (!l) {
+		ret = IOVX_ST_FAIL(st, "no memory");
+		goto out;
+	}
+	l->s = s;
+	spin_lock_init(&l->lock);
+	l->spinner = kthread_create(st_steal_spinner, l, "iovx-st-spin");
+	if (IS_ERR(l->spinner)) {
+		ret = IOVX_ST_FAIL(st, "kthread_create: %ld", PTR_ERR(l->spinner));
+		l->spinner = NULL;
+		goto out;
+	}
+	get_task_struct(l->spinner);
+	kthread_bind(l->spinner, cpu_b);
+	smp_call_on_cpu(cpu_a, st_steal_take_locked, l, false);
+	extra[0] = s->got;
+	while (atomic_read(&l->b_state) != 2)
+		msleep(1);
+	if (l->a_err) {
+		ret = IOVX_ST_FAIL(st, "cpu %u's spinner never started", cpu_b);
+		goto out;
+	}
+	if (s->cpu != cpu_a || !s->atomic_ctx) {
+		ret = IOVX_ST_FAIL(st, "locked case ran on cpu %u atomic=%d", s->cpu,
+				   s->atomic_ctx);
+		goto out;
+	}
+	if (s->got != -ENOMEM) {
+		ret = IOVX_ST_FAIL(st, "alloc while cpu %u cannot answer: %lld, want -ENOMEM",
+				   cpu_b, s->got);
+		goto out;
+	}
+	/* B took the kick once its interrupts came back: the next allocation finds it */
+	for (waited = 0; waited < 5000; waited++) {
+		if (!iovx_iova_get_stats(s->dom, &a) && !a.cached)
+			break;
+		msleep(1);
+	}
+	smp_call_on_cpu(cpu_a, st_steal_take_irqoff, s, false);
+	extra[0] = s->got;
+	if (s->got <= 0 || !st_steal_was_cached(s, s->got)) {
+		ret = IOVX_ST_FAIL(st, "alloc after the lock was dropped: %lld (cached=%llu)",
+				   s->got, a.cached);
+		goto out;
+	}
+	iovx_st_info("steal info locked cpu=%u gave up with -ENOMEM, then got=%lld", cpu_a,
+		     s->got);
+	ret = st_steal_release(st, s, extra, 1);
+	extra[0] = 0;
 out:
+	if (l && l->spinner) {
+		kthread_stop(l->spinner);
+		put_task_struct(l->spinner);
+	}
+	kfree(l);
 	if (ret && extra[0] > 0)
 		iovx_iova_free(s->dom, extra[0], 1);
 	iovx_iova_domain_destroy(s->dom);

@@ -896,17 +896,26 @@ static void pcpu_kicked(void *arg)
 }
 
 /*
- * Every CPU drains its own cache: this one directly, the others when kicked. A caller with
- * interrupts on waits until every online CPU has acknowledged a request made after its
- * own, so everything cached when it started is back in the backend when it returns. With
- * interrupts off it must not wait (the CPU it waits for may be spinning, interrupts off,
- * for something this caller holds): the kicks are queued and the caller goes on with what
- * is in the backend already. See docs/design.md §2, "Kernel per-CPU caches".
+ * How long an atomic caller with interrupts on waits for the kicked CPUs before it gives
+ * up: a CPU that does not answer may be spinning, interrupts off, on a lock the caller
+ * holds. An answering CPU takes microseconds; this is far beyond that even under
+ * emulation, and is spent only when the domain is out of space.
+ */
+#define PCPU_KICK_WAIT_NS	(100ull * 1000 * 1000)
+
+/*
+ * Every CPU drains its own cache: this one directly, the others when kicked. A caller that
+ * may wait (iovx_pcpu_wait_ok) waits until every online CPU has acknowledged a request made
+ * after its own, so everything cached when it started is back in the backend when it
+ * returns; an atomic caller gives up after PCPU_KICK_WAIT_NS. With interrupts off it must
+ * not wait at all: the kicks are queued and the caller goes on with what is in the backend
+ * already. See docs/design.md §2, "Kernel per-CPU caches".
  */
 static uint64_t pcpu_reclaim(struct iovx_iova_domain *dom)
 {
-	uint64_t total, before = iovx_load_acquire(&dom->kick_drained);
-	bool wait = iovx_pcpu_can_wait();
+	uint64_t total, deadline, before = iovx_load_acquire(&dom->kick_drained);
+	int mode = iovx_pcpu_wait_ok();
+	bool wait = mode != IOVX_PCPU_WAIT_NONE;
 	iovx_irqflags_t flags;
 	unsigned int me;
 
@@ -925,15 +934,23 @@ static uint64_t pcpu_reclaim(struct iovx_iova_domain *dom)
 	}
 	if (!wait)
 		return total;
+	deadline = mode == IOVX_PCPU_WAIT_ANY ? UINT64_MAX : iovx_now_ns() + PCPU_KICK_WAIT_NS;
 	for (unsigned int cpu = 0; cpu < dom->nr_cpus; cpu++) {
 		struct pcpu_drain *d = &dom->drains[cpu];
 		uint32_t want = iovx_load_acquire(&d->req);
 
 		/* an offline CPU runs no kick (nor any cached op) */
 		while ((int32_t)(iovx_load_acquire(&d->ack) - want) < 0 &&	/* E-C3 */
-		       iovx_pcpu_online(cpu))
+		       iovx_pcpu_online(cpu)) {
+			if (mode == IOVX_PCPU_WAIT_ANY) {
+				iovx_cond_resched();
+			} else if (iovx_now_ns() > deadline) {
+				goto out;	/* the allocation may fail: see above */
+			}
 			iovx_cpu_relax();
+		}
 	}
+out:
 	return total + (iovx_load_acquire(&dom->kick_drained) - before);
 }
 #endif

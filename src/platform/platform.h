@@ -52,9 +52,13 @@
  *                          atomic, no lock prefix); no other CPU ever writes it. A CPU that
  *                          needs another one's per-CPU data changed sends it a kick:
  *     iovx_pcpu_this_cpu()      the CPU the caller runs on; only with interrupts off
- *     iovx_pcpu_can_wait()      true when the caller's interrupts are on, so it may wait for
- *                               a kick's callback to run on another CPU (with them off it
- *                               must not: that CPU may be waiting for this one)
+ *     iovx_pcpu_wait_ok()       whether the caller may wait for a kick's callback to run
+ *                               on another CPU: IOVX_PCPU_WAIT_NONE with interrupts off (that
+ *                               CPU may be waiting for this one), IOVX_PCPU_WAIT_BOUNDED when
+ *                               atomic with interrupts on (it holds no CPU, but may hold a
+ *                               lock that CPU spins on with interrupts off: give up after a
+ *                               bound), IOVX_PCPU_WAIT_ANY when it could be preempted (it
+ *                               holds nothing another CPU can spin on with interrupts off)
  *     iovx_pcpu_online(cpu)     the CPU is online now (may change at once; a hint)
  *     struct iovx_pcpu_kick, iovx_pcpu_kick_init(k, fn, arg)
  *     iovx_pcpu_kick(k, cpu)    asynchronously runs fn(arg) on that CPU in interrupt
