@@ -82,7 +82,9 @@ IOVX_API void iovx_iova_domain_destroy(struct iovx_iova_domain *dom);
  *            the kernel, a caller with interrupts disabled does not wait for other CPUs to
  *            drain their caches (it only asks them to): it may get -ENOMEM while another
  *            CPU's cache holds a suitable range, which that CPU gives back as soon as it
- *            takes the interrupt. Callers with interrupts enabled get the full promise.
+ *            takes the interrupt. Atomic callers with interrupts enabled wait for the
+ *            other CPUs at most 100 ms (one may be spinning on a lock the caller holds);
+ *            callers that could sleep get the full promise.
  */
 IOVX_API int64_t iovx_iova_alloc(struct iovx_iova_domain *dom, uint64_t npages, uint64_t limit_pfn);
 
