@@ -53,9 +53,11 @@
  *        a remote owner orders them by the membarrier fence (C2). A magazine swapped in
  *        was acquired from the depot (E-D1/E-D3) by the thread that commits it.
  *   E-C3 private mode: a requester's increment of req (a full barrier) happens before its
- *        kick; the owner's callback reads req (acquire) and, after draining, stores it to
- *        ack (release); a requester that reads ack >= its req (acquire) sees the drained
- *        blocks in the backend (their buddy_free CASes come before the ack store).
+ *        kick reads the kick's pending flag; the owner's callback runs after the flag is
+ *        cleared and, after a full fence, reads req (Dekker: a requester that found the
+ *        flag set is covered by a run that sees its req); after draining the callback
+ *        stores req to ack (release); a requester that reads ack >= its req (acquire)
+ *        sees the drained blocks in the backend (their buddy_free CASes come first).
  */
 #include "iova_internal.h"
 
@@ -883,9 +885,17 @@ static void pcpu_kicked(void *arg)
 {
 	struct pcpu_drain *d = arg;
 	struct iovx_iova_domain *dom = d->dom;
-	uint32_t req = iovx_load_acquire(&d->req);			/* E-C3 */
+	uint32_t req;
 	uint64_t n;
 
+	/*
+	 * E-C3: the kick's "pending" flag was cleared (a store) just before this runs; a
+	 * requester whose kick saw it still set counts on this run to read its req. Without a
+	 * full fence the load below could pass that store (store->load reordering) and read
+	 * the old req while the requester reads the flag still set: both sides would miss.
+	 */
+	iovx_fence_seq_cst();
+	req = iovx_load_acquire(&d->req);
 	IOVX_WARN_ON(iovx_pcpu_this_cpu() != d->cpu);
 	n = pcpu_flush(dom, &dom->fast.caches[d->cpu]);
 	if (n)
