@@ -30,6 +30,7 @@
 #include <linux/bug.h>
 #include <linux/atomic.h>
 #include <linux/cache.h>
+#include <linux/cpu.h>
 #include <linux/cpumask.h>
 #include <linux/smp.h>
 #include <linux/irqflags.h>
@@ -201,6 +202,20 @@ static __always_inline int iovx_pcpu_wait_ok(void)
 static __always_inline bool iovx_pcpu_online(unsigned int cpu)
 {
 	return cpu_online(cpu);
+}
+
+/*
+ * The hotplug read lock, tried: a caller inside CPU hotplug (a cpuhp callback that maps
+ * DMA) already holds the write side, and must not block on the read side.
+ */
+static inline bool iovx_pcpu_hold_online(void)
+{
+	return cpus_read_trylock();
+}
+
+static inline void iovx_pcpu_release_online(void)
+{
+	cpus_read_unlock();
 }
 
 struct iovx_pcpu_kick {

@@ -16,6 +16,7 @@
  * live == 0 (I6).
  */
 #include <linux/bottom_half.h>
+#include <linux/cpu.h>
 #include <linux/delay.h>
 #include <linux/irq_work.h>
 #include <linux/kernel.h>
@@ -1001,6 +1002,70 @@ out:
 	return ret;
 }
 
+/*
+ * An offline CPU takes no kick. B caches 8 granules of a full domain and goes offline; an
+ * allocation from process context must still get one of them (the reclaimer holds hotplug
+ * off and drains the offline CPU's cache itself). B comes back online afterwards.
+ */
+static int st_iova_offline(struct iovx_st *st)
+{
+	struct iovx_iova_config cfg;
+	unsigned int cpu_a, cpu_b;
+	struct st_steal *s;
+	int64_t extra[1] = { 0 };
+	int ret, err;
+
+	if (num_online_cpus() < 2) {
+		st->skipped = 1;
+		snprintf(st->reason, sizeof(st->reason), "needs two online CPUs");
+		return 0;
+	}
+	cpu_a = cpumask_first(cpu_online_mask);
+	cpu_b = cpumask_next(cpu_a, cpu_online_mask);
+	s = kzalloc(sizeof(*s), GFP_KERNEL);
+	if (!s)
+		return IOVX_ST_FAIL(st, "no memory");
+	iovx_iova_config_init(&cfg, 1, ST_STEAL_END_PFN);
+	ret = iovx_iova_domain_create(&cfg, &s->dom);
+	if (ret) {
+		kfree(s);
+		return IOVX_ST_FAIL(st, "domain_create: %d", ret);
+	}
+	ret = smp_call_on_cpu(cpu_b, st_steal_fill, s, false);
+	if (ret) {
+		ret = IOVX_ST_FAIL(st, "fill on cpu %u: %d", cpu_b, ret);
+		goto out;
+	}
+	err = remove_cpu(cpu_b);
+	if (err) {
+		st->skipped = 1;
+		snprintf(st->reason, sizeof(st->reason), "cpu %u cannot go offline: %d",
+			 cpu_b, err);
+		ret = st_steal_release(st, s, extra, 0);	/* B's 8 come back by kick */
+		goto out;
+	}
+	extra[0] = iovx_iova_alloc(s->dom, 1, IOVX_IOVA_NO_LIMIT);
+	err = add_cpu(cpu_b);
+	if (err) {
+		ret = IOVX_ST_FAIL(st, "cpu %u did not come back online: %d", cpu_b, err);
+		goto out;
+	}
+	if (extra[0] <= 0 || !st_steal_was_cached(s, extra[0])) {
+		ret = IOVX_ST_FAIL(st, "alloc with cpu %u offline holding 8 granules: %lld",
+				   cpu_b, extra[0]);
+		goto out;
+	}
+	iovx_st_info("offline info cpu=%u offline, its cache gave got=%lld", cpu_b, extra[0]);
+	ret = st_steal_release(st, s, extra, 1);
+	extra[0] = 0;
+out:
+	if (ret && extra[0] > 0)
+		iovx_iova_free(s->dom, extra[0], 1);
+	iovx_iova_domain_destroy(s->dom);
+	kfree(s);
+	return ret;
+}
+
 /* ------------------------------------------------------------ benchmarks */
 
 #define ST_BENCH_PAIRS		200000u
@@ -1143,6 +1208,7 @@ const struct iovx_st_case iovx_st_iova_cases[] = {
 	{ "iova-steal", st_iova_steal },
 	{ "iova-linux-stress", st_linux_stress },
 	{ "iova-bench", st_bench },
+	{ "iova-offline", st_iova_offline },	/* after the timings: it takes a CPU down */
 	{ NULL, NULL }
 };
 

@@ -33,7 +33,9 @@
  *      the cache is touched, so no sequence that saw it attached can still commit;
  *   C3 private mode: a cache is read and written only by its own CPU with interrupts off
  *      (the cached paths, and the kick callback, which runs in that CPU's interrupt context
- *      and so never inside one of its interrupt-off sections); its claim word stays 0;
+ *      and so never inside one of its interrupt-off sections), or, while that CPU is
+ *      offline and held so (iovx_pcpu_hold_online), by the one reclaimer that claimed its
+ *      claim word (otherwise 0 in this mode);
  *   I6 total = reserved + live + cached + depot + backend_free, checked by audit().
  *
  * Progress: alloc and free are lock-free: the fast paths never wait, a detached slot is
@@ -933,6 +935,24 @@ static uint64_t pcpu_reclaim(struct iovx_iova_domain *dom)
 	me = iovx_pcpu_this_cpu();
 	total = pcpu_flush(dom, &dom->fast.caches[me]);
 	iovx_local_irq_restore(flags);
+	/*
+	 * An offline CPU takes no kick: with hotplug held off, drain its cache from here. Other
+	 * reclaimers may hold it off too, so the claim word (unused otherwise in this mode)
+	 * picks one of them per cache.
+	 */
+	if (mode == IOVX_PCPU_WAIT_ANY && iovx_pcpu_hold_online()) {
+		for (unsigned int cpu = 0; cpu < dom->nr_cpus; cpu++) {
+			struct iovx_pcpu_cache *c = &dom->fast.caches[cpu];
+			uint64_t free_word = 0;
+
+			if (iovx_pcpu_online(cpu) ||
+			    !iovx_cmpxchg_acq_rel(&c->claim, &free_word, 1))
+				continue;
+			total += pcpu_flush(dom, c);
+			iovx_store_release(&c->claim, 0);
+		}
+		iovx_pcpu_release_online();
+	}
 	for (unsigned int cpu = 0; cpu < dom->nr_cpus; cpu++) {
 		struct pcpu_drain *d = &dom->drains[cpu];
 

@@ -60,6 +60,11 @@
  *                               bound), IOVX_PCPU_WAIT_ANY when it could be preempted (it
  *                               holds nothing another CPU can spin on with interrupts off)
  *     iovx_pcpu_online(cpu)     the CPU is online now (may change at once; a hint)
+ *     iovx_pcpu_hold_online()   tries to freeze every CPU's online state; only where
+ *                               iovx_pcpu_wait_ok() says IOVX_PCPU_WAIT_ANY. True when it
+ *                               holds: an offline CPU then runs nothing until released, so
+ *                               the holder may change that CPU's per-CPU data itself
+ *     iovx_pcpu_release_online()
  *     struct iovx_pcpu_kick, iovx_pcpu_kick_init(k, fn, arg)
  *     iovx_pcpu_kick(k, cpu)    asynchronously runs fn(arg) on that CPU in interrupt
  *                               context (interrupts off there, so it never runs inside one
