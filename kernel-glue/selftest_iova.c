@@ -790,7 +790,8 @@ static int st_steal_take_locked(void *arg)
 	spin_lock(&l->lock);
 	wake_up_process(l->spinner);
 	for (t0 = ktime_get_ns(); atomic_read(&l->b_state) != 1;) {
-		if (ktime_get_ns() - t0 > 10 * NSEC_PER_SEC) {	/* B never ran: not this test */
+		/* B never ran: not the case under test */
+		if (ktime_get_ns() - t0 > 10 * NSEC_PER_SEC) {
 			spin_unlock(&l->lock);
 			l->a_err = -ETIMEDOUT;
 			return 0;

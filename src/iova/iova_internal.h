@@ -210,7 +210,7 @@ struct pcpu_drain {
 	struct iovx_iova_domain *dom;
 	unsigned int cpu;
 	uint32_t req;			/* atomic; drain requests so far */
-	uint32_t ack;			/* store-release by the owner: requests up to here done */
+	uint32_t ack;			/* store-release by the owner: requests up to here met */
 } IOVX_ALIGNED(IOVX_CACHELINE);
 
 /*
