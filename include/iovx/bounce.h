@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause */
 /*
- * iovx/bounce.h - persistently mapped per-CPU bounce pools (DESIGN.md §7).
+ * iovx/bounce.h - persistently mapped per-CPU bounce pools (docs/bounce.md).
  *
  * A pool is one block of memory, allocated and mapped through the IOMMU ops ONCE (at
  * create) into one IOVA range of an iovx_iova domain, and unmapped, invalidated (inv_all)

@@ -99,9 +99,9 @@ struct iovx_bounce_config;
 enum iovx_dma_mode {
 	IOVX_DMA_MODE_PASSTHROUGH = 0,
 	IOVX_DMA_MODE_STRICT = 1,
-	IOVX_DMA_MODE_DEFERRED = 2,	/* DESIGN.md §5, iovx/inval.h */
-	IOVX_DMA_MODE_REUSE = 3,	/* DESIGN.md §6, iovx/reuse.h */
-	IOVX_DMA_MODE_BOUNCE = 4,	/* DESIGN.md §7, iovx/bounce.h */
+	IOVX_DMA_MODE_DEFERRED = 2,	/* docs/inval.md, iovx/inval.h */
+	IOVX_DMA_MODE_REUSE = 3,	/* docs/reuse.md, iovx/reuse.h */
+	IOVX_DMA_MODE_BOUNCE = 4,	/* docs/bounce.md, iovx/bounce.h */
 	IOVX_DMA_NR_MODES
 };
 

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 /*
- * bounce.c - persistently mapped per-CPU bounce pools (include/iovx/bounce.h, DESIGN.md §7).
+ * bounce.c - persistently mapped per-CPU bounce pools (include/iovx/bounce.h, docs/bounce.md).
  *
  * What and why. Streaming DMA of small buffers through an IOMMU pays map + unmap +
  * invalidation + sync per I/O (several microseconds on SMMUv3); copying a few hundred bytes

@@ -167,7 +167,7 @@ int iovx_dma_domain_destroy(struct iovx_dma_domain *dom)
 		dom->mode->fini(dom);
 	/*
 	 * Table pages kept after a failed sync: freed only if a sync now succeeds, else
-	 * leaked for good (DESIGN.md §5).
+	 * leaked for good (docs/inval.md).
 	 */
 	if (dom->leaked_tables && (dom->iommu->ops->inv_all(dom->iommu) ||
 				   dom->iommu->ops->sync(dom->iommu)))

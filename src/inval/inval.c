@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 /*
  * inval.c - deferred, batched IOTLB invalidation: per-CPU flush queues (fq.c), flush
- * generations, triggers, release and quarantine (DESIGN.md §5).
+ * generations, triggers, release and quarantine (docs/inval.md).
  *
  * What and why: the kernel's lazy mode (iommu-dma flush queues) keeps per-CPU rings under a
  * spinlock, flushes the whole domain from whichever CPU fills its ring and from a 10 ms

@@ -921,7 +921,7 @@ static void pcpu_kicked(void *arg)
  * after its own, so everything cached when it started is back in the backend when it
  * returns; an atomic caller gives up after PCPU_KICK_WAIT_NS. With interrupts off it must
  * not wait at all: the kicks are queued and the caller goes on with what is in the backend
- * already. See docs/design.md §2, "Kernel per-CPU caches".
+ * already. See docs/allocator.md, "Kernel per-CPU caches".
  */
 static uint64_t pcpu_reclaim(struct iovx_iova_domain *dom)
 {

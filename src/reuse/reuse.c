@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 /*
  * reuse.c - the reuse-tagged mapping table of a DMA domain in IOVX_DMA_MODE_REUSE
- * (DESIGN.md §6, iovx/reuse.h, docs/reuse.md).
+ * (iovx/reuse.h, docs/reuse.md).
  *
  * What: a tagged buffer's mapping, made once by the domain's base mode (strict or deferred),
  * lives in an entry {key, IOVA range, DMA segments, reference word}. A map of the same key
@@ -124,7 +124,7 @@ struct iovx_rtab {
 	uint64_t users;			/* atomic: global stops working on this domain */
 	/* the mode that makes and tears down the table's mappings (strict or deferred) */
 	const struct iovx_dma_mode_ops *base;
-	/* revive mode (DESIGN.md §6 "opportunistic reuse") */
+	/* revive mode (docs/reuse.md, "Revive mode") */
 	struct iovx_dma_domain *dom;
 	bool revive;
 	bool timer_ok;
