@@ -126,7 +126,33 @@ build_one() {
 		echo "iovx-build: $ver FAIL no iovx.ko produced"
 		return 1
 	fi
+	if ! check_exports "$bdir/Module.symvers"; then
+		echo "iovx-build: $ver FAIL exports differ from the IOVX_API declarations"
+		return 1
+	fi
 	echo "iovx-build: $ver OK $bdir/iovx.ko"
+}
+
+# The API a module can call: every function declared IOVX_API in include/iovx/*.h but
+# iovx/sim.h (userspace only). It must equal the EXPORT_SYMBOL_GPL set of Module.symvers.
+api_names() {
+	local h
+	for h in "$root"/include/iovx/*.h; do
+		[ "$(basename "$h")" = sim.h ] && continue
+		grep -oP 'IOVX_API[^(;]*\b\Kiovx_\w+(?=\s*\()' "$h" || true
+	done | sort -u
+}
+
+check_exports() {
+	local symvers=$1 want have
+	want=$(api_names)
+	have=$(awk '$3 ~ /iovx$/ && $4 == "EXPORT_SYMBOL_GPL" { print $2 }' "$symvers" | sort -u)
+	if [ "$want" != "$have" ]; then
+		echo "build.sh: declared IOVX_API (<) vs exported by iovx.ko (>):"
+		diff <(echo "$want") <(echo "$have") | grep '^[<>]' || true
+		return 1
+	fi
+	echo "build.sh: exports: $(echo "$have" | wc -l) IOVX_API functions, all EXPORT_SYMBOL_GPL"
 }
 
 if [ $# -gt 0 ]; then

@@ -36,9 +36,6 @@
 
 #include <iovx/api.h>
 
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
 
 #include <iovx/dma.h>
 #include <iovx/iommu.h>

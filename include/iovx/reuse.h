@@ -57,8 +57,6 @@
 
 #include <iovx/api.h>
 
-#include <stddef.h>
-#include <stdint.h>
 
 #include <iovx/dma.h>
 

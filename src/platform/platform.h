@@ -60,6 +60,12 @@
  *   iovx_cond_resched()             lets others run in a wait loop of a call that may sleep
  *                                   (kernel: cond_resched(); userspace: sched_yield())
  *
+ * Pinning (the code must outlive every object it made)
+ *   iovx_pin_get() / iovx_pin_put() one per live domain, context or pool, taken when its
+ *                                   create succeeds and dropped when its destroy ends
+ *                                   (kernel: the module reference count, so the module
+ *                                   cannot unload under a live object; userspace: nothing)
+ *
  * Memory (every allocation site may be failed by the fail-Nth injector in test builds)
  *   IOVX_GFP_KERNEL (may sleep) IOVX_GFP_ATOMIC (never sleeps)
  *   iovx_zalloc(size, gfp)          zeroed; NULL on failure

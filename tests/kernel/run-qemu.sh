@@ -14,10 +14,12 @@
 # Needs: qemu-system-x86 (qemu-system-x86_64), busybox-static (/bin/busybox), cpio, gzip.
 # Logs: build/qemu/<VERSION>[-release].log (serial console, \r stripped).
 #
-# A boot passes when the log has "iovx-selftest: result PASS" and the init's end marker,
-# and has no "Kernel panic", "Oops", "BUG:" or "WARNING:" line. QEMU's exit code is not
-# used (it is 0 after a guest panic too). Boots never overlap: a lock in build/ serializes
-# concurrent runs of this script.
+# A boot passes when the log has "iovx-selftest: result PASS", every "iovx-check: ... PASS"
+# line /init prints (bad module parameters refused with their message, parameters applied,
+# the debugfs root, rmmod once no domain is left) and the init's end marker, and has no
+# "Kernel panic", "Oops", "BUG:" or "WARNING:" line or "iovx-check: ... FAIL". QEMU's exit
+# code is not used (it is 0 after a guest panic too). Boots never overlap: a lock in build/
+# serializes concurrent runs of this script.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -27,6 +29,7 @@ smp=${IOVX_QEMU_SMP:-2}
 suffix=""
 [ "$flavour" = release ] && suffix="-release"
 outdir=$root/build/qemu
+nr_checks=8	# the iovx-check lines /init prints: 5 bad parameters, 3 more
 mkdir -p "$outdir"
 
 for tool in qemu-system-x86_64 cpio gzip timeout flock; do
@@ -86,8 +89,37 @@ echo 7 > /proc/sys/kernel/printk
 for m in $(cat /lib/modules/preload); do
 	insmod /lib/modules/$m || echo "iovx-init: insmod $m failed"
 done
-insmod /lib/modules/iovx.ko
+# Bad parameters refuse the load, each with a line naming the parameter (params.c).
+for bad in default_mode=bogus deferred_bound_us=5 deferred_bound_us=abc reuse_table_order=21 \
+	   bounce_crossover=70000; do
+	if insmod /lib/modules/iovx.ko selftest=0 $bad 2>/dev/null; then
+		echo "iovx-check: param $bad FAIL loaded"
+		rmmod iovx
+	elif dmesg | grep -q "iovx: $bad:"; then
+		echo "iovx-check: param $bad PASS refused"
+	else
+		echo "iovx-check: param $bad FAIL refused without its message"
+	fi
+done
+insmod /lib/modules/iovx.ko default_mode=revive deferred_bound_us=2000
 echo "iovx-init: insmod iovx.ko rc=$?"
+if dmesg | grep -q 'kapi-config mode=revive bound_us=2000 reuse_order=10 crossover=0'; then
+	echo "iovx-check: params-applied PASS"
+else
+	echo "iovx-check: params-applied FAIL"
+fi
+mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
+if [ -d /sys/kernel/debug/iovx ]; then
+	echo "iovx-check: debugfs-root PASS"
+else
+	echo "iovx-check: debugfs-root FAIL"
+fi
+# Every self-test domain is gone: nothing pins the module.
+if rmmod iovx; then
+	echo "iovx-check: rmmod-idle PASS"
+else
+	echo "iovx-check: rmmod-idle FAIL"
+fi
 dmesg
 echo "iovx-init: end"
 poweroff -f
@@ -130,6 +162,7 @@ boot_one() {
 	t1=$(date +%s)
 
 	# Each line appears twice (console, then dmesg): print it once.
+	grep -a 'iovx-check: ' "$log" | sed "s/^/  [$ver] /" || true
 	grep -a 'iovx-selftest: ' "$log" | sed 's/^\[[ 0-9.]*\] //' | awk '!seen[$0]++' |
 		sed "s/^/  [$ver] /" || true
 	result=$(grep -a -o 'iovx-selftest: result .*' "$log" | tail -n1 || true)
@@ -145,6 +178,10 @@ boot_one() {
 		reason="$result"
 	elif ! grep -a -q 'iovx-init: end' "$log"; then
 		reason="no end marker after the result"
+	elif grep -a -q 'iovx-check: .* FAIL' "$log"; then
+		reason="$(grep -a -m1 'iovx-check: .* FAIL' "$log")"
+	elif [ "$(grep -a -c 'iovx-check: .* PASS' "$log")" -lt "$nr_checks" ]; then
+		reason="$(grep -a -c 'iovx-check: .* PASS' "$log") of $nr_checks checks passed"
 	fi
 	if [ -n "$reason" ]; then
 		echo "run-qemu: $ver FAIL $reason (log: $log, $((t1 - t0)) s)"
