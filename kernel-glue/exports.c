@@ -79,6 +79,11 @@ EXPORT_SYMBOL_GPL(iovx_iova_audit);
 EXPORT_SYMBOL_GPL(iovx_kernel_dma_config_init);
 EXPORT_SYMBOL_GPL(iovx_debugfs_add);
 EXPORT_SYMBOL_GPL(iovx_debugfs_remove);
+EXPORT_SYMBOL_GPL(iovx_kdomain_create);
+EXPORT_SYMBOL_GPL(iovx_kdomain_destroy);
+EXPORT_SYMBOL_GPL(iovx_kdomain_dma);
+EXPORT_SYMBOL_GPL(iovx_kdomain_iommu);
+EXPORT_SYMBOL_GPL(iovx_kernel_paging_domain_alloc);
 
 /* iovx/reuse.h */
 EXPORT_SYMBOL_GPL(iovx_sg_mark_reusable);
