@@ -5,14 +5,13 @@
  *
  * Ops -> kernel calls:
  *   map        iommu_map (gfp since 6.3; iommu_map / iommu_map_atomic before: compat.h)
- *   unmap      iommu_unmap_fast into the domain's pending iommu_iotlb_gather
+ *   unmap      iommu_unmap_fast into the domain's pending iommu_iotlb_gather; a range
+ *              with holes only run by run of present pages (see kio_unmap)
  *   inv_range  widens the pending gather to cover the range (iommu_iotlb_gather_add_range)
  *   inv_all    marks the pending work as a whole-domain flush
  *   sync       iommu_flush_iotlb_all if marked, iommu_iotlb_sync of a non-empty gather
  *              (which also frees the page-table pages the unmaps detached), then a fresh
  *              gather
- * unmap never covers granule 0 (so never the whole space: VT-d would free the domain's
- * top-level table) nor anything beyond the aperture.
  * One gather per domain, under a spinlock (irqsave: the deferred modes' timers unmap from
  * softirq context): whatever any thread unmapped or invalidated before a sync is covered
  * by it, as the contract asks. A driver whose gather becomes disjoint syncs it inside
@@ -47,6 +46,7 @@ struct iovx_kiommu {
 	spinlock_t lock;			/* gather and flush_all */
 	struct iommu_iotlb_gather gather;	/* unmapped/invalidated, not yet synced */
 	bool flush_all;
+	u64 lo, hi;				/* extent of every IOVA ever mapped */
 };
 
 struct iovx_kdomain {
@@ -59,6 +59,18 @@ struct iovx_kdomain {
 static inline struct iovx_kiommu *to_kio(struct iovx_iommu *iommu)
 {
 	return container_of(iommu, struct iovx_kiommu, iommu);
+}
+
+/* Widens the extent of IOVAs ever mapped to cover [iova, end). */
+static void kio_extend(struct iovx_kiommu *kio, u64 iova, u64 end)
+{
+	u64 v = READ_ONCE(kio->lo);
+
+	while (iova < v && !try_cmpxchg(&kio->lo, &v, iova))
+		;
+	v = READ_ONCE(kio->hi);
+	while (end > v && !try_cmpxchg(&kio->hi, &v, end))
+		;
 }
 
 static int kio_map(struct iovx_iommu *iommu, u64 iova, u64 paddr, u64 size, unsigned int prot,
@@ -78,38 +90,57 @@ static int kio_map(struct iovx_iommu *iommu, u64 iova, u64 paddr, u64 size, unsi
 		kprot |= IOMMU_READ;
 	if (prot & IOVX_IOMMU_WRITE)
 		kprot |= IOMMU_WRITE;
+	kio_extend(kio, iova, iova + size);
 	return iovx_compat_iommu_map(kio->domain, (unsigned long)iova, (phys_addr_t)paddr,
 				     (size_t)size, kprot, (__force gfp_t)gfp);
+}
+
+static bool kio_present(struct iovx_kiommu *kio, u64 iova)
+{
+	return iommu_iova_to_phys(kio->domain, (dma_addr_t)iova) != 0;
+}
+
+static size_t kio_unmap_run(struct iovx_kiommu *kio, u64 iova, u64 size)
+{
+	unsigned long flags;
+	size_t n;
+
+	spin_lock_irqsave(&kio->lock, flags);
+	n = iommu_unmap_fast(kio->domain, (unsigned long)iova, (size_t)size, &kio->gather);
+	spin_unlock_irqrestore(&kio->lock, flags);
+	return n;
 }
 
 static u64 kio_unmap(struct iovx_iommu *iommu, u64 iova, u64 size,
 		     struct iovx_iommu_freelist *freed)
 {
 	struct iovx_kiommu *kio = to_kio(iommu);
-	u64 gran = 1ull << iommu->granule_shift;
-	unsigned long flags;
-	size_t n;
+	u64 gran = 1ull << iommu->granule_shift, end, a, run, n = 0;
 
 	(void)freed;	/* the domain's driver frees its table pages at sync */
-	/*
-	 * Granule 0 is never allocated (the allocator starts at pfn 1) and the range is kept
-	 * inside the aperture: an unmap of the whole space (the facade's strict destroy) would
-	 * make VT-d free the domain's top-level table with it (domain_unmap frees the pgd for
-	 * [0, max pfn]), and the domain outlives this DMA domain.
-	 */
-	if (iova < gran) {
-		if (size <= gran - iova)
-			return 0;
-		size -= gran - iova;
-		iova = gran;
-	}
-	if (iova > kio->domain->geometry.aperture_end)
+	if (!size || iova + size - 1 < iova)
 		return 0;
-	if (size - 1 > kio->domain->geometry.aperture_end - iova)
-		size = kio->domain->geometry.aperture_end - iova + 1;
-	spin_lock_irqsave(&kio->lock, flags);
-	n = iommu_unmap_fast(kio->domain, (unsigned long)iova, (size_t)size, &kio->gather);
-	spin_unlock_irqrestore(&kio->lock, flags);
+	end = iova + size;
+	/* A mapping the facade made: both ends present, no hole between. */
+	if (kio_present(kio, iova) && kio_present(kio, end - gran))
+		return kio_unmap_run(kio, iova, size);
+	/*
+	 * A range with holes (a whole-space unmap at destroy). The kernel's unmap does not
+	 * skip holes: io-pgtable stops at the first, and VT-d widens an unmap that starts in
+	 * an empty table to that table's span, which past the top of the space frees the
+	 * domain's top-level table (6.1: a BUG, 6.12: a WARN). So only runs of present pages
+	 * are unmapped, found page by page inside the extent ever mapped.
+	 */
+	iova = max(iova, READ_ONCE(kio->lo));
+	end = min(end, READ_ONCE(kio->hi));
+	for (a = iova; a < end; a += run) {
+		run = gran;
+		if (!kio_present(kio, a))
+			continue;
+		while (a + run < end && kio_present(kio, a + run))
+			run += gran;
+		n += kio_unmap_run(kio, a, run);
+	}
 	return n;
 }
 
@@ -189,6 +220,8 @@ static int kio_init(struct iovx_kiommu *kio, struct iommu_domain *domain)
 	spin_lock_init(&kio->lock);
 	iommu_iotlb_gather_init(&kio->gather);
 	kio->flush_all = false;
+	kio->lo = ~0ull;
+	kio->hi = 0;
 	return 0;
 }
 

@@ -14,7 +14,8 @@
 # and 0x11 (the kernel's DMA API, the baseline):
 #   strict  iommu.strict=1: bad module parameters refused, parameters applied, the
 #           self-tests, debugfs, rmmod refused while a domain lives, the edu tests
-#   lazy    iommu.strict=0 (the baseline device's domain is DMA-FQ): the edu tests
+#   lazy    iommu.strict=0 (the baseline device's domain is DMA-FQ): the edu tests; the
+#           edu module then unloads leaving a domain alive, and rmmod iovx must fail
 #
 # Environment: IOVX_KMOD_FLAVOUR (test|release, passed to kernel-glue/build.sh),
 #              IOVX_QEMU_TIMEOUT (seconds a boot, default 300), IOVX_QEMU_SMP (default 2).
@@ -41,8 +42,8 @@ outdir=$root/build/qemu
 checks_strict="param:default_mode=bogus param:deferred_bound_us=5 param:deferred_bound_us=abc
 	param:reuse_table_order=21 param:bounce_crossover=70000 params-applied debugfs-root
 	rmmod-idle edu-loaded debugfs-edu rmmod-busy rmmod-edu rmmod-after-edu"
-checks_lazy="edu-loaded debugfs-edu rmmod-busy rmmod-edu rmmod-after-edu"
-edu_checks="edu-strict-create strict-data strict-fault-after-unmap edu-strict-destroy
+checks_lazy="edu-loaded debugfs-edu rmmod-busy rmmod-edu rmmod-pinned-by-leak"
+edu_checks="kdomain-bad-args edu-ops-create ops-bad-args edu-ops-destroy edu-strict-create strict-data strict-fault-after-unmap edu-strict-destroy
 	edu-deferred-create deferred-data deferred-flushed-by-bound deferred-fault-after-flush
 	edu-deferred-destroy edu-revive-create revive-data revive-same-iova revive-serves-dma
 	revive-expired revive-fault-after-expiry edu-revive-destroy edu-reuse-create reuse-data
@@ -137,7 +138,11 @@ if [ "$boot" = strict ]; then
 	if rmmod iovx; then pass rmmod-idle; else fail rmmod-idle; fi
 fi
 insmod /lib/modules/iovx.ko selftest=0
-if insmod /lib/modules/iovx_edu.ko; then pass edu-loaded; else fail edu-loaded; fi
+# The lazy boot's edu module leaves its last domain alive at unload: iovx must stay pinned.
+leak=0
+[ "$boot" = lazy ] && leak=1
+if insmod /lib/modules/iovx_edu.ko leak_on_exit=$leak; then pass edu-loaded
+else fail edu-loaded; fi
 d=/sys/kernel/debug/iovx/edu
 for f in mode dma iova inval reuse bounce; do
 	sed "s|^|iovx-debugfs: edu/$f: |" $d/$f 2>&1
@@ -153,7 +158,10 @@ fi
 # iovx_edu holds a domain (and uses iovx's symbols): iovx cannot go first.
 if rmmod iovx 2>/dev/null; then fail rmmod-busy; else pass rmmod-busy; fi
 if rmmod iovx_edu; then pass rmmod-edu; else fail rmmod-edu; fi
-if rmmod iovx; then pass rmmod-after-edu; else fail rmmod-after-edu; fi
+if [ $leak = 1 ]; then
+	if rmmod iovx 2>/dev/null; then fail rmmod-pinned-by-leak
+	else pass rmmod-pinned-by-leak "a domain outlived its module"; fi
+elif rmmod iovx; then pass rmmod-after-edu; else fail rmmod-after-edu; fi
 dmesg
 echo "iovx-init: end"
 poweroff -f

@@ -69,6 +69,10 @@ struct edu {
 	bool attached;
 };
 
+static bool leak_on_exit;
+module_param(leak_on_exit, bool, 0444);
+MODULE_PARM_DESC(leak_on_exit, "test: leave the domain \"edu\" alive at unload (iovx stays pinned)");
+
 static struct edu edu_iovx, edu_plain;
 static struct iovx_kdomain *kd_keep;	/* "edu": lives until unload */
 static u64 keep_dma;
@@ -268,6 +272,49 @@ static u64 costs[6];
 static const char *const cost_names[6] = {
 	"strict", "deferred", "revive", "reuse", "bounce", "kernel-dma-api"
 };
+
+/* Bad arguments get their errno and change nothing (no domain, no mapping). */
+static void test_bad_args(void)
+{
+	struct device *dev = &edu_iovx.pdev->dev;
+	struct iovx_dma_config cfg;
+	struct iovx_inval_config icfg;
+	struct iovx_kdomain *kd = NULL;
+	struct iovx_iommu *iommu;
+	int a, b, c, d, e, f, g;
+
+	iovx_kernel_dma_config_init(&cfg, &icfg, NULL);
+	a = iovx_kdomain_create(NULL, edu_iovx.domain, NULL, "x", &kd);
+	b = iovx_kdomain_create(dev, NULL, NULL, "x", &kd);
+	c = iovx_kdomain_create(dev, edu_iovx.domain, NULL, "x", NULL);
+	/* the plain device is not attached to this domain */
+	d = iovx_kdomain_create(&edu_plain.pdev->dev, edu_iovx.domain, NULL, "x", &kd);
+	cfg.mode = IOVX_DMA_MODE_PASSTHROUGH;
+	e = iovx_kdomain_create(dev, edu_iovx.domain, &cfg, "x", &kd);
+	cfg.mode = IOVX_DMA_MODE_STRICT;
+	cfg.map_table_order = 3;
+	f = iovx_kdomain_create(dev, edu_iovx.domain, &cfg, "x", &kd);
+	g = iovx_kdomain_destroy(NULL);
+	check("kdomain-bad-args", a == -EINVAL && b == -EINVAL && c == -EINVAL && d == -EINVAL &&
+	      e == -EINVAL && f == -EINVAL && g == -EINVAL && !kd, "%d %d %d %d %d %d %d", a, b,
+	      c, d, e, f, g);
+
+	kd = make("edu-ops", IOVX_DMA_MODE_STRICT, 0);
+	if (!kd)
+		return;
+	iommu = iovx_kdomain_iommu(kd);
+	a = iommu->ops->map(iommu, 0x1000, 0x2001, 0x1000, IOVX_IOMMU_READ, 0);
+	b = iommu->ops->map(iommu, 0x1000, 0x2000, 0x1000, 0, 0);
+	c = iommu->ops->map(iommu, 1ull << iommu->ias_bits, 0x2000, 0x1000, IOVX_IOMMU_READ, 0);
+	d = iommu->ops->inv_range(iommu, 0x1000, 0);
+	e = iovx_dma_map_single(iovx_kdomain_dma(kd), virt_to_phys(src), 0, IOVX_DMA_TO_DEVICE,
+				0, &keep_dma);
+	f = iovx_dma_unmap_single(iovx_kdomain_dma(kd), 0x1000, EDU_LEN, IOVX_DMA_TO_DEVICE, 0);
+	check("ops-bad-args", a == -EINVAL && b == -EINVAL && c == -ERANGE && d == -EINVAL &&
+	      e == -EINVAL && f == -ENOENT && !iommu_iova_to_phys(edu_iovx.domain, 0x1000),
+	      "%d %d %d %d %d %d", a, b, c, d, e, f);
+	destroy("edu-ops", kd);
+}
 
 static void test_strict(void)
 {
@@ -519,6 +566,11 @@ static int iovx_edu_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 
 static void iovx_edu_remove(struct pci_dev *pdev)
 {
+	if (kd_keep && leak_on_exit) {
+		/* Never touched again: only its module reference matters (rmmod iovx fails). */
+		pr_info(EDU_PFX "leaving domain edu alive\n");
+		kd_keep = NULL;
+	}
 	if (kd_keep) {
 		iovx_dma_unmap_single(iovx_kdomain_dma(kd_keep), keep_dma, EDU_LEN,
 				      IOVX_DMA_TO_DEVICE, 0);
@@ -580,6 +632,7 @@ static void run_all(void)
 		(iommu_get_domain_for_dev(&edu_plain.pdev->dev)->type == IOMMU_DOMAIN_DMA_FQ ?
 		 "DMA-FQ (lazy)" : iommu_get_domain_for_dev(&edu_plain.pdev->dev)->type ==
 		 IOMMU_DOMAIN_DMA ? "DMA (strict)" : "other") : "none");
+	test_bad_args();
 	test_strict();
 	test_deferred();
 	test_revive();
