@@ -9,8 +9,10 @@
  *   kapi-phys        iovx_virt_to_phys of kmalloc'd and vmalloc'd memory names the pages
  *                    the CPU writes (read back through the direct map, page by page)
  *   kapi-bounce-phys a bounce-mode domain over a recording IOMMU (an xarray of IOVA page ->
- *                    physical page), 40 maps live at once in slots of three classes: every
- *                    byte's translation holds the caller's byte after map, bytes the
+ *                    physical page) with a pool too big for kmalloc (vmalloc'd, mapped in
+ *                    runs), 112 maps live at once (every slot of the largest class, at
+ *                    the pool's end, and 40 in three small classes): the translation of
+ *                    the bytes checked holds the caller's byte after map, bytes the
  *                    "device" writes there reach the caller at unmap, and no translation
  *                    leads into the caller's pages
  */
@@ -38,6 +40,7 @@
 struct rec_iommu {
 	struct iovx_iommu iommu;
 	struct xarray pt;	/* IOVA pfn -> xa_mk_value(physical pfn | prot << 52) */
+	unsigned long maps;	/* map calls */
 };
 
 static int rec_map(struct iovx_iommu *iommu, u64 iova, u64 paddr, u64 size, unsigned int prot,
@@ -50,6 +53,7 @@ static int rec_map(struct iovx_iommu *iommu, u64 iova, u64 paddr, u64 size, unsi
 	if (!size || ((iova | paddr | size) & (PAGE_SIZE - 1)) || !prot ||
 	    (prot & ~IOVX_IOMMU_PROT_MASK))
 		return -EINVAL;
+	r->maps++;
 	for (off = 0; off < size; off += PAGE_SIZE) {
 		ret = xa_insert(&r->pt, (iova + off) >> PAGE_SHIFT,
 				xa_mk_value(((paddr + off) >> PAGE_SHIFT) | ((u64)prot << 52)),
@@ -103,6 +107,7 @@ static void rec_init(struct rec_iommu *r)
 	r->iommu.granule_shift = PAGE_SHIFT;
 	r->iommu.ias_bits = 32;
 	r->iommu.oas_bits = 46;
+	r->maps = 0;
 	xa_init(&r->pt);
 }
 
@@ -237,13 +242,30 @@ static int st_kapi_phys(struct iovx_st *st)
 	return ret;
 }
 
-#define ST_BP_MAPS	40
+#define ST_BP_SMALL	40		/* 64 .. 1499 bytes, bidirectional */
+#define ST_BP_BIG_N	72		/* every 64 KiB slot: 20000 bytes, to the device */
+#define ST_BP_MAPS	(ST_BP_SMALL + ST_BP_BIG_N)
 #define ST_BP_STRIDE	1500
+#define ST_BP_BIG	20000
 
-/* Segment k of the caller's buffer: [k * stride, + len(k)), 64 .. 1499 bytes. */
+/*
+ * Map k of the caller's buffer: [st_bp_off(k), + st_bp_len(k)). The small ones each have
+ * their own bytes; the big ones all map one region (to the device only), to fill every
+ * slot of the largest class, which spans the end of the pool.
+ */
 static size_t st_bp_len(unsigned int k)
 {
-	return 64 + (k * 151u) % (ST_BP_STRIDE - 64);
+	return k < ST_BP_SMALL ? 64 + (k * 151u) % (ST_BP_STRIDE - 64) : ST_BP_BIG;
+}
+
+static size_t st_bp_off(unsigned int k)
+{
+	return k < ST_BP_SMALL ? k * ST_BP_STRIDE : ST_BP_SMALL * ST_BP_STRIDE;
+}
+
+static enum iovx_dma_dir st_bp_dir(unsigned int k)
+{
+	return k < ST_BP_SMALL ? IOVX_DMA_BIDIRECTIONAL : IOVX_DMA_TO_DEVICE;
 }
 
 static int st_kapi_bounce_phys(struct iovx_st *st)
@@ -253,7 +275,9 @@ static int st_kapi_bounce_phys(struct iovx_st *st)
 	struct rec_iommu rec;
 	unsigned long idx;
 	void *e;
-	size_t buf_len = ST_BP_MAPS * ST_BP_STRIDE, i, len;
+	size_t buf_len = ST_BP_SMALL * ST_BP_STRIDE + ST_BP_BIG, i, len;
+	struct iovx_bounce_config bc;
+	struct iovx_dma_stats ds;
 	u8 *buf = kmalloc(buf_len, GFP_KERNEL), *slot;
 	u64 dma[ST_BP_MAPS], tr, pfn, first_pfn, last_pfn;
 	unsigned int k, mapped = 0;
@@ -263,29 +287,49 @@ static int st_kapi_bounce_phys(struct iovx_st *st)
 		return IOVX_ST_FAIL(st, "no memory");
 	rec_init(&rec);
 	iovx_dma_config_init(&cfg, &rec.iommu, IOVX_DMA_MODE_BOUNCE);
-	cfg.bounce_crossover = 4096;
+	/*
+	 * A pool above KMALLOC_MAX_SIZE: kvzalloc takes it from vmalloc, page by page, so it
+	 * is mapped in many runs and every slot's pages must still be the right ones.
+	 */
+	iovx_bounce_config_init(&bc);
+	bc.nr_cpus = 1;
+	bc.slots_per_cpu[bc.nr_classes - 1] = 72;	/* 64 KiB x 72: 4.5 MiB */
+	cfg.bounce = &bc;
+	cfg.bounce_crossover = 65536;
 	ret = iovx_dma_domain_create(&cfg, &dom);
 	if (ret) {
 		kfree(buf);
 		return IOVX_ST_FAIL(st, "create: %d", ret);
 	}
+	iovx_dma_get_stats(dom, &ds);
+	if (ds.bounce_pool_bytes <= KMALLOC_MAX_SIZE) {
+		ret = IOVX_ST_FAIL(st, "pool of %llu bytes: kmalloc may serve it",
+				   ds.bounce_pool_bytes);
+		goto out;
+	}
+	/* How many physically contiguous runs vmalloc gave the pool (one map call each). */
+	iovx_st_info("kapi-bounce-phys info pool_bytes=%llu pool_runs=%lu", ds.bounce_pool_bytes,
+		     rec.maps);
 	for (i = 0; i < buf_len; i++)
 		buf[i] = (u8)(i ^ (i >> 8) ^ 0x5a);
 	first_pfn = virt_to_phys(buf) >> PAGE_SHIFT;
 	last_pfn = virt_to_phys(buf + buf_len - 1) >> PAGE_SHIFT;
-	/* All live at once: each in its own slot, across the 256 B, 1 KiB and 4 KiB classes. */
+	/* All live at once, each in its own slot: the pool's first and last pages are in use. */
 	for (k = 0; k < ST_BP_MAPS; k++, mapped++) {
-		ret = iovx_dma_map_single(dom, virt_to_phys(buf + k * ST_BP_STRIDE), st_bp_len(k),
-					  IOVX_DMA_BIDIRECTIONAL, 0, &dma[k]);
+		ret = iovx_dma_map_single(dom, virt_to_phys(buf + st_bp_off(k)), st_bp_len(k),
+					  st_bp_dir(k), 0, &dma[k]);
 		if (ret) {
 			ret = IOVX_ST_FAIL(st, "map %u: %d", k, ret);
 			goto out;
 		}
 	}
-	/* The "device": reads the caller's bytes at each slot's translation, writes others. */
+	/*
+	 * The "device": reads the caller's bytes at each slot's translation (every byte of the
+	 * small maps, every 61st and the last of the big ones), writes others (small maps).
+	 */
 	for (k = 0; k < ST_BP_MAPS; k++) {
 		len = st_bp_len(k);
-		for (i = 0; i < len; i++) {
+		for (i = 0; i < len; i = k < ST_BP_SMALL || i + 61 >= len ? i + 1 : i + 61) {
 			tr = rec_translate(&rec, dma[k] + i);
 			if (tr == ~0ull) {
 				ret = IOVX_ST_FAIL(st, "map %u byte %zu: IOVA %llx unmapped", k, i,
@@ -293,12 +337,13 @@ static int st_kapi_bounce_phys(struct iovx_st *st)
 				goto out;
 			}
 			slot = phys_to_virt(tr);
-			if (*slot != buf[k * ST_BP_STRIDE + i]) {
+			if (*slot != buf[st_bp_off(k) + i]) {
 				ret = IOVX_ST_FAIL(st, "map %u byte %zu: the slot's page %llx does not hold the caller's byte",
 						   k, i, tr >> PAGE_SHIFT);
 				goto out;
 			}
-			*slot = (u8)(k + i * 3);
+			if (k < ST_BP_SMALL)
+				*slot = (u8)(k + i * 3);
 		}
 	}
 	/* The device reaches pool pages only: no translation leads into the caller's buffer. */
@@ -311,15 +356,15 @@ static int st_kapi_bounce_phys(struct iovx_st *st)
 	}
 	for (; mapped; mapped--) {
 		k = mapped - 1;
-		ret = iovx_dma_unmap_single(dom, dma[k], st_bp_len(k), IOVX_DMA_BIDIRECTIONAL, 0);
+		ret = iovx_dma_unmap_single(dom, dma[k], st_bp_len(k), st_bp_dir(k), 0);
 		if (ret) {
 			ret = IOVX_ST_FAIL(st, "unmap %u: %d", k, ret);
 			goto out;
 		}
 	}
-	for (k = 0; k < ST_BP_MAPS; k++)
+	for (k = 0; k < ST_BP_SMALL; k++)
 		for (i = 0; i < st_bp_len(k); i++)
-			if (buf[k * ST_BP_STRIDE + i] != (u8)(k + i * 3)) {
+			if (buf[st_bp_off(k) + i] != (u8)(k + i * 3)) {
 				ret = IOVX_ST_FAIL(st, "map %u byte %zu: the device's write did not reach the caller",
 						   k, i);
 				goto out;
@@ -327,7 +372,7 @@ static int st_kapi_bounce_phys(struct iovx_st *st)
 	ret = 0;
 out:
 	while (mapped--)
-		iovx_dma_unmap_single(dom, dma[mapped], st_bp_len(mapped), IOVX_DMA_BIDIRECTIONAL, 0);
+		iovx_dma_unmap_single(dom, dma[mapped], st_bp_len(mapped), st_bp_dir(mapped), 0);
 	iovx_dma_domain_destroy(dom);
 	if (!ret && !xa_empty(&rec.pt))
 		ret = IOVX_ST_FAIL(st, "pool still mapped after destroy");
