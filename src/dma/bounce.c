@@ -77,10 +77,13 @@
 #endif
 
 /*
- * Maps [iova, iova + bytes) onto the CPU memory at mem, in runs of physically contiguous
- * granules (one run in userspace and for kmalloc'd memory; vmalloc'd memory may need many).
- * On failure the runs already mapped are unmapped again and the error is returned.
+ * Maps [iova, iova + bytes) (bytes a multiple of the granule) onto the CPU memory at mem,
+ * in runs of physically contiguous memory, checked 4 KiB page by page (one run in
+ * userspace and for kmalloc'd memory; vmalloc'd memory may need many). A granule that is
+ * not physically contiguous cannot be mapped: -EINVAL. On failure the runs already mapped
+ * are unmapped again and the error is returned.
  */
+#define BOUNCE_PAGE	4096ull
 static int map_cpu_memory(struct iovx_iommu *iommu, uint64_t iova, uint8_t *mem, uint64_t bytes)
 {
 	uint64_t gran = 1ull << iommu->granule_shift, done = 0, run, pa;
@@ -89,8 +92,14 @@ static int map_cpu_memory(struct iovx_iommu *iommu, uint64_t iova, uint8_t *mem,
 
 	while (done < bytes) {
 		pa = bounce_phys_of(mem + done);
-		for (run = gran; done + run < bytes && bounce_phys_of(mem + done + run) == pa + run;)
-			run += gran;
+		for (run = BOUNCE_PAGE;
+		     done + run < bytes && bounce_phys_of(mem + done + run) == pa + run;)
+			run += BOUNCE_PAGE;
+		run &= ~(gran - 1);
+		if (!run || (pa & (gran - 1))) {
+			ret = -EINVAL;
+			break;
+		}
 		ret = iommu->ops->map(iommu, iova + done, pa, run,
 				      IOVX_IOMMU_READ | IOVX_IOMMU_WRITE, IOVX_GFP_KERNEL);
 		if (ret)
