@@ -12,8 +12,9 @@
 # Two boots per version, both with -machine q35,kernel-irqchip=split -device
 # intel-iommu,intremap=on and intel_iommu=on, edu devices in slots 0x10 (iovx's own domain)
 # and 0x11 (the kernel's DMA API, the baseline):
-#   strict  iommu.strict=1: bad module parameters refused, parameters applied, the
-#           self-tests, debugfs, rmmod refused while a domain lives, the edu tests
+#   strict  iommu.strict=1: bad module parameters refused (at load and at run time),
+#           parameters applied, the self-tests, debugfs, rmmod refused while a domain
+#           lives, the edu tests
 #   lazy    iommu.strict=0 (the baseline device's domain is DMA-FQ): the edu tests; the
 #           edu module then unloads leaving a domain alive, and rmmod iovx must fail
 #
@@ -41,7 +42,7 @@ outdir=$root/build/qemu
 # The lines each boot must show as PASS.
 checks_strict="param:default_mode=bogus param:deferred_bound_us=5 param:deferred_bound_us=abc
 	param:reuse_table_order=21 param:bounce_crossover=70000 params-applied debugfs-root
-	rmmod-idle edu-loaded debugfs-edu rmmod-busy rmmod-edu rmmod-after-edu"
+	param-runtime rmmod-idle edu-loaded debugfs-edu rmmod-busy rmmod-edu rmmod-after-edu"
 checks_lazy="edu-loaded debugfs-edu rmmod-busy rmmod-edu rmmod-pinned-by-leak"
 edu_checks="kdomain-bad-args edu-ops-create ops-bad-args edu-ops-destroy edu-strict-create strict-data strict-fault-after-unmap edu-strict-destroy
 	edu-deferred-create deferred-data deferred-flushed-by-bound deferred-fault-after-flush
@@ -134,6 +135,15 @@ if [ "$boot" = strict ]; then
 	if dmesg | grep -q 'kapi-config mode=revive bound_us=2000 reuse_order=10 crossover=0'
 	then pass params-applied; else fail params-applied; fi
 	if [ -d /sys/kernel/debug/iovx ]; then pass debugfs-root; else fail debugfs-root; fi
+	# At run time a bad write fails and the old value stays; a good one is taken.
+	p=/sys/module/iovx/parameters
+	if ! echo bogus > $p/default_mode 2>/dev/null && [ "$(cat $p/default_mode)" = revive ] &&
+	   ! echo 21 > $p/reuse_table_order 2>/dev/null && echo 12 > $p/reuse_table_order &&
+	   [ "$(cat $p/reuse_table_order)" = 12 ]; then
+		pass param-runtime
+	else
+		fail param-runtime
+	fi
 	# Every self-test domain is gone: nothing pins the module.
 	if rmmod iovx; then pass rmmod-idle; else fail rmmod-idle; fi
 fi
