@@ -1031,6 +1031,12 @@ static int calibrate_pairs(const struct iovx_bounce_calib_in *in, uint64_t max_l
 	cx.buf = iovx_zalloc_aligned(max_len, 4096, IOVX_GFP_KERNEL);
 	if (!cx.buf)
 		return -ENOMEM;
+	/* The pair maps it by physical address: it must be one run (not vmalloc'd pieces). */
+	for (len = BOUNCE_PAGE; len < max_len; len += BOUNCE_PAGE)
+		if (bounce_phys_of((uint8_t *)cx.buf + len) != bounce_phys_of(cx.buf) + len) {
+			iovx_free(cx.buf);
+			return -ENOMEM;
+		}
 	/* The whole grid, so that one point that merely looked dearer cannot end it early. */
 	for (len = CAL_STEP; r->nr_points < IOVX_BOUNCE_CAL_POINTS; len *= 2) {
 		unsigned int i = r->nr_points;

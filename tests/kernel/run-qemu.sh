@@ -50,7 +50,8 @@ edu_checks="kdomain-bad-args edu-ops-create ops-bad-args edu-ops-destroy edu-str
 	revive-expired revive-fault-after-expiry edu-revive-destroy edu-reuse-create reuse-data
 	reuse-serves-after-unmap reuse-hit-same-iova reuse-hit-serves-dma reuse-stop
 	reuse-fault-after-stop edu-reuse-destroy edu-bounce-create bounce-pool-only
-	bounce-dst-untouched-before-unmap bounce-data edu-bounce-destroy kernel-dma-api-data
+	bounce-dst-untouched-before-unmap bounce-data edu-bounce-destroy bounce-calibrated
+	edu-bounce-cal-destroy kernel-dma-api-data
 	edu-create keep-map"
 mkdir -p "$outdir"
 

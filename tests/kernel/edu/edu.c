@@ -21,7 +21,8 @@
  *   reuse     a tagged mapping keeps serving DMA after unmap and across remaps (same
  *             IOVA); after iovx_dma_stop_reuse a write lands nowhere
  *   bounce    the device reads the copy taken at map, not the caller's later bytes, and
- *             no IOVA of the mapping translates to a caller page
+ *             no IOVA of the mapping translates to a caller page; a domain with the
+ *             default crossover (0) calibrates it on this iommu_domain at create
  * Then the per-op cost: map + unmap of 4095 bytes, IOVX_EDU_COST_ITERS times, in every
  * mode and with dma_map_single/dma_unmap_single on the plain device (same boot; TCG
  * timings are relative only).
@@ -502,6 +503,30 @@ out:
 	destroy("edu-bounce", kd);
 }
 
+/* The default crossover (0): calibrated at create by timing this very iommu_domain. */
+static void test_bounce_calibrated(void)
+{
+	struct iovx_inval_config icfg;
+	struct iovx_dma_config cfg;
+	struct iovx_kdomain *kd = NULL;
+	struct iovx_dma_stats st;
+	int ret;
+
+	iovx_kernel_dma_config_init(&cfg, &icfg, NULL);
+	cfg.mode = IOVX_DMA_MODE_BOUNCE;
+	cfg.flags = 0;
+	cfg.bounce_crossover = 0;
+	ret = iovx_kdomain_create(&edu_iovx.pdev->dev, edu_iovx.domain, &cfg, "edu-bounce-cal",
+				  &kd);
+	if (!ret)
+		ret = iovx_dma_get_stats(iovx_kdomain_dma(kd), &st);
+	check("bounce-calibrated", !ret && st.bounce_crossover && st.bounce_crossover_to_device,
+	      "ret=%d crossover=%llu to_device=%llu", ret, ret ? 0 : st.bounce_crossover,
+	      ret ? 0 : st.bounce_crossover_to_device);
+	if (kd)
+		destroy("edu-bounce-cal", kd);
+}
+
 /* The baseline device: the kernel's DMA API moves the bytes (and its cost). */
 static void test_plain(void)
 {
@@ -638,6 +663,7 @@ static void run_all(void)
 	test_revive();
 	test_reuse();
 	test_bounce();
+	test_bounce_calibrated();
 	test_plain();
 	for (i = 0; i < ARRAY_SIZE(costs); i++)
 		pr_info(EDU_PFX "cost %s ns_per_map_unmap=%llu x_kernel=%llu.%02llu (4095 B, %u pairs; TCG: relative only)\n",
