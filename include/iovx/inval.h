@@ -63,9 +63,6 @@
 
 #include <iovx/api.h>
 
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
 
 #include <iovx/iommu.h>
 

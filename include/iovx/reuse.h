@@ -64,8 +64,6 @@
 
 #include <iovx/api.h>
 
-#include <stddef.h>
-#include <stdint.h>
 
 #include <iovx/dma.h>
 

@@ -491,7 +491,11 @@ static int bounce_cal_pair(void *arg, unsigned int side, void *buf, uint64_t len
 			   enum iovx_dma_dir dir, unsigned int n)
 {
 	struct iovx_dma_domain *dom = arg;
-	uint64_t phys = (uint64_t)(uintptr_t)buf, dma;
+#ifdef iovx_virt_to_phys
+	uint64_t phys = (uint64_t)iovx_virt_to_phys(buf), dma;	/* the kernel */
+#else
+	uint64_t phys = (uint64_t)(uintptr_t)buf, dma;		/* the simulator's host address */
+#endif
 	unsigned int i;
 	int err = 0;
 

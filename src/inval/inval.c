@@ -629,6 +629,7 @@ int iovx_inval_create(struct iovx_iommu *iommu, struct iovx_iova_domain *iovad,
 			goto fail;
 		ctx->has_timer = true;
 	}
+	iovx_pin_get();
 	*out = ctx;
 	return 0;
 fail:
@@ -672,6 +673,7 @@ int iovx_inval_destroy(struct iovx_inval *ctx)
 	q = ctx->st.quarantined_ranges;
 	iovx_free(ctx->rings);
 	iovx_free(ctx);
+	iovx_pin_put();
 	return (int)(q > 0x7fffffff ? 0x7fffffff : q);
 }
 

@@ -568,6 +568,7 @@ int iovx_iova_domain_create(const struct iovx_iova_config *cfg, struct iovx_iova
 	if ((dom->percpu_mode == MODE_RSEQ || dom->percpu_mode == MODE_KERNEL) &&
 	    !dom->allocated && dom->fast.ncls)
 		dom->fast.inline_np = 1ull << (dom->fast.ncls - 1);
+	iovx_pin_get();
 	*out = dom;
 	return 0;
 fail:
@@ -577,8 +578,10 @@ fail:
 
 void iovx_iova_domain_destroy(struct iovx_iova_domain *dom)
 {
-	if (dom)
-		domain_free(dom);
+	if (!dom)
+		return;
+	domain_free(dom);
+	iovx_pin_put();
 }
 
 /* ------------------------------------------------------------------ alloc / free */
