@@ -553,9 +553,14 @@ keep_it:
 		do {
 			last->lnext = old;
 		} while (!iovx_cmpxchg_acq_rel(&t->linger, &old, keep));	/* E-R6 */
-		if (t->timer_ok)
-			iovx_timer_arm(&t->timer, t->linger_ns / 2);
 	}
+	/*
+	 * Entries pushed while this reaper ran (their push found the list empty and armed the
+	 * timer, which may have fired into this run and returned at the flag) are waiting too:
+	 * the timer comes back for whatever is on the list now.
+	 */
+	if (t->timer_ok && iovx_load_acquire(&t->linger))			/* E-R6 */
+		iovx_timer_arm(&t->timer, t->linger_ns / 2);
 	iovx_fetch_add_relaxed(&t->expired, n);
 	iovx_store_release(&t->reaping, 0u);	/* E-R7 */
 }
