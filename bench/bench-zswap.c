@@ -55,7 +55,7 @@
 #define LH_FINE		4096		/* destination map+unmap: 1 ns buckets below 4096 ns, */
 #define LH_COARSE_NS	64		/* then 64 ns buckets up to 266 us */
 #define LH_SLOTS	(2 * LH_FINE)
-#define REUSE_TARGET	1.10		/* issue 7: a hit's map+unmap within 1.1x passthrough */
+#define REUSE_TARGET	1.10		/* a hit's map+unmap within 1.1x passthrough */
 
 /* ---- modes: one slot per iovx DMA mode --------------------------------------------------- */
 static const struct zmode {
@@ -698,7 +698,7 @@ static void print_summary_line(const char *mode, const char *op, const struct hi
 }
 
 /*
- * The reuse target (issue 7): the destination's map_sg + unmap_sg (in reuse mode a table
+ * The reuse target: the destination's map_sg + unmap_sg (in reuse mode a table
  * hit) against passthrough's, side by side in one run, rated by the median (robust against
  * the preemptions of a shared machine; the mean is printed and in the JSON too).
  */
@@ -711,7 +711,7 @@ struct zres {
 static struct zres zres[IOVX_BENCH_MAX_TLIST];
 static unsigned int nr_zres;
 
-#define DEFERRED_TARGET	1.20	/* issue 6: deferred within 1.2x of passthrough end to end */
+#define DEFERRED_TARGET	1.20	/* deferred within 1.2x of passthrough end to end */
 
 /* Issue 6's figure: mean map_sg + mean unmap_sg over every call (source and destination). */
 struct dres {
@@ -754,7 +754,8 @@ static void reuse_target(struct zctx *ctx, unsigned int nthreads, struct iovx_be
 	const struct zctx *pt = &ctx[0];
 	unsigned int k;
 
-	printf("\nreuse target (issue 7), %u thread%s: the 2-page destination's map_sg + "
+	printf("\nreuse target (a tagged buffer's map+unmap near passthrough), %u thread%s:\n"
+	       "the 2-page destination's map_sg + "
 	       "unmap_sg per iteration\n(reuse: a table hit), median (1 ns buckets below 4 us); "
 	       "target: reuse within %.2fx of passthrough\n", nthreads, nthreads > 1 ? "s" : "",
 	       REUSE_TARGET);
@@ -826,7 +827,8 @@ static void deferred_target(struct zctx *ctx, unsigned int nthreads, struct iovx
 	double base = pt->have ? pair_mean(pt) : 0;
 	unsigned int k;
 
-	printf("\ndeferred target (issue 6), %u thread%s: mean map_sg + mean unmap_sg over every "
+	printf("\ndeferred target (deferred mode's map+unmap near passthrough), %u thread%s:\n"
+	       "mean map_sg + mean unmap_sg over every "
 	       "call, end to end;\ntarget: deferred within %.2fx of passthrough\n", nthreads,
 	       nthreads > 1 ? "s" : "", DEFERRED_TARGET);
 	if (r)
@@ -869,7 +871,8 @@ static void deferred_target_table(const struct iovx_bench_opts *o)
 
 	if (!nr_dres)
 		return;
-	printf("\n=== deferred target (issue 6): map_sg + unmap_sg, mean ns over every call, "
+	printf("\n=== deferred target, deferred within 1.2x of passthrough: map_sg + unmap_sg, "
+	       "mean ns over every call, "
 	       "ratio to passthrough ===\n%-7s %12s", "threads", "passthrough");
 	for (k = 1; k < NR_ZMODES; k++)
 		printf(" %17s", zmodes[k].name);
@@ -906,7 +909,8 @@ static void reuse_target_table(const struct iovx_bench_opts *o)
 
 	if (!nr_zres)
 		return;
-	printf("\n=== reuse target (issue 7): destination map_sg + unmap_sg, median ns, ratio "
+	printf("\n=== reuse target, a reuse hit within 1.1x of passthrough: destination map_sg + "
+	       "unmap_sg, median ns, ratio "
 	       "to passthrough ===\n%-7s %12s", "threads", "passthrough");
 	for (k = 1; k < NR_ZMODES; k++)
 		printf(" %15s", zmodes[k].name);
