@@ -69,6 +69,16 @@ static const struct iovx_bench_cmd cmds[] = {
 	  "       touched the domain (--only stale; --param idle_ns=I: sleep I ns after each\n"
 	  "       unmap, leaving the timer alone to flush)\n",
 	  iovx_bench_inval },
+	{ "net", "NIC pattern: TX map_single, completion unmap on another thread, RX page pool",
+	  "tx  frames 64..9000 B mapped per packet, unmapped by the completion thread (ring)\n"
+	  "rx  RX buffers refilled from a page pool (reuse-tagged in reuse modes)\n"
+	  "    every mode side by side: packets/s, p50/p99/p99.9 ns per map and per unmap\n",
+	  iovx_bench_net },
+	{ "storage", "block I/O: sg lists of 128 KiB..1 MiB, queue depth 1..32 across threads",
+	  "every mode, plus strict with Linux's iova.c behind the same facade\n"
+	  "(strict-linux): IO/s, p50/p99/p99.9 of map_sg and unmap_sg, allocator share\n"
+	  "--param qd=Q[,...] queue depths (default 1,8,32), sizes=K[:K...] KiB\n",
+	  iovx_bench_storage },
 	{ "sweep", "map+unmap cost by size (64 B..256 KiB): passthrough, strict, deferred, bounce",
 	  "--param plot=FILE.png (default: sweep.png next to the executable)\n", iovx_bench_sweep },
 };
