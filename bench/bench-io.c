@@ -19,19 +19,21 @@
  *
  * storage: T threads (up to 2, one per CPU here) keep Q requests in flight between them
  *   (queue depth Q: Q/T each); a request is an sg list of S bytes (128 KiB .. 1 MiB) in
- *   16 KiB segments at scattered addresses (a bio of folios), mapped BIDIRECTIONAL-free:
- *   reads (FROM_DEVICE). Each thread submits (map_sg) into its oldest slot once that
+ *   16 KiB segments at scattered addresses (a bio of folios), mapped FROM_DEVICE (reads). Each thread submits (map_sg) into its oldest slot once that
  *   request completed (unmap_sg), so Q lists are mapped at any time. 128 KiB and above is
  *   beyond Linux's IOVA cache (32 granules): Linux allocates from its rbtree under one lock.
  *   The lists are not reuse-tagged (a block request's pages change): reuse mode serves
- *   them with its base, strict, after one flag test. Besides the facade's modes, two bench-local strict paths (shim below) do what strict
- *   does (one IOVA range per list, map each segment, unmap + range invalidation + sync,
- *   free) through the same software IOMMU with either allocator:
+ *   them with its base, strict, after one flag test. Besides the facade's modes, two
+ *   bench-local strict paths (shim below) do what strict does (one IOVA range per list,
+ *   map each segment; unmap, one range invalidation, one sync, free) through the same
+ *   software IOMMU, with either allocator:
  *     strict-lx    Linux's drivers/iommu/iova.c (alloc_iova_fast / free_iova_fast)
  *     strict-shim  iovx's allocator (iovx_iova_alloc / iovx_iova_free)
  *   Their difference is the allocator's share of an end-to-end map+unmap; strict-shim
  *   against the facade's strict is the facade's own bookkeeping (records, checks).
- *   Figures: IO/s, p50/p99/p99.9 of map_sg and unmap_sg.
+ *   Figures: IO/s, p50/p99/p99.9 of map_sg and unmap_sg, mean map+unmap.
+ *   --param qd=Q[:Q...] (default 1:8:32), sizes=KIB[:KIB...] (default 128:256:1024),
+ *   t=T (threads, default 2), charge=0 (the cost model accounted, not busy-waited).
  *
  * A sparse data check guards the mappings (every 64th packet the device reads the frame's
  * first bytes through the IOMMU; every 64th request it writes a stamp the CPU finds after
@@ -379,7 +381,7 @@ static void io_time(struct io_thread *w, unsigned int k, uint64_t t0, uint64_t t
 	iovx_bench_hist_add(&w->h[k], t1 - t0);
 }
 
-/* ---- net ------------------------------------------------------------------------------------- */
+/* ---- net ---------------------------------------------------------------------------------- */
 #define TX_RING		1024u
 #define TX_BURST	32u
 #define RX_POOL		512u
@@ -669,7 +671,7 @@ int iovx_bench_net(const struct iovx_bench_opts *o, struct iovx_bench_json *j)
 	return 0;
 }
 
-/* ---- storage ---------------------------------------------------------------------------------- */
+/* ---- storage ------------------------------------------------------------------------------ */
 #define SEG		16384u		/* a folio of 4 pages */
 #define MAX_REQ_BYTES	(1u << 20)
 #define MAX_SEGS_REQ	(MAX_REQ_BYTES / SEG)

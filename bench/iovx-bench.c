@@ -77,7 +77,8 @@ static const struct iovx_bench_cmd cmds[] = {
 	{ "storage", "block I/O: sg lists of 128 KiB..1 MiB, queue depth 1..32 across threads",
 	  "every mode, plus strict with Linux's iova.c behind the same facade\n"
 	  "(strict-linux): IO/s, p50/p99/p99.9 of map_sg and unmap_sg, allocator share\n"
-	  "--param qd=Q[,...] queue depths (default 1,8,32), sizes=K[:K...] KiB\n",
+	  "--param qd=Q[:Q...] queue depths (default 1:8:32), sizes=K[:K...] KiB (default\n"
+	  "        128:256:1024), t=THREADS (default 2), charge=0 (model not busy-waited)\n",
 	  iovx_bench_storage },
 	{ "sweep", "map+unmap cost by size (64 B..256 KiB): passthrough, strict, deferred, bounce",
 	  "--param plot=FILE.png (default: sweep.png next to the executable)\n", iovx_bench_sweep },
