@@ -133,11 +133,16 @@ static unsigned int shim_prot(enum iovx_dma_dir dir)
 }
 
 /* What dma-iommu's strict map_sg does: one IOVA range, every segment mapped in turn. */
-static int shim_map_sg(struct shim *s, struct iovx_dma_sg *sg, int nents, enum iovx_dma_dir dir)
+/* The allocator's calls are timed alone into h[0] (alloc) and h[1] (free) when h is set. */
+static int shim_map_sg(struct shim *s, struct iovx_dma_sg *sg, int nents, enum iovx_dma_dir dir,
+		       struct iovx_bench_hist *h)
 {
-	uint64_t total = shim_len(sg, nents), iova, off = 0;
+	uint64_t total = shim_len(sg, nents), iova, off = 0, t0 = h ? iovx_bench_now_ns() : 0;
 	int64_t pfn = shim_alloc(s, total / PG);
 	int i;
+
+	if (h)
+		iovx_bench_hist_add(&h[0], iovx_bench_now_ns() - t0);
 
 	if (pfn < 0)
 		return (int)pfn;
@@ -170,8 +175,10 @@ static int shim_map_sg(struct shim *s, struct iovx_dma_sg *sg, int nents, enum i
 }
 
 /* ... and its strict unmap_sg: clear, one range invalidation, one sync, then free. */
-static int shim_unmap_sg(struct shim *s, struct iovx_dma_sg *sg, int nents)
+static int shim_unmap_sg(struct shim *s, struct iovx_dma_sg *sg, int nents,
+			 struct iovx_bench_hist *h)
 {
+	uint64_t t0;
 	uint64_t total = shim_len(sg, nents), iova = sg[0].dma_address & ~(PG - 1);
 	struct iovx_iommu_freelist fl;
 	int err;
@@ -183,7 +190,10 @@ static int shim_unmap_sg(struct shim *s, struct iovx_dma_sg *sg, int nents)
 	if (err)
 		return err;			/* leak: never reuse */
 	s->iommu->ops->free_pages(s->iommu, &fl);
+	t0 = h ? iovx_bench_now_ns() : 0;
 	shim_free(s, iova / PG, total / PG);
+	if (h)
+		iovx_bench_hist_add(&h[1], iovx_bench_now_ns() - t0);
 	return 0;
 }
 
@@ -263,14 +273,19 @@ static void io_ctx_destroy(struct io_ctx *c)
 	memset(c, 0, sizeof(*c));
 }
 
-static int io_map_sg(struct io_ctx *c, struct iovx_dma_sg *sg, int n, enum iovx_dma_dir dir)
+/* h: where the shims time their allocator calls (NULL: not timed) */
+static int io_map_sg(struct io_ctx *c, struct iovx_dma_sg *sg, int n, enum iovx_dma_dir dir,
+		     struct iovx_bench_hist *h)
 {
-	return c->dom ? iovx_dma_map_sg(c->dom, sg, n, dir, 0) : shim_map_sg(&c->shim, sg, n, dir);
+	return c->dom ? iovx_dma_map_sg(c->dom, sg, n, dir, 0) :
+			shim_map_sg(&c->shim, sg, n, dir, h);
 }
 
-static int io_unmap_sg(struct io_ctx *c, struct iovx_dma_sg *sg, int n, enum iovx_dma_dir dir)
+static int io_unmap_sg(struct io_ctx *c, struct iovx_dma_sg *sg, int n, enum iovx_dma_dir dir,
+		       struct iovx_bench_hist *h)
 {
-	return c->dom ? iovx_dma_unmap_sg(c->dom, sg, n, dir, 0) : shim_unmap_sg(&c->shim, sg, n);
+	return c->dom ? iovx_dma_unmap_sg(c->dom, sg, n, dir, 0) :
+			shim_unmap_sg(&c->shim, sg, n, h);
 }
 
 /* The device reads 8 bytes at dma: what the CPU wrote at cpu must be there. */
@@ -541,6 +556,23 @@ static void print_q(const struct iovx_bench_hist *h)
 	       (unsigned long long)iovx_bench_hist_quantile(h, 0.999));
 }
 
+/* Bounce mode: what share of the maps the pool served (warm-up included). */
+static void bounce_line(struct iovx_bench_json *j, const struct io_ctx *c)
+{
+	struct iovx_dma_stats st;
+	uint64_t n;
+
+	if (!c->dom || c->m->mode != IOVX_DMA_MODE_BOUNCE || iovx_dma_get_stats(c->dom, &st))
+		return;
+	n = st.bounced + st.bounce_fallbacks;
+	printf("   bounce: the pool served %.1f%% of %llu maps (crossover %llu B to the device, "
+	       "%llu B from it), the rest went strict\n", n ? 100.0 * st.bounced / n : 0,
+	       (unsigned long long)n, (unsigned long long)st.bounce_crossover_to_device,
+	       (unsigned long long)st.bounce_crossover);
+	iovx_bench_json_u64(j, "bounced", st.bounced);
+	iovx_bench_json_u64(j, "bounce_fallbacks", st.bounce_fallbacks);
+}
+
 static void mode_json_head(struct iovx_bench_json *j, const struct io_ctx *c)
 {
 	iovx_bench_json_str(j, "mode", c->m->name);
@@ -650,6 +682,7 @@ int iovx_bench_net(const struct iovx_bench_opts *o, struct iovx_bench_json *j)
 			printf(" |");
 		}
 		printf("%s\n", c->errors || c->data_errors ? "  WARNING: errors" : "");
+		bounce_line(j, c);
 		iovx_bench_json_num(j, "packets_per_s", c->wall_s > 0 ?
 				    c->h[H_TX_UNMAP].count / c->wall_s : 0);
 		iovx_bench_json_num(j, "seconds", c->wall_s);
@@ -677,7 +710,7 @@ int iovx_bench_net(const struct iovx_bench_opts *o, struct iovx_bench_json *j)
 #define MAX_SEGS_REQ	(MAX_REQ_BYTES / SEG)
 #define MAX_QD		32
 
-enum { H_MAP, H_UNMAP };
+enum { H_MAP, H_UNMAP, H_ALLOC, H_FREE };
 
 struct st_req {
 	struct iovx_dma_sg sg[MAX_SEGS_REQ];
@@ -717,7 +750,7 @@ static void st_body(struct io_thread *w)
 
 		if (q->mapped) {		/* the oldest request completes */
 			t0 = iovx_bench_now_ns();
-			if (io_unmap_sg(c, q->sg, (int)n, IOVX_DMA_FROM_DEVICE))
+			if (io_unmap_sg(c, q->sg, (int)n, IOVX_DMA_FROM_DEVICE, &w->h[H_ALLOC]))
 				w->errors++;
 			t1 = iovx_bench_now_ns();
 			io_time(w, H_UNMAP, t0, t1);
@@ -730,7 +763,7 @@ static void st_body(struct io_thread *w)
 			q->stamp = 0;
 		}
 		t0 = iovx_bench_now_ns();
-		if (io_map_sg(c, q->sg, (int)n, IOVX_DMA_FROM_DEVICE) > 0) {
+		if (io_map_sg(c, q->sg, (int)n, IOVX_DMA_FROM_DEVICE, &w->h[H_ALLOC]) > 0) {
 			t1 = iovx_bench_now_ns();
 			io_time(w, H_MAP, t0, t1);
 			q->mapped = true;
@@ -749,7 +782,7 @@ static void st_body(struct io_thread *w)
 	for (i = 0; i < per; i++) {		/* drain: every request completes */
 		struct st_req *q = &sw->req[first + i];
 
-		if (q->mapped && io_unmap_sg(c, q->sg, (int)n, IOVX_DMA_FROM_DEVICE))
+		if (q->mapped && io_unmap_sg(c, q->sg, (int)n, IOVX_DMA_FROM_DEVICE, NULL))
 			w->errors++;
 		q->mapped = false;
 	}
@@ -856,7 +889,7 @@ int iovx_bench_storage(const struct iovx_bench_opts *o, struct iovx_bench_json *
 	for (a = 0; a < nkib; a++) {
 		for (b = 0; b < nqd; b++) {
 			unsigned int nt = qd[b] < maxt ? qd[b] : maxt;
-			double lx_pair = 0, shim_pair = 0;
+			double lx_pair = 0, shim_pair = 0, lx_alloc = 0, shim_alloc_ns = 0;
 
 			for (k = 0; k < NR_IO_MODES; k++)
 				if (io_modes[k].storage)
@@ -877,11 +910,13 @@ int iovx_bench_storage(const struct iovx_bench_opts *o, struct iovx_bench_json *
 			printf("\n=== %u KiB sg lists (%u segments), queue depth %u, %u thread%s ===\n"
 			       "%-12s %9s | %-23s | %-23s | %9s\n", kib[a], sw->nsegs, qd[b], nt,
 			       nt > 1 ? "s" : "", "mode", "IO/s", "  map_sg p50/p99/p99.9",
-			       "unmap_sg p50/p99/p99.9", "map+unmap");
+			       "unmap_sg p50/p99/p99.9", "p50 sum");
 			for (k = 0; k < NR_IO_MODES; k++) {
 				struct io_ctx *c = &ctx[k];
-				double pair = iovx_bench_hist_mean(&c->h[H_MAP]) +
-					      iovx_bench_hist_mean(&c->h[H_UNMAP]);
+				double pair = (double)iovx_bench_hist_quantile(&c->h[H_MAP], 0.5) +
+					      (double)iovx_bench_hist_quantile(&c->h[H_UNMAP], 0.5);
+				double alloc = (double)iovx_bench_hist_quantile(&c->h[H_ALLOC], 0.5) +
+					       (double)iovx_bench_hist_quantile(&c->h[H_FREE], 0.5);
 
 				if (!io_modes[k].storage)
 					continue;
@@ -897,10 +932,14 @@ int iovx_bench_storage(const struct iovx_bench_opts *o, struct iovx_bench_json *
 					iovx_bench_json_obj_end(j);
 					continue;
 				}
-				if (c->m->kind == IO_SHIM_LX)
+				if (c->m->kind == IO_SHIM_LX) {
 					lx_pair = pair;
-				if (c->m->kind == IO_SHIM_IOVX)
+					lx_alloc = alloc;
+				}
+				if (c->m->kind == IO_SHIM_IOVX) {
 					shim_pair = pair;
+					shim_alloc_ns = alloc;
+				}
 				printf("%-12s %9.0f |", c->m->name,
 				       c->wall_s > 0 ? c->units / c->wall_s : 0);
 				print_q(&c->h[H_MAP]);
@@ -908,21 +947,33 @@ int iovx_bench_storage(const struct iovx_bench_opts *o, struct iovx_bench_json *
 				print_q(&c->h[H_UNMAP]);
 				printf(" | %9.0f%s\n", pair,
 				       c->errors || c->data_errors ? "  WARNING: errors" : "");
+				bounce_line(j, c);
 				iovx_bench_json_num(j, "ios_per_s",
 						    c->wall_s > 0 ? c->units / c->wall_s : 0);
-				iovx_bench_json_num(j, "mean_map_unmap_ns", pair);
+				iovx_bench_json_num(j, "p50_map_unmap_ns", pair);
+				iovx_bench_json_num(j, "mean_map_unmap_ns",
+						    iovx_bench_hist_mean(&c->h[H_MAP]) +
+						    iovx_bench_hist_mean(&c->h[H_UNMAP]));
 				iovx_bench_json_num(j, "seconds", c->wall_s);
 				iovx_bench_json_u64(j, "call_errors", c->errors);
 				iovx_bench_json_u64(j, "data_errors", c->data_errors);
 				iovx_bench_hist_json(j, "map_sg", &c->h[H_MAP]);
 				iovx_bench_hist_json(j, "unmap_sg", &c->h[H_UNMAP]);
+				if (c->m->kind != IO_FACADE) {
+					iovx_bench_json_num(j, "p50_alloc_free_ns", alloc);
+					iovx_bench_hist_json(j, "iova_alloc", &c->h[H_ALLOC]);
+					iovx_bench_hist_json(j, "iova_free", &c->h[H_FREE]);
+				}
 				iovx_bench_json_obj_end(j);
 			}
 			if (lx_pair > 0 && shim_pair > 0)
-				printf("allocator share: strict-lx - strict-shim = %.0f ns of %.0f ns "
-				       "per map+unmap (%.1f%%); linux/iovx end to end %.2fx\n",
-				       lx_pair - shim_pair, lx_pair,
-				       100.0 * (lx_pair - shim_pair) / lx_pair, lx_pair / shim_pair);
+				printf("allocator: alloc + free p50 %.0f ns (linux iova.c) and %.0f ns "
+				       "(iovx) = %.2f%% and %.2f%% of map+unmap p50\n  (%.0f and %.0f "
+				       "ns); linux/iovx: allocator %.2fx, end to end %.3fx\n",
+				       lx_alloc, shim_alloc_ns, 100.0 * lx_alloc / lx_pair,
+				       100.0 * shim_alloc_ns / shim_pair, lx_pair, shim_pair,
+				       shim_alloc_ns > 0 ? lx_alloc / shim_alloc_ns : 0,
+				       lx_pair / shim_pair);
 			for (k = 0; k < NR_IO_MODES; k++)
 				if (ctx[k].have)
 					io_ctx_destroy(&ctx[k]);

@@ -896,7 +896,8 @@ static void claim_add(const struct iovx_bench_row *row)
 {
 	const struct iovx_bench_case *c = row->c;
 
-	if (row->ratio > 0) {
+	/* a1 checks every free, which Linux never does: not the same work, not in the claim */
+	if (row->ratio > 0 && strcmp(c->id, "a1")) {
 		claim.rows++;
 		if (row->ratio_lo > 1)
 			claim.faster++;
@@ -927,10 +928,10 @@ static void claim_print(const struct iovx_bench_opts *o, struct iovx_bench_json 
 {
 	if (!claim.rows)
 		return;
-	printf("\nclaim \"iovx is never slower than Linux\": %s: faster in %u of %u rows even "
-	       "comparing\n  iovx's slowest run with linux's fastest; %u rows within each "
-	       "other's spread, %u slower\n  (lowest median ratio %.2fx, row %s at %u "
-	       "thread%s; highest %.2fx)%s\n",
+	printf("\nclaim \"iovx is never slower than Linux\" (every row but a1, whose checks "
+	       "Linux lacks): %s:\n  faster in %u of %u rows even comparing iovx's slowest run "
+	       "with linux's fastest; %u rows within\n  each other's spread, %u slower (lowest "
+	       "median ratio %.2fx, row %s at %u thread%s; highest %.2fx)%s\n",
 	       claim.slower ? "FAIL" : "holds", claim.faster, claim.rows, claim.overlap,
 	       claim.slower, claim.min_ratio, claim.min_id, claim.min_thr,
 	       claim.min_thr > 1 ? "s" : "", claim.max_ratio,
@@ -962,9 +963,9 @@ static void run_case(const struct iovx_bench_opts *o, struct iovx_bench_json *j,
 
 	if (!row)
 		exit(1);
-	iovx_bench_progress(o, "iova: case %s, %u thread%s\n", kinds[k].id, nthreads,
-			    nthreads > 1 ? "s" : "");
 	case_setup(o, k, nthreads, 7, &su);
+	iovx_bench_progress(o, "iova: case %s, %u thread%s\n", c->id, c->nthreads,
+			    c->nthreads > 1 ? "s" : "");
 	if (!c->ctx[IOVX_BENCH_IOVX]) {
 		printf("%-2s %-40s    skipped: no iovx domain\n", c->id, c->name);
 		goto out;

@@ -85,8 +85,13 @@ sed -n '/^mode /,$p' "$JDIR/net.txt" | grep -v '^json:'
 
 bench storage storage
 echo
-echo "=== storage (sg lists, queue depth across threads; ns per call) ==="
+echo "=== storage (sg lists, queue depth across threads; ns per call; cost model busy-waited) ==="
 sed -n '/^=== /,$p' "$JDIR/storage.txt" | grep -v '^json:'
+# the same with the model only accounted: what is left is iovx's (and Linux's) software cost
+bench storage-sw storage --param charge=0,sizes=128:1024,qd=1:32
+echo
+echo "=== storage, cost model accounted only (software cost alone) ==="
+sed -n '/^=== /,$p' "$JDIR/storage-sw.txt" | grep -v '^json:'
 
 # ---------------------------------------------------------------- hyperfine cross-check
 # Each side of a case as a whole process doing a fixed amount of work (N allocator calls),
@@ -174,8 +179,10 @@ set label 99 \"$STAMP\" at screen 0.01, screen 0.015 font ',8'; set bmargin 5"
 
 # zswap: latency histograms per mode (threads: the first count of the run)
 T1=$(jq '[.results[] | select(.case == "zswap") | .threads] | min' "$JDIR/zswap.json")
-MODES=$(jq -r '[.results[] | select(.case == "zswap" and .available) | .mode] | unique |
-	.[]' "$JDIR/zswap.json")
+# distinct values in order of appearance
+ORDERED='reduce .[] as $m ([]; if any(.[]; . == $m) then . else . + [$m] end) | .[]'
+MODES=$(jq -r "[.results[] | select(.case == \"zswap\" and .available) | .mode] | $ORDERED" \
+	"$JDIR/zswap.json")
 for op in map_sg unmap_sg; do
 	for m in $MODES; do
 		jq -r --arg m "$m" --argjson t "$T1" --arg op "$op" '.results[] |
@@ -255,33 +262,43 @@ set title 'p50 / p99 ns per call'; set ylabel 'ns (log)'; \
 plot '$D/net.dat' using 3:xtic(1) t 'TX map p50', '' using 4 t 'TX map p99', '' using 5 t 'TX unmap p50', \
 '' using 6 t 'TX unmap p99', '' using 7 t 'RX map p50', '' using 8 t 'RX map p99'; unset multiplot"
 
-# storage: IO/s per mode for every size and queue depth
-SMODES=$(jq -r '[.results[] | .mode] | unique | .[]' "$JDIR/storage.json")
-{
-	printf 'config'
-	for m in $SMODES; do printf ' %s' "$m"; done
-	printf '\n'
-	jq -r '[.results[] | "\(.request_bytes / 1024)K-QD\(.queue_depth)"] | unique |
-		sort_by(split("K")[0] | tonumber) | .[]' "$JDIR/storage.json" | while read -r cfg; do
-		printf '%s' "$cfg"
-		for m in $SMODES; do
-			printf ' %s' "$(jq -r --arg c "$cfg" --arg m "$m" '[.results[] |
-				select(.mode == $m and "\(.request_bytes / 1024)K-QD\(.queue_depth)" == $c) |
-				(.ios_per_s // "?")][0] // "?"' "$JDIR/storage.json")"
-		done
+# storage: IO/s per mode for every size and queue depth, charged and software-only
+storage_dat() {	# storage_dat JSON DAT
+	local modes
+	modes=$(jq -r "[.results[] | .mode] | $ORDERED" "$1")
+	{
+		printf 'config'
+		for m in $modes; do printf ' %s' "$m"; done
 		printf '\n'
-	done
-} >"$D/storage.dat"
+		jq -r '[.results[] | [.request_bytes, .queue_depth]] | unique | .[] |
+			"\(.[0]) \(.[1])"' "$1" | while read -r bytes qd; do
+			printf '%sK-QD%s' "$((bytes / 1024))" "$qd"
+			for m in $modes; do
+				printf ' %s' "$(jq -r --arg m "$m" --argjson b "$bytes" \
+					--argjson q "$qd" '[.results[] | select(.mode == $m and
+					.request_bytes == $b and .queue_depth == $q) |
+					(.ios_per_s // "?")][0] // "?"' "$1")"
+			done
+			printf '\n'
+		done
+	} >"$2"
+}
+storage_dat "$JDIR/storage.json" "$D/storage.dat"
+storage_dat "$JDIR/storage-sw.json" "$D/storage-sw.dat"
 NCOL=$(head -1 "$D/storage.dat" | wc -w)
-plot storage "$COMMON; set title 'storage: sg lists (size) at queue depth QD across 2 threads, IO/s per mode'; \
+NCOL2=$(head -1 "$D/storage-sw.dat" | wc -w)
+plot storage "$COMMON; set multiplot layout 2,1 title 'storage: sg lists of SIZE at queue depth QD across min(QD, 2) threads: IO/s per mode (log)'; \
 set style data histogram; set style histogram cluster gap 1; set style fill solid 0.8 border -1; \
-set logscale y; set ylabel 'IO/s (log)'; set xtics rotate by -30; \
-plot for [i=2:$NCOL] '$D/storage.dat' using i:xtic(1) title columnheader(i)"
+set logscale y; set ylabel 'IO/s (log)'; set key outside right top; \
+set title 'cost model busy-waited'; \
+plot for [i=2:$NCOL] '$D/storage.dat' using i:xtic(1) title columnheader(i); \
+set title 'cost model accounted only (software cost alone)'; \
+plot for [i=2:$NCOL2] '$D/storage-sw.dat' using i:xtic(1) title columnheader(i); unset multiplot"
 
 progress "plots: $(cd "$IMG" && ls ./*.png | tr '\n' ' ')"
 echo
 echo "plots: $IMG/{zswap-latency,zswap-threads,sweep,allocator,staleness,net,storage}.{png,svg}"
-echo "json:  $JDIR/{iova,zswap,sweep,stale,net,storage,crosscheck}.json (docs/bench-json.md)"
+echo "json:  $JDIR/{iova,zswap,sweep,stale,net,storage,storage-sw,crosscheck}.json (docs/bench-json.md)"
 echo
 # The zswap measurement's own output, ending in its tables.
 sed -n '/^=== zswap pattern/,$p' "$JDIR/zswap.txt" | grep -v '^json:'
