@@ -20,8 +20,8 @@
  * storage: T threads (up to 2, one per CPU here) keep Q requests in flight between them
  *   (queue depth Q: Q/T each); a request is an sg list of S bytes (128 KiB .. 1 MiB) in
  *   16 KiB segments at scattered addresses (a bio of folios), mapped FROM_DEVICE (reads). Each thread submits (map_sg) into its oldest slot once that
- *   request completed (unmap_sg), so Q lists are mapped at any time. 128 KiB and above is
- *   beyond Linux's IOVA cache (32 granules): Linux allocates from its rbtree under one lock.
+ *   request completed (unmap_sg), so Q lists are mapped at any time. Above 128 KiB Linux's
+ *   IOVA caches (up to 32 granules) do not apply: it allocates from its rbtree under a lock.
  *   The lists are not reuse-tagged (a block request's pages change): reuse mode serves
  *   them with its base, strict, after one flag test. Besides the facade's modes, two
  *   bench-local strict paths (shim below) do what strict does (one IOVA range per list,

@@ -930,10 +930,10 @@ static void claim_print(const struct iovx_bench_opts *o, struct iovx_bench_json 
 		return;
 	printf("\nclaim \"iovx is never slower than Linux\" (every row but a1, whose checks "
 	       "Linux lacks): %s:\n  faster in %u of %u rows even comparing iovx's slowest run "
-	       "with linux's fastest; %u rows within\n  each other's spread, %u slower (lowest "
+	       "with linux's fastest; %u row%s within\n  each other's spread, %u slower (lowest "
 	       "median ratio %.2fx, row %s at %u thread%s; highest %.2fx)%s\n",
 	       claim.slower ? "FAIL" : "holds", claim.faster, claim.rows, claim.overlap,
-	       claim.slower, claim.min_ratio, claim.min_id, claim.min_thr,
+	       claim.overlap == 1 ? "" : "s", claim.slower, claim.min_ratio, claim.min_id, claim.min_thr,
 	       claim.min_thr > 1 ? "s" : "", claim.max_ratio,
 	       o->quick ? " [--quick: too few samples for a verdict]" : "");
 	if (claim.max_floor_id)

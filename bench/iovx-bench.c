@@ -72,11 +72,13 @@ static const struct iovx_bench_cmd cmds[] = {
 	{ "net", "NIC pattern: TX map_single, completion unmap on another thread, RX page pool",
 	  "tx  frames 64..9000 B mapped per packet, unmapped by the completion thread (ring)\n"
 	  "rx  RX buffers refilled from a page pool (reuse-tagged in reuse modes)\n"
-	  "    every mode side by side: packets/s, p50/p99/p99.9 ns per map and per unmap\n",
+	  "    every mode side by side: packets/s, p50/p99/p99.9 ns per map and per unmap\n"
+	  "--param charge=0: the cost model accounted, not busy-waited\n",
 	  iovx_bench_net },
 	{ "storage", "block I/O: sg lists of 128 KiB..1 MiB, queue depth 1..32 across threads",
-	  "every mode, plus strict with Linux's iova.c behind the same facade\n"
-	  "(strict-linux): IO/s, p50/p99/p99.9 of map_sg and unmap_sg, allocator share\n"
+	  "every mode, plus strict-lx / strict-shim: a bench-local strict path over the same\n"
+	  "IOMMU with Linux's iova.c / iovx's allocator, its allocator calls timed (their\n"
+	  "share of map+unmap); IO/s, p50/p99/p99.9 of map_sg and unmap_sg\n"
 	  "--param qd=Q[:Q...] queue depths (default 1:8:32), sizes=K[:K...] KiB (default\n"
 	  "        128:256:1024), t=THREADS (default 2), charge=0 (model not busy-waited)\n",
 	  iovx_bench_storage },
