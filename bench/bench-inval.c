@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 /*
  * bench-inval.c - "iovx-bench inval": the kernel's bad case for deferred invalidation, one
- * CPU doing all the flushing while N threads unmap (issue 6, "no slowdown cliff").
+ * CPU doing all the flushing while N threads unmap (the kernel's "one flusher" cliff).
  *
  * In Linux's lazy mode the 10 ms timer (fq_flush_timeout) flushes and then frees every
  * CPU's ring into the timer CPU's IOVA cache: its magazines overflow into the depot, the

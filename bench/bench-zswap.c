@@ -62,7 +62,7 @@ static const struct zmode {
 	const char *name;
 	enum iovx_dma_mode mode;
 	enum iovx_dma_mode fallback;	/* reuse and bounce: the mode of what they do not serve */
-	const char *issue;	/* while the domain returns -EOPNOTSUPP */
+	const char *what;	/* named when the domain cannot be created */
 	unsigned int flags;	/* IOVX_DMA_F_* of the domain */
 } zmodes[] = {
 	{ "passthrough", IOVX_DMA_MODE_PASSTHROUGH, IOVX_DMA_MODE_STRICT, NULL, 0 },
@@ -1040,8 +1040,8 @@ static void zswap_threads(const struct iovx_bench_opts *o, struct iovx_bench_jso
 		struct zctx *c = &ctx[k];
 
 		if (!c->have) {
-			printf("\n--- %s: not available yet (%s; domain create: %s)\n", c->m->name,
-			       c->m->issue ? c->m->issue : "?", strerror(-c->create_err));
+			printf("\n--- %s: not available (%s; domain create: %s)\n", c->m->name,
+			       c->m->what ? c->m->what : "?", strerror(-c->create_err));
 			continue;
 		}
 		printf("\n--- %s, %u thread%s: dma_map_sg (1-page source + 2-page destination), "
@@ -1114,7 +1114,7 @@ static void zswap_threads(const struct iovx_bench_opts *o, struct iovx_bench_jso
 		bool pt = c->m->mode == IOVX_DMA_MODE_PASSTHROUGH;
 
 		if (!c->have) {
-			printf("  %-14s (slot for a later issue: %s)\n", c->m->name, c->m->issue);
+			printf("  %-14s (not available: %s)\n", c->m->name, c->m->what);
 			continue;
 		}
 		print_summary_line(c->m->name, "map_sg:", &c->map, pt ? &seed_pt : &seed_map);
