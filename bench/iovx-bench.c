@@ -47,6 +47,10 @@ static const struct iovx_bench_cmd cmds[] = {
 	  "e  1 thread: sizes 1..32 under a 65536-granule limit held at 90% occupancy\n"
 	  "f  zswap: 1-granule source + 2-granule destination per iteration (--threads)\n",
 	  iovx_bench_iova },
+	{ "iova-scale", "IOVA allocator at scale: memory per domain against CPU slots and use",
+	  "m  metadata bytes per domain, iovx and Linux, for S = 2, 64, 256 CPU slots\n"
+	  "   (IOVX_CPU_SLOTS), k CPUs and c classes in use (--param n=DOMAINS,slots=S)\n",
+	  iovx_bench_iova_scale },
 	{ "zswap", "the seed's zswap map_sg/unmap_sg latency histograms on the software IOMMU",
 	  "z  map_sg/unmap_sg histograms, modes side by side (passthrough, strict; later\n"
 	  "   deferred, reuse, bounce), at each --threads count (1..8)\n"

@@ -32,6 +32,13 @@ static void iovx_lx_init_once(void)
 	iovx_lx_nr_cpu_ids = (unsigned int)(conf > onln ? conf : onln);
 	if (iovx_lx_nr_cpu_ids == 0)
 		iovx_lx_nr_cpu_ids = 1;
+	/* as libiovx: IOVX_CPU_SLOTS sizes the per-CPU arrays for a bigger machine */
+	if (getenv("IOVX_CPU_SLOTS")) {
+		unsigned long v = strtoul(getenv("IOVX_CPU_SLOTS"), NULL, 10);
+
+		if (v > iovx_lx_nr_cpu_ids && v <= 65536)
+			iovx_lx_nr_cpu_ids = (unsigned int)v;
+	}
 	iovx_lx_rseq_ok = cpu >= 0;
 }
 
