@@ -104,22 +104,90 @@ IOVX_BUILD_BUG_ON(offsetof(struct iovx_pcpu_cache, loaded) != IOVX_IOVA_LOADED_O
 IOVX_BUILD_BUG_ON(offsetof(struct iovx_pcpu_cache, prev) != IOVX_IOVA_PREV_OFF(0));
 IOVX_BUILD_BUG_ON(IOVX_IOVA_NR_CLASSES != IOVX_NR_CLASSES);
 
-#ifndef IOVX_PCPU_PRIVATE
-static inline bool cache_claim(struct iovx_pcpu_cache *c)
+/*
+ * Memory follows use. A cache's magazines come from the depot (which creates them on first
+ * use) when its CPU first needs them: in userspace the claim word of a cache that has none
+ * yet is CACHE_UNPOP, so every fast path misses on it (as on a detached cache, at no extra
+ * cost) and the slow path populates all its classes; in the kernel, loaded[cls] is NULL
+ * until the class is first used on that CPU, one test on the cached path. A population
+ * that cannot get its magazines (no memory, even GFP_ATOMIC) leaves the cache as it was and
+ * the operation goes to the backend, never to failure.
+ */
+#define CACHE_UNPOP	2ull
+
+/* Two empty magazines for each class lo..hi of an owned cache that has none; or false. */
+static bool cache_populate(struct iovx_iova_domain *dom, struct iovx_pcpu_cache *c,
+			   unsigned int lo, unsigned int hi)
 {
-	return !iovx_xchg_acq_rel(&c->claim, 1);			/* E-C1 */
+	for (unsigned int cls = lo; cls <= hi; cls++) {
+		struct iovx_mag *a, *b;
+
+		if (c->loaded[cls])
+			continue;
+		a = iovx_depot_take_empty(&dom->depot, cls);
+		b = a ? iovx_depot_take_empty(&dom->depot, cls) : NULL;
+		if (!b) {
+			if (a)
+				iovx_depot_give_empty(&dom->depot, cls, a);
+			/* undo this call's classes: the cache stays as it was */
+			while (cls-- > lo) {
+				iovx_depot_give_empty(&dom->depot, cls, c->loaded[cls]);
+				iovx_depot_give_empty(&dom->depot, cls, c->prev[cls]);
+				iovx_store_relaxed(&c->prev[cls], NULL);
+				iovx_store_relaxed(&c->loaded[cls], NULL);
+			}
+			return false;
+		}
+		iovx_store_relaxed(&c->prev[cls], b);	/* get_stats reads them concurrently */
+		iovx_store_relaxed(&c->loaded[cls], a);
+	}
+	return true;
 }
 
-static inline struct iovx_pcpu_cache *cache_detach(struct iovx_iova_domain *dom)
+#ifndef IOVX_PCPU_PRIVATE
+/* Remote claim (reclaim): a populated, attached cache only. */
+static inline bool cache_claim(struct iovx_pcpu_cache *c)
+{
+	uint64_t attached = 0;
+
+	return iovx_cmpxchg_acq_rel(&c->claim, &attached, 1);		/* E-C1 */
+}
+
+/*
+ * Detaches the caller's CPU's cache, populating it first if it has no magazines yet;
+ * NULL when it is detached by someone else or cannot be populated.
+ */
+static struct iovx_pcpu_cache *cache_detach(struct iovx_iova_domain *dom)
 {
 	struct iovx_pcpu_cache *c;
+	uint64_t old;
 
 #ifdef IOVX_HAVE_RSEQ
-	if (dom->percpu_mode == MODE_RSEQ)
-		return iovx_rseq_slot_detach(dom->fast.caches, 1);		/* E-C1 */
+	if (dom->percpu_mode == MODE_RSEQ) {
+		c = iovx_rseq_slot_detach(dom->fast.caches, 1);		/* E-C1 */
+		if (c)
+			return c;
+		c = &dom->fast.caches[iovx_cpu_hint()];
+		old = CACHE_UNPOP;
+		/* no sequence commits on a cache whose claim word is not 0: no fence needed */
+		if (!iovx_cmpxchg_acq_rel(&c->claim, &old, 1))
+			return NULL;
+		old = CACHE_UNPOP;
+	} else
 #endif
-	c = &dom->fast.caches[iovx_cpu_hint()];
-	return cache_claim(c) ? c : NULL;
+	{
+		c = &dom->fast.caches[iovx_cpu_hint()];
+		old = iovx_xchg_acq_rel(&c->claim, 1);			/* E-C1 */
+		if (!old)
+			return c;
+	}
+	/* 1: someone else owns it (and our exchange wrote the 1 it held) */
+	if (old != CACHE_UNPOP)
+		return NULL;
+	if (cache_populate(dom, c, 0, dom->fast.ncls - 1))
+		return c;
+	iovx_store_release(&c->claim, CACHE_UNPOP);
+	return NULL;
 }
 
 static inline void cache_attach(struct iovx_pcpu_cache *c)
@@ -290,12 +358,16 @@ static IOVX_NOINLINE uint64_t pcpu_get_slow(struct iovx_iova_domain *dom,
 					    struct iovx_pcpu_cache *c, unsigned int cls,
 					    uint64_t max_start)
 {
+	if (!c->loaded[cls] && !cache_populate(dom, c, cls, cls))
+		return 0;	/* the backend serves */
 	return cache_get(dom, c, cls, max_start);
 }
 
 static IOVX_NOINLINE bool pcpu_put_slow(struct iovx_iova_domain *dom, struct iovx_pcpu_cache *c,
 					unsigned int cls, uint64_t pfn)
 {
+	if (!c->loaded[cls] && !cache_populate(dom, c, cls, cls))
+		return false;	/* the backend takes it */
 	return cache_put(dom, c, cls, pfn);
 }
 
@@ -315,8 +387,7 @@ uint64_t iovx_iova_pcpu_alloc(struct iovx_iova_domain *dom, unsigned int cls, ui
 	iovx_local_irq_save(flags);
 	c = &dom->fast.caches[iovx_pcpu_this_cpu()];
 	m = c->loaded[cls];
-	n = m->n;
-	if (iovx_likely(n && m->pfn[n - 1] <= max_start)) {
+	if (iovx_likely(m && (n = m->n) && m->pfn[n - 1] <= max_start)) {
 		v = m->pfn[n - 1];
 		iovx_store_relaxed(&m->n, n - 1);	/* get_stats reads counts concurrently */
 	} else {
@@ -337,8 +408,7 @@ bool iovx_iova_pcpu_free(struct iovx_iova_domain *dom, unsigned int cls, uint64_
 	iovx_local_irq_save(flags);
 	c = &dom->fast.caches[iovx_pcpu_this_cpu()];
 	m = c->loaded[cls];
-	n = m->n;
-	if (iovx_likely(n < dom->fast.mag_cap[cls])) {
+	if (iovx_likely(m && (n = m->n) < dom->fast.mag_cap[cls])) {
 		iovx_store_relaxed(&m->pfn[n], pfn);
 		iovx_store_relaxed(&m->n, n + 1);
 	} else {
@@ -502,16 +572,14 @@ int iovx_iova_domain_create(const struct iovx_iova_config *cfg, struct iovx_iova
 		if (!dom->fast.caches)
 			goto fail;
 		dom->mem_bytes += ncpu * sizeof(*dom->fast.caches);
+		/* no magazines yet: each cache gets them on its first use (cache_populate) */
 		for (cpu = 0; cpu < ncpu; cpu++) {
 			struct iovx_pcpu_cache *c = &dom->fast.caches[cpu];
 
 			c->home = cpu;
-			for (cls = 0; cls < dom->fast.ncls; cls++) {
-				c->loaded[cls] = iovx_depot_pop_empty(&dom->depot,
-								      iovx_mag_kind(cls));
-				c->prev[cls] = iovx_depot_pop_empty(&dom->depot,
-								    iovx_mag_kind(cls));
-			}
+#ifndef IOVX_PCPU_PRIVATE
+			c->claim = CACHE_UNPOP;
+#endif
 		}
 #ifdef IOVX_PCPU_PRIVATE
 		dom->drains = iovx_zalloc_aligned(ncpu * sizeof(*dom->drains),
@@ -862,7 +930,11 @@ int iovx_iova_free(struct iovx_iova_domain *dom, uint64_t pfn, uint64_t npages)
 
 static uint64_t mag_flush(struct iovx_iova_domain *dom, struct iovx_mag *m, unsigned int cls)
 {
-	uint64_t n = m->n;
+	uint64_t n;
+
+	if (!m)
+		return 0;	/* a class this CPU never used */
+	n = m->n;
 
 	for (uint32_t i = 0; i < m->n; i++)
 		iovx_buddy_free(&dom->buddy, m->pfn[i], cls);
@@ -1149,7 +1221,7 @@ static uint64_t hoard_bound(const struct iovx_iova_domain *dom)
 
 static uint32_t mag_count(struct iovx_mag *m)
 {
-	return iovx_load_relaxed(&m->n);
+	return m ? iovx_load_relaxed(&m->n) : 0;
 }
 
 static void fill_common(struct iovx_iova_domain *dom, struct iovx_iova_stats *st)
@@ -1255,7 +1327,11 @@ static int audit_buddy_cb(void *arg, uint64_t pfn, unsigned int order)
  */
 static int audit_mag(struct audit_ctx *a, struct iovx_mag *m)
 {
-	uint32_t n = iovx_load_relaxed(&m->n);
+	uint32_t n;
+
+	if (!m)
+		return 0;	/* an unpopulated cache or class */
+	n = iovx_load_relaxed(&m->n);
 
 	if (n > a->dom->fast.mag_cap[a->cls])
 		return -EFAULT;

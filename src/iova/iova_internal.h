@@ -127,7 +127,8 @@ int iovx_buddy_walk(struct buddy *b, int (*fn)(void *arg, uint64_t pfn, unsigned
 
 struct iovx_mag {
 	uint32_t n;			/* entries in pfn[]; layout fixed by the rseq fast path */
-	uint32_t next;			/* depot stack link: index + 1, 0 = none */
+	uint32_t next;			/* on a depot stack: the link (index + 1, 0 = none);
+					 * elsewhere: this magazine's own index + 1 */
 	uint64_t pfn[];			/* IOVX_MAG_BIG_SIZE or IOVX_MAG_SIZE, by kind */
 };
 
@@ -146,8 +147,13 @@ static inline unsigned int iovx_mag_kind(unsigned int cls)
 #define DEPOT_XS_FULL		(1ull << 32)
 #define DEPOT_XS_STRIDE		(IOVX_CACHELINE / sizeof(uint64_t))
 
+/* Magazines per chunk: the unit in which a domain's magazines are created on first use. */
+#define DEPOT_CHUNK		4
+
 struct depot {
-	char *mags[2];			/* per kind: an array of nr[kind] magazines, stride[kind] apart */
+	char **chunks[2];		/* per kind: chunk i holds magazines i*DEPOT_CHUNK.., or NULL */
+	uint32_t hw[2];			/* per kind: magazines created so far (atomic) */
+	uint64_t *mem;			/* the domain's metadata counter */
 	uint32_t nr[2];
 	uint32_t stride[2];
 	uint64_t *xslot;		/* [cls * DEPOT_XS_STRIDE]: index + 1 | DEPOT_XS_FULL */

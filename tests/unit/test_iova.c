@@ -1464,6 +1464,61 @@ static void test_fail_nth_create(void **state)
 	}
 }
 
+/*
+ * Memory follows use: a new domain's per-CPU caches have no magazines; the first cached
+ * alloc and free on a CPU create them. Every allocation that first use makes fails in
+ * turn: the alloc still succeeds (from the backend), the free still takes the range, the
+ * audit stays exact, and the cache is populated by a later use.
+ */
+static void test_fail_nth_first_use(void **state)
+{
+	struct iovx_iova_config cfg;
+	unsigned long n;
+
+	(void)state;
+	iovx_iova_config_init(&cfg, 1, 1 << 20);
+	for (n = 1; n < SWEEP_MAX; n++) {
+		struct iovx_iova_domain *dom = NULL;
+		struct iovx_iova_stats st, st2;
+		int64_t pfn[IOVX_IOVA_MAX_CACHED_ORDER + 1];
+		unsigned long seen;
+
+		assert_int_equal(iovx_iova_domain_create(&cfg, &dom), 0);
+		assert_int_equal(iovx_iova_get_stats(dom, &st), 0);
+		iovx_fail_nth_arm(n);
+		for (unsigned int o = 0; o <= IOVX_IOVA_MAX_CACHED_ORDER; o++) {
+			pfn[o] = iovx_iova_alloc(dom, 1ull << o, NO_LIMIT);
+			assert_true(pfn[o] > 0);
+		}
+		for (unsigned int o = 0; o <= IOVX_IOVA_MAX_CACHED_ORDER; o++)
+			assert_int_equal(iovx_iova_free(dom, (uint64_t)pfn[o], 1ull << o), 0);
+		seen = iovx_fail_nth_seen();
+		iovx_fail_nth_disarm();
+		assert_int_equal(iovx_iova_audit(dom, &st2), 0);
+		assert_int_equal(st2.live, 0);
+		if (seen < n) {
+			/* nothing failed: first use created magazines */
+			assert_true(st2.mem_bytes > st.mem_bytes);
+			assert_true(st2.cached > 0);
+			iovx_iova_domain_destroy(dom);
+			break;
+		}
+		/* a later use populates the cache */
+		for (unsigned int i = 0; i < 4; i++) {
+			int64_t p = iovx_iova_alloc(dom, 1, NO_LIMIT);
+
+			assert_true(p > 0);
+			assert_int_equal(iovx_iova_free(dom, (uint64_t)p, 1), 0);
+		}
+		assert_int_equal(iovx_iova_audit(dom, &st2), 0);
+		assert_int_equal(st2.live, 0);
+		assert_true(st2.cached > 0);
+		iovx_iova_domain_destroy(dom);
+	}
+	assert_true(n > 1);	/* first use allocates */
+	assert_true(n < SWEEP_MAX);
+}
+
 enum sweep_op { OP_ALLOC1, OP_ALLOC_BIG, OP_ALLOC_LIMIT, OP_ALLOC_MANY, OP_RESERVE, OP_RESERVE2,
 	OP_FREE,
 	OP_FREE_MANY, OP_RECLAIM, OP_AUDIT, OP_NR };
@@ -1688,6 +1743,7 @@ int main(void)
 		cmocka_unit_test(test_cross_thread_stream),
 		cmocka_unit_test(test_inline_paths),
 		cmocka_unit_test(test_fail_nth_create),
+		cmocka_unit_test(test_fail_nth_first_use),
 		cmocka_unit_test(test_fail_nth_paths),
 	};
 
