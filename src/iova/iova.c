@@ -60,6 +60,8 @@
  *        flag set is covered by a run that sees its req); after draining the callback
  *        stores req to ack (release); a requester that reads ack >= its req (acquire)
  *        sees the drained blocks in the backend (their buddy_free CASes come first).
+ *   E-C4 a cache's magazine pointers are stored with release and read by get_stats and
+ *        audit with acquire, so a magazine created (zeroed) by another thread is seen whole.
  */
 #include "iova_internal.h"
 
@@ -138,8 +140,8 @@ static bool cache_populate(struct iovx_iova_domain *dom, struct iovx_pcpu_cache 
 			}
 			return false;
 		}
-		iovx_store_relaxed(&c->prev[cls], b);	/* get_stats reads them concurrently */
-		iovx_store_relaxed(&c->loaded[cls], a);
+		iovx_store_release(&c->prev[cls], b);			/* E-C4 */
+		iovx_store_release(&c->loaded[cls], a);
 	}
 	return true;
 }
@@ -206,8 +208,8 @@ static uint64_t cache_get(struct iovx_iova_domain *dom, struct iovx_pcpu_cache *
 		struct iovx_mag *p = c->prev[cls];
 
 		if (p->n) {
-			iovx_store_relaxed(&c->prev[cls], m);
-			iovx_store_relaxed(&c->loaded[cls], p);
+			iovx_store_release(&c->prev[cls], m);
+			iovx_store_release(&c->loaded[cls], p);
 			m = p;
 		} else {
 			struct iovx_mag *full = iovx_depot_take_full(&dom->depot, cls);
@@ -215,7 +217,7 @@ static uint64_t cache_get(struct iovx_iova_domain *dom, struct iovx_pcpu_cache *
 			if (!full)
 				return 0;
 			iovx_depot_give_empty(&dom->depot, cls, m);
-			iovx_store_relaxed(&c->loaded[cls], full);
+			iovx_store_release(&c->loaded[cls], full);
 			m = full;
 		}
 	}
@@ -251,8 +253,8 @@ static bool cache_put(struct iovx_iova_domain *dom, struct iovx_pcpu_cache *c,
 		struct iovx_mag *p = c->prev[cls];
 
 		if (p->n < cap) {
-			iovx_store_relaxed(&c->prev[cls], m);
-			iovx_store_relaxed(&c->loaded[cls], p);
+			iovx_store_release(&c->prev[cls], m);
+			iovx_store_release(&c->loaded[cls], p);
 			m = p;
 		} else {
 			struct iovx_mag *e = iovx_depot_take_empty(&dom->depot, cls);
@@ -263,7 +265,7 @@ static bool cache_put(struct iovx_iova_domain *dom, struct iovx_pcpu_cache *c,
 				iovx_depot_give_empty(&dom->depot, cls, e);
 				return false;
 			}
-			iovx_store_relaxed(&c->loaded[cls], e);
+			iovx_store_release(&c->loaded[cls], e);
 			m = e;
 		}
 	}
@@ -1258,8 +1260,8 @@ int iovx_iova_get_stats(struct iovx_iova_domain *dom, struct iovx_iova_stats *st
 		struct iovx_pcpu_cache *c = &dom->fast.caches[cpu];
 
 		for (unsigned int cls = 0; cls < dom->fast.ncls; cls++)
-			st->cached += ((uint64_t)mag_count(iovx_load_relaxed(&c->loaded[cls])) +
-				       mag_count(iovx_load_relaxed(&c->prev[cls]))) << cls;
+			st->cached += ((uint64_t)mag_count(iovx_load_acquire(&c->loaded[cls])) +
+				       mag_count(iovx_load_acquire(&c->prev[cls]))) << cls;
 	}
 	for (unsigned int cls = 0; cls < dom->fast.ncls && cls < IOVX_NR_CLASSES; cls++) {
 		struct iovx_mag *x = iovx_depot_xslot_full(&dom->depot, cls);
@@ -1413,9 +1415,9 @@ static int audit_walk(struct audit_ctx *a, struct iovx_iova_stats *st)
 		struct iovx_pcpu_cache *c = &dom->fast.caches[cpu];
 
 		for (a->cls = 0; a->cls < dom->fast.ncls; a->cls++) {
-			ret = audit_mag(a, iovx_load_relaxed(&c->loaded[a->cls]));
+			ret = audit_mag(a, iovx_load_acquire(&c->loaded[a->cls]));
 			if (!ret)
-				ret = audit_mag(a, iovx_load_relaxed(&c->prev[a->cls]));
+				ret = audit_mag(a, iovx_load_acquire(&c->prev[a->cls]));
 			if (ret)
 				return ret;
 		}
