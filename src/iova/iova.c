@@ -91,6 +91,7 @@ void iovx_iova_config_init(struct iovx_iova_config *cfg, uint64_t start_pfn, uin
 	cfg->end_pfn = end_pfn;
 	cfg->max_cached_order = IOVX_IOVA_DEFAULT_CACHED_ORDER;
 	cfg->depot_max = 0;
+	cfg->trim_idle_ns = 0;
 	cfg->flags = 0;
 }
 
@@ -116,6 +117,9 @@ IOVX_BUILD_BUG_ON(IOVX_IOVA_NR_CLASSES != IOVX_NR_CLASSES);
  * the operation goes to the backend, never to failure.
  */
 #define CACHE_UNPOP	2ull
+
+static void trim_kick(struct iovx_iova_domain *dom);
+static void trim_timer_fn(void *arg);
 
 /* Two empty magazines for each class lo..hi of an owned cache that has none; or false. */
 static bool cache_populate(struct iovx_iova_domain *dom, struct iovx_pcpu_cache *c,
@@ -143,6 +147,7 @@ static bool cache_populate(struct iovx_iova_domain *dom, struct iovx_pcpu_cache 
 		iovx_store_release(&c->prev[cls], b);			/* E-C4 */
 		iovx_store_release(&c->loaded[cls], a);
 	}
+	trim_kick(dom);
 	return true;
 }
 
@@ -471,6 +476,11 @@ static void pcpu_kicked(void *arg);
 
 static void domain_free(struct iovx_iova_domain *dom)
 {
+	if (dom->trim_seen) {
+		iovx_timer_cancel_sync(&dom->trim_timer);
+		iovx_timer_destroy(&dom->trim_timer);
+		iovx_free(dom->trim_seen);
+	}
 #ifdef IOVX_PCPU_PRIVATE
 	if (dom->drains) {
 		/* a queued kick still references its csd and the domain: let every one finish */
@@ -598,6 +608,22 @@ int iovx_iova_domain_create(const struct iovx_iova_config *cfg, struct iovx_iova
 			iovx_pcpu_kick_init(&d->kick, pcpu_kicked, d);
 		}
 #endif
+	}
+	if (cfg->trim_idle_ns && dom->fast.ncls) {
+		size_t sz = (ncpu + IOVX_NR_CLASSES) * sizeof(*dom->trim_seen);
+
+		ret = -ENOMEM;
+		dom->trim_seen = iovx_zalloc(sz, IOVX_GFP_KERNEL);
+		if (!dom->trim_seen)
+			goto fail;
+		ret = iovx_timer_init(&dom->trim_timer, trim_timer_fn, dom);
+		if (ret) {
+			iovx_free(dom->trim_seen);
+			dom->trim_seen = NULL;
+			goto fail;
+		}
+		dom->mem_bytes += sz;
+		dom->trim_ns = cfg->trim_idle_ns;
 	}
 	if (cfg->flags & IOVX_IOVA_CHECKED) {
 		dom->nr_allocated = dom->buddy.max_order + 1;
@@ -944,6 +970,28 @@ static uint64_t mag_flush(struct iovx_iova_domain *dom, struct iovx_mag *m, unsi
 	return n << cls;
 }
 
+/*
+ * An owned cache (claimed, or this CPU's with interrupts off in private mode) gives its
+ * ranges to the backend and its magazines to the depot: back to its state before first use.
+ */
+static uint64_t cache_depopulate(struct iovx_iova_domain *dom, struct iovx_pcpu_cache *c)
+{
+	uint64_t total = 0;
+
+	for (unsigned int cls = 0; cls < dom->fast.ncls; cls++) {
+		struct iovx_mag *l = c->loaded[cls], *p = c->prev[cls];
+
+		if (!l)
+			continue;
+		total += mag_flush(dom, l, cls) + mag_flush(dom, p, cls);
+		iovx_store_release(&c->loaded[cls], NULL);			/* E-C4 */
+		iovx_store_release(&c->prev[cls], NULL);
+		iovx_depot_give_empty(&dom->depot, cls, l);
+		iovx_depot_give_empty(&dom->depot, cls, p);
+	}
+	return total;
+}
+
 #ifdef IOVX_PCPU_PRIVATE
 static uint64_t pcpu_flush(struct iovx_iova_domain *dom, struct iovx_pcpu_cache *c)
 {
@@ -974,6 +1022,9 @@ static void pcpu_kicked(void *arg)
 	req = iovx_load_acquire(&d->req);
 	IOVX_WARN_ON(iovx_pcpu_this_cpu() != d->cpu);
 	n = pcpu_flush(dom, &dom->fast.caches[d->cpu]);
+	/* an idle-trim request also returns the magazines (the locked exchange is fine here) */
+	if (iovx_load_relaxed(&d->trim) && iovx_xchg_acq_rel(&d->trim, 0))
+		cache_depopulate(dom, &dom->fast.caches[d->cpu]);
 	if (n)
 		iovx_fetch_add_relaxed(&dom->kick_drained, n);
 	iovx_store_release(&d->ack, req);				/* E-C3 */
@@ -1098,6 +1149,147 @@ int64_t iovx_iova_reclaim(struct iovx_iova_domain *dom)
 	}
 	iovx_fetch_add_relaxed(&dom->reclaims, 1);
 	return (int64_t)total;
+}
+
+/* ------------------------------------------------------------------ idle trimming */
+
+/*
+ * With trim_idle_ns set, a timer looks at every populated per-CPU cache and at every
+ * class of the depot. The cached path records nothing: the timer compares what it sees
+ * (magazine pointers and counts, the depot's stack tags) with what it saw before, and a
+ * cache or class unchanged for trim_idle_ns is trimmed: a cache gives its ranges to the
+ * backend and its magazines to the depot and becomes unpopulated again (in userspace the
+ * timer claims it as a remote reclaim does; in the kernel it asks the owner CPU with a
+ * kick), a depot class gives its full magazines' ranges to the backend. A cache that was
+ * used and came back to the same state looks idle and is trimmed early: a cost, never an
+ * error. The timer runs while anything is populated or held by the depot and stops
+ * otherwise; the next population starts it again (trim_kick, on the slow path).
+ */
+static uint64_t trim_mix(uint64_t s, uint64_t v)
+{
+	return (s ^ v) * 0x9e3779b97f4a7c15ull;
+}
+
+static uint32_t mag_count(struct iovx_mag *m);
+
+/* What the timer sees of a cache; 0 when it is unpopulated. */
+static uint64_t trim_cache_sig(struct iovx_iova_domain *dom, struct iovx_pcpu_cache *c)
+{
+	uint64_t s = 0;
+	bool any = false;
+
+#ifndef IOVX_PCPU_PRIVATE
+	uint64_t claim = iovx_load_relaxed(&c->claim);
+
+	if (claim == CACHE_UNPOP)
+		return 0;
+	s = trim_mix(s, claim);
+#endif
+	for (unsigned int cls = 0; cls < dom->fast.ncls; cls++) {
+		struct iovx_mag *l = iovx_load_acquire(&c->loaded[cls]);		/* E-C4 */
+		struct iovx_mag *p = iovx_load_acquire(&c->prev[cls]);
+
+		any |= l != NULL;
+		s = trim_mix(s, (uintptr_t)l + mag_count(l));
+		s = trim_mix(s, (uintptr_t)p + ((uint64_t)mag_count(p) << 32));
+	}
+	return any ? s | 1 : 0;
+}
+
+/* Trims the cache of 'cpu'; false when that cannot be done now. */
+static bool trim_cache(struct iovx_iova_domain *dom, unsigned int cpu)
+{
+#ifdef IOVX_PCPU_PRIVATE
+	struct pcpu_drain *d = &dom->drains[cpu];
+
+	iovx_store_release(&d->trim, 1);
+	iovx_fetch_add_acq_rel(&d->req, 1);				/* E-C3 */
+	if (iovx_pcpu_kick(&d->kick, cpu) > 0)
+		iovx_fetch_add_acq_rel(&dom->kicks_in_flight, 1);
+	return true;
+#else
+	struct iovx_pcpu_cache *c = &dom->fast.caches[cpu];
+
+	if (!cache_claim(c))
+		return false;	/* in use (or unpopulated) */
+#ifdef IOVX_HAVE_RSEQ
+	if (dom->percpu_mode == MODE_RSEQ)
+		iovx_rseq_fence_cpu(cpu);	/* C2, E-C2 */
+#endif
+	IOVX_PARK_POINT("iova.trim.detached");
+	cache_depopulate(dom, c);
+	iovx_store_release(&c->claim, CACHE_UNPOP);			/* E-C1 */
+	return true;
+#endif
+}
+
+static void trim_timer_fn(void *arg)
+{
+	struct iovx_iova_domain *dom = arg;
+	struct trim_seen *seen = dom->trim_seen;
+	uint64_t now = iovx_now_ns();
+	bool busy = false;
+
+	for (unsigned int cpu = 0; cpu < dom->nr_cpus; cpu++) {
+		uint64_t sig = trim_cache_sig(dom, &dom->fast.caches[cpu]);
+
+		if (!sig)
+			continue;
+		busy = true;
+		if (sig != seen[cpu].sig) {
+			seen[cpu].sig = sig;
+			seen[cpu].since_ns = now;
+		} else if (now - seen[cpu].since_ns >= dom->trim_ns && trim_cache(dom, cpu)) {
+			seen[cpu].sig = 0;
+			iovx_fetch_add_relaxed(&dom->trims, 1);
+		}
+	}
+	for (unsigned int cls = 0; cls < dom->fast.ncls; cls++) {
+		struct trim_seen *t = &seen[dom->nr_cpus + cls];
+		struct iovx_mag *m;
+		uint64_t sig;
+
+		if (!iovx_load_relaxed(&dom->depot.full_count[cls]) &&
+		    !iovx_depot_xslot_full(&dom->depot, cls))
+			continue;
+		busy = true;
+		sig = trim_mix(iovx_load_acquire(&dom->depot.full_top[cls]),
+			       iovx_load_acquire(&dom->depot.xslot[cls * DEPOT_XS_STRIDE]));
+		if (sig != t->sig) {
+			t->sig = sig;
+			t->since_ns = now;
+			continue;
+		}
+		if (now - t->since_ns < dom->trim_ns)
+			continue;
+		while ((m = iovx_depot_take_full(&dom->depot, cls))) {
+			mag_flush(dom, m, cls);
+			iovx_depot_push_empty(&dom->depot, m);
+		}
+		t->sig = 0;
+		iovx_fetch_add_relaxed(&dom->trims, 1);
+	}
+	if (busy) {
+		iovx_timer_arm(&dom->trim_timer, dom->trim_ns / 2 + 1);
+		return;
+	}
+	/* nothing to watch: stop; a population that raced with this scan re-arms */
+	iovx_store_release(&dom->trim_armed, 0);
+	for (unsigned int cpu = 0; cpu < dom->nr_cpus; cpu++) {
+		if (trim_cache_sig(dom, &dom->fast.caches[cpu])) {
+			trim_kick(dom);
+			break;
+		}
+	}
+}
+
+/* Starts the trim timer if it is stopped (slow paths only: a cache was populated). */
+static void trim_kick(struct iovx_iova_domain *dom)
+{
+	if (!dom->trim_ns || iovx_load_relaxed(&dom->trim_armed) ||
+	    iovx_xchg_acq_rel(&dom->trim_armed, 1))
+		return;
+	iovx_timer_arm(&dom->trim_timer, dom->trim_ns / 2 + 1);
 }
 
 /* ------------------------------------------------------------------ reserve */
@@ -1234,6 +1426,7 @@ static void fill_common(struct iovx_iova_domain *dom, struct iovx_iova_stats *st
 	st->alloc_failures = iovx_load_relaxed(&dom->alloc_failures);
 	st->reclaims = iovx_load_relaxed(&dom->reclaims);
 	st->cache_bypass = iovx_load_relaxed(&dom->cache_bypass);
+	st->trims = iovx_load_relaxed(&dom->trims);
 	st->backend_allocs = iovx_buddy_allocs(&dom->buddy);
 	st->backend_frees = iovx_buddy_frees(&dom->buddy);
 	st->hoard_bound = hoard_bound(dom);

@@ -216,6 +216,7 @@ struct pcpu_drain {
 	struct iovx_iova_domain *dom;
 	unsigned int cpu;
 	uint32_t req;			/* atomic; drain requests so far */
+	uint32_t trim;			/* atomic; 1: the next kick also returns the magazines */
 	uint32_t ack;			/* store-release by the owner: requests up to here met */
 } IOVX_ALIGNED(IOVX_CACHELINE);
 
@@ -228,6 +229,12 @@ uint64_t iovx_iova_pcpu_alloc(struct iovx_iova_domain *dom, unsigned int cls,
 			      uint64_t max_start);
 bool iovx_iova_pcpu_free(struct iovx_iova_domain *dom, unsigned int cls, uint64_t pfn);
 #endif
+
+/* Idle trimming: what the timer saw of one per-CPU cache (or depot class) and since when. */
+struct trim_seen {
+	uint64_t sig;
+	uint64_t since_ns;
+};
 
 struct reserved_range {
 	uint64_t pfn, npages;
@@ -251,6 +258,12 @@ struct iovx_iova_domain {
 	uint64_t reserved;		/* atomic */
 	uint64_t mem_bytes;		/* atomic */
 	uint64_t alloc_failures, reclaims, cache_bypass;	/* atomic */
+	/* idle trimming (trim_ns != 0): the timer, its state per CPU then per class */
+	uint64_t trim_ns;
+	struct iovx_timer trim_timer;
+	struct trim_seen *trim_seen;	/* [nr_cpus + IOVX_NR_CLASSES]; the timer's alone */
+	uint32_t trim_armed;		/* atomic: the timer is armed or running */
+	uint64_t trims;			/* atomic: caches and depot classes trimmed */
 #ifdef IOVX_PCPU_PRIVATE
 	struct pcpu_drain *drains;	/* [nr_cpus] */
 	uint64_t kick_drained;		/* atomic: granules kicked owners gave back */
