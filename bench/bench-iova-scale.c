@@ -16,6 +16,8 @@
  * class per possible CPU up front), so its touches run on the real CPUs.
  *
  * --param n=DOMAINS (default 16),slots=S (one slot count instead of the list)
+ *
+ * Case v (curves): see curve_case below. --param steps=N,check=1
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -218,7 +220,8 @@ static int run_child(const struct iovx_bench_opts *o, unsigned int slots)
 	int status;
 
 	snprintf(slots_s, sizeof(slots_s), "%u", slots);
-	snprintf(param, sizeof(param), "child=%u,n=%lu", slots, param_ul(o, "n", 16));
+	snprintf(param, sizeof(param), "child=%u,n=%lu", slots,
+		 param_ul(o, "n", o->quick ? 2 : 16));
 	fflush(stdout);
 	pid = fork();
 	if (pid < 0)
@@ -234,6 +237,284 @@ static int run_child(const struct iovx_bench_opts *o, unsigned int slots)
 	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -ECHILD;
 }
 
+/* ------------------------------------------------------------------ case v: curves */
+
+/*
+ * Cost and failures against occupancy and fragmentation. A region of R = min(W, 2^20)
+ * granules at the top of a window of W granules (below it, [1, W - R) is reserved on both
+ * sides, so the 2^36 window has the depth of a 2^36 space with a fillable part of 2^20) is
+ * filled to occupancy p with sizes 1..1024 (the order uniform in 0..10, the size uniform
+ * within the order) and then churned: every step frees a random live range and allocates
+ * a new random size (random lifetimes). Reported: ns per step (one free + one alloc) and
+ * the share of allocations that failed. The check (--param check=1) keeps a shadow bitmap
+ * of what each side really occupies (iovx: whole power-of-two blocks up to 2^10 granules;
+ * Linux: sizes below 32 rounded up, others exact) and, at every failure, looks for a free
+ * block of the size aligned as the allocator must align it (to roundup_pow_of_two(n));
+ * "unjust" counts failures for which one existed.
+ */
+#define CURVE_REGION_MAX	(1ull << 20)
+
+struct curve_side {
+	uint64_t (*alloc)(void *d, uint64_t n, uint64_t lim);
+	void (*free)(void *d, uint64_t pfn, uint64_t n);
+	uint64_t (*footprint)(uint64_t n);
+};
+
+static uint64_t pow2_up(uint64_t n)
+{
+	return n <= 1 ? 1 : 1ull << (64 - __builtin_clzll(n - 1));
+}
+
+static uint64_t iovx_fp(uint64_t n)
+{
+	return n <= (1ull << IOVX_IOVA_DEFAULT_CACHED_ORDER) ? pow2_up(n) : n;
+}
+
+static uint64_t lx_fp(uint64_t n)
+{
+	return n < 32 ? pow2_up(n) : n;
+}
+
+static uint64_t c_iovx_alloc(void *d, uint64_t n, uint64_t lim)
+{
+	int64_t v = iovx_iova_alloc(d, n, lim);
+
+	return v > 0 ? (uint64_t)v : 0;
+}
+
+static void c_iovx_free(void *d, uint64_t pfn, uint64_t n)
+{
+	if (iovx_iova_free(d, pfn, n))
+		abort();	/* a benchmark bug */
+}
+
+static uint64_t c_lx_alloc(void *d, uint64_t n, uint64_t lim)
+{
+	return iovx_lx_alloc(d, n, lim);
+}
+
+static void c_lx_free(void *d, uint64_t pfn, uint64_t n)
+{
+	iovx_lx_free(d, pfn, n);
+}
+
+static uint64_t curve_rand(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+static uint64_t curve_size(uint64_t *s)
+{
+	uint64_t r = curve_rand(s), k = r % 11;
+
+	if (!k)
+		return 1;
+	return (1ull << (k - 1)) + 1 + (r >> 8) % (1ull << (k - 1));
+}
+
+static void shadow_set(uint64_t *sh, uint64_t base, uint64_t pfn, uint64_t n, bool on)
+{
+	for (uint64_t i = pfn - base; i < pfn - base + n; i++) {
+		if (on)
+			sh[i / 64] |= 1ull << (i % 64);
+		else
+			sh[i / 64] &= ~(1ull << (i % 64));
+	}
+}
+
+/* Is there a free block of fp granules at a multiple of align in [lo, hi)? */
+static bool shadow_fits(const uint64_t *sh, uint64_t base, uint64_t lo, uint64_t hi,
+			uint64_t fp, uint64_t align)
+{
+	for (uint64_t p = (lo + align - 1) / align * align; p + fp <= hi; p += align) {
+		uint64_t i;
+
+		for (i = p - base; i < p - base + fp; i++)
+			if (sh[i / 64] >> (i % 64) & 1)
+				break;
+		if (i == p - base + fp)
+			return true;
+	}
+	return false;
+}
+
+struct curve_res {
+	double ns;		/* per step */
+	double fail;		/* share of allocations that failed */
+	uint64_t unjust;	/* failures while a suitable block was free (check mode) */
+	double occ;		/* occupancy reached after the fill */
+};
+
+static struct curve_res curve_run(const struct curve_side *cs, void *d, uint64_t lo, uint64_t hi,
+				  double p, unsigned int steps, bool check, uint64_t seed)
+{
+	uint64_t region = hi - lo, want = (uint64_t)(p * (double)region), held = 0;
+	size_t cap = region / 1 + 1, nlive = 0;
+	uint64_t (*live)[2] = malloc(cap * sizeof(*live));
+	uint64_t *sh = check ? calloc(region / 64 + 2, 8) : NULL;
+	struct curve_res r = { 0, 0, 0, 0 };
+	uint64_t s = seed | 1, fails = 0, t0;
+
+	if (!live || (check && !sh)) {
+		free(live);
+		free(sh);
+		r.ns = -1;
+		return r;
+	}
+	/* fill */
+	for (unsigned int miss = 0; held < want && miss < 64;) {
+		uint64_t n = curve_size(&s), v = cs->alloc(d, n, hi);
+
+		if (!v) {
+			miss++;
+			continue;
+		}
+		live[nlive][0] = v;
+		live[nlive][1] = n;
+		nlive++;
+		held += cs->footprint(n);
+		if (sh)
+			shadow_set(sh, lo, v, cs->footprint(n), true);
+	}
+	r.occ = (double)held / (double)region;
+	t0 = iovx_bench_now_ns();
+	for (unsigned int i = 0; i < steps; i++) {
+		uint64_t n = curve_size(&s), v;
+
+		if (nlive) {
+			size_t k = curve_rand(&s) % nlive;
+
+			cs->free(d, live[k][0], live[k][1]);
+			if (sh)
+				shadow_set(sh, lo, live[k][0], cs->footprint(live[k][1]), false);
+			held -= cs->footprint(live[k][1]);
+			live[k][0] = live[nlive - 1][0];
+			live[k][1] = live[nlive - 1][1];
+			nlive--;
+		}
+		v = cs->alloc(d, n, hi);
+		if (!v) {
+			fails++;
+			if (sh && shadow_fits(sh, lo, lo, hi, cs->footprint(n), pow2_up(n)))
+				r.unjust++;
+			continue;
+		}
+		if (sh)
+			shadow_set(sh, lo, v, cs->footprint(n), true);
+		live[nlive][0] = v;
+		live[nlive][1] = n;
+		nlive++;
+		held += cs->footprint(n);
+		/* refill toward the target after failures */
+		while (held < want && nlive < cap) {
+			uint64_t m = curve_size(&s), w = cs->alloc(d, m, hi);
+
+			if (!w)
+				break;
+			if (sh)
+				shadow_set(sh, lo, w, cs->footprint(m), true);
+			live[nlive][0] = w;
+			live[nlive][1] = m;
+			nlive++;
+			held += cs->footprint(m);
+		}
+	}
+	r.ns = (double)(iovx_bench_now_ns() - t0) / steps;
+	r.fail = (double)fails / steps;
+	while (nlive--)
+		cs->free(d, live[nlive][0], live[nlive][1]);
+	free(live);
+	free(sh);
+	return r;
+}
+
+static int curve_case(const struct iovx_bench_opts *o, struct iovx_bench_json *j)
+{
+	static const unsigned int wbits[] = { 16, 20, 36 };
+	static const double occ[] = { 0.10, 0.50, 0.75, 0.90, 0.95, 0.99 };
+	static const struct curve_side sides[2] = {
+		{ c_iovx_alloc, c_iovx_free, iovx_fp },
+		{ c_lx_alloc, c_lx_free, lx_fp },
+	};
+	unsigned int steps = (unsigned int)param_ul(o, "steps", o->quick ? 2000 : 20000);
+	bool check = param_ul(o, "check", 0) != 0;
+	bool lx = iovx_lx_available();
+
+	printf("\nv  alloc+free cost and failures against occupancy, sizes 1..1024, random\n"
+	       "   lifetimes, 1 thread; W = window, region = the fillable top min(W, 2^20);\n"
+	       "   %u steps per point%s\n", steps, check ? "; shadow-bitmap check on" : "");
+	printf("  %5s %5s | %8s %8s %7s %6s | %8s %8s %7s %6s\n", "W", "occ", "iovx ns", "fail%",
+	       "filled", "unjust", "linux ns", "fail%", "filled", "unjust");
+	iovx_bench_json_arr_begin(j, "curve");
+	for (unsigned int wi = 0; wi < 3; wi++) {
+		uint64_t w = 1ull << wbits[wi];
+		uint64_t region = w < CURVE_REGION_MAX ? w - 1 : CURVE_REGION_MAX;
+		uint64_t lo = w - region, hi = w;
+
+		for (unsigned int oi = 0; oi < sizeof(occ) / sizeof(occ[0]); oi++) {
+			struct curve_res res[2] = { { -1, 0, 0, 0 }, { -1, 0, 0, 0 } };
+
+			for (unsigned int side = 0; side < 2; side++) {
+				void *d = NULL;
+
+				if (side == 0) {
+					struct iovx_iova_config cfg;
+					struct iovx_iova_domain *dom;
+
+					iovx_iova_config_init(&cfg, 1, w);
+					if (iovx_iova_domain_create(&cfg, &dom))
+						continue;
+					if (lo > 1 && iovx_iova_reserve(dom, 1, lo - 1)) {
+						iovx_iova_domain_destroy(dom);
+						continue;
+					}
+					d = dom;
+				} else {
+					struct iovx_lx_domain *dom;
+
+					if (!lx || iovx_lx_domain_create(4096, 1, &dom))
+						continue;
+					if (lo > 1 && iovx_lx_reserve(dom, 1, lo)) {
+						iovx_lx_domain_destroy(dom);
+						continue;
+					}
+					d = dom;
+				}
+				res[side] = curve_run(&sides[side], d, lo, hi, occ[oi], steps, check,
+						      o->seed + wi * 100 + oi);
+				if (side == 0)
+					iovx_iova_domain_destroy(d);
+				else
+					iovx_lx_domain_destroy(d);
+			}
+			printf("  2^%-3u %4.0f%% | %8.1f %7.2f%% %6.1f%% %6llu | ", wbits[wi],
+			       occ[oi] * 100, res[0].ns, res[0].fail * 100, res[0].occ * 100,
+			       (unsigned long long)res[0].unjust);
+			if (res[1].ns < 0)
+				printf("%8s\n", "-");
+			else
+				printf("%8.1f %7.2f%% %6.1f%% %6llu\n", res[1].ns, res[1].fail * 100,
+				       res[1].occ * 100, (unsigned long long)res[1].unjust);
+			fflush(stdout);
+			iovx_bench_json_obj_begin(j, NULL);
+			iovx_bench_json_u64(j, "window_log2", wbits[wi]);
+			iovx_bench_json_num(j, "occupancy", occ[oi]);
+			iovx_bench_json_num(j, "iovx_ns", res[0].ns);
+			iovx_bench_json_num(j, "iovx_fail", res[0].fail);
+			iovx_bench_json_u64(j, "iovx_unjust", res[0].unjust);
+			iovx_bench_json_num(j, "linux_ns", res[1].ns);
+			iovx_bench_json_num(j, "linux_fail", res[1].fail);
+			iovx_bench_json_u64(j, "linux_unjust", res[1].unjust);
+			iovx_bench_json_obj_end(j);
+		}
+	}
+	iovx_bench_json_arr_end(j);
+	return 0;
+}
+
 int iovx_bench_iova_scale(const struct iovx_bench_opts *o, struct iovx_bench_json *j)
 {
 	unsigned int child = (unsigned int)param_ul(o, "child", 0);
@@ -241,12 +522,18 @@ int iovx_bench_iova_scale(const struct iovx_bench_opts *o, struct iovx_bench_jso
 	const unsigned int slot_list[] = { 2, 64, 256 };
 	int ret = 0;
 
-	if (o->only && !strchr(o->only, 'm')) {
-		fprintf(stderr, "iova-scale: no such case '%s' (cases: m)\n", o->only);
+	bool run_m = !o->only || strchr(o->only, 'm'), run_v = !o->only || strchr(o->only, 'v');
+
+	if (!run_m && !run_v) {
+		fprintf(stderr, "iova-scale: no such case '%s' (cases: m, v)\n", o->only);
 		return -EINVAL;
 	}
 	if (child)
 		return memory_child(o, j, child);
+	if (run_v)
+		ret = curve_case(o, j);
+	if (!run_m)
+		return ret;
 	printf("\nm  metadata memory per domain (KiB): N domains of 2^20 granules; in each, k CPU\n"
 	       "   slots (spread over S) allocate and free one range of each of c classes\n"
 	       "   heap = malloc'd bytes (mallinfo2) per domain, counter = iovx's mem_bytes;\n"

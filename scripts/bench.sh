@@ -29,4 +29,6 @@ if [ ! -x "$BENCH" ]; then
 fi
 # The headline: the allocator against Linux's own, then the seed's zswap measurement.
 "$BENCH" iova "$@" || exit 1
+# The allocator at scale (short form): memory per domain against CPU slots, cost curves.
+"$BENCH" iova-scale --param n=4,steps=5000 || exit 1
 exec "$BENCH" zswap "$@"

@@ -193,6 +193,11 @@ void iovx_lx_free(struct iovx_lx_domain *dom, uint64_t pfn, uint64_t size)
 	free_iova_fast(&dom->iovad, pfn, size);
 }
 
+int iovx_lx_reserve(struct iovx_lx_domain *dom, uint64_t lo, uint64_t hi)
+{
+	return reserve_iova(&dom->iovad, lo, hi - 1) ? 0 : -ENOMEM;
+}
+
 #else /* !IOVX_LX_AVAILABLE */
 
 #include <errno.h>
@@ -226,6 +231,11 @@ int iovx_lx_domain_create(unsigned long granule, unsigned long start_pfn,
 
 void iovx_lx_domain_destroy(struct iovx_lx_domain *dom)
 {
+}
+
+int iovx_lx_reserve(struct iovx_lx_domain *dom, uint64_t lo, uint64_t hi)
+{
+	return -ENOSYS;
 }
 
 uint64_t iovx_lx_alloc(struct iovx_lx_domain *dom, uint64_t size, uint64_t limit_pfn)
