@@ -1018,6 +1018,7 @@ static void pcpu_kicked(void *arg)
 	 * full fence the load below could pass that store (store->load reordering) and read
 	 * the old req while the requester reads the flag still set: both sides would miss.
 	 */
+	iovx_store_release(&d->kicking, 0);	/* the csd is free again: others may kick */
 	iovx_fence_seq_cst();
 	req = iovx_load_acquire(&d->req);
 	IOVX_WARN_ON(iovx_pcpu_this_cpu() != d->cpu);
@@ -1030,6 +1031,27 @@ static void pcpu_kicked(void *arg)
 	iovx_store_release(&d->ack, req);				/* E-C3 */
 	/* the last touch of the domain: destroy waits for this count to reach 0 */
 	iovx_fetch_add_acq_rel(&dom->kicks_in_flight, -1);
+}
+
+/*
+ * A drain request to 'cpu' and, unless a kick is queued there and not yet started (it reads
+ * req after it starts: E-C3, with the kicking flag in the role of the pending flag), a kick.
+ * Kicks of one CPU are serialized by the kicking flag, as smp_call_function_single_async
+ * requires of its callers.
+ */
+static void pcpu_kick_cpu(struct iovx_iova_domain *dom, unsigned int cpu)
+{
+	struct pcpu_drain *d = &dom->drains[cpu];
+
+	iovx_fetch_add_acq_rel(&d->req, 1);				/* E-C3 */
+	if (iovx_xchg_acq_rel(&d->kicking, 1))
+		return;
+	iovx_fetch_add_acq_rel(&dom->kicks_in_flight, 1);
+	if (iovx_pcpu_kick(&d->kick, cpu) <= 0) {
+		/* not queued (an offline CPU): nothing will run and clear the flag */
+		iovx_store_release(&d->kicking, 0);
+		iovx_fetch_add_acq_rel(&dom->kicks_in_flight, -1);
+	}
 }
 
 /*
@@ -1079,13 +1101,9 @@ static uint64_t pcpu_reclaim(struct iovx_iova_domain *dom)
 		iovx_pcpu_release_online();
 	}
 	for (unsigned int cpu = 0; cpu < dom->nr_cpus; cpu++) {
-		struct pcpu_drain *d = &dom->drains[cpu];
-
 		if (cpu == me && !wait)
 			continue;	/* drained above; with interrupts on, 'me' may be stale */
-		iovx_fetch_add_acq_rel(&d->req, 1);				/* E-C3 */
-		if (iovx_pcpu_kick(&d->kick, cpu) > 0)
-			iovx_fetch_add_acq_rel(&dom->kicks_in_flight, 1);
+		pcpu_kick_cpu(dom, cpu);
 	}
 	if (!wait)
 		return total;
@@ -1203,9 +1221,7 @@ static bool trim_cache(struct iovx_iova_domain *dom, unsigned int cpu)
 	struct pcpu_drain *d = &dom->drains[cpu];
 
 	iovx_store_release(&d->trim, 1);
-	iovx_fetch_add_acq_rel(&d->req, 1);				/* E-C3 */
-	if (iovx_pcpu_kick(&d->kick, cpu) > 0)
-		iovx_fetch_add_acq_rel(&dom->kicks_in_flight, 1);
+	pcpu_kick_cpu(dom, cpu);
 	return true;
 #else
 	struct iovx_pcpu_cache *c = &dom->fast.caches[cpu];

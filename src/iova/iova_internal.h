@@ -217,6 +217,12 @@ struct pcpu_drain {
 	unsigned int cpu;
 	uint32_t req;			/* atomic; drain requests so far */
 	uint32_t trim;			/* atomic; 1: the next kick also returns the magazines */
+	/*
+	 * atomic; 1 from a kicker's claim until the kick's callback starts: the kernel requires
+	 * the IPIs sent with one csd to be serialized by the caller (two CPUs that pass
+	 * smp_call_function_single_async's unlocked busy test at once queue the csd twice)
+	 */
+	uint32_t kicking;
 	uint32_t ack;			/* store-release by the owner: requests up to here met */
 } IOVX_ALIGNED(IOVX_CACHELINE);
 
