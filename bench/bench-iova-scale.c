@@ -18,6 +18,7 @@
  * --param n=DOMAINS (default 16),slots=S (one slot count instead of the list)
  *
  * Case v (curves): see curve_case below. --param steps=N,check=1
+ * Case g (big spaces): see big_case below. --param regions=N
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -515,6 +516,170 @@ static int curve_case(const struct iovx_bench_opts *o, struct iovx_bench_json *j
 	return 0;
 }
 
+/* ------------------------------------------------------------------ case g: big spaces */
+
+/*
+ * A 48-bit window with 4 KiB granules (2^36) and with 64 KiB granules (2^32), and a
+ * realistic reserved list: the x86 MSI window (0xfee00000, 1 MiB), PCI holes (a 512 MiB
+ * window below 4 GiB and 64 MiB windows above), and RMRR-like regions (16 KiB..1 MiB at
+ * random 4 KiB-aligned addresses), nr regions in all. Reported per side: creation time,
+ * the time to reserve them all, metadata after (heap bytes; iovx also its counter), and
+ * for iovx the audit: its time, and whether it is exact (0, the reserved count equal to
+ * the union of the regions, live 0) with 1 000 ranges allocated and freed afterwards.
+ */
+struct big_region {
+	uint64_t lo, hi;	/* byte addresses, [lo, hi) */
+};
+
+static int big_cmp(const void *a, const void *b)
+{
+	const struct big_region *x = a, *y = b;
+
+	return x->lo < y->lo ? -1 : x->lo > y->lo;
+}
+
+static size_t big_regions(struct big_region *r, size_t nr, uint64_t seed)
+{
+	uint64_t s = seed | 1;
+	size_t n = 0;
+
+	r[n++] = (struct big_region){ 0xfee00000ull, 0xfef00000ull };
+	r[n++] = (struct big_region){ 0xe0000000ull, 0xfee00000ull };
+	for (unsigned int i = 0; i < 8 && n < nr; i++)	/* 64 MiB windows above 4 GiB */
+		r[n++] = (struct big_region){ (1ull << 40) + i * (1ull << 30),
+					      (1ull << 40) + i * (1ull << 30) + (64ull << 20) };
+	while (n < nr) {
+		uint64_t len = (16ull << 10) << (curve_rand(&s) % 7);
+		uint64_t lo = (curve_rand(&s) % (1ull << 47)) & ~0xfffull;
+
+		r[n++] = (struct big_region){ lo, lo + len };
+	}
+	return n;
+}
+
+/* Granules covered by the union of the regions, at granule size 2^shift. */
+static uint64_t big_union(struct big_region *r, size_t n, unsigned int shift)
+{
+	uint64_t total = 0, cur_lo = 0, cur_hi = 0;
+
+	qsort(r, n, sizeof(*r), big_cmp);
+	for (size_t i = 0; i < n; i++) {
+		uint64_t lo = r[i].lo >> shift, hi = (r[i].hi + (1ull << shift) - 1) >> shift;
+
+		if (lo < 1)
+			lo = 1;
+		if (lo >= cur_hi) {
+			total += cur_hi - cur_lo;
+			cur_lo = lo;
+			cur_hi = hi;
+		} else if (hi > cur_hi) {
+			cur_hi = hi;
+		}
+	}
+	return total + cur_hi - cur_lo;
+}
+
+static int big_case(const struct iovx_bench_opts *o, struct iovx_bench_json *j)
+{
+	static const unsigned int shifts[] = { 12, 16 };
+	size_t nr = (size_t)param_ul(o, "regions", 2000);
+	struct big_region *r = calloc(nr + 16, sizeof(*r));
+	bool lx = iovx_lx_available();
+	int ret = 0;
+
+	if (!r)
+		return -ENOMEM;
+	nr = big_regions(r, nr, o->seed);
+	printf("\ng  48-bit window, %zu reserved regions (MSI window, PCI holes, RMRR-like)\n", nr);
+	printf("  %7s %4s | %9s %10s %9s %9s %9s %5s | %9s %10s %9s\n", "granule", "W",
+	       "create us", "reserve us", "heap KiB", "cnt KiB", "audit us", "exact",
+	       "lx create", "lx reserve", "lx KiB");
+	iovx_bench_json_arr_begin(j, "big");
+	for (unsigned int si = 0; si < 2; si++) {
+		unsigned int sh = shifts[si];
+		uint64_t end = 1ull << (48 - sh), want = big_union(r, nr, sh);
+		struct iovx_iova_config cfg;
+		struct iovx_iova_domain *dom;
+		struct iovx_iova_stats st;
+		uint64_t h0 = heap_bytes(), t0, t1, t2, t3, t4, lxh = 0;
+		double lxc = -1, lxr = -1;
+		bool exact = false;
+		int err;
+
+		iovx_iova_config_init(&cfg, 1, end);
+		cfg.granule_shift = sh;
+		t0 = iovx_bench_now_ns();
+		err = iovx_iova_domain_create(&cfg, &dom);
+		t1 = iovx_bench_now_ns();
+		for (size_t i = 0; i < nr && !err; i++) {
+			uint64_t lo = r[i].lo >> sh, hi = (r[i].hi + (1ull << sh) - 1) >> sh;
+
+			lo = lo ? lo : 1;
+			err = iovx_iova_reserve(dom, lo, hi - lo);
+		}
+		t2 = iovx_bench_now_ns();
+		if (err) {
+			fprintf(stderr, "iova-scale: big space set-up failed: %d\n", err);
+			ret = err;
+			if (!t1 || !dom)
+				continue;
+		}
+		for (unsigned int k = 0; k < 1000 && !err; k++) {
+			int64_t v = iovx_iova_alloc(dom, 1 + k % 300, end);
+
+			if (v <= 0 || iovx_iova_free(dom, (uint64_t)v, 1 + k % 300))
+				err = -EFAULT;
+		}
+		t3 = iovx_bench_now_ns();
+		err = err ? err : iovx_iova_audit(dom, &st);
+		t4 = iovx_bench_now_ns();
+		exact = !err && st.live == 0 && st.reserved == want + 0 &&
+			st.reserved + st.cached + st.depot + st.backend_free == st.total;
+		if (!exact && !err && st.reserved == want + 1)	/* pfn 0, counted as reserved */
+			exact = st.live == 0;
+		printf("  %4u KiB 2^%-2u | %9.1f %10.1f %9.1f %9.1f %9.1f %5s |", 1u << (sh - 10),
+		       48 - sh, (t1 - t0) / 1e3, (t2 - t1) / 1e3, (heap_bytes() - h0) / 1024.0,
+		       err ? 0.0 : st.mem_bytes / 1024.0, (t4 - t3) / 1e3, exact ? "yes" : "NO");
+		iovx_iova_domain_destroy(dom);
+		if (lx && sh == 12) {	/* the baseline's granule is the page */
+			struct iovx_lx_domain *ld;
+			uint64_t l0 = heap_bytes(), a = iovx_bench_now_ns(), b, c;
+
+			if (!iovx_lx_domain_create(4096, 1, &ld)) {
+				b = iovx_bench_now_ns();
+				for (size_t i = 0; i < nr; i++) {
+					uint64_t lo = r[i].lo >> sh;
+					uint64_t hi = (r[i].hi + (1ull << sh) - 1) >> sh;
+
+					iovx_lx_reserve(ld, lo ? lo : 1, hi);
+				}
+				c = iovx_bench_now_ns();
+				lxc = (b - a) / 1e3;
+				lxr = (c - b) / 1e3;
+				lxh = heap_bytes() - l0;
+				iovx_lx_domain_destroy(ld);
+			}
+		}
+		if (lxc >= 0)
+			printf(" %9.1f %10.1f %9.1f\n", lxc, lxr, lxh / 1024.0);
+		else
+			printf(" %9s\n", "-");
+		iovx_bench_json_obj_begin(j, NULL);
+		iovx_bench_json_u64(j, "granule_shift", sh);
+		iovx_bench_json_u64(j, "regions", nr);
+		iovx_bench_json_num(j, "create_us", (t1 - t0) / 1e3);
+		iovx_bench_json_num(j, "reserve_us", (t2 - t1) / 1e3);
+		iovx_bench_json_num(j, "audit_us", (t4 - t3) / 1e3);
+		iovx_bench_json_bool(j, "audit_exact", exact);
+		iovx_bench_json_obj_end(j);
+		if (!exact)
+			ret = -EFAULT;
+	}
+	iovx_bench_json_arr_end(j);
+	free(r);
+	return ret;
+}
+
 int iovx_bench_iova_scale(const struct iovx_bench_opts *o, struct iovx_bench_json *j)
 {
 	unsigned int child = (unsigned int)param_ul(o, "child", 0);
@@ -523,15 +688,21 @@ int iovx_bench_iova_scale(const struct iovx_bench_opts *o, struct iovx_bench_jso
 	int ret = 0;
 
 	bool run_m = !o->only || strchr(o->only, 'm'), run_v = !o->only || strchr(o->only, 'v');
+	bool run_g = !o->only || strchr(o->only, 'g');
 
-	if (!run_m && !run_v) {
-		fprintf(stderr, "iova-scale: no such case '%s' (cases: m, v)\n", o->only);
+	if (!run_m && !run_v && !run_g) {
+		fprintf(stderr, "iova-scale: no such case '%s' (cases: m, v, g)\n", o->only);
 		return -EINVAL;
 	}
 	if (child)
 		return memory_child(o, j, child);
 	if (run_v)
 		ret = curve_case(o, j);
+	if (run_g) {
+		int r = big_case(o, j);
+
+		ret = ret ? ret : r;
+	}
 	if (!run_m)
 		return ret;
 	printf("\nm  metadata memory per domain (KiB): N domains of 2^20 granules; in each, k CPU\n"
