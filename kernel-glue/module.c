@@ -24,6 +24,7 @@ static int __init iovx_module_init(void)
 
 static void __exit iovx_module_exit(void)
 {
+	iovx_pcpu_dead_exit();
 }
 
 module_init(iovx_module_init);

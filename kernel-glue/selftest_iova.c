@@ -1121,6 +1121,18 @@ static int st_iova_offline(struct iovx_st *st)
 		ret = st_steal_release(st, s, extra, 0);	/* B's 8 come back by kick */
 		goto out;
 	}
+	{
+		struct iovx_iova_stats a;
+
+		/* the hotplug callback drained B's cache when B died: nothing is cached */
+		err = iovx_iova_get_stats(s->dom, &a);
+		if (err || a.cached) {
+			add_cpu(cpu_b);
+			ret = IOVX_ST_FAIL(st, "cpu %u offline: %d, %llu granules still cached",
+					   cpu_b, err, a.cached);
+			goto out;
+		}
+	}
 	extra[0] = iovx_iova_alloc(s->dom, 1, IOVX_IOVA_NO_LIMIT);
 	err = add_cpu(cpu_b);
 	if (err) {

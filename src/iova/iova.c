@@ -472,10 +472,14 @@ static IOVX_NOINLINE bool free_cached_slow(struct iovx_iova_domain *dom, unsigne
 
 #ifdef IOVX_PCPU_PRIVATE
 static void pcpu_kicked(void *arg);
+static void pcpu_dead(void *arg, unsigned int cpu);
 #endif
 
 static void domain_free(struct iovx_iova_domain *dom)
 {
+#ifdef IOVX_PCPU_PRIVATE
+	iovx_pcpu_dead_remove(&dom->dead);	/* waits for a running callback */
+#endif
 	if (dom->trim_seen) {
 		iovx_timer_cancel_sync(&dom->trim_timer);
 		iovx_timer_destroy(&dom->trim_timer);
@@ -607,6 +611,9 @@ int iovx_iova_domain_create(const struct iovx_iova_config *cfg, struct iovx_iova
 			d->cpu = cpu;
 			iovx_pcpu_kick_init(&d->kick, pcpu_kicked, d);
 		}
+		ret = iovx_pcpu_dead_add(&dom->dead, pcpu_dead, dom);
+		if (ret)
+			goto fail;
 #endif
 	}
 	if (cfg->trim_idle_ns && dom->fast.ncls) {
@@ -1031,6 +1038,27 @@ static void pcpu_kicked(void *arg)
 	iovx_store_release(&d->ack, req);				/* E-C3 */
 	/* the last touch of the domain: destroy waits for this count to reach 0 */
 	iovx_fetch_add_acq_rel(&dom->kicks_in_flight, -1);
+}
+
+/*
+ * CPU hotplug: after 'cpu' went offline (it runs nothing until it comes back), its cache
+ * gives its ranges to the backend and its magazines to the depot, as Linux's
+ * iova_cpuhp_dead does with its rcaches. A reclaimer draining offline caches claims the
+ * word the same way, so the two never drain one cache at once.
+ */
+static void pcpu_dead(void *arg, unsigned int cpu)
+{
+	struct iovx_iova_domain *dom = arg;
+	struct iovx_pcpu_cache *c;
+	uint64_t attached = 0;
+
+	if (cpu >= dom->nr_cpus || !dom->fast.ncls)
+		return;
+	c = &dom->fast.caches[cpu];
+	if (!iovx_cmpxchg_acq_rel(&c->claim, &attached, 1))
+		return;
+	cache_depopulate(dom, c);
+	iovx_store_release(&c->claim, 0);
 }
 
 /*

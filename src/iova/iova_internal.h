@@ -272,6 +272,7 @@ struct iovx_iova_domain {
 	uint64_t trims;			/* atomic: caches and depot classes trimmed */
 #ifdef IOVX_PCPU_PRIVATE
 	struct pcpu_drain *drains;	/* [nr_cpus] */
+	struct iovx_pcpu_dead dead;	/* CPU hotplug: a dead CPU's cache is drained */
 	uint64_t kick_drained;		/* atomic: granules kicked owners gave back */
 	int64_t kicks_in_flight;	/* atomic: kicks queued and not yet finished */
 #endif
