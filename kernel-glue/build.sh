@@ -31,17 +31,8 @@ release) defs=""; suffix="-release" ;;
 *)	echo "build.sh: IOVX_KMOD_FLAVOUR must be test or release" >&2; exit 2 ;;
 esac
 
-pick_versions() {
-	local d v
-	for d in /usr/src/linux-headers-*-amd64; do
-		[ -f "$d/Makefile" ] || continue
-		v=${d#/usr/src/linux-headers-}
-		if [[ $v =~ ^6\.1\.[0-9] || $v =~ ^6\.12\.[0-9] ]]; then
-			echo "$v"
-		fi
-	done
-}
-
+# pick_versions: the Debian kernels to build for (and boot)
+. "$root/kernel-glue/kernels.sh"
 # Reads src/sources.list into portable_objs (objects to build) and part_defs
 # (-DIOVX_KMOD_HAVE_<PART> per part built in). A part whose files are not all present is
 # skipped with a warning on stderr.

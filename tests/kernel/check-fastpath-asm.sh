@@ -30,17 +30,8 @@ canary=iovx_depot_pop_full
 
 command -v objdump >/dev/null || { echo "fastpath-asm: objdump missing" >&2; exit 2; }
 
-pick_versions() {
-	local d v
-	for d in /usr/src/linux-headers-*-amd64; do
-		[ -f "$d/Makefile" ] || continue
-		v=${d#/usr/src/linux-headers-}
-		if [[ $v =~ ^6\.1\.[0-9] || $v =~ ^6\.12\.[0-9] ]]; then
-			echo "$v"
-		fi
-	done
-}
-
+# pick_versions: the Debian kernels to build for (and boot)
+. "$root/kernel-glue/kernels.sh"
 # Prints the instructions of one function (address, mnemonic, operands), nothing if absent.
 disasm() {
 	objdump -d --no-show-raw-insn --disassemble="$2" "$1" 2>/dev/null |

@@ -67,17 +67,8 @@ if ! file -L /bin/busybox 2>/dev/null | grep -q 'statically linked'; then
 	exit 2
 fi
 
-pick_versions() {
-	local d v
-	for d in /usr/src/linux-headers-*-amd64; do
-		[ -f "$d/Makefile" ] || continue
-		v=${d#/usr/src/linux-headers-}
-		if [[ $v =~ ^6\.1\.[0-9] || $v =~ ^6\.12\.[0-9] ]] && [ -f "/boot/vmlinuz-$v" ]; then
-			echo "$v"
-		fi
-	done
-}
-
+# pick_versions: the Debian kernels to build for (and boot)
+. "$root/kernel-glue/kernels.sh"
 # Builds build/qemu/initramfs-<ver>.cpio.gz holding busybox, /init and the modules.
 make_initramfs() {
 	local ver=$1 ko=$2 edu=$3 dir=$outdir/initramfs-$ver$suffix img cfg mod
@@ -268,7 +259,7 @@ boot_one() {
 if [ $# -gt 0 ]; then
 	versions=("$@")
 else
-	mapfile -t versions < <(pick_versions)
+	mapfile -t versions < <(pick_versions --with-image)
 	if [ ${#versions[@]} -eq 0 ]; then
 		echo "run-qemu: no 6.1.x/6.12.x kernel with both headers and /boot/vmlinuz" >&2
 		exit 1
