@@ -1,11 +1,14 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 #
-# scripts/ab-facade.sh REV [RUNS] - the facade's map + unmap cost (bench/ab/facade-ops.c) of
-# this tree against git revision REV, side by side: both libraries built in release mode,
-# the same program linked to each, runs alternating A, B, A, B ... (default 7 each); prints
-# each case's median and spread for both and the difference. Needs the release build's
-# dependencies (scripts/deps.sh).
+# scripts/ab-facade.sh REV [RUNS|icount] - the facade's map + unmap cost
+# (bench/ab/facade-ops.c) of this tree against git revision REV, side by side: both
+# libraries built in release mode, the same program linked to each, runs alternating A, B,
+# A, B ... (default 7 each); prints each case's median and spread for both and the
+# difference. With "icount" instead of RUNS: instructions per pair under valgrind's
+# callgrind (the difference of a 2 560-pair and a 12 800-pair run of each case alone), a
+# figure the machine's load does not move. Needs the release build's dependencies
+# (scripts/deps.sh), and valgrind for icount.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REV=${1:?usage: $0 REV [RUNS]}
@@ -23,6 +26,27 @@ build() {	# build SRC_DIR BUILD_DIR OUT
 git worktree add -q --detach "$TMP/old" "$REV"
 build "$TMP/old" "$TMP/build-old" "$TMP/a"
 build . "$TMP/build-new" "$TMP/b"
+if [ "$RUNS" = icount ]; then
+	count() {	# count BIN CASE PAIRS -> instructions of the whole run
+		local out
+		out=$(mktemp)
+		FACADE_OPS_CASE=$2 valgrind --tool=callgrind --callgrind-out-file="$out" "$1" 0 "$3" \
+			>/dev/null 2>&1
+		awk '/^(summary|totals):/ {print $2; exit}' "$out"
+		rm -f "$out"
+	}
+	echo "facade map + unmap, instructions per pair (callgrind): A = $REV, B = this tree"
+	printf '%-14s %10s %10s %10s\n' case A B "B - A"
+	for c in pt-sg1 pt-sg16 pt-single strict-sg1 strict-sg16 reuse-hit; do
+		for side in a b; do
+			lo=$(count "$TMP/$side" "$c" 2560)
+			hi=$(count "$TMP/$side" "$c" 12800)
+			eval "n_$side=$(((hi - lo) / 10240))"
+		done
+		printf '%-14s %10d %10d %+10d\n' "$c" "$n_a" "$n_b" $((n_b - n_a))
+	done
+	exit 0
+fi
 for i in $(seq "$RUNS"); do
 	"$TMP/a" >>"$TMP/a.out"
 	"$TMP/b" >>"$TMP/b.out"
