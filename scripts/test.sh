@@ -14,7 +14,8 @@
 #   asan      AddressSanitizer + UBSan build, then ctest
 #   tsan      ThreadSanitizer build (IOVX_NO_RSEQ), then ctest
 #   fuzz      clang + libFuzzer build; every fuzz target runs IOVX_FUZZ_SECONDS (default 60)
-#   kernel    tests/kernel/run-qemu.sh: module builds + QEMU boots (skipped if absent)
+#   kernel    tests/kernel/run-qemu.sh: module builds + QEMU boots (skipped if absent), then
+#             tests/kernel/check-fastpath-asm.sh: no locked instruction in the cached paths
 #   kpatched  kernel-glue/mkpatched.sh builds Linux 6.12 unpatched and with dma-iommu on iovx
 #             (kernel-glue/patches/; build trees cached outside the clone, keyed by the series,
 #             the config fragments, the iovx sources and the source tarball), then
@@ -131,7 +132,7 @@ fuzz_one() {	# fuzz_one BINARY: runs one libFuzzer target for FUZZ_SECONDS
 	name=$(basename "$bin")
 	name=${name#fuzz_}
 	local work=build/fuzz/corpus-work/$name art=build/fuzz/artifacts
-	local seeds=tests/fuzz/corpus/$name
+	local seeds=tests/fuzz/corpus/${name%_inline}	# a variant shares its target's seeds
 	local dirs=("$work")
 	mkdir -p "$work" "$art"
 	[ -d "$seeds" ] && dirs+=("$seeds")
@@ -182,7 +183,10 @@ stage_kernel() {
 		return 77
 	fi
 	# A hung boot must not eat CI's budget: bound the whole stage (default 25 min).
-	timeout --kill-after=30 "${IOVX_KERNEL_TIMEOUT:-1500}" bash tests/kernel/run-qemu.sh
+	timeout --kill-after=30 "${IOVX_KERNEL_TIMEOUT:-1500}" bash tests/kernel/run-qemu.sh ||
+		return 1
+	# The module's cached alloc/free paths hold no locked instruction (names in the script).
+	bash tests/kernel/check-fastpath-asm.sh
 }
 
 stage_kpatched() {

@@ -96,6 +96,8 @@ int iovx_dma_maptab_insert(struct maptab *t, uint64_t dma, uint64_t meta, uint64
 			iovx_local_irq_restore(f);
 			continue;
 		}
+		/* M2: what a reader needs is written first; a multi-entry list has its record */
+		iovx_assert(mt_meta_nents(meta) >= 1 && (!has_rec(meta) || aux));
 		iovx_store_relaxed(&s->meta, meta);
 		iovx_store_relaxed(&s->aux, aux);
 		iovx_store_release(&s->key, key);				/* E-M1, M2 */
@@ -150,7 +152,7 @@ static int probe(struct maptab *t, uint64_t dma, const struct mt_want *w, int op
 
 	for (i = 0; i <= t->mask; i++) {
 		struct mt_slot *s = &t->slots[(h + i) & t->mask];
-		uint64_t k = iovx_load_acquire(&s->key), meta, a;			/* E-M1 */
+		uint64_t k = iovx_load_acquire(&s->key), meta, a, was;		/* E-M1 */
 		iovx_irqflags_t f;
 		bool ok, claim;
 
@@ -184,7 +186,8 @@ static int probe(struct maptab *t, uint64_t dma, const struct mt_want *w, int op
 			*busy = true;
 			continue;
 		}
-		/* Ours now: read again what may have changed between our reads and the claim. */
+		/* Ours now (M1): read again what may have changed between our reads and the claim. */
+		iovx_assert(iovx_load_relaxed(&s->key) == MT_BUSY);
 		meta = iovx_load_relaxed(&s->meta);
 		a = iovx_load_relaxed(&s->aux);
 		ok = meta_matches(meta, a, dma, w) &&
@@ -201,7 +204,10 @@ static int probe(struct maptab *t, uint64_t dma, const struct mt_want *w, int op
 		}
 		iovx_store_release(&s->key, MT_TOMB);
 		iovx_local_irq_restore(f);
-		iovx_fetch_add_relaxed(&t->live, (uint64_t)-1);
+		/* I6: a mapping is removed once, so the live count never goes below zero */
+		was = iovx_fetch_add_relaxed(&t->live, (uint64_t)-1);
+		iovx_assert(was > 0);
+		(void)was;
 		*aux = a;
 		return 0;
 	}

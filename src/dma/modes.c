@@ -134,9 +134,14 @@ static void strict_release(struct iovx_dma_domain *dom, uint64_t iova, uint64_t 
 			   struct iovx_iommu_freelist *fl, int sync_err)
 {
 	if (!sync_err) {
+		int e;
+
 		if (fl->head)
 			dom->iommu->ops->free_pages(dom->iommu, fl);
-		(void)iovx_iova_free(dom->iovad, iova >> dom->shift, len >> dom->shift);
+		/* I1, I2: freed once, after the sync that covered its unmap */
+		e = iovx_iova_free(dom->iovad, iova >> dom->shift, len >> dom->shift);
+		iovx_assert(!e);
+		(void)e;
 		return;
 	}
 	DMA_STAT_ADD(dom, leaked_pages, len >> dom->shift);
@@ -241,6 +246,8 @@ static int strict_map_sg(struct iovx_dma_domain *dom, struct iovx_dma_sg *sg,
 	if (pfn < 0)
 		return (int)pfn;
 	iova = (uint64_t)pfn << dom->shift;
+	/* inside the domain's space (the mask may have moved since the allocation) */
+	iovx_assert(iova + total - 1 <= dom->dma_last);
 
 	/* Map: one IOMMU call per physically contiguous run of padded segments. */
 	run_pos = 0;

@@ -251,15 +251,22 @@ static int ring_release(struct iovx_inval *ctx, struct fq_ring *r, bool remote, 
 				continue;
 			break;
 		}
+		/* I2: the flush that made it DONE began after the entry was published */
+		iovx_assert((t >> 2) > iovx_load_relaxed(&c->gen));
 		if (t & FQ_TK_BAD) {
 			quarantine_range(ctx, c->npages, c->pg_head);
 		} else {
+			int e;
+
 			if (c->pg_head) {
 				struct iovx_iommu_freelist l = { c->pg_head, c->pg_tail, c->pg_nr };
 
 				iovx_iommu_freelist_splice(&freed, &l);
 			}
-			(void)iovx_iova_free(ctx->iovad, c->pfn, c->npages);
+			/* I1/I6: the range was allocated and is freed once, here */
+			e = iovx_iova_free(ctx->iovad, c->pfn, c->npages);
+			iovx_assert(!e);
+			(void)e;
 			nrel++;
 		}
 		iovx_inval_fq_consume_sc(r, pos);			/* E-F2 */
@@ -370,14 +377,21 @@ static struct fq_cell *covered_cell(struct fq_ring *r, uint64_t pos, uint64_t F,
 				    uint64_t *pfn, uint64_t *npages, uint64_t *t_enq)
 {
 	struct fq_cell *c = iovx_inval_fq_peek_sc(r, pos);
+	uint64_t gen;
 
 	if (!c || iovx_load_acquire(&c->taken) != F << 2)
 		return NULL;
 	*pfn = iovx_load_relaxed(&c->pfn);
 	*npages = iovx_load_relaxed(&c->npages);
 	*t_enq = iovx_load_relaxed(&c->t_enq);
+	gen = iovx_load_relaxed(&c->gen);
 	iovx_fence_acquire();					/* E-G6 */
-	return iovx_load_relaxed(&c->taken) == F << 2 ? c : NULL;
+	if (iovx_load_relaxed(&c->taken) != F << 2)
+		return NULL;
+	/* L1: F covers only what was published before it began (read while F covered it) */
+	iovx_assert(F > gen);
+	(void)gen;
+	return c;
 }
 
 /*

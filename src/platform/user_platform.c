@@ -4,6 +4,7 @@
  */
 #define _GNU_SOURCE
 #include "platform.h"
+#include <iovx/static/iova_layout.h>
 
 #include <sched.h>
 #include <stdio.h>
@@ -180,3 +181,9 @@ int iovx_rseq_fence_cpu(unsigned int cpu)
 	return 0;
 }
 #endif
+
+/*
+ * The IOVA domain layout this library was built with (iovx/static/iova_layout.h): what a
+ * program built with the inline fast path links against.
+ */
+IOVX_API const int IOVX_IOVA_LAYOUT_SYM(IOVX_IOVA_LAYOUT_VERSION) = IOVX_IOVA_LAYOUT_VERSION;

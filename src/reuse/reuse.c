@@ -47,6 +47,20 @@
  *        the map sees DYING and does not use the entry.
  *   E-R3 the release decrement of an unmap pairs with the acquire load of the stop's drain
  *        loop: the device work done under the reference happens before the teardown.
+ *   E-R4 a bucket's bit lock: the acquiring CAS pairs with the unlocking store-release of
+ *        the previous writer (chain writes are ordered writer to writer).
+ *   E-R5 the free slot stack (index + tag word): a push's release CAS publishes the slot's
+ *        next link and its released state to the pop's acquire.
+ *   E-R6 the linger list: a push's release CAS publishes lnext; the reaper's exchange takes
+ *        the whole list with acquire.
+ *   E-R7 the reaping flag: one reaper at a time; its release store orders the list it put
+ *        back before the next reaper.
+ *   E-R8 the registry and users: a registered domain (release CAS) is seen by a stop's
+ *        RCU-protected acquire read; a stop counts itself in users (acq_rel) before using
+ *        the domain and leaves after; destroy unregisters, waits a grace period, then waits
+ *        (acquire) for users to reach 0.
+ *   E-R9 pending call_rcu callbacks: each callback's final acq_rel decrement is its last
+ *        touch of the table; destroy's acquire read decides whether to wait (rcu_barrier).
  */
 #include "dma/dma_internal.h"
 #include <iovx/reuse.h>
@@ -196,7 +210,7 @@ static uintptr_t bucket_lock(uintptr_t *b, iovx_irqflags_t *f)
 		uintptr_t v = iovx_load_relaxed(b);
 
 		iovx_local_irq_save(*f);
-		if (!(v & 1) && iovx_cmpxchg_acq_rel(b, &v, v | 1))
+		if (!(v & 1) && iovx_cmpxchg_acq_rel(b, &v, v | 1))	/* E-R4 */
 			return v;
 		iovx_local_irq_restore(*f);
 		iovx_cpu_relax();
@@ -252,9 +266,9 @@ static void unlink_chain(uintptr_t *b, struct rentry *e, bool dchain)
 	}
 	/* Readers on e keep walking through e's own next pointer, which stays valid (R3). */
 	if (dchain)
-		iovx_store_release(&prev->dnext, next);
+		iovx_store_release(&prev->dnext, next);	/* E-R1 */
 	else
-		iovx_store_release(&prev->knext, next);
+		iovx_store_release(&prev->knext, next);	/* E-R1 */
 	bucket_unlock(b, head, f);
 }
 
@@ -268,13 +282,13 @@ static void slot_push(struct iovx_rtab *t, uint32_t idx)
 	do {
 		iovx_store_relaxed(&t->free_next[idx], (uint32_t)top);
 		nt = ((top >> 32) + 1) << 32 | (idx + 1);
-	} while (!iovx_cmpxchg_acq_rel(&t->free_top, &top, nt));
+	} while (!iovx_cmpxchg_acq_rel(&t->free_top, &top, nt));	/* E-R5 */
 }
 
 /* Pops a free slot, or NULL. The tag in the top word defeats ABA. */
 static struct rentry *slot_pop(struct iovx_rtab *t)
 {
-	uint64_t top = iovx_load_acquire(&t->free_top), nt;
+	uint64_t top = iovx_load_acquire(&t->free_top), nt;	/* E-R5 */
 
 	for (;;) {
 		uint32_t i = (uint32_t)top;
@@ -282,7 +296,7 @@ static struct rentry *slot_pop(struct iovx_rtab *t)
 		if (!i)
 			return NULL;
 		nt = ((top >> 32) + 1) << 32 | iovx_load_relaxed(&t->free_next[i - 1]);
-		if (iovx_cmpxchg_acq_rel(&t->free_top, &top, nt))
+		if (iovx_cmpxchg_acq_rel(&t->free_top, &top, nt))	/* E-R5 */
 			break;
 	}
 	return &t->slab[(uint32_t)top - 1];
@@ -306,8 +320,10 @@ static void rentry_free_rcu(struct iovx_rcu_head *head)
 	struct rentry *e = (struct rentry *)((char *)head - offsetof(struct rentry, rcu));
 	struct iovx_rtab *t = e->tab;
 
+	/* R3: a slot is free only as R_DYING, so a hint reader never takes a reference on it */
+	iovx_assert(iovx_load_relaxed(&e->ref) & R_DYING);
 	rentry_release(t, e);
-	iovx_fetch_add_acq_rel(&t->pending, (uint64_t)-1);	/* last touch of t */
+	iovx_fetch_add_acq_rel(&t->pending, (uint64_t)-1);	/* E-R9; last touch of t */
 }
 
 /* ------------------------------------------------------------------ references */
@@ -318,7 +334,7 @@ static inline bool rget(struct rentry *e, uint64_t *prev)
 	uint64_t r = iovx_load_relaxed(&e->ref);
 
 	while (!(r & R_DYING) && (r & R_COUNT) != R_COUNT)
-		if (iovx_cmpxchg_acq_rel(&e->ref, &r, r + 1)) {
+		if (iovx_cmpxchg_acq_rel(&e->ref, &r, r + 1)) {	/* E-R2 */
 			*prev = r;
 			return true;
 		}
@@ -331,7 +347,7 @@ static inline bool rput(struct rentry *e)
 	uint64_t r = iovx_load_relaxed(&e->ref);
 
 	while (r & R_COUNT)
-		if (iovx_cmpxchg_acq_rel(&e->ref, &r, r - 1))
+		if (iovx_cmpxchg_acq_rel(&e->ref, &r, r - 1))	/* E-R3 */
 			return true;
 	return false;
 }
@@ -385,7 +401,7 @@ static void linger_push(struct iovx_rtab *t, struct rentry *e)
 
 	do {
 		e->lnext = old;
-	} while (!iovx_cmpxchg_acq_rel(&t->linger, &old, e));
+	} while (!iovx_cmpxchg_acq_rel(&t->linger, &old, e));	/* E-R6 */
 	if (!old && t->timer_ok)
 		iovx_timer_arm(&t->timer, t->linger_ns / 2);
 }
@@ -414,7 +430,7 @@ static bool rput_opp(struct iovx_dma_domain *dom, struct rentry *e, bool user)
 			if (!(r & (R_LINGER | R_DYING)))
 				nr |= R_LINGER;
 		}
-		if (iovx_cmpxchg_acq_rel(&e->ref, &r, nr)) {
+		if (iovx_cmpxchg_acq_rel(&e->ref, &r, nr)) {	/* E-R3 */
 			if ((nr ^ r) & R_LINGER)
 				linger_push(t, e);
 			/*
@@ -446,10 +462,13 @@ static int teardown(struct iovx_dma_domain *dom, struct rentry *e)
 {
 	struct iovx_rtab *t = dom->rtab;
 	const struct iovx_dma_mode_ops *m = t->base;
+	uint64_t was;
 	int err;
 
 	while (iovx_load_acquire(&e->ref) & R_COUNT)				/* E-R3 */
 		iovx_cond_resched();
+	/* R2: DYING for good and no reference: nobody can use the translation any more */
+	iovx_assert(iovx_load_relaxed(&e->ref) & R_DYING);
 	/*
 	 * A revivable mapping was unmapped by its user up to linger_ns ago: invalidate now
 	 * (strict), so the device reaches it for at most the deferred bound in all. An
@@ -464,7 +483,9 @@ static int teardown(struct iovx_dma_domain *dom, struct rentry *e)
 	unlink_chain(&t->kb[e->hash & t->bmask], e, false);
 	unlink_chain(&t->db[dhash(e->dma) & t->bmask], e, true);
 	iovx_fetch_add_relaxed(&t->dead_hits, iovx_load_relaxed(&e->hits));
-	iovx_fetch_add_relaxed(e->ovf ? &t->novf : &t->nentries, (uint64_t)-1);
+	was = iovx_fetch_add_relaxed(e->ovf ? &t->novf : &t->nentries, (uint64_t)-1);
+	iovx_assert(was > 0);		/* I6: each entry counted once, torn down once */
+	(void)was;
 	iovx_fetch_add_relaxed(&t->pending, 1);
 	iovx_call_rcu(&e->rcu, rentry_free_rcu);				/* R3 */
 	return err;
@@ -483,18 +504,18 @@ static void reap(struct iovx_dma_domain *dom, bool force)
 	uint32_t idle = 0;
 	uint64_t now, n = 0;
 
-	if (!iovx_cmpxchg_acq_rel(&t->reaping, &idle, 1u))
+	if (!iovx_cmpxchg_acq_rel(&t->reaping, &idle, 1u))	/* E-R7 */
 		return;
 	now = iovx_now_ns();
 	iovx_store_relaxed(&t->last_reap, now);
 	iovx_store_relaxed(&t->coarse_now, now);
-	list = iovx_xchg_acq_rel(&t->linger, (struct rentry *)NULL);
+	list = iovx_xchg_acq_rel(&t->linger, (struct rentry *)NULL);	/* E-R6 */
 	while (list) {
 		uint64_t r, since;
 
 		e = list;
 		list = e->lnext;
-		r = iovx_load_acquire(&e->ref);
+		r = iovx_load_acquire(&e->ref);	/* E-R3 */
 		for (;;) {
 			if (r & R_DYING) {
 				if (r & R_COUNT)
@@ -504,12 +525,13 @@ static void reap(struct iovx_dma_domain *dom, bool force)
 				break;
 			}
 			if (r & R_COUNT) {			/* revived: off the list */
-				if (iovx_cmpxchg_acq_rel(&e->ref, &r, r & ~R_LINGER))
+				if (iovx_cmpxchg_acq_rel(&e->ref, &r, r & ~R_LINGER))	/* E-R2 */
 					break;
 				continue;
 			}
 			since = iovx_load_relaxed(&e->idle_since);
 			if (force || (now > since && now - since >= t->linger_ns)) {
+				/* E-R2 */
 				if (iovx_cmpxchg_acq_rel(&e->ref, &r, R_DYING | R_LINGER)) {
 					(void)teardown(dom, e);
 					n++;
@@ -530,12 +552,12 @@ keep_it:
 
 		do {
 			last->lnext = old;
-		} while (!iovx_cmpxchg_acq_rel(&t->linger, &old, keep));
+		} while (!iovx_cmpxchg_acq_rel(&t->linger, &old, keep));	/* E-R6 */
 		if (t->timer_ok)
 			iovx_timer_arm(&t->timer, t->linger_ns / 2);
 	}
 	iovx_fetch_add_relaxed(&t->expired, n);
-	iovx_store_release(&t->reaping, 0u);
+	iovx_store_release(&t->reaping, 0u);	/* E-R7 */
 }
 
 /* Drops a reference: user is false for a transient one (a hint check). */
@@ -580,6 +602,7 @@ static int evict(struct iovx_dma_domain *dom, unsigned int max)
 			want = EVICT_PICK;
 		/* the want idle entries with the smallest stamps, in one pass */
 		for (i = 0; i <= t->bmask; i++) {
+			/* E-R1 */
 			for (e = bucket_first(&t->kb[i]); e; e = iovx_load_acquire(&e->knext)) {
 				uint64_t st;
 
@@ -721,6 +744,7 @@ static struct rentry *find_key(struct iovx_rtab *t, uint64_t h, unsigned int kda
 {
 	struct rentry *e;
 
+	/* E-R1 */
 	for (e = bucket_first(&t->kb[h & t->bmask]); e; e = iovx_load_acquire(&e->knext)) {
 		if (!rkey_eq(e, h, kda, kmask, segs, n) ||
 		    (sg && (e->dma != sg[0].dma_address || !outs_match(e, sg))))
@@ -779,8 +803,10 @@ static void publish(struct iovx_rtab *t, struct rentry *e)
 	 * unmap_single and syncs see it. Until then the word is R_DYING: a concurrent stop
 	 * waits for it (an "other owner"), an eviction skips it, a lookup misses.
 	 */
+	/* nobody could take it yet (a reused slot may still carry the reaper's R_LINGER) */
+	iovx_assert((iovx_load_relaxed(&e->ref) & (R_DYING | R_COUNT)) == R_DYING);
 	link_entry(t, e);
-	iovx_store_release(&e->ref, 1ull);
+	iovx_store_release(&e->ref, 1ull);				/* E-R1 */
 }
 
 /* The padded IOVA extent of one segment (as the base mode lays them out). */
@@ -1045,6 +1071,7 @@ int iovx_rtab_single_op(struct iovx_dma_domain *dom, uint64_t dma, uint64_t size
 	int ret = -ENOENT;
 
 	iovx_rcu_read_lock();
+	/* E-R1 */
 	for (e = bucket_first(&t->db[dhash(dma) & t->bmask]); e; e = iovx_load_acquire(&e->dnext)) {
 		if (e->dma != dma || (e->kda & RKIND_SG) || (e->kda >> 1 & 3) != dir)
 			continue;
@@ -1085,6 +1112,7 @@ bool iovx_rtab_owns(struct iovx_dma_domain *dom, uint64_t dma, uint64_t first)
 	bool owns = false;
 
 	iovx_rcu_read_lock();
+	/* E-R1 */
 	for (e = bucket_first(&t->db[dhash(dma) & t->bmask]); e; e = iovx_load_acquire(&e->dnext))
 		if (e->dma == dma && (iovx_load_relaxed(&e->ref) & R_COUNT) &&
 		    (first == RTAB_ANY || e->seg[0].addr == first)) {
@@ -1120,6 +1148,7 @@ static int stop_range(struct iovx_dma_domain *dom, uint64_t lo, uint64_t hi)
 		iovx_rcu_read_lock();
 		for (i = 0; i <= t->bmask && (iovx_load_relaxed(&t->nentries) ||
 					      iovx_load_relaxed(&t->novf)); i++) {
+			/* E-R1 */
 			for (e = bucket_first(&t->kb[i]); e; e = iovx_load_acquire(&e->knext)) {
 				uint64_t r;
 
@@ -1131,7 +1160,7 @@ static int stop_range(struct iovx_dma_domain *dom, uint64_t lo, uint64_t hi)
 					need_reap |= !!(r & R_LINGER);
 					continue;
 				}
-				if (!iovx_cmpxchg_acq_rel(&e->ref, &r, r | R_DYING)) {
+				if (!iovx_cmpxchg_acq_rel(&e->ref, &r, r | R_DYING)) {	/* E-R2 */
 					others = true;		/* changed: look again */
 					continue;
 				}
@@ -1214,12 +1243,12 @@ static int stop_all(uint64_t lo, uint64_t hi)
 		iovx_rcu_read_lock();
 		d = iovx_rcu_dereference(rt_registry[i]);
 		if (d)
-			iovx_fetch_add_acq_rel(&d->rtab->users, 1);
+			iovx_fetch_add_acq_rel(&d->rtab->users, 1);	/* E-R8 */
 		iovx_rcu_read_unlock();
 		if (!d)
 			continue;
 		r = stop_range(d, lo, hi);
-		iovx_fetch_add_acq_rel(&d->rtab->users, (uint64_t)-1);
+		iovx_fetch_add_acq_rel(&d->rtab->users, (uint64_t)-1);	/* E-R8 */
 		if (r < 0 && !err)
 			err = r;
 		else if (r > 0)
@@ -1322,6 +1351,7 @@ int iovx_dma_get_reuse_stats(struct iovx_dma_domain *dom, struct iovx_reuse_stat
 	hits = iovx_load_relaxed(&t->dead_hits);
 	iovx_rcu_read_lock();
 	for (i = 0; i <= t->bmask; i++) {
+		/* E-R1 */
 		for (e = bucket_first(&t->kb[i]); e; e = iovx_load_acquire(&e->knext)) {
 			uint64_t r = iovx_load_relaxed(&e->ref);
 
@@ -1390,7 +1420,7 @@ int iovx_rtab_init(struct iovx_dma_domain *dom, unsigned int order, bool revive,
 	for (r = 0; r < RT_MAX_DOMAINS; r++) {
 		struct iovx_dma_domain *none = NULL;
 
-		if (iovx_cmpxchg_acq_rel(&rt_registry[r], &none, dom)) {
+		if (iovx_cmpxchg_acq_rel(&rt_registry[r], &none, dom)) {	/* E-R8 */
 			t->reg_slot = r;
 			break;
 		}
@@ -1408,6 +1438,7 @@ int iovx_rtab_init(struct iovx_dma_domain *dom, unsigned int order, bool revive,
 	if (revive) {
 		r = iovx_timer_init(&t->timer, reap_timer, dom);
 		if (r) {
+			/* E-R8 */
 			iovx_store_release(&rt_registry[t->reg_slot], (struct iovx_dma_domain *)NULL);
 			goto fail;
 		}
@@ -1442,11 +1473,11 @@ uint64_t iovx_rtab_fini(struct iovx_dma_domain *dom)
 		iovx_timer_destroy(&t->timer);
 		t->timer_ok = false;
 	}
-	iovx_store_release(&rt_registry[t->reg_slot], (struct iovx_dma_domain *)NULL);
+	iovx_store_release(&rt_registry[t->reg_slot], (struct iovx_dma_domain *)NULL);	/* E-R8 */
 	iovx_synchronize_rcu();		/* a stop that saw us has counted itself in users */
-	while (iovx_load_acquire(&t->users))
+	while (iovx_load_acquire(&t->users))	/* E-R8 */
 		iovx_cond_resched();
-	if (iovx_load_acquire(&t->pending))
+	if (iovx_load_acquire(&t->pending))	/* E-R9 */
 		iovx_rcu_barrier();	/* entries torn down earlier are released */
 	for (i = 0; i <= t->bmask; i++) {
 		struct rentry *e = bucket_first(&t->kb[i]), *next;

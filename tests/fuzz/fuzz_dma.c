@@ -22,6 +22,8 @@
 #include <iovx/dma.h>
 #include <iovx/sim.h>
 
+#include "fuzz_input.h"
+
 #define PG		4096ull
 #define ARENA_PAGES	32
 #define SLOTS		8
@@ -41,24 +43,6 @@ static uint8_t *arena;
 #define CHECK(c) do { if (!(c)) { fprintf(stderr, "fuzz_dma: %s failed at line %d\n", #c, \
 					      __LINE__); abort(); } } while (0)
 
-struct in {
-	const uint8_t *p;
-	size_t n;
-};
-
-static uint64_t get(struct in *in, unsigned int bytes)
-{
-	uint64_t v = 0;
-
-	while (bytes--) {
-		v = v << 8 | (in->n ? *in->p : 0);
-		if (in->n) {
-			in->p++;
-			in->n--;
-		}
-	}
-	return v;
-}
 
 static uint64_t first_page(const struct live *l)
 {

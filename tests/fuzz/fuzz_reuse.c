@@ -50,6 +50,8 @@
 #include <iovx/reuse.h>
 #include <iovx/sim.h>
 
+#include "fuzz_input.h"
+
 #define PG		4096ull
 #define ARENA_PAGES	16
 #define ARENA		(ARENA_PAGES * PG)
@@ -177,24 +179,6 @@ static uint8_t *arena;
 static uint8_t model[ARENA];
 static uint8_t buf[3 * ARENA];
 
-struct in {
-	const uint8_t *p;
-	size_t n;
-};
-
-static uint64_t get(struct in *in, unsigned int bytes)
-{
-	uint64_t v = 0;
-
-	while (bytes--) {
-		v = v << 8 | (in->n ? *in->p : 0);
-		if (in->n) {
-			in->p++;
-			in->n--;
-		}
-	}
-	return v;
-}
 
 static uint64_t arena_pa(uint64_t off)
 {

@@ -323,6 +323,26 @@ static int probe_closed(struct iovx_stress_thread *th, struct buf *b, const char
 	return 0;
 }
 
+/*
+ * A stop of a buffer's bytes in one of three ways: kind 0 through one domain, 1 the sg-list
+ * mark (every domain), 2 the buffer-level call on one byte inside it (every domain).
+ */
+static int stop_by(unsigned int kind, struct iovx_dma_domain *dom, uint8_t *mem,
+		   struct iovx_dma_sg *tmpl, const char **how)
+{
+	switch (kind) {
+	case 0:
+		*how = "iovx_dma_stop_reuse";
+		return iovx_dma_stop_reuse(dom, (uintptr_t)mem, BUF_PAGES * PG);
+	case 1:
+		*how = "iovx_sg_mark_stop_reuse";
+		return iovx_sg_mark_stop_reuse(tmpl, BUF_PAGES);
+	default:
+		*how = "iovx_buf_stop_reuse";
+		return iovx_buf_stop_reuse((uintptr_t)mem + PG + 5, 1);
+	}
+}
+
 static int stopper(struct iovx_stress_thread *th)
 {
 	unsigned int turn = 0;
@@ -337,20 +357,7 @@ static int stopper(struct iovx_stress_thread *th)
 		/* No map of b in flight; references may be held, and are dropped meanwhile. */
 		wait_gate(b, ~GATE_CLOSED & ~GATE_IN_MASK);
 		holders = (__atomic_load_n(&b->gate, __ATOMIC_ACQUIRE) & GATE_IN_MASK) != 0;
-		switch (turn++ % 3) {
-		case 0:
-			how = "iovx_dma_stop_reuse";
-			r = iovx_dma_stop_reuse(dom, (uintptr_t)b->mem, BUF_PAGES * PG);
-			break;
-		case 1:
-			how = "iovx_sg_mark_stop_reuse";
-			r = iovx_sg_mark_stop_reuse(b->tmpl, BUF_PAGES);
-			break;
-		default:
-			how = "iovx_buf_stop_reuse";
-			r = iovx_buf_stop_reuse((uintptr_t)b->mem + PG + 5, 1);
-			break;
-		}
+		r = stop_by(turn++ % 3, dom, b->mem, b->tmpl, &how);
 		if (r < 0) {
 			iovx_stress_fail(th, "%s of buffer %td: %d", how, b - bufs, r);
 			return -1;
@@ -1107,24 +1114,14 @@ static int pstopper(struct iovx_stress_thread *th)
 			p0[d] = __atomic_load_n(&b->rec_pos[d], __ATOMIC_ACQUIRE);
 		begin = __atomic_fetch_add(&P.tick, 1, __ATOMIC_SEQ_CST);
 		__atomic_fetch_add(&P.stop_seq, 1, __ATOMIC_RELAXED);
-		switch (kind) {
-		case 0:
+		d = 0;
+		if (kind == 0) {
 			/* one domain: the open one's maps may stay; probe the others */
 			d = c->ndom == 1 ? 0 : (open + 1) % c->ndom;
 			if (c->race)
 				dmask = 1u << d;
-			how = "iovx_dma_stop_reuse";
-			r = iovx_dma_stop_reuse(P.dom[d], (uintptr_t)b->mem, BUF_PAGES * PG);
-			break;
-		case 1:
-			how = "iovx_sg_mark_stop_reuse";
-			r = iovx_sg_mark_stop_reuse(b->tmpl, BUF_PAGES);
-			break;
-		default:
-			how = "iovx_buf_stop_reuse";
-			r = iovx_buf_stop_reuse((uintptr_t)b->mem + PG + 5, 1);
-			break;
 		}
+		r = stop_by(kind, P.dom[d], b->mem, b->tmpl, &how);
 		if (r < 0) {
 			iovx_stress_fail(th, "%s: %d", how, r);
 			return -1;

@@ -25,6 +25,10 @@
 extern const ptrdiff_t __rseq_offset;
 #endif
 
+/* The layout check: an object built from these headers needs the library of their layout. */
+__attribute__((used)) static const int *const iovx_iova_layout_ref =
+	&IOVX_IOVA_LAYOUT_SYM(IOVX_IOVA_LAYOUT_VERSION);
+
 static inline uint64_t iovx_iova_order_inline(uint64_t npages)
 {
 	/*
@@ -63,7 +67,11 @@ static inline int64_t iovx_iova_alloc_inline(struct iovx_iova_domain *dom, uint6
 
 	if (__builtin_expect(dom && npages - 1 < f->inline_np, 1)) {
 		uint64_t order = iovx_iova_order_inline(npages);
-		uint64_t v = iovx_rseq_cls_pop_at(__rseq_offset, f->caches, order, limit_pfn,
+		uint64_t v;
+
+		if (order >= IOVX_IOVA_NR_CLASSES)	/* as in the free below */
+			__builtin_unreachable();
+		v = iovx_rseq_cls_pop_at(__rseq_offset, f->caches, order, limit_pfn,
 						  1ull << order);
 
 		if (__builtin_expect(v != 0, 1))
@@ -82,6 +90,9 @@ static inline int iovx_iova_free_inline(struct iovx_iova_domain *dom, uint64_t p
 	if (__builtin_expect(dom && npages - 1 < f->inline_np, 1)) {
 		uint64_t order = iovx_iova_order_inline(npages);
 
+		/* inline_np <= 2^(NR_CLASSES - 1): no cost, tells the compiler what holds */
+		if (order >= IOVX_IOVA_NR_CLASSES)
+			__builtin_unreachable();
 		if (__builtin_expect(iovx_iova_ror_inline(pfn, order) - f->blk_lo[order] <=
 				     f->blk_span[order], 1) &&
 		    __builtin_expect(iovx_rseq_cls_push_at(__rseq_offset, f->caches, order,

@@ -7,13 +7,27 @@
  * mimalloc's inline fast paths do the same). Its layout is tied to the library build it
  * came with; IOVX_IOVA_LAYOUT_VERSION changes whenever it changes.
  */
+/*
+ * Before the guard: with IOVX_INLINE_FASTPATH, iovx/iova.h includes iovx/static/iova.h,
+ * which comes back here and must find the layout whole; when this header is included
+ * first, that inner inclusion defines it and the outer one is then skipped.
+ */
+#include <iovx/iova.h>
+
 #ifndef IOVX_STATIC_IOVA_LAYOUT_H
 #define IOVX_STATIC_IOVA_LAYOUT_H
 
 #include <stdint.h>
-#include <iovx/iova.h>
 
 #define IOVX_IOVA_LAYOUT_VERSION 3
+/*
+ * The library defines iovx_iova_layout_v<IOVX_IOVA_LAYOUT_VERSION>; every file built with
+ * the inline path refers to the one of its headers (iovx/static/iova.h), so a program
+ * whose headers and library disagree on the layout fails to link, naming the symbol.
+ */
+#define IOVX_IOVA_LAYOUT_SYM2(v) iovx_iova_layout_v##v
+#define IOVX_IOVA_LAYOUT_SYM(v) IOVX_IOVA_LAYOUT_SYM2(v)
+extern const int IOVX_IOVA_LAYOUT_SYM(IOVX_IOVA_LAYOUT_VERSION);
 #define IOVX_IOVA_NR_CLASSES (IOVX_IOVA_MAX_CACHED_ORDER + 1)
 /* byte offset, inside a per-CPU cache, of the pointer to class c's loaded magazine */
 #define IOVX_IOVA_LOADED_OFF(c) (8u + 8u * (unsigned int)(c))

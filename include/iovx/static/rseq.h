@@ -37,12 +37,18 @@
  *   E-RS2 detach's commit is a locked cmpxchg (full barrier) pairing with the owner's
  *         store-release on re-attach and with a remote detacher's CAS.
  */
+/*
+ * Before the guard: included first, this header needs the layout, and the layout header
+ * (through iovx/iova.h with IOVX_INLINE_FASTPATH) comes back here, fully, once the layout
+ * is known.
+ */
+#include <iovx/static/iova_layout.h>
+
 #ifndef IOVX_STATIC_RSEQ_H
 #define IOVX_STATIC_RSEQ_H
 
 #include <stddef.h>
 #include <stdint.h>
-#include <iovx/static/iova_layout.h>
 
 #define IOVX_RSEQ_SLOT_SHIFT 8
 
