@@ -8,10 +8,13 @@
 #            objects, so only what the series and iovx touch is compiled again)
 #   base     the unpatched baseline only
 #   patched  the patched kernel only (builds the baseline first when it is missing)
+#   release  the patched kernel without IOMMU_IOVX_KUNIT_TEST (iovx without its test hooks
+#            and assertions: the one to measure), tree patched-rel/
 #   check    the series against a fresh extraction: `git apply --check`, the tree's own
 #            scripts/checkpatch.pl --strict (no errors), and a W=1 build of the files the
 #            series touches (no warning the unpatched files do not have)
-#   paths    prints "base <bzImage>" and "patched <bzImage>" (nothing is built)
+#   paths    prints "base <bzImage>", "patched <bzImage>" and "patched-rel <bzImage>"
+#            (nothing is built)
 #
 # Layout under ${IOVX_KCACHE:-/var/cache/iovx}/linux-6.12-<tarball hash>/:
 #   base/                  the extracted tarball, never modified; objects in base/kbuild-out/
@@ -61,6 +64,7 @@ srcid=$(cat "$idfile")
 top=$kcache/linux-6.12-$srcid
 base=$top/base
 patched=$top/patched
+patched_rel=$top/patched-rel
 
 mapfile -t series < <(grep -v -e '^#' -e '^[[:space:]]*$' "$pdir/series")
 
@@ -177,10 +181,10 @@ stage_iovx() {
 }
 
 patched_key() {
-	local stage=$1
+	local stage=$1 frag=$2
 	{
 		echo "layout $layout src $srcid"
-		cat "$pdir/kernel.config" "$pdir/iovx.config"
+		cat "$pdir/kernel.config" "$frag"
 		for p in "${series[@]}"; do cat "$pdir/$p"; done
 		(cd "$stage" && find . -type f | sort | xargs sha256sum)
 	} | sha256sum | cut -c1-40
@@ -191,18 +195,20 @@ patch_files() {
 	sed -n -e 's|^+++ b/\(.*\)$|\1|p' "$@" | sort -u
 }
 
+# build_patched [TREE FRAGMENT]: the patched kernel in TREE (default patched/) configured with
+# kernel.config and FRAGMENT (default iovx.config).
 build_patched() {
-	local stage key f e
+	local patched=${1:-$patched} frag=${2:-$pdir/iovx.config} stage key f e
 	build_base
 	stage=$top/stage-iovx
 	stage_iovx "$stage"
-	key=$(patched_key "$stage")
+	key=$(patched_key "$stage" "$frag")
 	if [ -f "$patched/kbuild-out/arch/x86/boot/bzImage" ] &&
 	   [ "$(cat "$patched/kbuild-out/.iovx-key" 2>/dev/null)" = "$key" ]; then
-		log "patched: up to date (key ${key:0:12})"
+		log "$(basename "$patched"): up to date (key ${key:0:12})"
 		return 0
 	fi
-	log "patched: new tree from base (hard links) and base's objects"
+	log "$(basename "$patched"): new tree from base (hard links) and base's objects"
 	rm -rf "$patched"
 	mkdir -p "$patched"
 	for e in "$base"/* "$base"/.[!.]*; do
@@ -222,7 +228,7 @@ build_patched() {
 		(cd "$patched" && git apply --whitespace=nowarn "$pdir/$f") || fail "series: $f does not apply"
 	done
 	cp -a "$stage" "$patched/drivers/iommu/iovx"
-	build_tree "$patched" "$key" "$pdir/kernel.config" "$pdir/iovx.config"
+	build_tree "$patched" "$key" "$pdir/kernel.config" "$frag"
 }
 
 check_series() {
@@ -254,10 +260,12 @@ check_series() {
 	wp=$top/w1-patched.log
 	local objs iobjs tobjs nb np ni nt
 	objs=$(cd "$pdir" && patch_files "${series[@]}" | sed -n 's/\.c$/.o/p' | tr '\n' ' ')
-	iobjs=$(cd "$patched" && find drivers/iommu/iovx -name '*.c' ! -name 'selftest*.c' \
-		! -name kunit.c | sed 's/\.c$/.o/' | sort | tr '\n' ' ')
-	tobjs=$(cd "$patched" && find drivers/iommu/iovx -name 'selftest*.c' -o -name kunit.c |
-		sed 's/\.c$/.o/' | sort | tr '\n' ' ')
+	iobjs=$(sed -n -e 's/^iovx-y := //p' -e 's/^iovx-y += //p' \
+		"$patched/drivers/iommu/iovx/Makefile" | tr ' ' '\n' | grep . |
+		sed 's|^|drivers/iommu/iovx/|' | tr '\n' ' ')
+	tobjs=$(sed -n 's/^iovx-\$(CONFIG_IOMMU_IOVX_KUNIT_TEST) += //p' \
+		"$patched/drivers/iommu/iovx/Makefile" | tr ' ' '\n' | grep . |
+		sed 's|^|drivers/iommu/iovx/|' | tr '\n' ' ')
 	# shellcheck disable=SC2086
 	make -C "$base" O="$base/kbuild-out" W=1 -j"$jobs" $objs > "$wb" 2>&1 || true
 	# shellcheck disable=SC2086
@@ -295,7 +303,11 @@ base)	build_base
 patched) build_patched
 	echo "mkpatched: OK patched $patched/kbuild-out/arch/x86/boot/bzImage" ;;
 check)	check_series ;;
+release) grep -v '_KUNIT_TEST=' "$pdir/iovx.config" > "$top/iovx-rel.config"
+	build_patched "$patched_rel" "$top/iovx-rel.config"
+	echo "mkpatched: OK patched-rel $patched_rel/kbuild-out/arch/x86/boot/bzImage" ;;
 paths)	echo "base $base/kbuild-out/arch/x86/boot/bzImage"
-	echo "patched $patched/kbuild-out/arch/x86/boot/bzImage" ;;
-*)	echo "usage: $0 [build|base|patched|check|paths]" >&2; exit 2 ;;
+	echo "patched $patched/kbuild-out/arch/x86/boot/bzImage"
+	echo "patched-rel $patched_rel/kbuild-out/arch/x86/boot/bzImage" ;;
+*)	echo "usage: $0 [build|base|patched|release|check|paths]" >&2; exit 2 ;;
 esac
