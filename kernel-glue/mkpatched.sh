@@ -144,7 +144,8 @@ portable_sources() {
 
 # Writes drivers/iommu/iovx/ of the patched tree into $1: the portable sources, every header
 # under src/ and include/iovx/, the kernel shim (kernel-glue/*.h, stdinc/, platform_kernel.c,
-# hooks.c), the in-tree glue and KUnit suite (kernel-glue/intree/) and a Makefile. The Kconfig
+# hooks.c), the in-tree glue and KUnit suite (kernel-glue/intree/), the self-tests the suite
+# runs (tests/kernel/selftest/, into kernel-glue/) and a Makefile. The Kconfig
 # options (IOMMU_IOVX, IOMMU_IOVX_KUNIT_TEST) come with the series, in drivers/iommu/Kconfig.
 stage_iovx() {
 	local dst=$1 f objs="" kobjs=""
@@ -152,11 +153,15 @@ stage_iovx() {
 	mkdir -p "$dst"
 	(cd "$root" && { portable_sources; find src include/iovx kernel-glue -name '*.h'; \
 		echo kernel-glue/platform_kernel.c; echo kernel-glue/hooks.c; \
-		find kernel-glue/intree -name '*.c'; \
-		find kernel-glue -maxdepth 1 -name 'selftest*.c'; } | sort -u) |
+		find kernel-glue/intree -name '*.c'; } | sort -u) |
 	while read -r f; do
 		mkdir -p "$dst/$(dirname "$f")"
 		cp -p "$root/$f" "$dst/$f"
+	done
+	# The module's self-tests (tests/kernel/selftest/) run in the KUnit suite; those of the
+	# module's exported API (selftest_kapi.c) do not apply to a built-in iovx.
+	for f in selftest selftest_shim selftest_iova selftest_dma; do
+		cp -p "$root/tests/kernel/selftest/$f.c" "$dst/kernel-glue/$f.c"
 	done
 	for f in $(portable_sources); do
 		objs+=" ${f%.c}.o"
@@ -239,7 +244,8 @@ check_series() {
 	log "check: fresh extraction"
 	tar -xf "$tarball" -C "$fresh" --strip-components=1
 	for p in "${series[@]}"; do
-		(cd "$fresh" && git apply --check "$pdir/$p") || { echo "check: $p: git apply --check FAILED"; rc=1; }
+		(cd "$fresh" && git apply --check "$pdir/$p") ||
+			{ echo "check: $p: git apply --check FAILED"; rc=1; }
 		(cd "$fresh" && git apply "$pdir/$p") || true
 	done
 	out=$(cd "$fresh" && perl scripts/checkpatch.pl --strict --terse \
@@ -297,7 +303,8 @@ check_series() {
 
 case ${1:-build} in
 build)	build_patched
-	echo "mkpatched: OK base $base/kbuild-out/arch/x86/boot/bzImage patched $patched/kbuild-out/arch/x86/boot/bzImage" ;;
+	echo "mkpatched: OK base $base/kbuild-out/arch/x86/boot/bzImage" \
+		"patched $patched/kbuild-out/arch/x86/boot/bzImage" ;;
 base)	build_base
 	echo "mkpatched: OK base $base/kbuild-out/arch/x86/boot/bzImage" ;;
 patched) build_patched

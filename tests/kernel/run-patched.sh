@@ -2,9 +2,9 @@
 # SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 #
 # run-patched.sh [KERNEL...] - boots the kernels of kernel-glue/mkpatched.sh (KERNEL: base,
-# patched, patched-rel; default base and patched) under QEMU TCG with VT-d and a virtio-blk disk whose every DMA goes
-# through dma-iommu, once with iommu.strict=1 and once with iommu.strict=0, and judges each
-# serial log. The kernels must have been built (mkpatched.sh build); nothing is built here.
+# patched, patched-rel; default base and patched) under QEMU TCG with VT-d and a virtio-blk
+# disk whose every DMA goes through dma-iommu, once with iommu.strict=1 and once with
+# iommu.strict=0, and judges each serial log. The kernels must have been built (mkpatched.sh build); nothing is built here.
 #
 # Machine: q35 with kernel-irqchip=split, intel-iommu with interrupt remapping, intel_iommu=on,
 # a 128 MiB virtio-blk disk with iommu_platform=on,disable-legacy=on holding random data.
@@ -152,7 +152,8 @@ INIT
 }
 
 # The case names of the KUnit suite, from the first table of each self-test source installed
-# into the patched tree (kernel-glue/selftest_{shim,iova,dma}.c): "<case> <name>" lines.
+# into the patched tree (from tests/kernel/selftest/, as kernel-glue/selftest_{shim,iova,dma}.c):
+# "<case> <name>" lines.
 kunit_expected() {
 	local tree=$1 part
 	for part in shim iova dma; do
