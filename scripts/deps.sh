@@ -11,6 +11,8 @@
 #     linux-image of the same version;
 #   - linux-headers-amd64 (6.1, Debian 12's own kernel) and the linux-image its headers match;
 #   - linux-source-6.12 (the Linux iova.c baseline for bench/).
+# flex, bison, bc and libelf-dev build Linux itself (kernel-glue/mkpatched.sh: the kernels of
+# the kpatched stage).
 # Images are installed with INITRD=No (no initramfs: QEMU boots them with our own initramfs).
 set -euo pipefail
 
@@ -23,6 +25,7 @@ PKGS=(
 	hyperfine gnuplot-nox jq
 	linux-headers-amd64 linux-source-6.12
 	qemu-system-x86 busybox-static cpio xz-utils kmod file
+	flex bison bc libelf-dev
 )
 
 log() { echo "deps: $*"; }
