@@ -283,9 +283,14 @@ void iovx_depot_push_empty(struct depot *d, struct iovx_mag *m)
 struct iovx_mag *iovx_depot_pop_full(struct depot *d, unsigned int cls)
 {
 	struct iovx_mag *m = stack_pop(d, &d->full_top[cls]);
+	uint32_t was;
 
-	if (m)
-		iovx_fetch_add_relaxed(&d->full_count[cls], -1u);
+	if (m) {
+		was = iovx_fetch_add_relaxed(&d->full_count[cls], -1u);
+		/* the bound's count covers every full magazine on the stack */
+		iovx_assert(was > 0 && was <= d->full_max[cls]);
+		(void)was;
+	}
 	return m;
 }
 

@@ -869,6 +869,9 @@ static IOVX_NOINLINE int64_t alloc_slow(struct iovx_iova_domain *dom, uint64_t n
 		give_back(dom, (uint64_t)v, order, npages, true);
 		return -ENOMEM;
 	}
+	/* the semantics every path keeps: aligned to the size, inside the domain, below the limit */
+	iovx_assert((uint64_t)v >= dom->fast.start_pfn && !((uint64_t)v & (size - 1)) &&
+		    (uint64_t)v + need <= lim);
 	return v;
 }
 
