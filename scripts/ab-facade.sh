@@ -26,6 +26,10 @@ build() {	# build SRC_DIR BUILD_DIR OUT
 git worktree add -q --detach "$TMP/old" "$REV"
 build "$TMP/old" "$TMP/build-old" "$TMP/a"
 build . "$TMP/build-new" "$TMP/b"
+if [ "$RUNS" = icount ] && ! command -v valgrind >/dev/null; then
+	echo "ab-facade: icount needs valgrind (apt-get install valgrind)" >&2
+	exit 2
+fi
 if [ "$RUNS" = icount ]; then
 	count() {	# count BIN CASE PAIRS -> instructions of the whole run
 		local out
