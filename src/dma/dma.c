@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 /*
  * dma.c - the DMA-API facade's entry points: argument checks (I5), the live-mapping
- * bookkeeping (maptab.c) and dispatch to the domain's mode (modes.c).
+ * bookkeeping (maptab.c) and dispatch to the domain's mode
+ * (passthrough.c, strict.c, deferred.c, bounce_layer.c).
  *
  * Every entry point validates everything it can before anything changes, so a rejected
  * call leaves the domain, the IOMMU and the caller's sg list as they were (I5). The order
@@ -17,6 +18,13 @@
 #include <iovx/reuse.h>
 
 #define DMA_KNOWN_FLAGS		(IOVX_DMA_F_NO_GATHER | IOVX_DMA_F_REVIVE)
+
+const struct iovx_dma_mode_ops *const iovx_dma_modes[IOVX_DMA_NR_MODES] = {
+	[IOVX_DMA_MODE_PASSTHROUGH] = &iovx_dma_mode_passthrough,
+	[IOVX_DMA_MODE_STRICT] = &iovx_dma_mode_strict,
+	[IOVX_DMA_MODE_DEFERRED] = &iovx_dma_mode_deferred,
+	[IOVX_DMA_MODE_BOUNCE] = &iovx_dma_mode_bounce,
+};
 
 void iovx_dma_config_init(struct iovx_dma_config *cfg, struct iovx_iommu *iommu,
 			  enum iovx_dma_mode mode)

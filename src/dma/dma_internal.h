@@ -2,16 +2,18 @@
 /*
  * dma_internal.h - the DMA facade's parts (portable: kernel and userspace).
  *
- *   dma.c     domain life cycle, argument checks, the live-mapping bookkeeping, sync
- *   maptab.c  the lock-free table of live mappings (what unmap/sync are checked against)
- *   modes.c   the per-mode work behind one ops table: passthrough and strict (with the
- *             gather that turns an unmap into one invalidation per coalesced range),
- *             deferred, and bounce (a bounce.c pool in front of strict or deferred)
- *   bounce.c  the bounce pool itself (iovx/bounce.h)
+ *   dma.c          domain life cycle, argument checks, the live-mapping bookkeeping, sync
+ *   maptab.c       the lock-free table of live mappings (what unmap/sync are checked against)
+ *   passthrough.c  the passthrough mode and the coherent ownership fences every mode uses
+ *   strict.c       the strict mode (with the gather that turns an unmap into one
+ *                  invalidation per coalesced range)
+ *   deferred.c     the deferred mode (unmaps queued on an invalidation context)
+ *   bounce_layer.c the bounce mode (a bounce.c pool in front of strict or deferred)
+ *   bounce.c       the bounce pool itself (iovx/bounce.h)
  *
- * A mode is a struct iovx_dma_mode_ops; reuse adds its own to iovx_dma_modes[] (modes.c)
- * and may keep private state in dom->mode_priv (deferred keeps its invalidation context
- * there, also when it is bounce's fallback).
+ * A mode is a struct iovx_dma_mode_ops in iovx_dma_modes[] (dma.c) and may keep private
+ * state in dom->mode_priv (deferred keeps its invalidation context there, also when it is
+ * bounce's fallback). Reuse is the table of src/reuse/reuse.c in front of the base mode.
  */
 #ifndef IOVX_DMA_INTERNAL_H
 #define IOVX_DMA_INTERNAL_H
@@ -181,6 +183,25 @@ struct iovx_dma_mode_ops {
 };
 
 extern const struct iovx_dma_mode_ops *const iovx_dma_modes[IOVX_DMA_NR_MODES];
+extern const struct iovx_dma_mode_ops iovx_dma_mode_passthrough;	/* passthrough.c */
+extern const struct iovx_dma_mode_ops iovx_dma_mode_strict;		/* strict.c */
+extern const struct iovx_dma_mode_ops iovx_dma_mode_deferred;		/* deferred.c */
+extern const struct iovx_dma_mode_ops iovx_dma_mode_bounce;		/* bounce_layer.c */
+
+/* passthrough.c: the coherent device model's ownership fences (every mode's syncs) */
+void iovx_dma_coherent_for_cpu(struct iovx_dma_domain *dom, uint64_t dma, uint64_t size,
+			       unsigned int dir);
+void iovx_dma_coherent_for_device(struct iovx_dma_domain *dom, uint64_t dma, uint64_t size,
+				  unsigned int dir);
+/* strict.c: what deferred maps and tears down as strict does */
+int iovx_dma_strict_map_single(struct iovx_dma_domain *dom, uint64_t phys, uint64_t size,
+			       unsigned int dir, unsigned int attrs, uint64_t *dma);
+int iovx_dma_strict_map_sg(struct iovx_dma_domain *dom, struct iovx_dma_sg *sg,
+			   const struct dma_seg *segs, unsigned int n, unsigned int dir,
+			   unsigned int attrs);
+void iovx_dma_strict_unmap_all(struct iovx_dma_domain *dom);
+/* The IOVA range a mapping of an sg list occupies: its padded inputs back to back. */
+uint64_t iovx_dma_map_span(struct iovx_dma_domain *dom, const struct dma_map *m);
 
 struct iovx_dma_domain {
 	const struct iovx_dma_mode_ops *mode;
@@ -206,6 +227,20 @@ struct iovx_dma_domain {
 	uint64_t maps, unmaps, errors, inv_ranges, syncs, leaked_pages, nr_leaked_tables;
 	uint64_t bounced, bounce_fallbacks;
 };
+
+/* The padded IOVA extent of one segment. */
+static inline uint64_t dma_seg_span(const struct iovx_dma_domain *dom, const struct dma_seg *s)
+{
+	return ((s->addr & dom->gmask) + s->len + dom->gmask) & ~dom->gmask;
+}
+
+/* The first page frame above the DMA mask (the IOVA allocator's limit). */
+static inline uint64_t dma_mask_limit_pfn(struct iovx_dma_domain *dom)
+{
+	uint64_t m = iovx_load_relaxed(&dom->mask);
+
+	return (m >> dom->shift) + 1;
+}
 
 /*
  * bounce.c, for the facade only: destroys a pool even with slots still mapped (domain
