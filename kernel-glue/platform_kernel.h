@@ -7,8 +7,9 @@
  * (KCSAN, lockdep) apply unchanged: READ_ONCE/WRITE_ONCE, smp_load_acquire/smp_store_release,
  * try_cmpxchg, xchg, and atomic_fetch_* / atomic64_fetch_* on plain integers through a cast
  * (atomic_t and atomic64_t are a bare int / s64 with the same size and alignment). Per-CPU
- * exclusivity is local_irq_save; RCU is the kernel's; memory is kvzalloc/kvfree; the timer is
- * a soft hrtimer, so callbacks run in softirq context.
+ * data is private to its CPU (IOVX_PCPU_PRIVATE: local_irq_save and plain stores, IPIs for
+ * the rest); RCU is the kernel's; memory is kvzalloc/kvfree; the timer is a soft hrtimer, so
+ * callbacks run in softirq context.
  *
  * Version differences (6.1 vs 6.12 and later) are confined to compat.h.
  */
@@ -29,6 +30,7 @@
 #include <linux/bug.h>
 #include <linux/atomic.h>
 #include <linux/cache.h>
+#include <linux/cpu.h>
 #include <linux/cpumask.h>
 #include <linux/smp.h>
 #include <linux/irqflags.h>
@@ -170,6 +172,68 @@ static __always_inline unsigned int iovx_cpu_hint(void)
 typedef unsigned long iovx_irqflags_t;
 #define iovx_local_irq_save(f)		local_irq_save(f)
 #define iovx_local_irq_restore(f)	local_irq_restore(f)
+
+/*
+ * The kernel's per-CPU scheme, SLUB's: a CPU changes its own per-CPU data with interrupts
+ * off and plain stores, and asks other CPUs to change theirs with an IPI (as flush_all and
+ * on_each_cpu do) instead of writing it. The kick is smp_call_function_single_async: legal
+ * with interrupts off, never waits; its csd is unlocked before the callback runs, so a kick
+ * refused with -EBUSY is covered by the pending run, which has not started yet.
+ */
+#define IOVX_PCPU_PRIVATE 1
+
+static __always_inline unsigned int iovx_pcpu_this_cpu(void)
+{
+	return raw_smp_processor_id();	/* interrupts are off: no migration */
+}
+
+#define IOVX_PCPU_WAIT_NONE	0
+#define IOVX_PCPU_WAIT_BOUNDED	1
+#define IOVX_PCPU_WAIT_ANY	2
+
+/* preemptible(): preempt_count 0 and interrupts on (Debian: CONFIG_PREEMPT_COUNT=y) */
+static __always_inline int iovx_pcpu_wait_ok(void)
+{
+	if (irqs_disabled())
+		return IOVX_PCPU_WAIT_NONE;
+	return preemptible() ? IOVX_PCPU_WAIT_ANY : IOVX_PCPU_WAIT_BOUNDED;
+}
+
+static __always_inline bool iovx_pcpu_online(unsigned int cpu)
+{
+	return cpu_online(cpu);
+}
+
+/*
+ * The hotplug read lock, tried: a caller inside CPU hotplug (a cpuhp callback that maps
+ * DMA) already holds the write side, and must not block on the read side.
+ */
+static inline bool iovx_pcpu_hold_online(void)
+{
+	return cpus_read_trylock();
+}
+
+static inline void iovx_pcpu_release_online(void)
+{
+	cpus_read_unlock();
+}
+
+struct iovx_pcpu_kick {
+	call_single_data_t csd;
+};
+
+static inline void iovx_pcpu_kick_init(struct iovx_pcpu_kick *k, void (*fn)(void *arg),
+				       void *arg)
+{
+	INIT_CSD(&k->csd, fn, arg);
+}
+
+static inline int iovx_pcpu_kick(struct iovx_pcpu_kick *k, unsigned int cpu)
+{
+	int ret = smp_call_function_single_async((int)cpu, &k->csd);
+
+	return ret == -EBUSY ? 0 : ret ? ret : 1;
+}
 
 /* ------------------------------------------------------------------ RCU */
 /*

@@ -2,7 +2,9 @@
 /*
  * selftest_iova.c - the IOVA allocator (include/iovx/iova.h) inside the kernel: a torture
  * test with ownership stamps on every granule, run by kthreads on every CPU plus one that
- * migrates, with part of the frees done in softirq (timer) context; then the same workloads
+ * migrates, with part of the frees done in softirq (timer) and hard-irq (irq_work) context;
+ * a test of reclaim across CPUs from atomic context (the private per-CPU scheme); then the
+ * same workloads
  * through the kernel's own allocator (alloc_iova_fast / free_iova_fast) for a side-by-side
  * timing. Under TCG the timings are emulation timings: compare the two, never with hardware.
  *
@@ -13,13 +15,18 @@
  * After the storm every stamp must be back to 0 and iovx_iova_audit() must close with
  * live == 0 (I6).
  */
+#include <linux/bottom_half.h>
+#include <linux/cpu.h>
 #include <linux/delay.h>
+#include <linux/irq_work.h>
 #include <linux/kernel.h>
+#include <linux/kthread.h>
 #include <linux/llist.h>
 #include <linux/log2.h>
 #include <linux/mm.h>
 #include <linux/sched.h>
 #include <linux/slab.h>
+#include <linux/spinlock.h>
 #include <linux/iova.h>
 
 #include "platform.h"
@@ -172,6 +179,8 @@ struct st_stress {
 	bool timer_frees;
 	unsigned int ops_per_thread;
 	struct llist_head to_free;	/* drained by the timer, in softirq context */
+	struct llist_head to_free_hard;	/* drained by the irq_work, in hard-irq context */
+	struct irq_work hard_work;
 	struct iovx_timer timer;
 	bool stop;
 	atomic_t violations;
@@ -180,6 +189,7 @@ struct st_stress {
 	atomic64_t allocs;
 	atomic64_t frees;
 	atomic64_t softirq_frees;
+	atomic64_t hardirq_frees;
 	atomic64_t enomem;
 	atomic64_t pairs;
 	atomic64_t thread_ns;
@@ -243,17 +253,33 @@ static void st_do_free(struct st_stress *s, u64 pfn, u64 n, u32 owner)
 	atomic64_inc(&s->frees);
 }
 
-static void st_drain(struct st_stress *s)
+static void st_drain_list(struct st_stress *s, struct llist_head *head)
 {
-	struct llist_node *list = llist_del_all(&s->to_free);
+	struct llist_node *list = llist_del_all(head);
 	struct st_rec *r, *tmp;
 
 	llist_for_each_entry_safe(r, tmp, list, node) {
 		st_do_free(s, r->pfn, r->n, r->owner);
 		kfree(r);
-		if (in_serving_softirq())
+		if (in_hardirq())
+			atomic64_inc(&s->hardirq_frees);
+		else if (in_serving_softirq())
 			atomic64_inc(&s->softirq_frees);
 	}
+}
+
+static void st_drain(struct st_stress *s)
+{
+	st_drain_list(s, &s->to_free);
+	st_drain_list(s, &s->to_free_hard);
+}
+
+/* Frees in hard-irq context, on the CPU that queued them (a self-IPI on x86). */
+static void st_hard_fn(struct irq_work *w)
+{
+	struct st_stress *s = container_of(w, struct st_stress, hard_work);
+
+	st_drain_list(s, &s->to_free_hard);
 }
 
 static void st_timer_fn(void *arg)
@@ -330,7 +356,13 @@ static int st_stress_worker(void *arg, unsigned int idx)
 				r->pfn = live[k].pfn;
 				r->n = live[k].n;
 				r->owner = live[k].owner;
-				llist_add(&r->node, &s->to_free);
+				/* half to the timer (softirq), half to an irq_work (hard irq) */
+				if (iovx_st_rand(&seed) % 2) {
+					llist_add(&r->node, &s->to_free);
+				} else {
+					llist_add(&r->node, &s->to_free_hard);
+					irq_work_queue(&s->hard_work);
+				}
 			} else {
 				st_do_free(s, live[k].pfn, live[k].n, live[k].owner);
 			}
@@ -369,6 +401,8 @@ static int st_stress_run(struct iovx_st *st, struct st_alloc_ops *ops, bool stam
 	s->timer_frees = timer_frees;
 	s->ops_per_thread = ST_STRESS_OPS;
 	init_llist_head(&s->to_free);
+	init_llist_head(&s->to_free_hard);
+	init_irq_work(&s->hard_work, st_hard_fn);
 	if (stamps) {
 		s->stamp = kvcalloc(ops->end_pfn, sizeof(*s->stamp), GFP_KERNEL);
 		if (!s->stamp) {
@@ -390,7 +424,8 @@ static int st_stress_run(struct iovx_st *st, struct st_alloc_ops *ops, bool stam
 	WRITE_ONCE(s->stop, true);
 	iovx_timer_cancel_sync(&s->timer);
 	iovx_timer_destroy(&s->timer);
-	st_drain(s);	/* what the timer had not reached yet */
+	irq_work_sync(&s->hard_work);
+	st_drain(s);	/* what the timer and the irq_work had not reached yet */
 	if (ret) {
 		ret = IOVX_ST_FAIL(st, "%s: threads: %d", ops->name, ret);
 		goto out;
@@ -416,11 +451,16 @@ static int st_stress_run(struct iovx_st *st, struct st_alloc_ops *ops, bool stam
 		ret = IOVX_ST_FAIL(st, "%s: no free ran in softirq context", ops->name);
 		goto out;
 	}
+	if (timer_frees && !atomic64_read(&s->hardirq_frees)) {
+		ret = IOVX_ST_FAIL(st, "%s: no free ran in hard-irq context", ops->name);
+		goto out;
+	}
 	pairs = atomic64_read(&s->pairs);
 	*ns_per_pair = pairs ? div64_u64(atomic64_read(&s->thread_ns), pairs) : 0;
-	iovx_st_info("stress info alloc=%s stamps=%d allocs=%lld softirq_frees=%lld enomem=%lld ns_per_pair=%llu",
+	iovx_st_info("stress info alloc=%s stamps=%d allocs=%lld softirq_frees=%lld hardirq_frees=%lld enomem=%lld ns_per_pair=%llu",
 		     ops->name, stamps, atomic64_read(&s->allocs),
-		     atomic64_read(&s->softirq_frees), atomic64_read(&s->enomem), *ns_per_pair);
+		     atomic64_read(&s->softirq_frees), atomic64_read(&s->hardirq_frees),
+		     atomic64_read(&s->enomem), *ns_per_pair);
 out:
 	kvfree(s->stamp);
 	kfree(s);
@@ -633,6 +673,400 @@ out:
 	return ret;
 }
 
+/* ------------------------------------------------------------ reclaim across CPUs */
+
+/*
+ * The promise of reclaim under the private per-CPU scheme (docs/design.md §2, "Kernel
+ * per-CPU caches"): CPU B takes every granule of a small domain, then frees a few, which sit
+ * in B's own cache (no other CPU may touch it). CPU A then allocates from atomic context:
+ *   - interrupts on (bottom halves and preemption off, as in softirq): A asks B to drain
+ *     and waits for it, so the allocation must succeed with one of B's granules;
+ *   - interrupts off: A must not wait for B; it kicks B and goes on. It must not hang, and
+ *     what it returns is one of B's granules or -ENOMEM; B's cache is drained by the kick
+ *     soon after A's interrupts are back on;
+ *   - A holds a spinlock (atomic, interrupts on) that B spins on with interrupts off, so B
+ *     can never answer: A must give up waiting and return -ENOMEM instead of deadlocking;
+ *     once A drops the lock, B takes the kick and A's next allocation gets B's granule.
+ */
+#define ST_STEAL_END_PFN	513u	/* granules 1..512 */
+#define ST_STEAL_CACHED		8u
+
+struct st_steal {
+	struct iovx_iova_domain *dom;
+	u64 pfns[ST_STEAL_END_PFN];
+	unsigned int n;
+	u64 cached[ST_STEAL_CACHED];
+	int64_t got;
+	bool atomic_ctx;
+	bool irqs_were_off;
+	unsigned int cpu;
+};
+
+/* On B: every granule, then ST_STEAL_CACHED of them back into B's cache. */
+static int st_steal_fill(void *arg)
+{
+	struct st_steal *s = arg;
+	unsigned int i;
+	int64_t pfn;
+
+	s->n = 0;
+	while ((pfn = iovx_iova_alloc(s->dom, 1, IOVX_IOVA_NO_LIMIT)) > 0) {
+		if (s->n >= ST_STEAL_END_PFN - 1)
+			return -EFAULT;		/* more granules than the domain has */
+		s->pfns[s->n++] = (u64)pfn;
+	}
+	if (pfn != -ENOMEM)
+		return (int)pfn;
+	if (s->n != ST_STEAL_END_PFN - 1)
+		return -ENOSPC;
+	for (i = 0; i < ST_STEAL_CACHED; i++) {
+		s->cached[i] = s->pfns[--s->n];
+		if (iovx_iova_free(s->dom, s->cached[i], 1))
+			return -EFAULT;
+	}
+	return 0;
+}
+
+/* On A, bottom halves and preemption off: atomic, interrupts on. */
+static int st_steal_take_bh(void *arg)
+{
+	struct st_steal *s = arg;
+
+	local_bh_disable();
+	preempt_disable();
+	s->atomic_ctx = in_atomic();
+	s->cpu = smp_processor_id();
+	s->got = iovx_iova_alloc(s->dom, 1, IOVX_IOVA_NO_LIMIT);
+	preempt_enable();
+	local_bh_enable();
+	return 0;
+}
+
+/* On A, interrupts off. */
+static int st_steal_take_irqoff(void *arg)
+{
+	struct st_steal *s = arg;
+	unsigned long flags;
+
+	local_irq_save(flags);
+	s->irqs_were_off = irqs_disabled();
+	s->cpu = smp_processor_id();
+	s->got = iovx_iova_alloc(s->dom, 1, IOVX_IOVA_NO_LIMIT);
+	local_irq_restore(flags);
+	return 0;
+}
+
+/* B spins, interrupts off, on a lock A holds while A allocates. */
+struct st_steal_lock {
+	struct st_steal *s;
+	spinlock_t lock;
+	struct task_struct *spinner;
+	atomic_t b_state;	/* 1: B has interrupts off and is about to spin; 2: B done */
+	int a_err;
+};
+
+static int st_steal_spinner(void *arg)
+{
+	struct st_steal_lock *l = arg;
+	unsigned long flags;
+
+	local_irq_save(flags);
+	atomic_set(&l->b_state, 1);
+	spin_lock(&l->lock);
+	spin_unlock(&l->lock);
+	local_irq_restore(flags);
+	atomic_set(&l->b_state, 2);
+	while (!kthread_should_stop())
+		schedule_timeout_interruptible(1);
+	return 0;
+}
+
+/* On A: take the lock, start B's spinner, allocate, drop the lock. */
+static int st_steal_take_locked(void *arg)
+{
+	struct st_steal_lock *l = arg;
+	u64 t0;
+
+	spin_lock(&l->lock);
+	wake_up_process(l->spinner);
+	for (t0 = ktime_get_ns(); atomic_read(&l->b_state) != 1;) {
+		/* B never ran: not the case under test */
+		if (ktime_get_ns() - t0 > 10 * NSEC_PER_SEC) {
+			spin_unlock(&l->lock);
+			l->a_err = -ETIMEDOUT;
+			return 0;
+		}
+		cpu_relax();
+	}
+	l->s->atomic_ctx = in_atomic() && !irqs_disabled();
+	l->s->cpu = smp_processor_id();
+	l->s->got = iovx_iova_alloc(l->s->dom, 1, IOVX_IOVA_NO_LIMIT);
+	spin_unlock(&l->lock);
+	return 0;
+}
+
+static bool st_steal_was_cached(struct st_steal *s, int64_t pfn)
+{
+	unsigned int i;
+
+	for (i = 0; i < ST_STEAL_CACHED; i++)
+		if (s->cached[i] == (u64)pfn)
+			return true;
+	return false;
+}
+
+/* Frees everything s holds (the fill minus the cached ones) plus extra, then audits. */
+static int st_steal_release(struct iovx_st *st, struct st_steal *s, const int64_t *extra,
+			    unsigned int nextra)
+{
+	struct iovx_iova_stats a;
+	unsigned int i;
+	int ret;
+
+	for (i = 0; i < s->n; i++)
+		if (iovx_iova_free(s->dom, s->pfns[i], 1))
+			return IOVX_ST_FAIL(st, "free of %llu failed", s->pfns[i]);
+	for (i = 0; i < nextra; i++)
+		if (extra[i] > 0 && iovx_iova_free(s->dom, extra[i], 1))
+			return IOVX_ST_FAIL(st, "free of %lld failed", extra[i]);
+	s->n = 0;
+	ret = iovx_iova_audit(s->dom, &a);
+	if (ret || a.live)
+		return IOVX_ST_FAIL(st, "audit: %d live=%llu", ret, a.live);
+	return 0;
+}
+
+static int st_iova_steal(struct iovx_st *st)
+{
+	struct iovx_iova_config cfg;
+	struct iovx_iova_stats a;
+	unsigned int cpu_a, cpu_b, waited;
+	struct st_steal_lock *l = NULL;
+	struct st_steal *s;
+	int64_t extra[2] = { 0, 0 };
+	int ret;
+
+	if (num_online_cpus() < 2) {
+		st->skipped = 1;
+		snprintf(st->reason, sizeof(st->reason), "needs two online CPUs");
+		return 0;
+	}
+	cpu_a = cpumask_first(cpu_online_mask);
+	cpu_b = cpumask_next(cpu_a, cpu_online_mask);
+	s = kzalloc(sizeof(*s), GFP_KERNEL);
+	if (!s)
+		return IOVX_ST_FAIL(st, "no memory");
+	iovx_iova_config_init(&cfg, 1, ST_STEAL_END_PFN);
+	ret = iovx_iova_domain_create(&cfg, &s->dom);
+	if (ret) {
+		kfree(s);
+		return IOVX_ST_FAIL(st, "domain_create: %d", ret);
+	}
+
+	/* 1. interrupts on, atomic: must succeed with one of B's cached granules */
+	ret = smp_call_on_cpu(cpu_b, st_steal_fill, s, false);
+	if (ret) {
+		ret = IOVX_ST_FAIL(st, "fill on cpu %u: %d", cpu_b, ret);
+		goto out;
+	}
+	if (iovx_iova_get_stats(s->dom, &a) || a.cached != ST_STEAL_CACHED || a.backend_free ||
+	    a.depot) {
+		ret = IOVX_ST_FAIL(st, "after fill: cached=%llu depot=%llu free=%llu, want %u/0/0",
+				   a.cached, a.depot, a.backend_free, ST_STEAL_CACHED);
+		goto out;
+	}
+	smp_call_on_cpu(cpu_a, st_steal_take_bh, s, false);
+	extra[0] = s->got;
+	if (s->cpu != cpu_a || !s->atomic_ctx) {
+		ret = IOVX_ST_FAIL(st, "bh case ran on cpu %u atomic=%d", s->cpu, s->atomic_ctx);
+		goto out;
+	}
+	if (s->got <= 0 || !st_steal_was_cached(s, s->got)) {
+		ret = IOVX_ST_FAIL(st, "atomic alloc on cpu %u with cpu %u's cache full: %lld",
+				   cpu_a, cpu_b, s->got);
+		goto out;
+	}
+	iovx_st_info("steal info bh cpu=%u got=%lld from cpu=%u's cache", cpu_a, s->got, cpu_b);
+	ret = st_steal_release(st, s, extra, 1);
+	extra[0] = 0;
+	if (ret)
+		goto out;
+
+	/* 2. interrupts off: no wait, no hang; B drained by the kick afterwards */
+	ret = smp_call_on_cpu(cpu_b, st_steal_fill, s, false);
+	if (ret) {
+		ret = IOVX_ST_FAIL(st, "second fill on cpu %u: %d", cpu_b, ret);
+		goto out;
+	}
+	smp_call_on_cpu(cpu_a, st_steal_take_irqoff, s, false);
+	extra[0] = s->got;
+	if (s->cpu != cpu_a || !s->irqs_were_off) {
+		ret = IOVX_ST_FAIL(st, "irq-off case ran on cpu %u irqs_off=%d", s->cpu,
+				   s->irqs_were_off);
+		goto out;
+	}
+	if (s->got != -ENOMEM && (s->got <= 0 || !st_steal_was_cached(s, s->got))) {
+		ret = IOVX_ST_FAIL(st, "irq-off alloc returned %lld", s->got);
+		goto out;
+	}
+	/* the kick is asynchronous: B's cache empties once B takes the IPI */
+	for (waited = 0; waited < 5000; waited++) {
+		if (!iovx_iova_get_stats(s->dom, &a) && !a.cached)
+			break;
+		msleep(1);
+	}
+	if (a.cached) {
+		ret = IOVX_ST_FAIL(st, "cpu %u still caches %llu granules 5 s after the kick",
+				   cpu_b, a.cached);
+		goto out;
+	}
+	/* and A, interrupts off again, now finds them in the backend without any wait */
+	smp_call_on_cpu(cpu_a, st_steal_take_irqoff, s, false);
+	extra[1] = s->got;
+	if (s->got <= 0 || !st_steal_was_cached(s, s->got)) {
+		ret = IOVX_ST_FAIL(st, "irq-off alloc after the drain: %lld", s->got);
+		goto out;
+	}
+	iovx_st_info("steal info irqoff cpu=%u first=%lld then=%lld (kick drained cpu %u after %u ms)",
+		     cpu_a, extra[0], extra[1], cpu_b, waited);
+	ret = st_steal_release(st, s, extra, 2);
+	extra[0] = extra[1] = 0;
+	if (ret)
+		goto out;
+
+	/* 3. B spins, interrupts off, on a lock A holds: A gives up instead of deadlocking */
+	ret = smp_call_on_cpu(cpu_b, st_steal_fill, s, false);
+	if (ret) {
+		ret = IOVX_ST_FAIL(st, "third fill on cpu %u: %d", cpu_b, ret);
+		goto out;
+	}
+	l = kzalloc(sizeof(*l), GFP_KERNEL);
+	if (!l) {
+		ret = IOVX_ST_FAIL(st, "no memory");
+		goto out;
+	}
+	l->s = s;
+	spin_lock_init(&l->lock);
+	l->spinner = kthread_create(st_steal_spinner, l, "iovx-st-spin");
+	if (IS_ERR(l->spinner)) {
+		ret = IOVX_ST_FAIL(st, "kthread_create: %ld", PTR_ERR(l->spinner));
+		l->spinner = NULL;
+		goto out;
+	}
+	get_task_struct(l->spinner);
+	kthread_bind(l->spinner, cpu_b);
+	smp_call_on_cpu(cpu_a, st_steal_take_locked, l, false);
+	extra[0] = s->got;
+	while (atomic_read(&l->b_state) != 2)
+		msleep(1);
+	if (l->a_err) {
+		ret = IOVX_ST_FAIL(st, "cpu %u's spinner never started", cpu_b);
+		goto out;
+	}
+	if (s->cpu != cpu_a || !s->atomic_ctx) {
+		ret = IOVX_ST_FAIL(st, "locked case ran on cpu %u atomic=%d", s->cpu,
+				   s->atomic_ctx);
+		goto out;
+	}
+	if (s->got != -ENOMEM) {
+		ret = IOVX_ST_FAIL(st, "alloc while cpu %u cannot answer: %lld, want -ENOMEM",
+				   cpu_b, s->got);
+		goto out;
+	}
+	/* B took the kick once its interrupts came back: the next allocation finds it */
+	for (waited = 0; waited < 5000; waited++) {
+		if (!iovx_iova_get_stats(s->dom, &a) && !a.cached)
+			break;
+		msleep(1);
+	}
+	smp_call_on_cpu(cpu_a, st_steal_take_irqoff, s, false);
+	extra[0] = s->got;
+	if (s->got <= 0 || !st_steal_was_cached(s, s->got)) {
+		ret = IOVX_ST_FAIL(st, "alloc after the lock was dropped: %lld (cached=%llu)",
+				   s->got, a.cached);
+		goto out;
+	}
+	iovx_st_info("steal info locked cpu=%u gave up with -ENOMEM, then got=%lld", cpu_a,
+		     s->got);
+	ret = st_steal_release(st, s, extra, 1);
+	extra[0] = 0;
+out:
+	if (l && l->spinner) {
+		kthread_stop(l->spinner);
+		put_task_struct(l->spinner);
+	}
+	kfree(l);
+	if (ret && extra[0] > 0)
+		iovx_iova_free(s->dom, extra[0], 1);
+	iovx_iova_domain_destroy(s->dom);
+	kfree(s);
+	return ret;
+}
+
+/*
+ * An offline CPU takes no kick. B caches 8 granules of a full domain and goes offline; an
+ * allocation from process context must still get one of them (the reclaimer holds hotplug
+ * off and drains the offline CPU's cache itself). B comes back online afterwards.
+ */
+static int st_iova_offline(struct iovx_st *st)
+{
+	struct iovx_iova_config cfg;
+	unsigned int cpu_a, cpu_b;
+	struct st_steal *s;
+	int64_t extra[1] = { 0 };
+	int ret, err;
+
+	if (num_online_cpus() < 2) {
+		st->skipped = 1;
+		snprintf(st->reason, sizeof(st->reason), "needs two online CPUs");
+		return 0;
+	}
+	cpu_a = cpumask_first(cpu_online_mask);
+	cpu_b = cpumask_next(cpu_a, cpu_online_mask);
+	s = kzalloc(sizeof(*s), GFP_KERNEL);
+	if (!s)
+		return IOVX_ST_FAIL(st, "no memory");
+	iovx_iova_config_init(&cfg, 1, ST_STEAL_END_PFN);
+	ret = iovx_iova_domain_create(&cfg, &s->dom);
+	if (ret) {
+		kfree(s);
+		return IOVX_ST_FAIL(st, "domain_create: %d", ret);
+	}
+	ret = smp_call_on_cpu(cpu_b, st_steal_fill, s, false);
+	if (ret) {
+		ret = IOVX_ST_FAIL(st, "fill on cpu %u: %d", cpu_b, ret);
+		goto out;
+	}
+	err = remove_cpu(cpu_b);
+	if (err) {
+		st->skipped = 1;
+		snprintf(st->reason, sizeof(st->reason), "cpu %u cannot go offline: %d",
+			 cpu_b, err);
+		ret = st_steal_release(st, s, extra, 0);	/* B's 8 come back by kick */
+		goto out;
+	}
+	extra[0] = iovx_iova_alloc(s->dom, 1, IOVX_IOVA_NO_LIMIT);
+	err = add_cpu(cpu_b);
+	if (err) {
+		ret = IOVX_ST_FAIL(st, "cpu %u did not come back online: %d", cpu_b, err);
+		goto out;
+	}
+	if (extra[0] <= 0 || !st_steal_was_cached(s, extra[0])) {
+		ret = IOVX_ST_FAIL(st, "alloc with cpu %u offline holding 8 granules: %lld",
+				   cpu_b, extra[0]);
+		goto out;
+	}
+	iovx_st_info("offline info cpu=%u offline, its cache gave got=%lld", cpu_b, extra[0]);
+	ret = st_steal_release(st, s, extra, 1);
+	extra[0] = 0;
+out:
+	if (ret && extra[0] > 0)
+		iovx_iova_free(s->dom, extra[0], 1);
+	iovx_iova_domain_destroy(s->dom);
+	kfree(s);
+	return ret;
+}
+
 /* ------------------------------------------------------------ benchmarks */
 
 #define ST_BENCH_PAIRS		200000u
@@ -772,8 +1206,10 @@ const struct iovx_st_case iovx_st_iova_cases[] = {
 	{ "iova-basic", st_iova_basic },
 	{ "iova-stress", st_iova_stress },
 	{ "iova-pressure", st_iova_pressure },
+	{ "iova-steal", st_iova_steal },
 	{ "iova-linux-stress", st_linux_stress },
 	{ "iova-bench", st_bench },
+	{ "iova-offline", st_iova_offline },	/* after the timings: it takes a CPU down */
 	{ NULL, NULL }
 };
 

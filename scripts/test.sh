@@ -14,7 +14,8 @@
 #   asan      AddressSanitizer + UBSan build, then ctest
 #   tsan      ThreadSanitizer build (IOVX_NO_RSEQ), then ctest
 #   fuzz      clang + libFuzzer build; every fuzz target runs IOVX_FUZZ_SECONDS (default 60)
-#   kernel    tests/kernel/run-qemu.sh: module builds + QEMU boots (skipped if absent)
+#   kernel    tests/kernel/run-qemu.sh: module builds + QEMU boots (skipped if absent), then
+#             tests/kernel/check-fastpath-asm.sh: no locked instruction in the cached paths
 #   install   install into a temporary prefix; build an outside consumer with pkg-config and
 #             with CMake find_package(iovx), run both
 #   symbols   every defined global symbol of libiovx.so and libiovx.a starts with iovx_
@@ -174,7 +175,10 @@ stage_kernel() {
 		return 77
 	fi
 	# A hung boot must not eat CI's budget: bound the whole stage (default 25 min).
-	timeout --kill-after=30 "${IOVX_KERNEL_TIMEOUT:-1500}" bash tests/kernel/run-qemu.sh
+	timeout --kill-after=30 "${IOVX_KERNEL_TIMEOUT:-1500}" bash tests/kernel/run-qemu.sh ||
+		return 1
+	# The module's cached alloc/free paths hold no locked instruction (names in the script).
+	bash tests/kernel/check-fastpath-asm.sh
 }
 
 ensure_release() {

@@ -78,7 +78,13 @@ IOVX_API void iovx_iova_domain_destroy(struct iovx_iova_domain *dom);
  * (> 0), or
  *   -EINVAL  dom NULL, npages 0, roundup_pow_of_two(npages) larger than the domain, or a
  *            limit that leaves no room above start_pfn for such a block
- *   -ENOMEM  no such range is free, even after pulling back every cache (reclaim)
+ *   -ENOMEM  no such range is free, even after pulling back every cache (reclaim). In
+ *            the kernel, a caller with interrupts disabled does not wait for other CPUs to
+ *            drain their caches (it only asks them to): it may get -ENOMEM while another
+ *            CPU's cache holds a suitable range, which that CPU gives back as soon as it
+ *            takes the interrupt. Atomic callers with interrupts enabled wait for the
+ *            other CPUs at most 100 ms (one may be spinning on a lock the caller holds);
+ *            callers that could sleep get the full promise.
  */
 IOVX_API int64_t iovx_iova_alloc(struct iovx_iova_domain *dom, uint64_t npages, uint64_t limit_pfn);
 
@@ -105,7 +111,9 @@ IOVX_API int iovx_iova_reserve(struct iovx_iova_domain *dom, uint64_t pfn, uint6
 /*
  * Returns every range held by per-CPU caches (including those of idle CPUs and threads)
  * and by the depot to the backend. Returns the number of granules returned (>= 0), or
- * -EINVAL for a NULL domain.
+ * -EINVAL for a NULL domain. In the kernel each CPU drains its own cache when asked (an
+ * IPI); a caller with interrupts disabled asks and does not wait, so the other CPUs'
+ * ranges arrive after the call returns and are not counted.
  */
 IOVX_API int64_t iovx_iova_reclaim(struct iovx_iova_domain *dom);
 

@@ -14,8 +14,11 @@
  *     preempted there does not shut its CPU's fast path for the others. Only the rare rest
  *     (an allocation below a limit the top entries do not suit) detaches the whole cache
  *     from its slot (a restartable cmpxchg), works on it privately, and re-attaches it;
- *   - elsewhere (kernel, TSan builds, no rseq): every operation detaches the cache with one
- *     exchange and re-attaches it with a store, inside local_irq_save in the kernel.
+ *   - the kernel (IOVX_PCPU_PRIVATE): a cache is private to its CPU, changed only by that
+ *     CPU with interrupts off and plain stores (SLUB's scheme); no other CPU ever writes
+ *     it: reclaim asks each CPU to drain its own cache with an IPI (a kick);
+ *   - elsewhere (TSan builds, no rseq): every operation detaches the cache with one
+ *     exchange and re-attaches it with a store.
  * A caller that finds its slot detached (the owner was preempted, migrated, or a reclaimer
  * holds it) never waits: it goes around the cache to the depot/backend.
  *
@@ -28,6 +31,11 @@
  *      sequence swapped out of an attached cache belongs to that sequence's thread alone;
  *   C2 a remote detach in rseq mode is followed by a membarrier fence on that CPU before
  *      the cache is touched, so no sequence that saw it attached can still commit;
+ *   C3 private mode: a cache is read and written only by its own CPU with interrupts off
+ *      (the cached paths, and the kick callback, which runs in that CPU's interrupt context
+ *      and so never inside one of its interrupt-off sections), or, while that CPU is
+ *      offline and held so (iovx_pcpu_hold_online), by the one reclaimer that claimed its
+ *      claim word (otherwise 0 in this mode);
  *   I6 total = reserved + live + cached + depot + backend_free, checked by audit().
  *
  * Progress: alloc and free are lock-free: the fast paths never wait, a detached slot is
@@ -46,6 +54,12 @@
  *   E-C2 rseq mode: pop/push/swap commit with plain stores on the CPU that owns the slot;
  *        a remote owner orders them by the membarrier fence (C2). A magazine swapped in
  *        was acquired from the depot (E-D1/E-D3) by the thread that commits it.
+ *   E-C3 private mode: a requester's increment of req (a full barrier) happens before its
+ *        kick reads the kick's pending flag; the owner's callback runs after the flag is
+ *        cleared and, after a full fence, reads req (Dekker: a requester that found the
+ *        flag set is covered by a run that sees its req); after draining the callback
+ *        stores req to ack (release); a requester that reads ack >= its req (acquire)
+ *        sees the drained blocks in the backend (their buddy_free CASes come first).
  */
 #include "iova_internal.h"
 
@@ -53,14 +67,14 @@ enum { MODE_CAS = 0, MODE_RSEQ = 1, MODE_KERNEL = 2 };
 
 #define IOVX_IOVA_KNOWN_FLAGS (IOVX_IOVA_CHECKED | IOVX_IOVA_NO_CACHE)
 
-#ifdef IOVX_HAVE_RSEQ
+#if defined(IOVX_HAVE_RSEQ) || defined(IOVX_PCPU_PRIVATE)
 /* npages >= 1: ceil(log2(npages)) without a branch ("clz ^ 63" is one bsr) */
 static inline uint64_t order_fast(uint64_t npages)
 {
 	return (uint64_t)(unsigned int)(__builtin_clzll(2 * npages - 1) ^ 63);
 }
 
-static inline uint64_t ror64(uint64_t x, uint64_t k)
+static inline uint64_t iova_ror64(uint64_t x, uint64_t k)
 {
 	return (x >> k) | (x << ((64 - k) & 63));	/* one ror */
 }
@@ -90,6 +104,7 @@ IOVX_BUILD_BUG_ON(offsetof(struct iovx_pcpu_cache, loaded) != IOVX_IOVA_LOADED_O
 IOVX_BUILD_BUG_ON(offsetof(struct iovx_pcpu_cache, prev) != IOVX_IOVA_PREV_OFF(0));
 IOVX_BUILD_BUG_ON(IOVX_IOVA_NR_CLASSES != IOVX_NR_CLASSES);
 
+#ifndef IOVX_PCPU_PRIVATE
 static inline bool cache_claim(struct iovx_pcpu_cache *c)
 {
 	return !iovx_xchg_acq_rel(&c->claim, 1);			/* E-C1 */
@@ -111,6 +126,7 @@ static inline void cache_attach(struct iovx_pcpu_cache *c)
 {
 	iovx_store_release(&c->claim, 0);				/* E-C1 */
 }
+#endif
 
 /* Pops an entry <= max_start from an owned cache; 0 when none is at hand. */
 static uint64_t cache_get(struct iovx_iova_domain *dom, struct iovx_pcpu_cache *c,
@@ -265,6 +281,73 @@ static IOVX_NOINLINE bool rseq_drain(struct iovx_iova_domain *dom, unsigned int 
 }
 #endif
 
+#ifdef IOVX_PCPU_PRIVATE
+/*
+ * Private mode (C3). The magazine exchange is out of line: it uses the depot's CASes, and
+ * the two functions below must stay free of locked instructions (scripts check it).
+ */
+static IOVX_NOINLINE uint64_t pcpu_get_slow(struct iovx_iova_domain *dom,
+					    struct iovx_pcpu_cache *c, unsigned int cls,
+					    uint64_t max_start)
+{
+	return cache_get(dom, c, cls, max_start);
+}
+
+static IOVX_NOINLINE bool pcpu_put_slow(struct iovx_iova_domain *dom, struct iovx_pcpu_cache *c,
+					unsigned int cls, uint64_t pfn)
+{
+	return cache_put(dom, c, cls, pfn);
+}
+
+/*
+ * This CPU's cache with interrupts off: nothing else on this CPU can run in between (no
+ * interrupt, softirq or preemption), and no other CPU touches the cache (C3), so the pop is
+ * a load of the count, a load of the entry and a plain store of the count.
+ */
+uint64_t iovx_iova_pcpu_alloc(struct iovx_iova_domain *dom, unsigned int cls, uint64_t max_start)
+{
+	struct iovx_pcpu_cache *c;
+	iovx_irqflags_t flags;
+	struct iovx_mag *m;
+	uint64_t v;
+	uint32_t n;
+
+	iovx_local_irq_save(flags);
+	c = &dom->fast.caches[iovx_pcpu_this_cpu()];
+	m = c->loaded[cls];
+	n = m->n;
+	if (iovx_likely(n && m->pfn[n - 1] <= max_start)) {
+		v = m->pfn[n - 1];
+		iovx_store_relaxed(&m->n, n - 1);	/* get_stats reads counts concurrently */
+	} else {
+		v = pcpu_get_slow(dom, c, cls, max_start);
+	}
+	iovx_local_irq_restore(flags);
+	return v;
+}
+
+bool iovx_iova_pcpu_free(struct iovx_iova_domain *dom, unsigned int cls, uint64_t pfn)
+{
+	struct iovx_pcpu_cache *c;
+	iovx_irqflags_t flags;
+	struct iovx_mag *m;
+	uint32_t n;
+	bool ok = true;
+
+	iovx_local_irq_save(flags);
+	c = &dom->fast.caches[iovx_pcpu_this_cpu()];
+	m = c->loaded[cls];
+	n = m->n;
+	if (iovx_likely(n < dom->fast.mag_cap[cls])) {
+		iovx_store_relaxed(&m->pfn[n], pfn);
+		iovx_store_relaxed(&m->n, n + 1);
+	} else {
+		ok = pcpu_put_slow(dom, c, cls, pfn);
+	}
+	iovx_local_irq_restore(flags);
+	return ok;
+}
+#else
 static IOVX_NOINLINE uint64_t alloc_cached_slow(struct iovx_iova_domain *dom, unsigned int cls,
 						uint64_t max_start)
 {
@@ -306,11 +389,24 @@ static IOVX_NOINLINE bool free_cached_slow(struct iovx_iova_domain *dom, unsigne
 	iovx_local_irq_restore(flags);
 	return ok;
 }
+#endif
 
 /* ------------------------------------------------------------------ create / destroy */
 
+#ifdef IOVX_PCPU_PRIVATE
+static void pcpu_kicked(void *arg);
+#endif
+
 static void domain_free(struct iovx_iova_domain *dom)
 {
+#ifdef IOVX_PCPU_PRIVATE
+	if (dom->drains) {
+		/* a queued kick still references its csd and the domain: let every one finish */
+		while (iovx_load_acquire(&dom->kicks_in_flight) != 0)
+			iovx_cpu_relax();
+		iovx_free(dom->drains);
+	}
+#endif
 	if (dom->allocated) {
 		for (unsigned int k = 0; k < dom->nr_allocated; k++) {
 			iovx_shb_destroy(&dom->allocated[k]);
@@ -417,6 +513,21 @@ int iovx_iova_domain_create(const struct iovx_iova_config *cfg, struct iovx_iova
 								    iovx_mag_kind(cls));
 			}
 		}
+#ifdef IOVX_PCPU_PRIVATE
+		dom->drains = iovx_zalloc_aligned(ncpu * sizeof(*dom->drains),
+						  IOVX_CACHELINE, IOVX_GFP_KERNEL);
+		ret = -ENOMEM;
+		if (!dom->drains)
+			goto fail;
+		dom->mem_bytes += ncpu * sizeof(*dom->drains);
+		for (cpu = 0; cpu < ncpu; cpu++) {
+			struct pcpu_drain *d = &dom->drains[cpu];
+
+			d->dom = dom;
+			d->cpu = cpu;
+			iovx_pcpu_kick_init(&d->kick, pcpu_kicked, d);
+		}
+#endif
 	}
 	if (cfg->flags & IOVX_IOVA_CHECKED) {
 		dom->nr_allocated = dom->buddy.max_order + 1;
@@ -435,7 +546,7 @@ int iovx_iova_domain_create(const struct iovx_iova_config *cfg, struct iovx_iova
 				goto fail;
 		}
 	}
-#if defined(__KERNEL__)
+#if defined(IOVX_PCPU_PRIVATE)
 	dom->percpu_mode = MODE_KERNEL;
 #elif defined(IOVX_HAVE_RSEQ)
 	dom->percpu_mode = iovx_rseq_usable ? MODE_RSEQ : MODE_CAS;
@@ -453,7 +564,9 @@ int iovx_iova_domain_create(const struct iovx_iova_config *cfg, struct iovx_iova
 		cap = cap < IOVX_MAG_SIZE ? cap : IOVX_MAG_SIZE;
 		dom->fast.mag_cap[cls] = iovx_mag_kind(cls) ? cap : IOVX_MAG_BIG_SIZE;
 	}
-	if (dom->percpu_mode == MODE_RSEQ && !dom->allocated && dom->fast.ncls)
+	/* the cached hit in iovx_iova_alloc/free: rseq or private mode, not checked */
+	if ((dom->percpu_mode == MODE_RSEQ || dom->percpu_mode == MODE_KERNEL) &&
+	    !dom->allocated && dom->fast.ncls)
 		dom->fast.inline_np = 1ull << (dom->fast.ncls - 1);
 	*out = dom;
 	return 0;
@@ -556,8 +669,13 @@ static IOVX_NOINLINE void give_back(struct iovx_iova_domain *dom, uint64_t pfn,
 			return;
 	}
 #endif
+#ifdef IOVX_PCPU_PRIVATE
+	if (try_push && iovx_iova_pcpu_free(dom, order, pfn))
+		return;
+#else
 	if (free_cached_slow(dom, order, pfn))
 		return;
+#endif
 	IOVX_PARK_POINT("iova.free.backend");
 	iovx_buddy_free(&dom->buddy, pfn, order);
 }
@@ -570,8 +688,12 @@ static IOVX_NOINLINE int64_t alloc_backend(struct iovx_iova_domain *dom, unsigne
 	IOVX_PARK_POINT("iova.alloc.backend");
 	v = iovx_buddy_alloc(&dom->buddy, order, lim, need);
 	if (v == -ENOMEM) {
-		/* pressure: pull back what every cache and the depot hold, then retry once */
-		if (iovx_iova_reclaim(dom) > 0)
+		/*
+		 * pressure: pull back what every cache and the depot hold, then retry once (in
+		 * private mode always: kicked CPUs may have drained even if this caller could
+		 * not wait for them)
+		 */
+		if (iovx_iova_reclaim(dom) > 0 || dom->percpu_mode == MODE_KERNEL)
 			v = iovx_buddy_alloc(&dom->buddy, order, lim, need);
 		if (v < 0)
 			iovx_fetch_add_relaxed(&dom->alloc_failures, 1);
@@ -624,8 +746,13 @@ static IOVX_NOINLINE int64_t alloc_slow(struct iovx_iova_domain *dom, uint64_t n
 								  order, lim, size);
 		}
 #endif
+#ifdef IOVX_PCPU_PRIVATE
+		if (try_pop)
+			v = (int64_t)iovx_iova_pcpu_alloc(dom, order, max_start);
+#else
 		if (!v)
 			v = (int64_t)alloc_cached_slow(dom, order, max_start);
+#endif
 	}
 	if (!v) {
 		v = alloc_backend(dom, order, lim, npages, need);
@@ -656,6 +783,22 @@ int64_t iovx_iova_alloc(struct iovx_iova_domain *dom, uint64_t npages, uint64_t 
 		if (iovx_likely(v))
 			return (int64_t)v;
 		return alloc_slow(dom, npages, limit_pfn, false);
+	}
+#endif
+#ifdef IOVX_PCPU_PRIVATE
+	/* the same shape: v + size <= limit_pfn is v <= limit_pfn - size */
+	if (iovx_likely(dom && npages - 1 < dom->fast.inline_np)) {
+		uint64_t order = order_fast(npages);
+		uint64_t size = 1ull << order;
+
+		if (iovx_likely(limit_pfn >= size)) {
+			uint64_t v = iovx_iova_pcpu_alloc(dom, (unsigned int)order,
+							  limit_pfn - size);
+
+			if (iovx_likely(v))
+				return (int64_t)v;
+			return alloc_slow(dom, npages, limit_pfn, false);
+		}
 	}
 #endif
 	return alloc_slow(dom, npages, limit_pfn, true);
@@ -690,11 +833,23 @@ int iovx_iova_free(struct iovx_iova_domain *dom, uint64_t pfn, uint64_t npages)
 		uint64_t order = order_fast(npages);
 
 		/* aligned and inside the domain: see blk_lo in iovx/static/iova_layout.h */
-		if (iovx_likely(ror64(pfn, order) - dom->fast.blk_lo[order] <=
+		if (iovx_likely(iova_ror64(pfn, order) - dom->fast.blk_lo[order] <=
 				dom->fast.blk_span[order])) {
 			if (iovx_likely(iovx_rseq_cls_push_at(iovx_rseq_off, dom->fast.caches,
 							      order, dom->fast.mag_cap[order],
 							      pfn)))
+				return 0;
+			return free_slow(dom, pfn, npages, false);
+		}
+	}
+#endif
+#ifdef IOVX_PCPU_PRIVATE
+	if (iovx_likely(dom && npages - 1 < dom->fast.inline_np)) {
+		uint64_t order = order_fast(npages);
+
+		if (iovx_likely(iova_ror64(pfn, order) - dom->fast.blk_lo[order] <=
+				dom->fast.blk_span[order])) {
+			if (iovx_likely(iovx_iova_pcpu_free(dom, (unsigned int)order, pfn)))
 				return 0;
 			return free_slow(dom, pfn, npages, false);
 		}
@@ -715,12 +870,131 @@ static uint64_t mag_flush(struct iovx_iova_domain *dom, struct iovx_mag *m, unsi
 	return n << cls;
 }
 
+#ifdef IOVX_PCPU_PRIVATE
+static uint64_t pcpu_flush(struct iovx_iova_domain *dom, struct iovx_pcpu_cache *c)
+{
+	uint64_t total = 0;
+
+	for (unsigned int cls = 0; cls < dom->fast.ncls; cls++) {
+		total += mag_flush(dom, c->loaded[cls], cls);
+		total += mag_flush(dom, c->prev[cls], cls);
+	}
+	return total;
+}
+
+/* The kick: runs on d->cpu in interrupt context, so never inside that CPU's cached ops. */
+static void pcpu_kicked(void *arg)
+{
+	struct pcpu_drain *d = arg;
+	struct iovx_iova_domain *dom = d->dom;
+	uint32_t req;
+	uint64_t n;
+
+	/*
+	 * E-C3: the kick's "pending" flag was cleared (a store) just before this runs; a
+	 * requester whose kick saw it still set counts on this run to read its req. Without a
+	 * full fence the load below could pass that store (store->load reordering) and read
+	 * the old req while the requester reads the flag still set: both sides would miss.
+	 */
+	iovx_fence_seq_cst();
+	req = iovx_load_acquire(&d->req);
+	IOVX_WARN_ON(iovx_pcpu_this_cpu() != d->cpu);
+	n = pcpu_flush(dom, &dom->fast.caches[d->cpu]);
+	if (n)
+		iovx_fetch_add_relaxed(&dom->kick_drained, n);
+	iovx_store_release(&d->ack, req);				/* E-C3 */
+	/* the last touch of the domain: destroy waits for this count to reach 0 */
+	iovx_fetch_add_acq_rel(&dom->kicks_in_flight, -1);
+}
+
+/*
+ * How long an atomic caller with interrupts on waits for the kicked CPUs before it gives
+ * up: a CPU that does not answer may be spinning, interrupts off, on a lock the caller
+ * holds. An answering CPU takes microseconds; this is far beyond that even under
+ * emulation, and is spent only when the domain is out of space.
+ */
+#define PCPU_KICK_WAIT_NS	(100ull * 1000 * 1000)
+
+/*
+ * Every CPU drains its own cache: this one directly, the others when kicked. A caller that
+ * may wait (iovx_pcpu_wait_ok) waits until every online CPU has acknowledged a request made
+ * after its own, so everything cached when it started is back in the backend when it
+ * returns; an atomic caller gives up after PCPU_KICK_WAIT_NS. With interrupts off it must
+ * not wait at all: the kicks are queued and the caller goes on with what is in the backend
+ * already. See docs/design.md §2, "Kernel per-CPU caches".
+ */
+static uint64_t pcpu_reclaim(struct iovx_iova_domain *dom)
+{
+	uint64_t total, deadline, before = iovx_load_acquire(&dom->kick_drained);
+	int mode = iovx_pcpu_wait_ok();
+	bool wait = mode != IOVX_PCPU_WAIT_NONE;
+	iovx_irqflags_t flags;
+	unsigned int me;
+
+	iovx_local_irq_save(flags);
+	me = iovx_pcpu_this_cpu();
+	total = pcpu_flush(dom, &dom->fast.caches[me]);
+	iovx_local_irq_restore(flags);
+	/*
+	 * An offline CPU takes no kick: with hotplug held off, drain its cache from here. Other
+	 * reclaimers may hold it off too, so the claim word (unused otherwise in this mode)
+	 * picks one of them per cache.
+	 */
+	if (mode == IOVX_PCPU_WAIT_ANY && iovx_pcpu_hold_online()) {
+		for (unsigned int cpu = 0; cpu < dom->nr_cpus; cpu++) {
+			struct iovx_pcpu_cache *c = &dom->fast.caches[cpu];
+			uint64_t free_word = 0;
+
+			if (iovx_pcpu_online(cpu) ||
+			    !iovx_cmpxchg_acq_rel(&c->claim, &free_word, 1))
+				continue;
+			total += pcpu_flush(dom, c);
+			iovx_store_release(&c->claim, 0);
+		}
+		iovx_pcpu_release_online();
+	}
+	for (unsigned int cpu = 0; cpu < dom->nr_cpus; cpu++) {
+		struct pcpu_drain *d = &dom->drains[cpu];
+
+		if (cpu == me && !wait)
+			continue;	/* drained above; with interrupts on, 'me' may be stale */
+		iovx_fetch_add_acq_rel(&d->req, 1);				/* E-C3 */
+		if (iovx_pcpu_kick(&d->kick, cpu) > 0)
+			iovx_fetch_add_acq_rel(&dom->kicks_in_flight, 1);
+	}
+	if (!wait)
+		return total;
+	deadline = mode == IOVX_PCPU_WAIT_ANY ? UINT64_MAX : iovx_now_ns() + PCPU_KICK_WAIT_NS;
+	for (unsigned int cpu = 0; cpu < dom->nr_cpus; cpu++) {
+		struct pcpu_drain *d = &dom->drains[cpu];
+		uint32_t want = iovx_load_acquire(&d->req);
+
+		/* an offline CPU runs no kick (nor any cached op) */
+		while ((int32_t)(iovx_load_acquire(&d->ack) - want) < 0 &&	/* E-C3 */
+		       iovx_pcpu_online(cpu)) {
+			if (mode == IOVX_PCPU_WAIT_ANY) {
+				iovx_cond_resched();
+			} else if (iovx_now_ns() > deadline) {
+				goto out;	/* the allocation may fail: see above */
+			}
+			iovx_cpu_relax();
+		}
+	}
+out:
+	return total + (iovx_load_acquire(&dom->kick_drained) - before);
+}
+#endif
+
 int64_t iovx_iova_reclaim(struct iovx_iova_domain *dom)
 {
 	uint64_t total = 0;
 
 	if (!dom)
 		return -EINVAL;
+#ifdef IOVX_PCPU_PRIVATE
+	if (dom->fast.ncls)
+		total = pcpu_reclaim(dom);
+#else
 	for (unsigned int cpu = 0; cpu < dom->nr_cpus && dom->fast.ncls; cpu++) {
 		/* remote detach (C1); a busy slot's owner will bring its cache back itself */
 		struct iovx_pcpu_cache *c = &dom->fast.caches[cpu];
@@ -738,6 +1012,7 @@ int64_t iovx_iova_reclaim(struct iovx_iova_domain *dom)
 		}
 		cache_attach(c);
 	}
+#endif
 	for (unsigned int cls = 0; cls < dom->fast.ncls; cls++) {
 		struct iovx_mag *m;
 

@@ -187,7 +187,8 @@ int iovx_depot_walk_full(struct depot *d, unsigned int cls,
 /*
  * One per CPU slot, 256 bytes apart (the rseq fast path indexes them with a shift). The
  * claim word comes first: 0 = attached (usable by the fast path), otherwise detached and
- * owned by exactly one thread.
+ * owned by exactly one thread. Private mode (IOVX_PCPU_PRIVATE) never claims: the claim
+ * word stays 0 and only the slot's own CPU touches the cache.
  */
 #define IOVX_PCPU_STRIDE_SHIFT 8
 
@@ -197,6 +198,30 @@ struct iovx_pcpu_cache {
 	struct iovx_mag *prev[IOVX_NR_CLASSES];
 	unsigned int home;
 } IOVX_ALIGNED(1 << IOVX_PCPU_STRIDE_SHIFT);
+
+#ifdef IOVX_PCPU_PRIVATE
+/*
+ * Private per-CPU caches (kernel): what another CPU needs to make a cache's owner drain it.
+ * req is bumped (atomically) by every CPU that asks; the owner's kicked callback drains its
+ * own cache and then publishes the req value it read in ack. One cache line per CPU.
+ */
+struct pcpu_drain {
+	struct iovx_pcpu_kick kick;
+	struct iovx_iova_domain *dom;
+	unsigned int cpu;
+	uint32_t req;			/* atomic; drain requests so far */
+	uint32_t ack;			/* store-release by the owner: requests up to here met */
+} IOVX_ALIGNED(IOVX_CACHELINE);
+
+/*
+ * The cached alloc and free of the private scheme: with interrupts off, this CPU's cache,
+ * plain stores. Out of line and global so the CI can disassemble them by name and check
+ * that no locked instruction is in them; misses call out to the magazine exchange.
+ */
+uint64_t iovx_iova_pcpu_alloc(struct iovx_iova_domain *dom, unsigned int cls,
+			      uint64_t max_start);
+bool iovx_iova_pcpu_free(struct iovx_iova_domain *dom, unsigned int cls, uint64_t pfn);
+#endif
 
 struct reserved_range {
 	uint64_t pfn, npages;
@@ -220,6 +245,11 @@ struct iovx_iova_domain {
 	uint64_t reserved;		/* atomic */
 	uint64_t mem_bytes;		/* atomic */
 	uint64_t alloc_failures, reclaims, cache_bypass;	/* atomic */
+#ifdef IOVX_PCPU_PRIVATE
+	struct pcpu_drain *drains;	/* [nr_cpus] */
+	uint64_t kick_drained;		/* atomic: granules kicked owners gave back */
+	int64_t kicks_in_flight;	/* atomic: kicks queued and not yet finished */
+#endif
 };
 
 #endif /* IOVX_IOVA_INTERNAL_H */

@@ -44,8 +44,40 @@
  *                          kernel: local_irq_save (no migration, no softirq on this CPU
  *                          inside); userspace: nothing (exclusivity there comes from the
  *                          algorithm: CAS-claimed slots or restartable sequences)
+ *
+ * Per-CPU scheme. Portable code asks which one it runs on with these macros, never by
+ * testing the build environment:
+ *   IOVX_PCPU_PRIVATE      defined by the kernel backend: a CPU's per-CPU data is changed
+ *                          only by that CPU, with interrupts off, by plain stores (no
+ *                          atomic, no lock prefix); no other CPU ever writes it. A CPU that
+ *                          needs another one's per-CPU data changed sends it a kick:
+ *     iovx_pcpu_this_cpu()      the CPU the caller runs on; only with interrupts off
+ *     iovx_pcpu_wait_ok()       whether the caller may wait for a kick's callback to run
+ *                               on another CPU: IOVX_PCPU_WAIT_NONE with interrupts off (that
+ *                               CPU may be waiting for this one), IOVX_PCPU_WAIT_BOUNDED when
+ *                               atomic with interrupts on (it holds no CPU, but may hold a
+ *                               lock that CPU spins on with interrupts off: give up after a
+ *                               bound), IOVX_PCPU_WAIT_ANY when it could be preempted (it
+ *                               holds nothing another CPU can spin on with interrupts off)
+ *     iovx_pcpu_online(cpu)     the CPU is online now (may change at once; a hint)
+ *     iovx_pcpu_hold_online()   tries to freeze every CPU's online state; only where
+ *                               iovx_pcpu_wait_ok() says IOVX_PCPU_WAIT_ANY. True when it
+ *                               holds: an offline CPU then runs nothing until released, so
+ *                               the holder may change that CPU's per-CPU data itself
+ *     iovx_pcpu_release_online()
+ *     struct iovx_pcpu_kick, iovx_pcpu_kick_init(k, fn, arg)
+ *     iovx_pcpu_kick(k, cpu)    asynchronously runs fn(arg) on that CPU in interrupt
+ *                               context (interrupts off there, so it never runs inside one
+ *                               of that CPU's interrupt-off sections); callable from any
+ *                               context, interrupts off included. Returns 1 queued, 0 a run
+ *                               of k is queued and not started yet (it will see everything
+ *                               the caller wrote before), negative: the CPU is offline (no
+ *                               run). One k per target CPU; k must stay valid until its run
+ *                               has started fn.
  *   IOVX_HAVE_RSEQ         defined when platform_user_rseq.h provides restartable-sequence
- *                          per-CPU magazine operations (see src/iova/pcpu.h)
+ *                          per-CPU magazine operations (userspace x86-64)
+ *   neither                per-CPU slots are claimed with an atomic exchange (any CPU may
+ *                          claim any slot; TSan builds and userspace without rseq)
  *
  * RCU (kernel RCU / liburcu-bp; read sections may nest; readers never block)
  *   iovx_rcu_read_lock() iovx_rcu_read_unlock()
