@@ -15,7 +15,6 @@
  * the mode calls the IOVA allocator (lock-free) and the IOMMU ops.
  */
 #include "dma_internal.h"
-#include <iovx/reuse.h>
 
 #define DMA_KNOWN_FLAGS		(IOVX_DMA_F_NO_GATHER | IOVX_DMA_F_REVIVE)
 
@@ -23,7 +22,11 @@ const struct iovx_dma_mode_ops *const iovx_dma_modes[IOVX_DMA_NR_MODES] = {
 	[IOVX_DMA_MODE_PASSTHROUGH] = &iovx_dma_mode_passthrough,
 	[IOVX_DMA_MODE_STRICT] = &iovx_dma_mode_strict,
 	[IOVX_DMA_MODE_DEFERRED] = &iovx_dma_mode_deferred,
-	[IOVX_DMA_MODE_BOUNCE] = &iovx_dma_mode_bounce,
+};
+
+const struct iovx_dma_layer_ops *const iovx_dma_layers[IOVX_DMA_NR_LAYERS] = {
+	[IOVX_DMA_LAYER_REUSE] = &iovx_dma_layer_reuse,
+	[IOVX_DMA_LAYER_BOUNCE] = &iovx_dma_layer_bounce,
 };
 
 void iovx_dma_config_init(struct iovx_dma_config *cfg, struct iovx_iommu *iommu,
@@ -44,52 +47,70 @@ void iovx_dma_config_init(struct iovx_dma_config *cfg, struct iovx_iommu *iommu,
 	cfg->reuse_table_order = 0;
 }
 
+/*
+ * The base mode of a config: cfg->mode when it names one; for a mode that names layers,
+ * cfg->fallback (strict when that names a layer too: bounce over reuse).
+ */
+static unsigned int base_of(const struct iovx_dma_config *cfg)
+{
+	if (iovx_dma_modes[cfg->mode])
+		return cfg->mode;
+	if ((unsigned int)cfg->fallback < IOVX_DMA_NR_MODES && iovx_dma_modes[cfg->fallback])
+		return cfg->fallback;
+	return IOVX_DMA_MODE_STRICT;
+}
+
+/* Tears down the layers from index 'from' on (they are up) and the base mode. */
+static uint64_t layers_fini(struct iovx_dma_domain *dom, unsigned int from)
+{
+	uint64_t refs = 0;
+	unsigned int i;
+
+	for (i = from; i < dom->nr_layers; i++)
+		refs += dom->layers[i]->fini(dom);
+	return refs;
+}
+
+/* The base mode's init, then the layers' from the bottom up; on failure nothing is left up. */
+static int domain_init(struct iovx_dma_domain *dom, const struct iovx_dma_config *cfg)
+{
+	unsigned int i;
+	int err = dom->mode->init ? dom->mode->init(dom) : 0;
+
+	if (err)
+		return err;
+	for (i = dom->nr_layers; !err && i > 0; i--)
+		err = dom->layers[i - 1]->init(dom, cfg);
+	if (!err)
+		return 0;
+	(void)layers_fini(dom, i + 1);	/* the layers below the one that failed */
+	if (dom->mode->fini)
+		dom->mode->fini(dom);
+	return err;
+}
+
 int iovx_dma_domain_create(const struct iovx_dma_config *cfg, struct iovx_dma_domain **out)
 {
+	const struct iovx_dma_layer_ops *layers[IOVX_DMA_NR_LAYERS];
 	const struct iovx_dma_mode_ops *mode;
 	struct iovx_dma_domain *dom;
-	unsigned int rorder = 0;
-	int err;
+	unsigned int i, n = 0, base;
+	int err = 0;
 
 	if (!cfg || !out || (unsigned int)cfg->mode >= IOVX_DMA_NR_MODES ||
 	    cfg->flags & ~DMA_KNOWN_FLAGS || cfg->map_table_order < 4 ||
 	    cfg->map_table_order > 24)
 		return -EINVAL;
-	if (cfg->mode == IOVX_DMA_MODE_REUSE) {
-		/* The table in front of a base mode: strict or deferred (iovx/reuse.h). */
-		rorder = cfg->reuse_table_order ? cfg->reuse_table_order :
-			 IOVX_REUSE_DEFAULT_TABLE_ORDER;
-		if ((cfg->fallback != IOVX_DMA_MODE_STRICT &&
-		     cfg->fallback != IOVX_DMA_MODE_DEFERRED) ||
-		    rorder < IOVX_REUSE_MIN_TABLE_ORDER || rorder > IOVX_REUSE_MAX_TABLE_ORDER)
-			return -EINVAL;
-		mode = iovx_dma_modes[cfg->fallback];
-	} else {
-		mode = iovx_dma_modes[cfg->mode];
-		/* Bounce over reuse: tagged buffers in the table, the rest bounce or go strict. */
-		if (cfg->mode == IOVX_DMA_MODE_BOUNCE && cfg->fallback == IOVX_DMA_MODE_REUSE) {
-			rorder = cfg->reuse_table_order ? cfg->reuse_table_order :
-				 IOVX_REUSE_DEFAULT_TABLE_ORDER;
-			if (rorder < IOVX_REUSE_MIN_TABLE_ORDER ||
-			    rorder > IOVX_REUSE_MAX_TABLE_ORDER)
-				return -EINVAL;
-		}
+	base = base_of(cfg);
+	for (i = 0; i < IOVX_DMA_NR_LAYERS; i++) {
+		int want = iovx_dma_layers[i]->wanted(cfg, base);
+
+		if (want < 0)
+			return want;
+		if (want)
+			layers[n++] = iovx_dma_layers[i];
 	}
-	if (cfg->flags & IOVX_DMA_F_REVIVE) {
-		/* Revivable mappings live inside the deferred window: deferred base only. */
-		if (mode != iovx_dma_modes[IOVX_DMA_MODE_DEFERRED])
-			return -EINVAL;
-		if (!rorder) {
-			rorder = cfg->reuse_table_order ? cfg->reuse_table_order :
-				 IOVX_REUSE_DEFAULT_TABLE_ORDER;
-			if (rorder < IOVX_REUSE_MIN_TABLE_ORDER ||
-			    rorder > IOVX_REUSE_MAX_TABLE_ORDER)
-				return -EINVAL;
-		}
-		if (cfg->inval && (cfg->inval->max_age_ns < IOVX_INVAL_MIN_MAX_AGE_NS ||
-				   cfg->inval->max_age_ns > IOVX_INVAL_MAX_MAX_AGE_NS))
-			return -EINVAL;
-	}
+	mode = iovx_dma_modes[base];
 	if (!mode)
 		return -EOPNOTSUPP;
 	if (mode->needs_iommu && (!cfg->iommu || !cfg->iommu->ops ||
@@ -101,6 +122,9 @@ int iovx_dma_domain_create(const struct iovx_dma_config *cfg, struct iovx_dma_do
 	if (!dom)
 		return -ENOMEM;
 	dom->mode = mode;
+	for (i = 0; i < n; i++)
+		dom->layers[i] = layers[i];
+	dom->nr_layers = n;
 	dom->iommu = cfg->iommu;
 	dom->shift = cfg->iommu ? cfg->iommu->granule_shift : 12;
 	dom->gmask = (1ull << dom->shift) - 1;
@@ -128,24 +152,9 @@ int iovx_dma_domain_create(const struct iovx_dma_config *cfg, struct iovx_dma_do
 		err = iovx_iova_domain_create(&ic, &dom->iovad);
 	}
 	dom->inval_cfg = cfg->inval;
-	dom->create_cfg = cfg;
-	if (!err && mode->init)
-		err = mode->init(dom);
-	if (!err && rorder) {
-		uint64_t bound = cfg->inval ? cfg->inval->max_age_ns :
-				 IOVX_INVAL_DEFAULT_MAX_AGE_NS;
-
-		/*
-		 * An idle revivable mapping lingers half the bound; the reaper runs every
-		 * quarter, tears it down with a strict invalidation: reachable < the bound.
-		 */
-		dom->revive = !!(cfg->flags & IOVX_DMA_F_REVIVE);
-		err = iovx_rtab_init(dom, rorder, dom->revive, bound / 2);
-		if (err && mode->fini)
-			mode->fini(dom);
-	}
+	if (!err)
+		err = domain_init(dom, cfg);
 	dom->inval_cfg = NULL;
-	dom->create_cfg = NULL;
 	if (err) {
 		iovx_iova_domain_destroy(dom->iovad);
 		iovx_dma_maptab_destroy(&dom->mt);
@@ -163,8 +172,8 @@ int iovx_dma_domain_destroy(struct iovx_dma_domain *dom)
 	if (!dom)
 		return -EINVAL;
 	live = iovx_load_relaxed(&dom->mt.live);
-	/* Reuse entries first: their mappings go with the base mode's unmap_all below. */
-	live += iovx_rtab_fini(dom);
+	/* The layers first: their mappings go with the base mode's unmap_all below. */
+	live += layers_fini(dom, 0);
 	/*
 	 * Even with nothing live: the IOMMU keeps page-table pages while the domain lives (as
 	 * io-pgtable does), and they go with it.
@@ -203,23 +212,62 @@ int iovx_dma_set_mask(struct iovx_dma_domain *dom, uint64_t mask)
 	return 0;
 }
 
-/* The mode behind the reuse table's mappings: bounce hands tagged buffers to its fallback. */
-static inline const struct iovx_dma_mode_ops *table_ops(struct iovx_dma_domain *dom)
-{
-	return dom->bpool ? dom->fallback : dom->mode;
-}
-
 /*
- * -ENOENT from the live-mapping table for an address where a reuse-table mapping of the
- * same buffer lives (sg: the same first segment): the call named a table mapping with
- * another size, direction, nents or attrs (-EINVAL). Another buffer carrying a table
- * mapping's DMA fields stays -ENOENT.
+ * -ENOENT from the live-mapping table for an address where a layer's own mapping of the
+ * same buffer lives (sg: the same first segment): the call named that mapping with another
+ * size, direction, nents or attrs (-EINVAL). Another buffer carrying such a mapping's DMA
+ * fields stays -ENOENT.
  */
 static int table_errno(struct iovx_dma_domain *dom, int err, uint64_t dma, uint64_t first)
 {
-	if (err == -ENOENT && dom->rtab && iovx_rtab_owns(dom, dma, first))
-		return -EINVAL;
+	unsigned int i;
+
+	for (i = 0; err == -ENOENT && i < dom->nr_layers; i++)
+		if (dom->layers[i]->owns && dom->layers[i]->owns(dom, dma, first))
+			return -EINVAL;
 	return err;
+}
+
+/* The base mode ran out of IOVA: did a layer give some back? */
+static bool layers_reclaim(struct iovx_dma_domain *dom)
+{
+	bool any = false;
+	unsigned int i;
+
+	for (i = 0; i < dom->nr_layers; i++)
+		if (dom->layers[i]->reclaim && dom->layers[i]->reclaim(dom) > 0)
+			any = true;
+	return any;
+}
+
+/* The first layer whose mappings the facade records (a map retried after a reclaim). */
+static unsigned int first_recorded(struct iovx_dma_domain *dom)
+{
+	unsigned int i = 0;
+
+	while (i < dom->nr_layers && dom->layers[i]->own_records)
+		i++;
+	return i;
+}
+
+/* Ownership transfer of one DMA segment of a recorded mapping: a layer's, else the base's. */
+static void sync_seg(struct iovx_dma_domain *dom, uint64_t dma, uint64_t len, unsigned int dir,
+		     bool for_cpu)
+{
+	const struct iovx_dma_mode_ops *b = dom->mode;
+	unsigned int i;
+
+	for (i = 0; i < dom->nr_layers; i++) {
+		const struct iovx_dma_layer_ops *l = dom->layers[i];
+
+		if (!l->own_records && l->sync_single &&
+		    l->sync_single(dom, dma, len, dir, for_cpu) != DMA_PASS)
+			return;
+	}
+	if (for_cpu && b->sync_for_cpu)
+		b->sync_for_cpu(dom, dma, len, dir);
+	else if (!for_cpu && b->sync_for_device)
+		b->sync_for_device(dom, dma, len, dir);
 }
 
 static inline bool dir_ok(enum iovx_dma_dir dir)
@@ -272,42 +320,52 @@ static inline uint64_t mt_attrs(unsigned int attrs)
 int iovx_dma_map_single(struct iovx_dma_domain *dom, uint64_t phys, size_t size,
 			enum iovx_dma_dir dir, unsigned int attrs, uint64_t *dma)
 {
-	const struct iovx_dma_mode_ops *sm;
+	const struct iovx_dma_layer_ops *l = NULL;
+	unsigned int i = 0;
+	bool retried = false;
 	uint64_t addr;
 	int err;
 
 	if (!dom || !dma)
 		return fail(dom, -EINVAL);
-	sm = dom->mode;
 	if (!dir_ok(dir) || attrs & ~IOVX_DMA_ATTR_MASK)
 		return fail(dom, -EINVAL);
 	err = check_buf(dom, phys, size);
 	if (err)
 		return fail(dom, err);
-	if (dom->rtab && ((attrs & IOVX_DMA_ATTR_REUSE) || dom->revive)) {
-		err = iovx_rtab_map_single(dom, phys, size, dir, attrs,
-					   !(attrs & IOVX_DMA_ATTR_REUSE), &addr);
-		if (!err) {
-			sm = table_ops(dom);
-			goto mapped;
-		}
-		if (err != -ENOSPC)
-			return fail(dom, err);
-		/* no room in the table: mapped untagged below */
+again:
+	for (; i < dom->nr_layers; i++) {
+		l = dom->layers[i];
+		err = l->map_single(dom, phys, size, dir, attrs, &addr);
+		if (err != DMA_PASS)
+			goto taken;
 	}
+	l = NULL;
 	err = dom->mode->map_single(dom, phys, size, dir, attrs, &addr);
-	if (err == -ENOMEM && dom->rtab && iovx_rtab_evict_idle(dom))
-		err = dom->mode->map_single(dom, phys, size, dir, attrs, &addr);
+	if (err == -ENOMEM && !retried && layers_reclaim(dom)) {
+		retried = true;
+		i = first_recorded(dom);
+		goto again;
+	}
+	if (!err && dom->nr_layers)
+		DMA_STAT_ADD(dom, passes, 1);
+taken:
 	if (err)
 		return fail(dom, err);
-	err = iovx_dma_maptab_insert(&dom->mt, addr, mt_meta(MT_KIND_SINGLE, dir, 1, size), 0);
-	if (err) {
-		(void)dom->mode->unmap_single(dom, addr, size, dir, attrs);
-		return fail(dom, err);
+	if (!l || !l->own_records) {
+		err = iovx_dma_maptab_insert(&dom->mt, addr, mt_meta(MT_KIND_SINGLE, dir, 1, size),
+					     0);
+		if (err) {
+			if (l)
+				(void)l->unmap_single(dom, addr, size, dir, attrs);
+			else
+				(void)dom->mode->unmap_single(dom, addr, size, dir, attrs);
+			return fail(dom, err);
+		}
 	}
-mapped:
-	if (!(attrs & IOVX_DMA_ATTR_SKIP_CPU_SYNC) && !sm->map_syncs && sm->sync_for_device)
-		sm->sync_for_device(dom, addr, size, dir);
+	if (!(attrs & IOVX_DMA_ATTR_SKIP_CPU_SYNC) && !(l && l->map_syncs) &&
+	    dom->mode->sync_for_device)
+		dom->mode->sync_for_device(dom, addr, size, dir);
 	DMA_STAT_ADD(dom, maps, 1);
 	*dma = addr;
 	return 0;
@@ -317,6 +375,7 @@ int iovx_dma_unmap_single(struct iovx_dma_domain *dom, uint64_t dma, size_t size
 			  enum iovx_dma_dir dir, unsigned int attrs)
 {
 	struct mt_want w = { mt_meta(MT_KIND_SINGLE, dir, 1, size), ~0ull, false, NULL, NULL };
+	unsigned int i;
 	uint64_t aux;
 	int err;
 
@@ -327,22 +386,31 @@ int iovx_dma_unmap_single(struct iovx_dma_domain *dom, uint64_t dma, size_t size
 	err = check_dma(dom, dma, size);
 	if (err)
 		return fail(dom, err);
-	if (dom->rtab && ((attrs & IOVX_DMA_ATTR_REUSE) || dom->revive) &&
-	    !iovx_rtab_single_op(dom, dma, size, dir, attrs, !(attrs & IOVX_DMA_ATTR_REUSE),
-				 RTAB_UNMAP)) {
-		DMA_STAT_ADD(dom, unmaps, 1);
-		return 0;
+	for (i = 0; i < dom->nr_layers; i++) {
+		if (dom->layers[i]->own_records &&
+		    dom->layers[i]->unmap_single(dom, dma, size, dir, attrs) != DMA_PASS)
+			goto done;
 	}
 	/* The record goes first: from here the mapping is this call's alone (M3). */
 	err = iovx_dma_maptab_remove(&dom->mt, dma, &w, &aux);
 	if (err)
-		return fail(dom, table_errno(dom, err, dma, RTAB_ANY));
-	if (!(attrs & IOVX_DMA_ATTR_SKIP_CPU_SYNC) && !dom->mode->map_syncs &&
-	    dom->mode->sync_for_cpu)
+		return fail(dom, table_errno(dom, err, dma, DMA_ANY_FIRST));
+	for (i = 0; i < dom->nr_layers; i++) {
+		const struct iovx_dma_layer_ops *l = dom->layers[i];
+
+		if (l->own_records)
+			continue;
+		err = l->unmap_single(dom, dma, size, dir, attrs);
+		if (err != DMA_PASS)
+			goto unmapped;
+	}
+	if (!(attrs & IOVX_DMA_ATTR_SKIP_CPU_SYNC) && dom->mode->sync_for_cpu)
 		dom->mode->sync_for_cpu(dom, dma, size, dir);
 	err = dom->mode->unmap_single(dom, dma, size, dir, attrs);
+unmapped:
 	if (err)
 		return fail(dom, err);
+done:
 	DMA_STAT_ADD(dom, unmaps, 1);
 	return 0;
 }
@@ -486,77 +554,135 @@ static void rec_map(struct dma_map *m, struct dma_seg *one, uint64_t dma, uint64
 	m->nout = r->nout;
 }
 
+/* Undoes a map_sg whose record could not be made; the output list is the caller's sg. */
+static void map_sg_undo(struct iovx_dma_domain *dom, const struct iovx_dma_layer_ops *l,
+			struct iovx_dma_sg *sg, const struct dma_seg *segs, unsigned int n,
+			int nout, unsigned int dir, unsigned int attrs)
+{
+	struct dma_map m = { segs, NULL, n, (unsigned int)nout };
+	struct dma_seg *out = segs_alloc(nout);
+	int i;
+
+	for (i = 0; out && i < nout; i++) {
+		out[i].addr = sg[i].dma_address;
+		out[i].len = sg[i].dma_length;
+	}
+	m.out = out;
+	if (out && l)
+		(void)l->unmap_sg(dom, sg, &m, dir, attrs);
+	else if (out)
+		(void)dom->mode->unmap_sg(dom, &m, dir, attrs);
+	iovx_free(out);
+}
+
 int iovx_dma_map_sg(struct iovx_dma_domain *dom, struct iovx_dma_sg *sg, int nents,
 		    enum iovx_dma_dir dir, unsigned int attrs)
 {
 	struct dma_seg stack[SEGS_ONSTACK], *segs = stack;
-	const struct iovx_dma_mode_ops *sm;
+	const struct iovx_dma_layer_ops *l = NULL;
+	unsigned int i = 0, n = (unsigned int)nents;
+	bool retried = false;
 	struct mt_rec *rec = NULL;
 	uint64_t total, aux;
 	int ret, err;
 
 	if (!dom)
 		return -EINVAL;
-	sm = dom->mode;
 	ret = sg_begin(dom, sg, nents, dir, attrs, stack, &segs, &total);
 	if (ret)
 		goto out;
-	if (dom->rtab && ((sg[0].flags & IOVX_SG_REUSE) || dom->revive)) {
-		ret = iovx_rtab_map_sg(dom, sg, segs, (unsigned int)nents, dir, attrs,
-				       !(sg[0].flags & IOVX_SG_REUSE));
-		if (ret > 0) {
-			sm = table_ops(dom);
-			goto mapped;
-		}
-		if (ret != -ENOSPC)
-			goto out;
-		/* no room in the table: mapped untagged below */
+again:
+	for (; i < dom->nr_layers; i++) {
+		l = dom->layers[i];
+		ret = l->map_sg(dom, sg, segs, n, dir, attrs);
+		if (ret != DMA_PASS)
+			goto taken;
 	}
-	ret = dom->mode->map_sg(dom, sg, segs, (unsigned int)nents, dir, attrs);
-	if (ret == -ENOMEM && dom->rtab && iovx_rtab_evict_idle(dom))
-		ret = dom->mode->map_sg(dom, sg, segs, (unsigned int)nents, dir, attrs);
-	if (ret < 0)
-		goto out;
+	l = NULL;
+	ret = dom->mode->map_sg(dom, sg, segs, n, dir, attrs);
+	if (ret == -ENOMEM && !retried && layers_reclaim(dom)) {
+		retried = true;
+		i = first_recorded(dom);
+		goto again;
+	}
+	if (ret >= 0 && dom->nr_layers)
+		DMA_STAT_ADD(dom, passes, 1);
+taken:
+	if (ret < 0 || (l && l->own_records))
+		goto mapped;
 	if (nents == 1) {
 		aux = segs[0].addr;
 	} else {
-		rec = rec_make(sg, segs, (unsigned int)nents, (unsigned int)ret);
+		rec = rec_make(sg, segs, n, (unsigned int)ret);
 		aux = (uintptr_t)rec;
 	}
 	err = rec || nents == 1 ?
 	      iovx_dma_maptab_insert(&dom->mt, sg[0].dma_address,
-				     mt_meta(MT_KIND_SG, dir, (unsigned int)nents, total) |
-				     mt_attrs(attrs), aux) : -ENOMEM;
+				     mt_meta(MT_KIND_SG, dir, n, total) | mt_attrs(attrs), aux) :
+	      -ENOMEM;
 	if (err) {
-		struct dma_map m = { segs, NULL, (unsigned int)nents, (unsigned int)ret };
-		struct dma_seg *out = segs_alloc(ret);
-		int i;
-
-		/* The mapping as map_sg made it; the output list is the caller's sg. */
-		for (i = 0; out && i < ret; i++) {
-			out[i].addr = sg[i].dma_address;
-			out[i].len = sg[i].dma_length;
-		}
-		m.out = out;
-		if (out)
-			(void)dom->mode->unmap_sg(dom, &m, dir, attrs);
-		iovx_free(out);
+		map_sg_undo(dom, l, sg, segs, n, ret, dir, attrs);
 		iovx_free(rec);
 		ret = err;
-		goto out;
 	}
 mapped:
-	if (!(attrs & IOVX_DMA_ATTR_SKIP_CPU_SYNC) && !sm->map_syncs && sm->sync_for_device) {
-		int i;
-
-		for (i = 0; i < ret; i++)
-			sm->sync_for_device(dom, sg[i].dma_address, sg[i].dma_length, dir);
+	if (ret < 0)
+		goto out;
+	if (!(attrs & IOVX_DMA_ATTR_SKIP_CPU_SYNC) && !(l && l->map_syncs) &&
+	    dom->mode->sync_for_device) {
+		for (i = 0; i < (unsigned int)ret; i++)
+			dom->mode->sync_for_device(dom, sg[i].dma_address, sg[i].dma_length, dir);
 	}
 	DMA_STAT_ADD(dom, maps, 1);
 out:
 	if (segs != stack)
 		iovx_free(segs);
 	return ret < 0 ? fail(dom, ret) : ret;
+}
+
+/* An unmap or sync of an sg list offered to the layers that keep their own records. */
+static int own_sg_op(struct iovx_dma_domain *dom, struct iovx_dma_sg *sg,
+		     const struct dma_seg *segs, unsigned int n, unsigned int dir,
+		     bool for_cpu, bool remove, unsigned int attrs)
+{
+	struct dma_map in = { segs, NULL, n, 0 };
+	unsigned int i;
+
+	for (i = 0; i < dom->nr_layers; i++) {
+		const struct iovx_dma_layer_ops *l = dom->layers[i];
+		int ret;
+
+		if (!l->own_records)
+			continue;
+		ret = remove ? l->unmap_sg(dom, sg, &in, dir, attrs) :
+			       l->sync_sg(dom, sg, &in, dir, for_cpu);
+		if (ret != DMA_PASS)
+			return ret;
+	}
+	return DMA_PASS;
+}
+
+/* Tears down the mapping an sg unmap's record describes: a layer's, else the base mode's. */
+static int unmap_rec(struct iovx_dma_domain *dom, struct iovx_dma_sg *sg,
+		     const struct dma_map *m, unsigned int dir, unsigned int attrs)
+{
+	unsigned int i;
+	int ret;
+
+	for (i = 0; i < dom->nr_layers; i++) {
+		const struct iovx_dma_layer_ops *l = dom->layers[i];
+
+		if (l->own_records)
+			continue;
+		ret = l->unmap_sg(dom, sg, m, dir, attrs);
+		if (ret != DMA_PASS)
+			return ret;
+	}
+	if (!(attrs & IOVX_DMA_ATTR_SKIP_CPU_SYNC) && dom->mode->sync_for_cpu) {
+		for (i = 0; i < m->nout; i++)
+			dom->mode->sync_for_cpu(dom, m->out[i].addr, m->out[i].len, dir);
+	}
+	return dom->mode->unmap_sg(dom, m, dir, attrs);
 }
 
 static int sync_sg(struct iovx_dma_domain *dom, struct iovx_dma_sg *sg, int nents,
@@ -574,16 +700,12 @@ static int sync_sg(struct iovx_dma_domain *dom, struct iovx_dma_sg *sg, int nent
 	ret = sg_read(sg, nents, dir, attrs, stack, &segs, &total);
 	if (ret)
 		goto out;
-	if (dom->rtab && ((sg[0].flags & IOVX_SG_REUSE) || dom->revive)) {
-		/* A table mapping: the syncs and the reference drop happen in the table. */
-		ret = iovx_rtab_sg_op(dom, sg, segs, (unsigned int)nents, dir, attrs,
-				      !(sg[0].flags & IOVX_SG_REUSE),
-				      remove ? RTAB_UNMAP : for_cpu ? RTAB_SYNC_CPU : RTAB_SYNC_DEV);
-		if (!ret) {
-			if (remove)
-				DMA_STAT_ADD(dom, unmaps, 1);
-			goto out;
-		}
+	/* A layer's own mapping: the syncs and the reference drop happen in the layer. */
+	ret = own_sg_op(dom, sg, segs, (unsigned int)nents, dir, for_cpu, remove, attrs);
+	if (ret != DMA_PASS) {
+		if (!ret && remove)
+			DMA_STAT_ADD(dom, unmaps, 1);
+		goto out;
 	}
 	ret = -ENOENT;
 	if (sg[0].dma_address > dom->dma_last)
@@ -607,30 +729,17 @@ static int sync_sg(struct iovx_dma_domain *dom, struct iovx_dma_sg *sg, int nent
 		ret = table_errno(dom, ret, sg[0].dma_address, segs[0].addr);
 		goto out;
 	}
-	if (remove) {
-		rec_map(&m, one, sg[0].dma_address, w.meta, aux);
-	} else {
-		m.out = NULL;
-		m.nout = (unsigned int)aux;
+	if (!remove) {
+		for (i = 0; i < (unsigned int)aux; i++)
+			sync_seg(dom, sg[i].dma_address, sg[i].dma_length, dir, for_cpu);
+		goto out;
 	}
-	if (!(attrs & IOVX_DMA_ATTR_SKIP_CPU_SYNC) && !(remove && dom->mode->map_syncs)) {
-		void (*fn)(struct iovx_dma_domain *, uint64_t, uint64_t, unsigned int) =
-			for_cpu ? dom->mode->sync_for_cpu : dom->mode->sync_for_device;
-
-		for (i = 0; fn && i < m.nout; i++) {
-			if (m.out)
-				fn(dom, m.out[i].addr, m.out[i].len, dir);
-			else
-				fn(dom, sg[i].dma_address, sg[i].dma_length, dir);
-		}
-	}
-	if (remove) {
-		ret = dom->mode->unmap_sg(dom, &m, dir, attrs);
-		if (!ret)
-			DMA_STAT_ADD(dom, unmaps, 1);
-		if (nents > 1)
-			iovx_free((void *)(uintptr_t)aux);
-	}
+	rec_map(&m, one, sg[0].dma_address, w.meta, aux);
+	ret = unmap_rec(dom, sg, &m, dir, attrs);
+	if (!ret)
+		DMA_STAT_ADD(dom, unmaps, 1);
+	if (nents > 1)
+		iovx_free((void *)(uintptr_t)aux);
 out:
 	if (segs != stack)
 		iovx_free(segs);
@@ -660,6 +769,7 @@ static int sync_single(struct iovx_dma_domain *dom, uint64_t dma, size_t size,
 {
 	struct mt_want w = { mt_meta(MT_KIND_SINGLE, dir, 1, size), ~0ull, true, NULL, NULL };
 	uint64_t nout;
+	unsigned int i;
 	int err;
 
 	if (!dom)
@@ -670,17 +780,18 @@ static int sync_single(struct iovx_dma_domain *dom, uint64_t dma, size_t size,
 	if (err)
 		return fail(dom, err);
 	err = iovx_dma_maptab_find(&dom->mt, dma, &w, &nout);
-	if (err == -ENOENT && dom->rtab &&
-	    !iovx_rtab_single_op(dom, dma, size, dir, 0, false,
-				 for_cpu ? RTAB_SYNC_CPU : RTAB_SYNC_DEV))
+	if (!err) {
+		sync_seg(dom, dma, size, dir, for_cpu);
 		return 0;
-	if (err)
-		return fail(dom, table_errno(dom, err, dma, RTAB_ANY));
-	if (for_cpu && dom->mode->sync_for_cpu)
-		dom->mode->sync_for_cpu(dom, dma, size, dir);
-	else if (!for_cpu && dom->mode->sync_for_device)
-		dom->mode->sync_for_device(dom, dma, size, dir);
-	return 0;
+	}
+	/* Not in the facade's table: a layer's own mapping? */
+	for (i = 0; err == -ENOENT && i < dom->nr_layers; i++) {
+		const struct iovx_dma_layer_ops *l = dom->layers[i];
+
+		if (l->own_records && l->sync_single(dom, dma, size, dir, for_cpu) != DMA_PASS)
+			return 0;
+	}
+	return fail(dom, table_errno(dom, err, dma, DMA_ANY_FIRST));
 }
 
 int iovx_dma_sync_single_for_cpu(struct iovx_dma_domain *dom, uint64_t dma, size_t size,
@@ -697,6 +808,8 @@ int iovx_dma_sync_single_for_device(struct iovx_dma_domain *dom, uint64_t dma, s
 
 int iovx_dma_get_stats(struct iovx_dma_domain *dom, struct iovx_dma_stats *st)
 {
+	unsigned int i;
+
 	if (!dom || !st)
 		return -EINVAL;
 	st->live = iovx_load_relaxed(&dom->mt.live);
@@ -715,6 +828,9 @@ int iovx_dma_get_stats(struct iovx_dma_domain *dom, struct iovx_dma_stats *st)
 	st->bounce_pool_bytes = 0;
 	if (dom->mode->stats)
 		dom->mode->stats(dom, st);
+	for (i = 0; i < dom->nr_layers; i++)
+		if (dom->layers[i]->stats)
+			dom->layers[i]->stats(dom, st);
 	return 0;
 }
 
@@ -731,8 +847,7 @@ int iovx_dma_get_inval_stats(struct iovx_dma_domain *dom, struct iovx_inval_stat
 {
 	if (!dom || !st)
 		return -EINVAL;
-	if (dom->mode != iovx_dma_modes[IOVX_DMA_MODE_DEFERRED] &&
-	    dom->fallback != iovx_dma_modes[IOVX_DMA_MODE_DEFERRED])
+	if (dom->mode != iovx_dma_modes[IOVX_DMA_MODE_DEFERRED])
 		return -EOPNOTSUPP;
 	return iovx_inval_get_stats(dom->mode_priv, st);
 }
