@@ -135,12 +135,6 @@ void iovx_bounce_config_init(struct iovx_bounce_config *cfg)
 	cfg->limit_pfn = IOVX_IOVA_NO_LIMIT;
 }
 
-static inline void stat_add(struct iovx_bounce_pool *pool, unsigned int cpu, unsigned int i,
-			    uint64_t v)
-{
-	iovx_fetch_add_relaxed(&pool->cpu[cpu].stat[i], v);
-}
-
 static inline unsigned int this_cpu(const struct iovx_bounce_pool *pool)
 {
 	return iovx_cpu_hint() % pool->nr_cpus;
@@ -399,14 +393,14 @@ int iovx_bounce_map(struct iovx_bounce_pool *pool, uint64_t phys, size_t len,
 	if (!pool || !dma || !phys || !len || !dir_ok((unsigned int)dir) ||
 	    phys + len < phys) {
 		if (pool)
-			stat_add(pool, this_cpu(pool), BS_errors, 1);
+			DMA_STAT_ADD(&pool->cpu[this_cpu(pool)], stat[BS_errors], 1);
 		return -EINVAL;
 	}
 	cpu = this_cpu(pool);
 	off = phys & pool->align_mask;
 	need = off + len;
 	if (need > pool->cls[pool->nr_classes - 1].size) {
-		stat_add(pool, cpu, BS_too_big, 1);
+		DMA_STAT_ADD(&pool->cpu[cpu], stat[BS_too_big], 1);
 		return -ERANGE;
 	}
 	for (c0 = 0; pool->cls[c0].size < need; c0++)
@@ -423,7 +417,7 @@ int iovx_bounce_map(struct iovx_bounce_pool *pool, uint64_t phys, size_t len,
 		top = pop(pool, from_cpu, c0);
 	}
 	if (!top) {
-		stat_add(pool, cpu, BS_exhausted, 1);
+		DMA_STAT_ADD(&pool->cpu[cpu], stat[BS_exhausted], 1);
 		return -ENOSPC;
 	}
 	g = top - 1;
@@ -434,11 +428,11 @@ int iovx_bounce_map(struct iovx_bounce_pool *pool, uint64_t phys, size_t len,
 	/* E2: publishes host and the copied data with the live state. */
 	iovx_store_release(&pool->slot[g].state, ST_LIVE(len, off, (unsigned int)dir));
 	if (from_cpu != cpu)
-		stat_add(pool, cpu, BS_steals, 1);
+		DMA_STAT_ADD(&pool->cpu[cpu], stat[BS_steals], 1);
 	if (from_c != c0)
-		stat_add(pool, cpu, BS_upsized, 1);
-	stat_add(pool, cpu, BS_maps, 1);
-	stat_add(pool, cpu, BS_bytes_in, len);
+		DMA_STAT_ADD(&pool->cpu[cpu], stat[BS_upsized], 1);
+	DMA_STAT_ADD(&pool->cpu[cpu], stat[BS_maps], 1);
+	DMA_STAT_ADD(&pool->cpu[cpu], stat[BS_bytes_in], len);
 	*dma = slot_iova(pool, from_c, g) + off;
 	return 0;
 }
@@ -489,7 +483,7 @@ int iovx_bounce_unmap(struct iovx_bounce_pool *pool, uint64_t dma, size_t len,
 	st = iovx_load_acquire(&pool->slot[g].state);
 	for (;;) {
 		if (!ST_IS_LIVE(st)) {
-			stat_add(pool, cpu, BS_errors, 1);
+			DMA_STAT_ADD(&pool->cpu[cpu], stat[BS_errors], 1);
 			return -ENOENT;
 		}
 		if (ST_OFF(st) != in_slot || ST_LEN(st) != len || ST_DIR(st) != (unsigned int)dir)
@@ -501,17 +495,17 @@ int iovx_bounce_unmap(struct iovx_bounce_pool *pool, uint64_t dma, size_t len,
 	if (dir == IOVX_DMA_FROM_DEVICE || dir == IOVX_DMA_BIDIRECTIONAL) {
 		iovx_memcpy((void *)(uintptr_t)pool->slot[g].host,
 			    slot_mem(pool, c, g) + in_slot, len);
-		stat_add(pool, cpu, BS_bytes_out, len);
+		DMA_STAT_ADD(&pool->cpu[cpu], stat[BS_bytes_out], len);
 	}
 	/* Published by push's release (E1). */
 	iovx_store_relaxed(&pool->slot[g].state, ST_FREE);
 	if (home_cpu(pool, c, g) != cpu)
-		stat_add(pool, cpu, BS_remote_frees, 1);
+		DMA_STAT_ADD(&pool->cpu[cpu], stat[BS_remote_frees], 1);
 	push(pool, home_cpu(pool, c, g), c, g);
-	stat_add(pool, cpu, BS_unmaps, 1);
+	DMA_STAT_ADD(&pool->cpu[cpu], stat[BS_unmaps], 1);
 	return 0;
 einval:
-	stat_add(pool, cpu, BS_errors, 1);
+	DMA_STAT_ADD(&pool->cpu[cpu], stat[BS_errors], 1);
 	return -EINVAL;
 }
 
@@ -532,7 +526,7 @@ static int sync_common(struct iovx_bounce_pool *pool, uint64_t dma, size_t len,
 	/* E2: acquire pairs with map's release store. */
 	st = iovx_load_acquire(&pool->slot[g].state);
 	if (!ST_IS_LIVE(st)) {
-		stat_add(pool, cpu, BS_errors, 1);
+		DMA_STAT_ADD(&pool->cpu[cpu], stat[BS_errors], 1);
 		return -ENOENT;
 	}
 	start = ST_OFF(st);
@@ -542,19 +536,19 @@ static int sync_common(struct iovx_bounce_pool *pool, uint64_t dma, size_t len,
 	host = pool->slot[g].host + (in_slot - start);
 	mem = slot_mem(pool, c, g) + in_slot;
 	if (for_cpu) {
-		stat_add(pool, cpu, BS_syncs_cpu, 1);
+		DMA_STAT_ADD(&pool->cpu[cpu], stat[BS_syncs_cpu], 1);
 		if (dir == IOVX_DMA_TO_DEVICE)
 			return 0;
 		iovx_memcpy((void *)(uintptr_t)host, mem, len);
-		stat_add(pool, cpu, BS_bytes_out, len);
+		DMA_STAT_ADD(&pool->cpu[cpu], stat[BS_bytes_out], len);
 	} else {
-		stat_add(pool, cpu, BS_syncs_device, 1);
+		DMA_STAT_ADD(&pool->cpu[cpu], stat[BS_syncs_device], 1);
 		iovx_memcpy(mem, (const void *)(uintptr_t)host, len);
-		stat_add(pool, cpu, BS_bytes_in, len);
+		DMA_STAT_ADD(&pool->cpu[cpu], stat[BS_bytes_in], len);
 	}
 	return 0;
 einval:
-	stat_add(pool, cpu, BS_errors, 1);
+	DMA_STAT_ADD(&pool->cpu[cpu], stat[BS_errors], 1);
 	return -EINVAL;
 }
 
