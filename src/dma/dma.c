@@ -1,18 +1,21 @@
 // SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 /*
  * dma.c - the DMA-API facade's entry points: argument checks (I5), the live-mapping
- * bookkeeping (maptab.c) and dispatch to the domain's mode
- * (passthrough.c, strict.c, deferred.c, bounce_layer.c).
+ * bookkeeping (maptab.c) and the dispatch of each call through the domain's layers to its
+ * base mode (dma_layer.h: a layer takes a call or passes it on).
  *
  * Every entry point validates everything it can before anything changes, so a rejected
  * call leaves the domain, the IOMMU and the caller's sg list as they were (I5). The order
- * of a map is: validate -> mode maps (IOVA, page tables) -> record the mapping; of an
- * unmap: validate -> remove the record (this is what rejects a never-mapped address or a
- * size/direction/nents mismatch) -> mode unmaps. A mapping is recorded only while it can
- * be used by the device, so an unmap that passed the check owns the mapping (M3).
+ * of a map is: validate -> the first layer that takes it, else the base mode, maps (IOVA,
+ * page tables, a pool slot) -> record the mapping (unless the layer keeps its own records);
+ * of an unmap: validate -> the layers with their own records -> remove the record (this is
+ * what rejects a never-mapped address or a size/direction/nents mismatch) -> the layer
+ * that owns the mapping, else the base mode, unmaps. A mapping is recorded only while it
+ * can be used by the device, so an unmap that passed the check owns the mapping (M3).
  *
  * Concurrency: see iovx/dma.h; nothing here blocks, the table is lock-free (maptab.c) and
- * the mode calls the IOVA allocator (lock-free) and the IOMMU ops.
+ * the modes and layers call the IOVA allocator (lock-free), the IOMMU ops and their own
+ * lock-free structures.
  */
 #include "dma_internal.h"
 
