@@ -215,6 +215,11 @@ int iovx_dma_set_mask(struct iovx_dma_domain *dom, uint64_t mask)
 	return 0;
 }
 
+/* Each layer of dom that keeps (own true) or does not keep its own records, in call order. */
+#define for_each_layer(dom, i, l, own)						\
+	for ((i) = 0; (i) < (dom)->nr_layers; (i)++)				\
+		if (((l) = (dom)->layers[i])->own_records != (own)) {} else
+
 /*
  * -ENOENT from the live-mapping table for an address where a layer's own mapping of the
  * same buffer lives (sg: the same first segment): the call named that mapping with another
@@ -258,15 +263,12 @@ static void sync_seg(struct iovx_dma_domain *dom, uint64_t dma, uint64_t len, un
 		     bool for_cpu)
 {
 	const struct iovx_dma_mode_ops *b = dom->mode;
+	const struct iovx_dma_layer_ops *l;
 	unsigned int i;
 
-	for (i = 0; i < dom->nr_layers; i++) {
-		const struct iovx_dma_layer_ops *l = dom->layers[i];
-
-		if (!l->own_records && l->sync_single &&
-		    l->sync_single(dom, dma, len, dir, for_cpu) != DMA_PASS)
+	for_each_layer(dom, i, l, false)
+		if (l->sync_single && l->sync_single(dom, dma, len, dir, for_cpu) != DMA_PASS)
 			return;
-	}
 	if (for_cpu && b->sync_for_cpu)
 		b->sync_for_cpu(dom, dma, len, dir);
 	else if (!for_cpu && b->sync_for_device)
@@ -378,6 +380,7 @@ int iovx_dma_unmap_single(struct iovx_dma_domain *dom, uint64_t dma, size_t size
 			  enum iovx_dma_dir dir, unsigned int attrs)
 {
 	struct mt_want w = { mt_meta(MT_KIND_SINGLE, dir, 1, size), ~0ull, false, NULL, NULL };
+	const struct iovx_dma_layer_ops *l;
 	unsigned int i;
 	uint64_t aux;
 	int err;
@@ -389,20 +392,14 @@ int iovx_dma_unmap_single(struct iovx_dma_domain *dom, uint64_t dma, size_t size
 	err = check_dma(dom, dma, size);
 	if (err)
 		return fail(dom, err);
-	for (i = 0; i < dom->nr_layers; i++) {
-		if (dom->layers[i]->own_records &&
-		    dom->layers[i]->unmap_single(dom, dma, size, dir, attrs) != DMA_PASS)
+	for_each_layer(dom, i, l, true)
+		if (l->unmap_single(dom, dma, size, dir, attrs) != DMA_PASS)
 			goto done;
-	}
 	/* The record goes first: from here the mapping is this call's alone (M3). */
 	err = iovx_dma_maptab_remove(&dom->mt, dma, &w, &aux);
 	if (err)
 		return fail(dom, table_errno(dom, err, dma, DMA_ANY_FIRST));
-	for (i = 0; i < dom->nr_layers; i++) {
-		const struct iovx_dma_layer_ops *l = dom->layers[i];
-
-		if (l->own_records)
-			continue;
+	for_each_layer(dom, i, l, false) {
 		err = l->unmap_single(dom, dma, size, dir, attrs);
 		if (err != DMA_PASS)
 			goto unmapped;
@@ -649,14 +646,11 @@ static int own_sg_op(struct iovx_dma_domain *dom, struct iovx_dma_sg *sg,
 		     bool for_cpu, bool remove, unsigned int attrs)
 {
 	struct dma_map in = { segs, NULL, n, 0 };
+	const struct iovx_dma_layer_ops *l;
 	unsigned int i;
+	int ret;
 
-	for (i = 0; i < dom->nr_layers; i++) {
-		const struct iovx_dma_layer_ops *l = dom->layers[i];
-		int ret;
-
-		if (!l->own_records)
-			continue;
+	for_each_layer(dom, i, l, true) {
 		ret = remove ? l->unmap_sg(dom, sg, &in, dir, attrs) :
 			       l->sync_sg(dom, sg, &in, dir, for_cpu);
 		if (ret != DMA_PASS)
@@ -669,14 +663,11 @@ static int own_sg_op(struct iovx_dma_domain *dom, struct iovx_dma_sg *sg,
 static int unmap_rec(struct iovx_dma_domain *dom, struct iovx_dma_sg *sg,
 		     const struct dma_map *m, unsigned int dir, unsigned int attrs)
 {
+	const struct iovx_dma_layer_ops *l;
 	unsigned int i;
 	int ret;
 
-	for (i = 0; i < dom->nr_layers; i++) {
-		const struct iovx_dma_layer_ops *l = dom->layers[i];
-
-		if (l->own_records)
-			continue;
+	for_each_layer(dom, i, l, false) {
 		ret = l->unmap_sg(dom, sg, m, dir, attrs);
 		if (ret != DMA_PASS)
 			return ret;
@@ -771,6 +762,7 @@ static int sync_single(struct iovx_dma_domain *dom, uint64_t dma, size_t size,
 		       enum iovx_dma_dir dir, bool for_cpu)
 {
 	struct mt_want w = { mt_meta(MT_KIND_SINGLE, dir, 1, size), ~0ull, true, NULL, NULL };
+	const struct iovx_dma_layer_ops *l;
 	uint64_t nout;
 	unsigned int i;
 	int err;
@@ -788,11 +780,10 @@ static int sync_single(struct iovx_dma_domain *dom, uint64_t dma, size_t size,
 		return 0;
 	}
 	/* Not in the facade's table: a layer's own mapping? */
-	for (i = 0; err == -ENOENT && i < dom->nr_layers; i++) {
-		const struct iovx_dma_layer_ops *l = dom->layers[i];
-
-		if (l->own_records && l->sync_single(dom, dma, size, dir, for_cpu) != DMA_PASS)
-			return 0;
+	if (err == -ENOENT) {
+		for_each_layer(dom, i, l, true)
+			if (l->sync_single(dom, dma, size, dir, for_cpu) != DMA_PASS)
+				return 0;
 	}
 	return fail(dom, table_errno(dom, err, dma, DMA_ANY_FIRST));
 }
