@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 /*
  * bench-zswap.c - "iovx-bench zswap" and "iovx-bench dmamap": the seed's measurement
- * (DESIGN.md §1: zswap compressing through a ZIP engine behind an SMMUv3, bcc funclatency of
- * dma_map_sg / dma_unmap_sg) reproduced on the software IOMMU, with its cost model.
+ * (docs/architecture.md §1: zswap compressing through a ZIP engine behind an SMMUv3, bcc
+ * funclatency of dma_map_sg / dma_unmap_sg) reproduced on the software IOMMU, with its cost model.
  *
  * zswap: each thread repeatedly
  *     map_sg(1-page source, TO_DEVICE)  map_sg(the same 2-page destination, FROM_DEVICE)
@@ -83,16 +83,16 @@ static const struct zmode {
 	 * mode, strict or deferred.
 	 */
 	{ "reuse", IOVX_DMA_MODE_REUSE, IOVX_DMA_MODE_STRICT,
-	  "reuse-tagged mappings (DESIGN.md §6)", 0 },
+	  "reuse-tagged mappings (docs/reuse.md)", 0 },
 	{ "reuse+deferred", IOVX_DMA_MODE_REUSE, IOVX_DMA_MODE_DEFERRED,
-	  "reuse-tagged mappings (DESIGN.md §6)", 0 },
+	  "reuse-tagged mappings (docs/reuse.md)", 0 },
 	/* strict fallback, docs/bounce.md */
 	{ "bounce", IOVX_DMA_MODE_BOUNCE, IOVX_DMA_MODE_STRICT, NULL, 0 },
 };
 
 #define NR_ZMODES (sizeof(zmodes) / sizeof(zmodes[0]))
 
-/* The seed's figures (DESIGN.md §1), as funclatency buckets: [lo, hi] ns. */
+/* The seed's figures (docs/architecture.md §1), as funclatency buckets: [lo, hi] ns. */
 struct band {
 	uint64_t lo, hi;
 	const char *text;
@@ -522,8 +522,8 @@ static void print_cost(const char *indent, struct iovx_bench_json *j)
 	char txt[1024];
 
 	iovx_sim_config_init(&sc);
-	printf("cost model: a MODEL of an SMMUv3 (DESIGN.md §1 figures), not a measurement;\n"
-	       "            parameters and sources in docs/sim-cost-model.md; busy-waited "
+	printf("cost model: a MODEL of an SMMUv3 (docs/architecture.md §1 figures), not a measurement;\n"
+	       "            parameters and sources in docs/sim.md; busy-waited "
 	       "(charge_time)\n");
 	if (iovx_sim_cost_format(k, indent, txt, sizeof(txt)) > 0)
 		fputs(txt, stdout);
@@ -546,7 +546,7 @@ static void print_cost(const char *indent, struct iovx_bench_json *j)
 	iovx_bench_json_u64(j, "iotlb_ways", sc.iotlb_ways);
 	iovx_bench_json_u64(j, "cmdq_entries", sc.cmdq_entries);
 	iovx_bench_json_bool(j, "eager_table_free", sc.eager_table_free);
-	iovx_bench_json_str(j, "sources", "docs/sim-cost-model.md");
+	iovx_bench_json_str(j, "sources", "docs/sim.md");
 	iovx_bench_json_obj_end(j);
 }
 

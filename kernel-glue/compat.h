@@ -14,6 +14,9 @@
 #include <linux/version.h>
 #include <linux/hrtimer.h>
 #include <linux/rcupdate.h>
+#include <linux/err.h>
+#include <linux/gfp.h>
+#include <linux/iommu.h>
 
 /*
  * hrtimer_setup() (callback given at init) arrived in 6.13; hrtimer_init() followed by a
@@ -49,5 +52,36 @@ static inline void iovx_compat_hrtimer_setup(struct hrtimer *t,
 #else
 #define iovx_compat_iova_init_rcaches(iovad)	iova_domain_init_rcaches(iovad)
 #endif
+
+/*
+ * iommu_map() took no gfp_t before 6.3 (v6.3: "iommu: Add a gfp parameter to iommu_map()"):
+ * GFP_KERNEL was implied and iommu_map_atomic() (removed in 6.3) was the atomic form.
+ */
+static inline int iovx_compat_iommu_map(struct iommu_domain *d, unsigned long iova,
+					phys_addr_t pa, size_t size, int prot, gfp_t gfp)
+{
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 3, 0)
+	return iommu_map(d, iova, pa, size, prot, gfp);
+#else
+	if (gfpflags_allow_blocking(gfp))
+		return iommu_map(d, iova, pa, size, prot);
+	return iommu_map_atomic(d, iova, pa, size, prot);
+#endif
+}
+
+/*
+ * A paging domain for a device: iommu_paging_domain_alloc() (6.11+, ERR_PTR on failure);
+ * before, iommu_domain_alloc(bus) (NULL on failure; removed in 6.13). Returns an ERR_PTR.
+ */
+static inline struct iommu_domain *iovx_compat_paging_domain_alloc(struct device *dev)
+{
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 11, 0)
+	return iommu_paging_domain_alloc(dev);
+#else
+	struct iommu_domain *d = iommu_domain_alloc(dev->bus);
+
+	return d ? d : ERR_PTR(-ENOMEM);
+#endif
+}
 
 #endif /* IOVX_COMPAT_H */

@@ -38,6 +38,15 @@ struct iovx_st_case {
 	int (*fn)(struct iovx_st *st);
 };
 
+/* params.c: the module parameters (iovx_kernel_dma_config_init reads them). */
+#define IOVX_KPARAM_MAX_CROSSOVER	65536u	/* the default bounce pool's largest class */
+int iovx_mode_parse(const char *s);		/* index of a default_mode name, or -EINVAL */
+const char *iovx_mode_name(unsigned int idx);
+
+/* debugfs.c: the /sys/kernel/debug/iovx root, made at load, removed at unload. */
+void iovx_debugfs_init(void);
+void iovx_debugfs_exit(void);
+
 /* Runs every case and prints the result line; 0 when all passed. */
 int iovx_selftest_run_all(void);
 
@@ -45,6 +54,7 @@ int iovx_selftest_run_all(void);
 extern const struct iovx_st_case iovx_st_shim_cases[];
 extern const struct iovx_st_case iovx_st_iova_cases[];
 extern const struct iovx_st_case iovx_st_dma_cases[];		/* selftest_dma.c */
+extern const struct iovx_st_case iovx_st_kapi_cases[];		/* selftest_kapi.c */
 
 /* Prints "iovx-selftest: <tag> <text>" as a single log line. */
 #define iovx_st_info(fmt, ...)	pr_info(IOVX_ST_PREFIX fmt "\n", ##__VA_ARGS__)

@@ -7,6 +7,9 @@
 #include <linux/kernel.h>
 #include <linux/log2.h>
 #include <linux/mm.h>
+#include <linux/module.h>
+#include <linux/io.h>
+#include <linux/vmalloc.h>
 #include <linux/slab.h>
 
 #include "platform.h"
@@ -58,6 +61,23 @@ void *iovx_zalloc_aligned(size_t size, size_t align, unsigned int gfp)
 void iovx_free(void *p)
 {
 	kvfree(p);
+}
+
+u64 iovx_kernel_virt_to_phys(const void *p)
+{
+	if (is_vmalloc_addr(p))
+		return page_to_phys(vmalloc_to_page(p)) + offset_in_page(p);
+	return virt_to_phys((void *)p);
+}
+
+void iovx_pin_get(void)
+{
+	__module_get(THIS_MODULE);
+}
+
+void iovx_pin_put(void)
+{
+	module_put(THIS_MODULE);
 }
 
 static enum hrtimer_restart iovx_timer_tramp(struct hrtimer *hrt)

@@ -41,10 +41,13 @@
 #include <linux/hrtimer.h>
 #include <linux/string.h>
 #include <linux/gfp.h>
+#include <linux/io.h>
 #include <asm/barrier.h>
 #include <asm/processor.h>
 
 #include "compat.h"
+/* kernel-glue/stdinc/stdint.h: the <stdint.h> limits (UINT64_MAX...) portable code uses. */
+#include <stdint.h>
 
 /* ------------------------------------------------------------------ compiler */
 #define iovx_likely(x)		likely(x)
@@ -293,6 +296,26 @@ static __always_inline void iovx_memset(void *dst, int c, size_t n)
 {
 	memset(dst, c, n);
 }
+
+/* ------------------------------------------------------------------ pinning */
+/*
+ * Every live domain, invalidation context and bounce pool holds a reference on iovx.ko
+ * (platform_kernel.c), so the module cannot be unloaded under one: rmmod gets -EBUSY
+ * until the last is destroyed.
+ */
+void iovx_pin_get(void);
+void iovx_pin_put(void);
+
+/*
+ * Addresses (src/dma/bounce.c). iovx_virt_to_phys: the physical address of memory from
+ * iovx_zalloc*, kmalloc'd (direct map) or vmalloc'd (each page on its own: callers map
+ * page by page where the memory may be discontiguous). iovx_phys_to_virt: the CPU address
+ * of a caller's buffer, given as the physical address of RAM (the DMA API's phys: on the
+ * direct map, as swiotlb copies it; highmem does not exist on 64-bit).
+ */
+u64 iovx_kernel_virt_to_phys(const void *p);
+#define iovx_virt_to_phys(p)		iovx_kernel_virt_to_phys(p)
+#define iovx_phys_to_virt(pa)		phys_to_virt((phys_addr_t)(pa))
 
 /* ------------------------------------------------------------------ timer */
 /*

@@ -161,6 +161,7 @@ int iovx_selftest_run_all(void)
 	st_run_table(iovx_st_shim_cases, &tests, &failed, &skipped);
 	st_run_table(iovx_st_iova_cases, &tests, &failed, &skipped);
 	st_run_table(iovx_st_dma_cases, &tests, &failed, &skipped);
+	st_run_table(iovx_st_kapi_cases, &tests, &failed, &skipped);
 	iovx_st_info("result %s tests=%u failed=%u skipped=%u", failed ? "FAIL" : "PASS",
 		     tests, failed, skipped);
 	return failed ? -EINVAL : 0;

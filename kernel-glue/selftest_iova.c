@@ -676,7 +676,7 @@ out:
 /* ------------------------------------------------------------ reclaim across CPUs */
 
 /*
- * The promise of reclaim under the private per-CPU scheme (docs/design.md §2, "Kernel
+ * The promise of reclaim under the private per-CPU scheme (docs/allocator.md, "Kernel
  * per-CPU caches"): CPU B takes every granule of a small domain, then frees a few, which sit
  * in B's own cache (no other CPU may touch it). CPU A then allocates from atomic context:
  *   - interrupts on (bottom halves and preemption off, as in softirq): A asks B to drain

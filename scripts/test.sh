@@ -19,6 +19,7 @@
 #   install   install into a temporary prefix; build an outside consumer with pkg-config and
 #             with CMake find_package(iovx), run both
 #   symbols   every defined global symbol of libiovx.so and libiovx.a starts with iovx_
+#   docs      scripts/check-docs.sh: every docs/<file>.md (§N) the tree cites exists
 #
 # Environment: IOVX_STAGES="release tsan" runs a subset; IOVX_JOBS (default 2) bounds build
 # and test parallelism; IOVX_FUZZ_SECONDS; IOVX_STRESS_SECONDS (stress tests, default 2);
@@ -29,7 +30,7 @@ cd "$(dirname "$0")/.." || exit 1
 
 JOBS=${IOVX_JOBS:-2}
 FUZZ_SECONDS=${IOVX_FUZZ_SECONDS:-60}
-ALL_STAGES="release small benchsmoke asan tsan fuzz kernel install symbols"
+ALL_STAGES="docs release small benchsmoke asan tsan fuzz kernel install symbols"
 STAGES=${IOVX_STAGES:-$ALL_STAGES}
 LOGS=build/logs
 export CMAKE_BUILD_PARALLEL_LEVEL=$JOBS
@@ -232,6 +233,10 @@ stage_install() {
 
 # Symbols every ELF object may define besides ours.
 SYM_OK='^(_init|_fini|_edata|_end|__bss_start|_DYNAMIC|_GLOBAL_OFFSET_TABLE_|IOVX_[0-9A-Z_]+)$'
+
+stage_docs() {
+	bash scripts/check-docs.sh
+}
 
 stage_symbols() {
 	local so=build/release/libiovx.so a=build/release/libiovx.a bad n

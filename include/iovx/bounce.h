@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause */
 /*
- * iovx/bounce.h - persistently mapped per-CPU bounce pools (DESIGN.md §7).
+ * iovx/bounce.h - persistently mapped per-CPU bounce pools (docs/bounce.md).
  *
  * A pool is one block of memory, allocated and mapped through the IOMMU ops ONCE (at
  * create) into one IOVA range of an iovx_iova domain, and unmapped, invalidated (inv_all)
@@ -36,9 +36,6 @@
 
 #include <iovx/api.h>
 
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
 
 #include <iovx/dma.h>
 #include <iovx/iommu.h>
@@ -266,8 +263,8 @@ struct iovx_bounce_calib_in {
 	 * Measured form: does n map + unmap pairs of [buf, buf + len) in direction dir
 	 * through side (IOVX_BOUNCE_CAL_MAP or _BOUNCE), every mapping undone before it
 	 * returns (work a mode defers may be drained at the end of the batch, inside the
-	 * timing). buf is a 4 KiB-aligned scratch buffer of max_len bytes the calibration
-	 * owns; len is a multiple of 64 in [64, max_len]; dir TO_DEVICE or BIDIRECTIONAL.
+	 * timing). buf is a 4 KiB-aligned, physically contiguous scratch buffer of max_len
+	 * bytes the calibration owns (its physical address: iovx_virt_to_phys in the kernel); len is a multiple of 64 in [64, max_len]; dir TO_DEVICE or BIDIRECTIONAL.
 	 * Returns 0 or a negative errno, which stops the calibration and is returned.
 	 */
 	int (*pair)(void *arg, unsigned int side, void *buf, uint64_t len, enum iovx_dma_dir dir,

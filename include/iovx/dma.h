@@ -83,9 +83,6 @@
 
 #include <iovx/api.h>
 
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
 
 #include <iovx/iommu.h>
 #include <iovx/inval.h>
@@ -99,9 +96,9 @@ struct iovx_bounce_config;
 enum iovx_dma_mode {
 	IOVX_DMA_MODE_PASSTHROUGH = 0,
 	IOVX_DMA_MODE_STRICT = 1,
-	IOVX_DMA_MODE_DEFERRED = 2,	/* DESIGN.md §5, iovx/inval.h */
-	IOVX_DMA_MODE_REUSE = 3,	/* DESIGN.md §6, iovx/reuse.h */
-	IOVX_DMA_MODE_BOUNCE = 4,	/* DESIGN.md §7, iovx/bounce.h */
+	IOVX_DMA_MODE_DEFERRED = 2,	/* docs/inval.md, iovx/inval.h */
+	IOVX_DMA_MODE_REUSE = 3,	/* docs/reuse.md, iovx/reuse.h */
+	IOVX_DMA_MODE_BOUNCE = 4,	/* docs/bounce.md, iovx/bounce.h */
 	IOVX_DMA_NR_MODES
 };
 
@@ -158,6 +155,14 @@ struct iovx_dma_sg {
 	uint32_t flags;
 };
 
+/* A range of IOVA space in bytes: [start, start + size). */
+struct iovx_dma_range {
+	uint64_t start;
+	uint64_t size;
+};
+
+#define IOVX_DMA_MAX_RESERVED	64		/* largest nr_reserved */
+
 struct iovx_dma_config {
 	struct iovx_iommu *iommu;	/* required in every mode but passthrough */
 	enum iovx_dma_mode mode;
@@ -185,6 +190,14 @@ struct iovx_dma_config {
 	uint64_t bounce_crossover;
 	/* reuse mode: the table holds at most 2^order entries (2..20; 0: default 10) */
 	unsigned int reuse_table_order;
+	/*
+	 * IOVA ranges never handed out (an IOMMU group's reserved regions such as the MSI
+	 * window, the space below an aperture's start), taken out of the domain's allocator
+	 * before anything is mapped. Parts beyond the IOVA space are ignored. NULL: none;
+	 * at most IOVX_DMA_MAX_RESERVED; a zero-size or wrapping range is -EINVAL.
+	 */
+	const struct iovx_dma_range *reserved;
+	unsigned int nr_reserved;
 };
 
 IOVX_API void iovx_dma_config_init(struct iovx_dma_config *cfg, struct iovx_iommu *iommu,

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause */
 /*
- * iovx/inval.h - deferred, batched IOTLB invalidation for one IOMMU domain (DESIGN.md §5).
+ * iovx/inval.h - deferred, batched IOTLB invalidation for one IOMMU domain (docs/inval.md).
  *
  * An unmapped IOVA range and the page-table pages its unmap emptied may be reused only after
  * an invalidation covering the unmap has completed (I2). Strict mode pays one invalidation
@@ -63,9 +63,6 @@
 
 #include <iovx/api.h>
 
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
 
 #include <iovx/iommu.h>
 

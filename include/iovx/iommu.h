@@ -27,9 +27,6 @@
 
 #include <iovx/api.h>
 
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {

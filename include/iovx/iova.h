@@ -20,7 +20,6 @@
 
 #include <iovx/api.h>
 
-#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -35,7 +34,7 @@ extern "C" {
  */
 #define IOVX_IOVA_DEFAULT_CACHED_ORDER	10
 /* No per-call limit: the domain's end. */
-#define IOVX_IOVA_NO_LIMIT		UINT64_MAX
+#define IOVX_IOVA_NO_LIMIT		(~(uint64_t)0)
 
 /* Domain flags. */
 #define IOVX_IOVA_CHECKED	(1u << 0)	/* detect double and wild frees (costs an atomic) */

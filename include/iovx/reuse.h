@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause */
 /*
- * iovx/reuse.h - reuse-tagged DMA mappings (DESIGN.md §6, docs/reuse.md).
+ * iovx/reuse.h - reuse-tagged DMA mappings (docs/reuse.md).
  *
  * An upper layer that maps the same buffer again and again (zswap's two destination pages,
  * a NIC's RX ring, pre-registered block buffers) tags it; a DMA domain in
@@ -64,8 +64,6 @@
 
 #include <iovx/api.h>
 
-#include <stddef.h>
-#include <stdint.h>
 
 #include <iovx/dma.h>
 

@@ -44,8 +44,8 @@ extern "C" {
 
 /*
  * Modelled costs in nanoseconds. Defaults (iovx_sim_cost_default) reproduce the SMMUv3
- * figures of DESIGN.md §1 for the zswap pattern (1-page and 2-page map_sg/unmap_sg); the
- * sources and the calibration run are in docs/sim-cost-model.md:
+ * figures of docs/architecture.md §1 for the zswap pattern (1-page and 2-page map_sg and
+ * unmap_sg); the sources and the calibration run are in docs/sim.md:
  *   walk_ns  1800  one descent from the root per leaf table touched by a map/unmap call
  *                  (arm_lpae_map/unmap walk "several levels each", plus the iommu_map entry
  *                  and page-size split)

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 /*
- * bounce.c - persistently mapped per-CPU bounce pools (include/iovx/bounce.h, DESIGN.md §7).
+ * bounce.c - persistently mapped per-CPU bounce pools (include/iovx/bounce.h, docs/bounce.md).
  *
  * What and why. Streaming DMA of small buffers through an IOMMU pays map + unmap +
  * invalidation + sync per I/O (several microseconds on SMMUv3); copying a few hundred bytes
@@ -55,6 +55,55 @@
 
 #include <iovx/bounce.h>
 #include "dma_internal.h"
+
+/*
+ * The CPU address of a caller's buffer, given by its physical address (the DMA API's
+ * phys). Userspace: the same value. The kernel: phys_to_virt.
+ */
+#ifdef iovx_phys_to_virt
+#define bounce_virt_of(pa)	((void *)iovx_phys_to_virt(pa))
+#else
+#define bounce_virt_of(pa)	((void *)(uintptr_t)(pa))
+#endif
+
+/*
+ * Maps [iova, iova + bytes) (bytes a multiple of the granule) onto the CPU memory at mem,
+ * in runs of physically contiguous memory, checked 4 KiB page by page (one run in
+ * userspace and for kmalloc'd memory; vmalloc'd memory may need many). A granule that is
+ * not physically contiguous cannot be mapped: -EINVAL. On failure the runs already mapped
+ * are unmapped again and the error is returned.
+ */
+static int map_cpu_memory(struct iovx_iommu *iommu, uint64_t iova, uint8_t *mem, uint64_t bytes)
+{
+	uint64_t gran = 1ull << iommu->granule_shift, done = 0, run, pa;
+	struct iovx_iommu_freelist freed;
+	int ret = 0;
+
+	while (done < bytes) {
+		pa = bounce_phys_of(mem + done);
+		for (run = BOUNCE_PAGE;
+		     done + run < bytes && bounce_phys_of(mem + done + run) == pa + run;)
+			run += BOUNCE_PAGE;
+		run &= ~(gran - 1);
+		if (!run || (pa & (gran - 1))) {
+			ret = -EINVAL;
+			break;
+		}
+		ret = iommu->ops->map(iommu, iova + done, pa, run,
+				      IOVX_IOMMU_READ | IOVX_IOMMU_WRITE, IOVX_GFP_KERNEL);
+		if (ret)
+			break;
+		done += run;
+	}
+	if (ret && done) {
+		/* Never reached by a device yet (no address was handed out): no sync needed. */
+		iovx_iommu_freelist_init(&freed);
+		iommu->ops->unmap(iommu, iova, done, &freed);
+		if (iommu->ops->free_pages)
+			iommu->ops->free_pages(iommu, &freed);
+	}
+	return ret;
+}
 
 #define BOUNCE_NR(a)	(sizeof(a) / sizeof((a)[0]))
 
@@ -283,9 +332,7 @@ int iovx_bounce_create(const struct iovx_bounce_config *cfg, struct iovx_iommu *
 	}
 	pool->iova_pfn = (uint64_t)pfn;
 	pool->iova_base = (uint64_t)pfn << iommu->granule_shift;
-	ret = iommu->ops->map(iommu, pool->iova_base, bounce_phys_of(pool->mem),
-			      pool->pool_bytes, IOVX_IOMMU_READ | IOVX_IOMMU_WRITE,
-			      IOVX_GFP_KERNEL);
+	ret = map_cpu_memory(iommu, pool->iova_base, pool->mem, pool->pool_bytes);
 	if (ret)
 		goto err_iova;
 
@@ -294,6 +341,7 @@ int iovx_bounce_create(const struct iovx_bounce_config *cfg, struct iovx_iommu *
 		for (k = 0; k < ncpus; k++)
 			for (i = pool->cls[c].nslots; i-- > 0;)
 				push(pool, k, c, pool->cls[c].first + k * pool->cls[c].nslots + i);
+	iovx_pin_get();
 	*out = pool;
 	return 0;
 
@@ -340,6 +388,7 @@ static int bounce_destroy(struct iovx_bounce_pool *pool, bool live_ok)
 		iovx_free(pool->next);
 		iovx_free(pool->slot);
 		iovx_free(pool);
+		iovx_pin_put();
 		return ret;
 	}
 	if (iommu->ops->free_pages)
@@ -350,6 +399,7 @@ static int bounce_destroy(struct iovx_bounce_pool *pool, bool live_ok)
 	iovx_free(pool->slot);
 	iovx_free(pool->mem);
 	iovx_free(pool);
+	iovx_pin_put();
 	return 0;
 }
 
@@ -423,7 +473,7 @@ int iovx_bounce_map(struct iovx_bounce_pool *pool, uint64_t phys, size_t len,
 	g = top - 1;
 	mem = slot_mem(pool, from_c, g);
 	/* Copy for every direction: bytes the device leaves alone come back unchanged. */
-	iovx_memcpy(mem + off, (const void *)(uintptr_t)phys, len);
+	iovx_memcpy(mem + off, bounce_virt_of(phys), len);
 	pool->slot[g].host = phys;
 	/* E2: publishes host and the copied data with the live state. */
 	iovx_store_release(&pool->slot[g].state, ST_LIVE(len, off, (unsigned int)dir));
@@ -493,7 +543,7 @@ int iovx_bounce_unmap(struct iovx_bounce_pool *pool, uint64_t dma, size_t len,
 			break;
 	}
 	if (dir == IOVX_DMA_FROM_DEVICE || dir == IOVX_DMA_BIDIRECTIONAL) {
-		iovx_memcpy((void *)(uintptr_t)pool->slot[g].host,
+		iovx_memcpy(bounce_virt_of(pool->slot[g].host),
 			    slot_mem(pool, c, g) + in_slot, len);
 		DMA_STAT_ADD(&pool->cpu[cpu], stat[BS_bytes_out], len);
 	}
@@ -539,11 +589,11 @@ static int sync_common(struct iovx_bounce_pool *pool, uint64_t dma, size_t len,
 		DMA_STAT_ADD(&pool->cpu[cpu], stat[BS_syncs_cpu], 1);
 		if (dir == IOVX_DMA_TO_DEVICE)
 			return 0;
-		iovx_memcpy((void *)(uintptr_t)host, mem, len);
+		iovx_memcpy(bounce_virt_of(host), mem, len);
 		DMA_STAT_ADD(&pool->cpu[cpu], stat[BS_bytes_out], len);
 	} else {
 		DMA_STAT_ADD(&pool->cpu[cpu], stat[BS_syncs_device], 1);
-		iovx_memcpy(mem, (const void *)(uintptr_t)host, len);
+		iovx_memcpy(mem, bounce_virt_of(host), len);
 		DMA_STAT_ADD(&pool->cpu[cpu], stat[BS_bytes_in], len);
 	}
 	return 0;

@@ -275,6 +275,12 @@ static int calibrate_pairs(const struct iovx_bounce_calib_in *in, uint64_t max_l
 	cx.buf = iovx_zalloc_aligned(max_len, 4096, IOVX_GFP_KERNEL);
 	if (!cx.buf)
 		return -ENOMEM;
+	/* The pair maps it by physical address: it must be one run (not vmalloc'd pieces). */
+	for (len = BOUNCE_PAGE; len < max_len; len += BOUNCE_PAGE)
+		if (bounce_phys_of((uint8_t *)cx.buf + len) != bounce_phys_of(cx.buf) + len) {
+			iovx_free(cx.buf);
+			return -ENOMEM;
+		}
 	/* The whole grid, so that one point that merely looked dearer cannot end it early. */
 	for (len = CAL_STEP; r->nr_points < IOVX_BOUNCE_CAL_POINTS; len *= 2) {
 		unsigned int i = r->nr_points;
@@ -367,6 +373,13 @@ static int calibrate_model(const struct iovx_bounce_calib_in *in, uint64_t max_l
 			return (int)pfn == -ENOMEM ? -ENOMEM : -EINVAL;
 		}
 		phys = bounce_phys_of(mem);
+		if (bounce_phys_of(mem + ((uint64_t)(CAL_PAGES - 1) << shift)) !=
+		    phys + ((uint64_t)(CAL_PAGES - 1) << shift)) {
+			/* Not physically contiguous (vmalloc): time_iommu maps one run. */
+			iovx_iova_free(in->iovad, (uint64_t)pfn, CAL_PAGES);
+			iovx_free(mem);
+			return -ENOMEM;
+		}
 		ret = time_iommu(in->iommu, (uint64_t)pfn << shift, phys, 1, iters, &t1);
 		if (!ret)
 			ret = time_iommu(in->iommu, (uint64_t)pfn << shift, phys, CAL_PAGES, iters,
@@ -431,7 +444,7 @@ static int bounce_cal_pair(void *arg, unsigned int side, void *buf, uint64_t len
 {
 	struct iovx_dma_domain *dom = ((struct cal_arg *)arg)->dom;
 	struct iovx_bounce_pool *pool = ((struct cal_arg *)arg)->pool;
-	uint64_t phys = (uint64_t)(uintptr_t)buf, dma;
+	uint64_t phys = bounce_phys_of(buf), dma;	/* the kernel: virt_to_phys */
 	unsigned int i;
 	int err = 0;
 

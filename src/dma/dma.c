@@ -48,6 +48,26 @@ void iovx_dma_config_init(struct iovx_dma_config *cfg, struct iovx_iommu *iommu,
 	cfg->bounce = NULL;
 	cfg->bounce_crossover = 0;
 	cfg->reuse_table_order = 0;
+	cfg->reserved = NULL;
+	cfg->nr_reserved = 0;
+}
+
+/* Takes cfg's reserved ranges out of the new domain's allocator (granule-widened). */
+static int reserve_ranges(struct iovx_dma_domain *dom, const struct iovx_dma_config *cfg)
+{
+	unsigned int i;
+	int err;
+
+	for (i = 0; i < cfg->nr_reserved; i++) {
+		const struct iovx_dma_range *r = &cfg->reserved[i];
+		uint64_t first = r->start >> dom->shift;
+		uint64_t last = (r->start + r->size - 1) >> dom->shift;
+
+		err = iovx_iova_reserve(dom->iovad, first, last - first + 1);
+		if (err)
+			return err;
+	}
+	return 0;
 }
 
 /*
@@ -104,6 +124,14 @@ int iovx_dma_domain_create(const struct iovx_dma_config *cfg, struct iovx_dma_do
 	    cfg->flags & ~DMA_KNOWN_FLAGS || cfg->map_table_order < 4 ||
 	    cfg->map_table_order > 24)
 		return -EINVAL;
+	if (cfg->nr_reserved > IOVX_DMA_MAX_RESERVED || (cfg->nr_reserved && !cfg->reserved))
+		return -EINVAL;
+	for (i = 0; i < cfg->nr_reserved; i++) {
+		const struct iovx_dma_range *r = &cfg->reserved[i];
+
+		if (!r->size || r->start + r->size - 1 < r->start)
+			return -EINVAL;
+	}
 	base = base_of(cfg);
 	for (i = 0; i < IOVX_DMA_NR_LAYERS; i++) {
 		int want = iovx_dma_layers[i]->wanted(cfg, base);
@@ -153,6 +181,8 @@ int iovx_dma_domain_create(const struct iovx_dma_config *cfg, struct iovx_dma_do
 		ic.granule_shift = dom->shift;
 		ic.flags = cfg->iova_flags;
 		err = iovx_iova_domain_create(&ic, &dom->iovad);
+		if (!err)
+			err = reserve_ranges(dom, cfg);
 	}
 	dom->inval_cfg = cfg->inval;
 	if (!err)
@@ -164,6 +194,7 @@ int iovx_dma_domain_create(const struct iovx_dma_config *cfg, struct iovx_dma_do
 		iovx_free(dom);
 		return err;
 	}
+	iovx_pin_get();
 	*out = dom;
 	return 0;
 }
@@ -187,7 +218,7 @@ int iovx_dma_domain_destroy(struct iovx_dma_domain *dom)
 		dom->mode->fini(dom);
 	/*
 	 * Table pages kept after a failed sync: freed only if a sync now succeeds, else
-	 * leaked for good (DESIGN.md §5).
+	 * leaked for good (docs/inval.md).
 	 */
 	if (dom->leaked_tables && (dom->iommu->ops->inv_all(dom->iommu) ||
 				   dom->iommu->ops->sync(dom->iommu)))
@@ -204,6 +235,7 @@ int iovx_dma_domain_destroy(struct iovx_dma_domain *dom)
 	iovx_iova_domain_destroy(dom->iovad);
 	iovx_dma_maptab_destroy(&dom->mt);
 	iovx_free(dom);
+	iovx_pin_put();
 	return (int)(live > 0x7fffffff ? 0x7fffffff : live);
 }
 

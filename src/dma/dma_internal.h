@@ -143,6 +143,8 @@ struct iovx_bounce_pool;
 #else
 #define bounce_phys_of(p)	((uint64_t)(uintptr_t)(p))
 #endif
+/* The page size physical contiguity is checked in (the pool, calibration's buffers). */
+#define BOUNCE_PAGE	4096ull
 
 /*
  * bounce.c, for the facade only: destroys a pool even with slots still mapped (domain

@@ -6,7 +6,7 @@
  * sg segments padded to the granule and laid out back to back, physically contiguous
  * neighbours mapped by one IOMMU call, output DMA segments merged where the IOVA is
  * contiguous. Unmap clears the whole range with one IOMMU call, then gathers: one range
- * invalidation per coalesced range and exactly one sync per call (DESIGN.md §5), then the
+ * invalidation per coalesced range and exactly one sync per call (docs/inval.md), then the
  * page-table pages and the IOVA range are freed - in that order, so neither is reused
  * before the invalidation covering its unmap completed (I2) and the device reaches nothing
  * of the buffer once unmap returns (I3). If the sync fails, both are leaked, never reused.
@@ -43,7 +43,7 @@ static int64_t strict_alloc(struct iovx_dma_domain *dom, uint64_t len)
 
 /*
  * Frees an IOVA range and the table pages after a sync; when the sync failed, keeps both
- * out of use for good (DESIGN.md §5).
+ * out of use for good (docs/inval.md).
  */
 static void strict_release(struct iovx_dma_domain *dom, uint64_t iova, uint64_t len,
 			   struct iovx_iommu_freelist *fl, int sync_err)

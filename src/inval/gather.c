@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 /*
  * gather.c - coalesces the unmapped ranges of one operation into as few IOTLB range
- * invalidations as possible (DESIGN.md §5 "Gather"), shared by strict unmap (src/dma) and
+ * invalidations as possible (docs/inval.md), shared by strict unmap (src/dma) and
  * the deferred flush (inval.c). A gather is private to its caller (on the stack): no
  * concurrency, no ordering edges; the caller's single sync afterwards completes every
  * invalidation it issued.

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 /*
  * inval.c - deferred, batched IOTLB invalidation: per-CPU flush queues (fq.c), flush
- * generations, triggers, release and quarantine (DESIGN.md §5).
+ * generations, triggers, release and quarantine (docs/inval.md).
  *
  * What and why: the kernel's lazy mode (iommu-dma flush queues) keeps per-CPU rings under a
  * spinlock, flushes the whole domain from whichever CPU fills its ring and from a 10 ms
@@ -629,6 +629,7 @@ int iovx_inval_create(struct iovx_iommu *iommu, struct iovx_iova_domain *iovad,
 			goto fail;
 		ctx->has_timer = true;
 	}
+	iovx_pin_get();
 	*out = ctx;
 	return 0;
 fail:
@@ -672,6 +673,7 @@ int iovx_inval_destroy(struct iovx_inval *ctx)
 	q = ctx->st.quarantined_ranges;
 	iovx_free(ctx->rings);
 	iovx_free(ctx);
+	iovx_pin_put();
 	return (int)(q > 0x7fffffff ? 0x7fffffff : q);
 }
 

@@ -568,6 +568,7 @@ int iovx_iova_domain_create(const struct iovx_iova_config *cfg, struct iovx_iova
 	if ((dom->percpu_mode == MODE_RSEQ || dom->percpu_mode == MODE_KERNEL) &&
 	    !dom->allocated && dom->fast.ncls)
 		dom->fast.inline_np = 1ull << (dom->fast.ncls - 1);
+	iovx_pin_get();
 	*out = dom;
 	return 0;
 fail:
@@ -577,8 +578,10 @@ fail:
 
 void iovx_iova_domain_destroy(struct iovx_iova_domain *dom)
 {
-	if (dom)
-		domain_free(dom);
+	if (!dom)
+		return;
+	domain_free(dom);
+	iovx_pin_put();
 }
 
 /* ------------------------------------------------------------------ alloc / free */
@@ -921,7 +924,7 @@ static void pcpu_kicked(void *arg)
  * after its own, so everything cached when it started is back in the backend when it
  * returns; an atomic caller gives up after PCPU_KICK_WAIT_NS. With interrupts off it must
  * not wait at all: the kicks are queued and the caller goes on with what is in the backend
- * already. See docs/design.md §2, "Kernel per-CPU caches".
+ * already. See docs/allocator.md, "Kernel per-CPU caches".
  */
 static uint64_t pcpu_reclaim(struct iovx_iova_domain *dom)
 {

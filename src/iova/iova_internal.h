@@ -116,7 +116,7 @@ int iovx_buddy_walk(struct buddy *b, int (*fn)(void *arg, uint64_t pfn, unsigned
  * Two kinds of magazines: big ones (IOVX_MAG_BIG_SIZE entries, 2 KiB) for the classes below
  * IOVX_MAG_BIG_CLASSES, where one-way streams (a TX ring completed on another CPU) move
  * magazines between CPUs most often, and normal ones (IOVX_MAG_SIZE entries, 1 KiB) for the
- * rest. See docs/design.md §6 (session 3).
+ * rest. See docs/allocator.md ("Magazine sizes").
  */
 #ifndef IOVX_MAG_SIZE
 #define IOVX_MAG_SIZE 127	/* a normal magazine is 1 KiB */

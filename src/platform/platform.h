@@ -97,6 +97,12 @@
  *                                   interrupts off); userspace: a pause, and every 64th step
  *                                   a yield (the other thread may have been preempted)
  *
+ * Pinning (the code must outlive every object it made)
+ *   iovx_pin_get() / iovx_pin_put() one per live domain, context or pool, taken when its
+ *                                   create succeeds and dropped when its destroy ends
+ *                                   (kernel: the module reference count, so the module
+ *                                   cannot unload under a live object; userspace: nothing)
+ *
  * Memory (every allocation site may be failed by the fail-Nth injector in test builds)
  *   IOVX_GFP_KERNEL (may sleep) IOVX_GFP_ATOMIC (never sleeps)
  *   iovx_zalloc(size, gfp)          zeroed; NULL on failure

@@ -121,6 +121,11 @@ void iovx_rcu_barrier(void);
 uint64_t iovx_now_ns(void);
 void iovx_cond_resched(void);
 
+/* ------------------------------------------------------------------ pinning */
+/* A library cannot be unloaded under its callers' objects by anything iovx controls. */
+#define iovx_pin_get()	do { } while (0)
+#define iovx_pin_put()	do { } while (0)
+
 /* ------------------------------------------------------------------ memory */
 #define IOVX_GFP_KERNEL 0u
 #define IOVX_GFP_ATOMIC 1u

@@ -11,7 +11,8 @@
  *
  * Invariants: a callback queued by iovx_call_rcu() runs once, after a grace period that
  * began after the call; iovx_rcu_barrier() returns after every callback queued before it
- * has returned. These give DESIGN.md's reclamation rules (I2 for RCU-freed table entries).
+ * has returned. These give the reclamation rules the invariants of docs/architecture.md §3
+ * need (I2 for RCU-freed table entries).
  *
  * Progress: read lock/unlock are wait-free; synchronize, barrier block (never call them in
  * a read section or from a callback); call_rcu is lock-free (a wait-free queue append in

@@ -2,7 +2,7 @@
 /*
  * reuse.c - the reuse layer of a DMA domain (src/dma/dma_layer.h): the reuse-tagged mapping
  * table in front of the base mode; IOVX_DMA_MODE_REUSE, bounce over REUSE, IOVX_DMA_F_REVIVE
- * (DESIGN.md §6, iovx/reuse.h, docs/reuse.md).
+ * (iovx/reuse.h, docs/reuse.md).
  *
  * What: a tagged buffer's mapping, made once by the domain's base mode (strict or deferred),
  * lives in an entry {key, IOVA range, DMA segments, reference word}. A map of the same key
@@ -126,7 +126,7 @@ struct iovx_rtab {
 	uint64_t users;			/* atomic: global stops working on this domain */
 	/* the mode that makes and tears down the table's mappings (strict or deferred) */
 	const struct iovx_dma_mode_ops *base;
-	/* revive mode (DESIGN.md §6 "opportunistic reuse") */
+	/* revive mode (docs/reuse.md, "Revive mode") */
 	struct iovx_dma_domain *dom;
 	bool revive;
 	bool timer_ok;
@@ -564,9 +564,14 @@ keep_it:
 		do {
 			last->lnext = old;
 		} while (!iovx_cmpxchg_acq_rel(&t->linger, &old, keep));	/* E-R6 */
-		if (t->timer_ok)
-			iovx_timer_arm(&t->timer, t->linger_ns / 2);
 	}
+	/*
+	 * Entries pushed while this reaper ran (their push found the list empty and armed the
+	 * timer, which may have fired into this run and returned at the flag) are waiting too:
+	 * the timer comes back for whatever is on the list now.
+	 */
+	if (t->timer_ok && iovx_load_acquire(&t->linger))			/* E-R6 */
+		iovx_timer_arm(&t->timer, t->linger_ns / 2);
 	iovx_fetch_add_relaxed(&t->expired, n);
 	iovx_store_release(&t->reaping, 0u);	/* E-R7 */
 }

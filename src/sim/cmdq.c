@@ -8,7 +8,7 @@
  * commands against the IOTLB, so an invalidation takes effect no earlier than it was
  * issued and no later than the first sync after it, from any CPU.
  *
- * Cost model (struct iovx_sim_cost, defaults and sources in iovx/sim.h and docs/design.md):
+ * Cost model (struct iovx_sim_cost, defaults and sources in iovx/sim.h and docs/sim.md):
  * the queue is one resource with a modelled busy-until time. Each command occupies it for
  * cmd_ns from max(now, busy_until); a sync then waits sync_ns more for its completion
  * signal. Many CPUs invalidating at once thus queue behind each other (cmdq_wait_ns), as

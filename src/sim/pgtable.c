@@ -10,7 +10,8 @@
  * span of the entry pointing to it (2 MiB for a leaf table, 1 GiB, 512 GiB), which is when
  * __arm_lpae_unmap frees a table (the unmap's page size equals the level's block size).
  * So in steady state a map writes only leaf PTEs, as on the hardware the cost model is
- * calibrated against (DESIGN.md §1); memory is bounded by the IOVA space in use, as in Linux.
+ * calibrated against (docs/architecture.md §1); memory is bounded by the IOVA space in use,
+ * as in Linux.
  * With iovx_sim_config.eager_table_free an unmap detaches every table it leaves empty: more
  * tables go through the I2 path (tests and fuzzing use it), at a cost no real driver pays.
  *

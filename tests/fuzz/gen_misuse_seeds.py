@@ -5,7 +5,7 @@ tests/fuzz/corpus/misuse_{dma,bounce,reuse}/. Run from anywhere; the output is
 deterministic, so a re-run changes no committed file.
 
 Seed names say what they exercise; class1..class4 are the four misuse classes of the
-facade's record (include/iovx/dma.h, docs/design.md): 1 a DMA address near 0 or 2^64 or
+facade's record (include/iovx/dma.h, docs/facade.md): 1 a DMA address near 0 or 2^64 or
 beyond the IOVA space (near 2^64 the live-mapping table's key dma + 3 wraps onto its empty,
 tombstone and busy markers; the class1-tombstones-* seeds fill a 16-slot table with
 tombstones of one shape so that the wrapped key meets one), 2 an sg list changed under the

@@ -25,7 +25,7 @@
  *   7    reuse: evict every idle entry
  *
  * The shadow model knows every live mapping as map_sg/map_single recorded it and predicts
- * each misuse call's result from the errnos of include/iovx/dma.h (docs/design.md, "The
+ * each misuse call's result from the errnos of include/iovx/dma.h (docs/facade.md, "The
  * record of every live mapping"): argument errors (-EINVAL; single: -EOVERFLOW when dma +
  * size wraps), then sg[0].dma_address (or dma) selects a live mapping (-ENOENT if none
  * starts there, near 0, near 2^64 or beyond the IOVA space alike), then any difference

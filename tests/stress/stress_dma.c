@@ -9,8 +9,8 @@
  * thread reads through the device at random IOVAs below the 32-bit DMA mask and at IOVAs
  * just unmapped. An access that succeeds through a stale IOTLB entry while the page's
  * marker said "unmapped" before and after the access (same value) is a success outside
- * every live mapping after its strict unmap returned: a violation of I3 (see the argument
- * in docs/design.md: a stale entry needs a cleared PTE whose unmap has not returned, and
+ * every live mapping after its strict unmap returned: a violation of I3 (the argument:
+ * a stale entry needs a cleared PTE whose unmap has not returned, and
  * whoever cleared it published an odd marker first). The checker's I2 counters must stay
  * zero, the IOVA allocator's audit must close, and nothing may stay mapped.
  * It runs in two phases of half the duration each: with the simulator's default table

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause */
 /*
- * test_reuse.c - the reuse-tagged mapping table (include/iovx/reuse.h, DESIGN.md §6) through
+ * test_reuse.c - the reuse-tagged mapping table (include/iovx/reuse.h, docs/reuse.md) through
  * the DMA facade on the software IOMMU:
  *   - the mark calls: every documented errno with nothing changed, flags on success;
  *   - hits: a tagged buffer mapped again gets the same DMA address with no IOVA allocation,
