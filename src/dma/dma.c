@@ -156,6 +156,11 @@ int iovx_dma_domain_create(const struct iovx_dma_config *cfg, struct iovx_dma_do
 	for (i = 0; i < n; i++)
 		dom->layers[i] = layers[i];
 	dom->nr_layers = n;
+	/* iovx_dma_layers[] lists the layers that keep their own records first */
+	while (dom->nr_own < n && layers[dom->nr_own]->own_records)
+		dom->nr_own++;
+	for (i = dom->nr_own; i < n; i++)
+		iovx_assert(!layers[i]->own_records);
 	dom->iommu = cfg->iommu;
 	dom->shift = cfg->iommu ? cfg->iommu->granule_shift : 12;
 	dom->gmask = (1ull << dom->shift) - 1;
@@ -247,10 +252,11 @@ int iovx_dma_set_mask(struct iovx_dma_domain *dom, uint64_t mask)
 	return 0;
 }
 
-/* Each layer of dom that keeps (own true) or does not keep its own records, in call order. */
-#define for_each_layer(dom, i, l, own)						\
-	for ((i) = 0; (i) < (dom)->nr_layers; (i)++)				\
-		if (((l) = (dom)->layers[i])->own_records != (own)) {} else
+/* The layers of dom that keep their own records / whose mappings the facade records. */
+#define for_each_own_layer(dom, i, l)						\
+	for ((i) = 0; (i) < (dom)->nr_own && ((l) = (dom)->layers[i]); (i)++)
+#define for_each_recorded_layer(dom, i, l)					\
+	for ((i) = (dom)->nr_own; (i) < (dom)->nr_layers && ((l) = (dom)->layers[i]); (i)++)
 
 /*
  * -ENOENT from the live-mapping table for an address where a layer's own mapping of the
@@ -280,16 +286,6 @@ static bool layers_reclaim(struct iovx_dma_domain *dom)
 	return any;
 }
 
-/* The first layer whose mappings the facade records (a map retried after a reclaim). */
-static unsigned int first_recorded(struct iovx_dma_domain *dom)
-{
-	unsigned int i = 0;
-
-	while (i < dom->nr_layers && dom->layers[i]->own_records)
-		i++;
-	return i;
-}
-
 /* Ownership transfer of one DMA segment of a recorded mapping: a layer's, else the base's. */
 static void sync_seg(struct iovx_dma_domain *dom, uint64_t dma, uint64_t len, unsigned int dir,
 		     bool for_cpu)
@@ -298,7 +294,7 @@ static void sync_seg(struct iovx_dma_domain *dom, uint64_t dma, uint64_t len, un
 	const struct iovx_dma_layer_ops *l;
 	unsigned int i;
 
-	for_each_layer(dom, i, l, false)
+	for_each_recorded_layer(dom, i, l)
 		if (l->sync_single && l->sync_single(dom, dma, len, dir, for_cpu) != DMA_PASS)
 			return;
 	if (for_cpu && b->sync_for_cpu)
@@ -381,7 +377,7 @@ again:
 	err = dom->mode->map_single(dom, phys, size, dir, attrs, &addr);
 	if (err == -ENOMEM && !retried && layers_reclaim(dom)) {
 		retried = true;
-		i = first_recorded(dom);
+		i = dom->nr_own;
 		goto again;
 	}
 	if (!err && dom->nr_layers)
@@ -424,14 +420,14 @@ int iovx_dma_unmap_single(struct iovx_dma_domain *dom, uint64_t dma, size_t size
 	err = check_dma(dom, dma, size);
 	if (err)
 		return fail(dom, err);
-	for_each_layer(dom, i, l, true)
+	for_each_own_layer(dom, i, l)
 		if (l->unmap_single(dom, dma, size, dir, attrs) != DMA_PASS)
 			goto done;
 	/* The record goes first: from here the mapping is this call's alone (M3). */
 	err = iovx_dma_maptab_remove(&dom->mt, dma, &w, &aux);
 	if (err)
 		return fail(dom, table_errno(dom, err, dma, DMA_ANY_FIRST));
-	for_each_layer(dom, i, l, false) {
+	for_each_recorded_layer(dom, i, l) {
 		err = l->unmap_single(dom, dma, size, dir, attrs);
 		if (err != DMA_PASS)
 			goto unmapped;
@@ -634,7 +630,7 @@ again:
 	ret = dom->mode->map_sg(dom, sg, segs, n, dir, attrs);
 	if (ret == -ENOMEM && !retried && layers_reclaim(dom)) {
 		retried = true;
-		i = first_recorded(dom);
+		i = dom->nr_own;
 		goto again;
 	}
 	if (ret >= 0 && dom->nr_layers)
@@ -682,7 +678,7 @@ static int own_sg_op(struct iovx_dma_domain *dom, struct iovx_dma_sg *sg,
 	unsigned int i;
 	int ret;
 
-	for_each_layer(dom, i, l, true) {
+	for_each_own_layer(dom, i, l) {
 		ret = remove ? l->unmap_sg(dom, sg, &in, dir, attrs) :
 			       l->sync_sg(dom, sg, &in, dir, for_cpu);
 		if (ret != DMA_PASS)
@@ -699,7 +695,7 @@ static int unmap_rec(struct iovx_dma_domain *dom, struct iovx_dma_sg *sg,
 	unsigned int i;
 	int ret;
 
-	for_each_layer(dom, i, l, false) {
+	for_each_recorded_layer(dom, i, l) {
 		ret = l->unmap_sg(dom, sg, m, dir, attrs);
 		if (ret != DMA_PASS)
 			return ret;
@@ -813,7 +809,7 @@ static int sync_single(struct iovx_dma_domain *dom, uint64_t dma, size_t size,
 	}
 	/* Not in the facade's table: a layer's own mapping? */
 	if (err == -ENOENT) {
-		for_each_layer(dom, i, l, true)
+		for_each_own_layer(dom, i, l)
 			if (l->sync_single(dom, dma, size, dir, for_cpu) != DMA_PASS)
 				return 0;
 	}

@@ -154,7 +154,7 @@ struct iovx_dma_layer_ops {
 	void (*stats)(struct iovx_dma_domain *dom, struct iovx_dma_stats *st);
 };
 
-/* In the order they see a call. */
+/* In the order they see a call; the layers that keep their own records come first. */
 extern const struct iovx_dma_layer_ops *const iovx_dma_layers[IOVX_DMA_NR_LAYERS];
 extern const struct iovx_dma_layer_ops iovx_dma_layer_reuse;	/* src/reuse/reuse.c */
 extern const struct iovx_dma_layer_ops iovx_dma_layer_bounce;	/* bounce_layer.c */
@@ -180,6 +180,7 @@ struct iovx_dma_domain {
 	uint64_t dma_last;		/* highest DMA address a mapping can reach */
 	unsigned int flags;
 	unsigned int nr_layers;
+	unsigned int nr_own;		/* layers[0 .. nr_own - 1] keep their own records */
 	const struct iovx_dma_layer_ops *layers[IOVX_DMA_NR_LAYERS];	/* in call order */
 	struct maptab mt;
 	void *mode_priv;

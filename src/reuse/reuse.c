@@ -1037,9 +1037,10 @@ static void rsync(struct iovx_dma_domain *dom, struct rentry *e, bool for_cpu)
 		fn(dom, e->seg[e->nin + i].addr, e->seg[e->nin + i].len, dir);
 }
 
-static int rtab_sg_op(struct iovx_dma_domain *dom, const struct iovx_dma_sg *sg,
-		      const struct dma_seg *segs, unsigned int n, unsigned int dir,
-		      unsigned int attrs, bool opp, int op)
+/* Inlined into its two hooks: the unmap of a hit is the table's hot path. */
+IOVX_INLINE int rtab_sg_op(struct iovx_dma_domain *dom, const struct iovx_dma_sg *sg,
+			   const struct dma_seg *segs, unsigned int n, unsigned int dir,
+			   unsigned int attrs, bool opp, int op)
 {
 	struct iovx_rtab *t = rtab_of(dom);
 	unsigned int kda = rkda(RKIND_SG, dir, attrs) | (opp ? KDA_OPP : 0);
