@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 /*
  * bench-inval.c - "iovx-bench inval": the kernel's bad case for deferred invalidation, one
- * CPU doing all the flushing while N threads unmap (issue 6, "no slowdown cliff").
+ * CPU doing all the flushing while N threads unmap (the kernel's "one flusher" cliff).
  *
  * In Linux's lazy mode the 10 ms timer (fq_flush_timeout) flushes and then frees every
  * CPU's ring into the timer CPU's IOVA cache: its magazines overflow into the depot, the
@@ -445,6 +445,24 @@ static uint64_t s_pct_post(uint64_t p)
 	return s_pct_of(s_hist_post, s_count_post, s_max_post, p);
 }
 
+/* The distribution for plots: [lo_ns, hi_ns, count] of every non-empty bucket. */
+static void s_hist_json(struct iovx_bench_json *j, const char *key, const uint64_t *hist)
+{
+	unsigned int b;
+
+	iovx_bench_json_arr_begin(j, key);
+	for (b = 0; b < SHB; b++) {
+		if (!hist[b])
+			continue;
+		iovx_bench_json_arr_begin(j, NULL);
+		iovx_bench_json_u64(j, NULL, b ? s_bucket_hi(b - 1) + 1 : 0);
+		iovx_bench_json_u64(j, NULL, s_bucket_hi(b));
+		iovx_bench_json_u64(j, NULL, hist[b]);
+		iovx_bench_json_arr_end(j);
+	}
+	iovx_bench_json_arr_end(j);
+}
+
 static int run_stale(const struct iovx_bench_opts *o, struct iovx_bench_json *j, unsigned int n,
 		     double secs)
 {
@@ -543,6 +561,8 @@ static int run_stale(const struct iovx_bench_opts *o, struct iovx_bench_json *j,
 	iovx_bench_json_obj_end(j);
 	iovx_bench_json_num(j, "ctx_max", st.max_stale_ns / 1e3);
 	iovx_bench_json_obj_end(j);
+	s_hist_json(j, "stale_buckets", s_hist);
+	s_hist_json(j, "stale_post_buckets", s_hist_post);
 	iovx_bench_json_obj_end(j);
 	(void)iovx_inval_destroy(r.ctx);
 out_dom:

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause */
 /*
  * bench-sweep.c - "iovx-bench sweep": map_single + unmap_single cost by size, for the
- * passthrough, strict, deferred and bounce modes side by side (issue 8, docs/bounce.md),
+ * passthrough, strict, deferred and bounce modes side by side (docs/bounce.md),
  * and the check of the bounce crossover the calibration picks against the measured
  * break-even.
  *
@@ -32,9 +32,9 @@
  *               bisection on its stats.bounced), i.e. the crossover of that direction;
  *               the median of three such domains, created before the sweep, between its
  *               table and its refinement, and after (the machine drifts)
- *   verdict     PASS when |calibrated - break-even| <= 25 % of the break-even (issue 8);
+ *   verdict     PASS when |calibrated - break-even| <= 25 % of the break-even;
  *               with no break-even below 64 KiB, PASS when the calibration picked the cap
- * Also the 512 B strict/bounce ratio (issue target: at least 3 when charged).
+ * Also the 512 B strict/bounce ratio (at least 3 when charged).
  *
  * --param plot=FILE.png: where the log-log plot goes (default: sweep.png next to the
  * iovx-bench executable, i.e. in the build directory); the gnuplot script and the data go
@@ -62,7 +62,7 @@
 #define SW_MAX_REPS	32
 #define SW_REPS		21		/* default timed batches per figure */
 #define SW_CLOCK_EVERY	8		/* pairs between two clock reads */
-#define SW_TOLERANCE	0.25		/* issue 8: calibrated within 25 % of break-even */
+#define SW_TOLERANCE	0.25		/* calibrated within 25 % of break-even */
 #define SW_NR_CAL	3		/* calibrated domains: before, amid and after the sweep */
 
 enum sw_dom_kind { SW_D_PT, SW_D_STRICT, SW_D_DEFERRED, SW_D_BOUNCE, SW_NR_DOMS };

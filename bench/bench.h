@@ -4,10 +4,12 @@
  * medians, the printed table and the JSON report.
  *
  * A subcommand (bench-<name>.c) measures "cases". A case has one context and one body per
- * side (iovx, and the baseline it is compared with); iovx_bench_measure() warms both up,
- * then runs them alternately, reps times each, for opts->seconds per run, and reports the
- * medians and their ratio (baseline / iovx: above 1 means iovx is faster). Bodies loop until
- * iovx_bench_stopped() and count what they did. Nothing here ever asserts a time.
+ * side (iovx, the baseline it is compared with, and optionally a floor: the cheapest code
+ * that could do the same job); iovx_bench_measure() warms every side up, then runs them
+ * alternately, reps times each, for opts->seconds per run, and reports the medians and the
+ * ratios (baseline / iovx: above 1 means iovx is faster; iovx / floor: iovx's distance to
+ * the floor). Bodies loop until iovx_bench_stopped() and count what they did. Nothing here
+ * ever asserts a time.
  *
  * The figure a row is rated by is the process's CPU time per unit: on a shared machine,
  * time another process takes from us inflates wall time but not CPU time, while everything
@@ -41,7 +43,14 @@ struct iovx_bench_opts {
 	uint64_t seed;
 	const char *only;		/* comma-separated case ids, or NULL for all */
 	const char *params;		/* --param: KEY=VALUE,... for one subcommand, or NULL */
+	int side;			/* --side: fixed-work run of one side, or -1 */
+	uint64_t ops;			/* --ops: allocator calls of a fixed-work run */
+	bool quiet;			/* --quiet: no progress on stderr */
 };
+
+/* Progress of a long run on stderr (nothing with --quiet). */
+void iovx_bench_progress(const struct iovx_bench_opts *o, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 /* ---- JSON writer (hand-written; enough for flat reports) ---------------------------- */
 struct iovx_bench_json;
@@ -62,6 +71,7 @@ void iovx_bench_json_null(struct iovx_bench_json *j, const char *key);
 enum iovx_bench_side {
 	IOVX_BENCH_IOVX,
 	IOVX_BENCH_BASE,	/* the baseline (Linux's allocator for "iova") */
+	IOVX_BENCH_FLOOR,	/* the floor: the cheapest code doing the same job (optional) */
 	IOVX_BENCH_NR_SIDES,
 };
 
@@ -77,10 +87,17 @@ struct iovx_bench_count {
 typedef void iovx_bench_body_fn(void *ctx, unsigned int tid, struct iovx_bench_count *out);
 
 extern int iovx_bench_stop_flag;
+/* Looks at the stop flag a fixed-work run still allows this thread (else INT64_MAX). */
+extern __thread int64_t iovx_bench_polls_left;
 
+/*
+ * A body's poll, once per fixed chunk of work: true when the timed run is over, or, in a
+ * fixed-work run (iovx_bench_run_fixed), when this thread has done its chunks.
+ */
 static inline bool iovx_bench_stopped(void)
 {
-	return __atomic_load_n(&iovx_bench_stop_flag, __ATOMIC_RELAXED);
+	return __atomic_load_n(&iovx_bench_stop_flag, __ATOMIC_RELAXED) ||
+	       --iovx_bench_polls_left < 0;
 }
 
 /* Spins politely: pause, then yield now and then (2 shared cores: never starve a peer). */
@@ -120,17 +137,30 @@ struct iovx_bench_row {
 	const struct iovx_bench_case *c;
 	struct iovx_bench_side_result side[IOVX_BENCH_NR_SIDES];
 	double ratio;				/* base median ns / iovx median ns, or 0 */
+	double ratio_lo, ratio_hi;		/* base min / iovx max, base max / iovx min */
+	double floor_ratio;			/* iovx median ns / floor median ns, or 0 */
 };
 
 /* Runs one case (warm-up, then alternating timed runs) and fills row. */
 void iovx_bench_measure(const struct iovx_bench_opts *o, const struct iovx_bench_case *c,
 			struct iovx_bench_row *row);
 
+/*
+ * Fixed work: runs side s of case c once, each thread stopping after polls looks at the
+ * stop flag (no timer). Returns the wall ns; *cnt is what the threads did.
+ */
+uint64_t iovx_bench_run_fixed(const struct iovx_bench_case *c, enum iovx_bench_side s,
+			      uint64_t polls, struct iovx_bench_count *cnt);
+
 /* Is case id selected by --only? */
 bool iovx_bench_selected(const struct iovx_bench_opts *o, const char *id);
 
+/* ---- statistics: the median of a sample (0 for none) -------------------------------- */
+double iovx_bench_median(const double *v, unsigned int n);
+
 /* ---- report: the printed table and the JSON results -------------------------------- */
-void iovx_bench_table_header(const char *base_name);
+/* The table has a floor column when floor is true (rows without one print n/a there). */
+void iovx_bench_table_header(const char *base_name, bool floor);
 void iovx_bench_table_row(const struct iovx_bench_row *row);
 /*
  * Opens a JSON object for one row in the current array and writes its figures; the caller
@@ -145,5 +175,7 @@ int iovx_bench_zswap(const struct iovx_bench_opts *o, struct iovx_bench_json *j)
 int iovx_bench_dmamap(const struct iovx_bench_opts *o, struct iovx_bench_json *j);
 int iovx_bench_inval(const struct iovx_bench_opts *o, struct iovx_bench_json *j);
 int iovx_bench_sweep(const struct iovx_bench_opts *o, struct iovx_bench_json *j);
+int iovx_bench_net(const struct iovx_bench_opts *o, struct iovx_bench_json *j);
+int iovx_bench_storage(const struct iovx_bench_opts *o, struct iovx_bench_json *j);
 
 #endif /* IOVX_BENCH_H */

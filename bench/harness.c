@@ -17,14 +17,29 @@
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 int iovx_bench_stop_flag;
+__thread int64_t iovx_bench_polls_left = INT64_MAX;
 static int start_flag;
 static unsigned int ready_count;
+static uint64_t fixed_polls;		/* a fixed-work run: polls per thread, else 0 */
+
+void iovx_bench_progress(const struct iovx_bench_opts *o, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (o->quiet)
+		return;
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fflush(stderr);
+}
 
 uint64_t iovx_bench_now_ns(void)
 {
@@ -78,6 +93,7 @@ static void *worker_main(void *arg)
 	struct worker *w = arg;
 	unsigned int spins = 0;
 
+	iovx_bench_polls_left = fixed_polls ? (int64_t)fixed_polls : INT64_MAX;
 	__atomic_fetch_add(&ready_count, 1, __ATOMIC_RELEASE);
 	while (!__atomic_load_n(&start_flag, __ATOMIC_ACQUIRE))
 		iovx_bench_relax(&spins);
@@ -130,8 +146,10 @@ static uint64_t run_once(iovx_bench_body_fn *fn, void *ctx, unsigned int nthread
 	c0 = cpu_time_ns();
 	t0 = iovx_bench_now_ns();
 	__atomic_store_n(&start_flag, 1, __ATOMIC_RELEASE);
-	sleep_seconds(seconds);
-	__atomic_store_n(&iovx_bench_stop_flag, 1, __ATOMIC_RELAXED);
+	if (seconds > 0) {
+		sleep_seconds(seconds);
+		__atomic_store_n(&iovx_bench_stop_flag, 1, __ATOMIC_RELAXED);
+	}
 	for (i = 0; i < nthreads; i++)
 		pthread_join(w[i].thread, NULL);
 	t1 = iovx_bench_now_ns();
@@ -156,15 +174,32 @@ static int cmp_double(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static double median(const double *v, unsigned int n)
+double iovx_bench_median(const double *v, unsigned int n)
 {
 	double tmp[IOVX_BENCH_MAX_REPS];
 
 	if (!n)
 		return 0;
+	if (n > IOVX_BENCH_MAX_REPS)
+		n = IOVX_BENCH_MAX_REPS;
 	memcpy(tmp, v, n * sizeof(*v));
 	qsort(tmp, n, sizeof(*tmp), cmp_double);
 	return n & 1 ? tmp[n / 2] : (tmp[n / 2 - 1] + tmp[n / 2]) / 2;
+}
+
+#define median iovx_bench_median
+
+uint64_t iovx_bench_run_fixed(const struct iovx_bench_case *c, enum iovx_bench_side s,
+			      uint64_t polls, struct iovx_bench_count *cnt)
+{
+	uint64_t cpu_ns, ns;
+
+	fixed_polls = polls ? polls : 1;
+	ns = run_once(c->body[s], c->ctx[s], c->nthreads, 0, cnt, &cpu_ns);
+	fixed_polls = 0;
+	if (c->after_run)
+		c->after_run(c->ctx[s], s, false);
+	return ns;
 }
 
 static void one_sample(const struct iovx_bench_case *c, enum iovx_bench_side s, double seconds,
@@ -230,25 +265,46 @@ void iovx_bench_measure(const struct iovx_bench_opts *o, const struct iovx_bench
 				r->max_ns = r->ns[i];
 		}
 	}
-	if (row->side[IOVX_BENCH_IOVX].median_ns > 0 && row->side[IOVX_BENCH_BASE].median_ns > 0)
-		row->ratio = row->side[IOVX_BENCH_BASE].median_ns /
-			     row->side[IOVX_BENCH_IOVX].median_ns;
+	if (row->side[IOVX_BENCH_IOVX].median_ns > 0 && row->side[IOVX_BENCH_BASE].median_ns > 0) {
+		const struct iovx_bench_side_result *x = &row->side[IOVX_BENCH_IOVX];
+		const struct iovx_bench_side_result *b = &row->side[IOVX_BENCH_BASE];
+
+		row->ratio = b->median_ns / x->median_ns;
+		row->ratio_lo = x->max_ns > 0 ? b->min_ns / x->max_ns : 0;
+		row->ratio_hi = x->min_ns > 0 ? b->max_ns / x->min_ns : 0;
+	}
+	if (row->side[IOVX_BENCH_IOVX].median_ns > 0 && row->side[IOVX_BENCH_FLOOR].median_ns > 0)
+		row->floor_ratio = row->side[IOVX_BENCH_IOVX].median_ns /
+				   row->side[IOVX_BENCH_FLOOR].median_ns;
 }
 
 /* ---- the table ---------------------------------------------------------------------- */
 static const char *table_base = "base";
+static bool table_floor;
 
-void iovx_bench_table_header(const char *base_name)
+void iovx_bench_table_header(const char *base_name, bool floor)
 {
 	char r[32], sp[32];
 
 	table_base = base_name;
+	table_floor = floor;
 	snprintf(r, sizeof(r), "%s/iovx", base_name);
-	snprintf(sp, sizeof(sp), "iovx/%s", base_name);
-	printf("\n%-2s %-44s %3s %-8s %9s %9s %10s %9s %9s %11s %5s\n", "id", "workload", "thr",
-	       "unit", "iovx", base_name, "ratio", "iovx", base_name, "spread", "CPUs");
-	printf("%-2s %-44s %3s %-8s %9s %9s %10s %9s %9s %11s %5s\n", "", "", "", "", "median",
-	       "median", r, "Mops/s", "Mops/s", sp, "used");
+	snprintf(sp, sizeof(sp), "iovx/%s%s", base_name, floor ? "/floor" : "");
+	printf("\n%-2s %-40s %3s %-8s %8s %8s", "id", "workload", "thr", "unit", "iovx",
+	       base_name);
+	if (floor)
+		printf(" %8s", "floor");
+	printf(" %10s", "ratio");
+	if (floor)
+		printf(" %10s", "to floor");
+	printf(" %8s %8s %15s %5s\n", "iovx", base_name, "spread", "CPUs");
+	printf("%-2s %-40s %3s %-8s %8s %8s", "", "", "", "", "median", "median");
+	if (floor)
+		printf(" %8s", "median");
+	printf(" %10s", r);
+	if (floor)
+		printf(" %10s", "iovx/floor");
+	printf(" %8s %8s %15s %5s\n", "Mops/s", "Mops/s", sp, "used");
 }
 
 static double spread_pct(const struct iovx_bench_side_result *r)
@@ -261,21 +317,39 @@ void iovx_bench_table_row(const struct iovx_bench_row *row)
 	const struct iovx_bench_case *c = row->c;
 	const struct iovx_bench_side_result *x = &row->side[IOVX_BENCH_IOVX];
 	const struct iovx_bench_side_result *b = &row->side[IOVX_BENCH_BASE];
-	char bns[16] = "n/a", rat[16] = "n/a", bmops[16] = "n/a", spr[24];
+	const struct iovx_bench_side_result *f = &row->side[IOVX_BENCH_FLOOR];
+	char bns[16] = "n/a", fns[16] = "n/a", rat[16] = "n/a", frat[16] = "n/a";
+	char bmops[16] = "n/a", spr[32], *p = spr;
 	double cpus = x->median_cpus;
+	unsigned int nsides = 1;
 
+	p += snprintf(p, 12, "%.0f%%", spread_pct(x));
 	if (b->have) {
-		snprintf(bns, sizeof(bns), "%9.2f", b->median_ns);
-		snprintf(bmops, sizeof(bmops), "%9.2f", b->median_mops);
-		snprintf(spr, sizeof(spr), "%3.0f%%/%3.0f%%", spread_pct(x), spread_pct(b));
-		cpus = (x->median_cpus + b->median_cpus) / 2;
-	} else {
-		snprintf(spr, sizeof(spr), "%3.0f%%/  - ", spread_pct(x));
+		snprintf(bns, sizeof(bns), "%8.2f", b->median_ns);
+		snprintf(bmops, sizeof(bmops), "%8.2f", b->median_mops);
+		p += snprintf(p, 12, "/%.0f%%", spread_pct(b));
+		cpus += b->median_cpus;
+		nsides++;
 	}
+	if (f->have) {
+		snprintf(fns, sizeof(fns), "%8.2f", f->median_ns);
+		p += snprintf(p, 12, "/%.0f%%", spread_pct(f));
+		cpus += f->median_cpus;
+		nsides++;
+	}
+	cpus /= nsides;
 	if (row->ratio > 0)
 		snprintf(rat, sizeof(rat), "%7.2fx", row->ratio);
-	printf("%-2s %-44.44s %3u %-8s %9.2f %9s %10s %9.2f %9s %11s %5.2f\n", c->id, c->name,
-	       c->nthreads, c->unit, x->median_ns, bns, rat, x->median_mops, bmops, spr, cpus);
+	if (row->floor_ratio > 0)
+		snprintf(frat, sizeof(frat), "%7.2fx", row->floor_ratio);
+	printf("%-2s %-40.40s %3u %-8s %8.2f %8s", c->id, c->name, c->nthreads, c->unit,
+	       x->median_ns, bns);
+	if (table_floor)
+		printf(" %8s", fns);
+	printf(" %10s", rat);
+	if (table_floor)
+		printf(" %10s", frat);
+	printf(" %8.2f %8s %15s %5.2f\n", x->median_mops, bmops, spr, cpus);
 	if (c->report_failures || x->total.failures || b->total.failures) {
 		printf("   failures: iovx %llu of %llu allocs (%.3f%%)",
 		       (unsigned long long)x->total.failures, (unsigned long long)x->total.attempts,
@@ -509,8 +583,16 @@ void iovx_bench_json_row(struct iovx_bench_json *j, const struct iovx_bench_row 
 	iovx_bench_json_u64(j, "reps", row->side[IOVX_BENCH_IOVX].n);
 	json_side(j, "iovx", &row->side[IOVX_BENCH_IOVX]);
 	json_side(j, base_name, &row->side[IOVX_BENCH_BASE]);
-	if (row->ratio > 0)
+	json_side(j, "floor", &row->side[IOVX_BENCH_FLOOR]);
+	if (row->ratio > 0) {
 		iovx_bench_json_num(j, "ratio", row->ratio);
-	else
+		iovx_bench_json_num(j, "ratio_min", row->ratio_lo);
+		iovx_bench_json_num(j, "ratio_max", row->ratio_hi);
+	} else {
 		iovx_bench_json_null(j, "ratio");
+	}
+	if (row->floor_ratio > 0)
+		iovx_bench_json_num(j, "iovx_to_floor", row->floor_ratio);
+	else
+		iovx_bench_json_null(j, "iovx_to_floor");
 }

@@ -45,7 +45,11 @@ static const struct iovx_bench_cmd cmds[] = {
 	  "c  producer allocates, consumer thread frees through an SPSC ring\n"
 	  "d  as b with 16 sizes of 64..1024 granules (--threads)\n"
 	  "e  1 thread: sizes 1..32 under a 65536-granule limit held at 90% occupancy\n"
-	  "f  zswap: 1-granule source + 2-granule destination per iteration (--threads)\n",
+	  "f  zswap: 1-granule source + 2-granule destination per iteration (--threads)\n"
+	  "every case also runs the floor: a thread-local LIFO per size class refilled by an\n"
+	  "   atomic bump, no validation (the cheapest cached allocator; distance = iovx/floor)\n"
+	  "--side linux|iovx|floor --ops N: fixed work instead (for hyperfine): one side of the\n"
+	  "   first --only case (default a), about N allocator calls per thread, no table\n",
 	  iovx_bench_iova },
 	{ "zswap", "the seed's zswap map_sg/unmap_sg latency histograms on the software IOMMU",
 	  "z  map_sg/unmap_sg histograms, modes side by side (passthrough, strict; later\n"
@@ -65,6 +69,19 @@ static const struct iovx_bench_cmd cmds[] = {
 	  "       touched the domain (--only stale; --param idle_ns=I: sleep I ns after each\n"
 	  "       unmap, leaving the timer alone to flush)\n",
 	  iovx_bench_inval },
+	{ "net", "NIC pattern: TX map_single, completion unmap on another thread, RX page pool",
+	  "tx  frames 64..9000 B mapped per packet, unmapped by the completion thread (ring)\n"
+	  "rx  RX buffers refilled from a page pool (reuse-tagged in reuse modes)\n"
+	  "    every mode side by side: packets/s, p50/p99/p99.9 ns per map and per unmap\n"
+	  "--param charge=0: the cost model accounted, not busy-waited\n",
+	  iovx_bench_net },
+	{ "storage", "block I/O: sg lists of 128 KiB..1 MiB, queue depth 1..32 across threads",
+	  "every mode, plus strict-lx / strict-shim: a bench-local strict path over the same\n"
+	  "IOMMU with Linux's iova.c / iovx's allocator, its allocator calls timed (their\n"
+	  "share of map+unmap); IO/s, p50/p99/p99.9 of map_sg and unmap_sg\n"
+	  "--param qd=Q[:Q...] queue depths (default 1:8:32), sizes=K[:K...] KiB (default\n"
+	  "        128:256:1024), t=THREADS (default 2), charge=0 (model not busy-waited)\n",
+	  iovx_bench_storage },
 	{ "sweep", "map+unmap cost by size (64 B..256 KiB): passthrough, strict, deferred, bounce",
 	  "--param plot=FILE.png (default: sweep.png next to the executable)\n", iovx_bench_sweep },
 };
@@ -101,6 +118,8 @@ static void usage(FILE *f)
 		"  --seed N            seed of the pre-drawn random sizes and orders (default 1)\n"
 		"  --param K=V[,K=V]   parameters of one subcommand (see its cases above)\n"
 		"  --quick             CI smoke test: tiny runs (0.01 s, 3 reps, threads 1,2)\n"
+		"  --quiet             no progress lines on stderr\n"
+		"  --side S --ops N    iova: fixed-work run of one side (linux, iovx, floor)\n"
 		"  -h, --help          this text\n"
 		"\n"
 		"Each case warms both sides up, then runs them alternately in this process\n"
@@ -232,11 +251,15 @@ int main(int argc, char **argv)
 		{ "seed", required_argument, NULL, 'S' },
 		{ "param", required_argument, NULL, 'P' },
 		{ "quick", no_argument, NULL, 'q' },
+		{ "quiet", no_argument, NULL, 'Q' },
+		{ "side", required_argument, NULL, 'D' },
+		{ "ops", required_argument, NULL, 'O' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct iovx_bench_opts o = {
 		.threads = { 1, 2, 4, 8 }, .nr_threads = 4, .seconds = 0.25, .reps = 5, .seed = 1,
+		.side = -1,
 	};
 	bool threads_set = false, seconds_set = false, reps_set = false;
 	const struct iovx_bench_cmd *cmd = NULL;
@@ -293,6 +316,29 @@ int main(int argc, char **argv)
 		case 'q':
 			o.quick = true;
 			break;
+		case 'Q':
+			o.quiet = true;
+			break;
+		case 'D':
+			if (!strcmp(optarg, "iovx"))
+				o.side = IOVX_BENCH_IOVX;
+			else if (!strcmp(optarg, "linux"))
+				o.side = IOVX_BENCH_BASE;
+			else if (!strcmp(optarg, "floor"))
+				o.side = IOVX_BENCH_FLOOR;
+			else {
+				fprintf(stderr, "iovx-bench: bad --side '%s' (linux, iovx, floor)\n",
+					optarg);
+				return 2;
+			}
+			break;
+		case 'O':
+			o.ops = strtoull(optarg, &end, 0);
+			if (*end || !o.ops) {
+				fprintf(stderr, "iovx-bench: bad --ops '%s'\n", optarg);
+				return 2;
+			}
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -329,6 +375,10 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	if ((o.side >= 0) != (o.ops != 0) || (o.side >= 0 && strcmp(cmd->name, "iova"))) {
+		fprintf(stderr, "iovx-bench: --side and --ops go together, with iova only\n");
+		return 2;
+	}
 	if (json_path) {
 		j = iovx_bench_json_open(json_path);
 		if (!j) {
@@ -339,7 +389,8 @@ int main(int argc, char **argv)
 		iovx_bench_json_obj_begin(j, NULL);
 	}
 
-	print_machine(cmd->name, &o, j);
+	if (o.side < 0)
+		print_machine(cmd->name, &o, j);
 	ret = cmd->run(&o, j);
 
 	if (j) {

@@ -111,6 +111,10 @@ build_one() {
 	for f in "$root"/kernel-glue/*.c; do
 		objs+=" kernel-glue/$(basename "${f%.c}").o"
 	done
+	# The self-tests that module load runs (selftest=1) live with the other tests.
+	for f in "$root"/tests/kernel/selftest/*.c; do
+		objs+=" tests/kernel/selftest/$(basename "${f%.c}").o"
+	done
 	for o in $objs; do
 		srcs+=("${o%.o}.c")
 	done

@@ -2,8 +2,11 @@
 # SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 #
 # scripts/bench.sh - installs what is missing, builds the release preset and runs the
-# headline benchmark (the IOVA allocator against Linux's own iova.c, side by side):
-#     sudo bash scripts/bench.sh [extra iovx-bench arguments]
+# headline benchmarks through bench/report.sh: the IOVA allocator against Linux's own iova.c
+# and the floor, the net and storage workloads, the hyperfine cross-check, then the seed's
+# zswap measurement (its tables end the output); the plots go to docs/img/ (PNG + SVG) and
+# the JSON to build/report/. As root, or through sudo:
+#     bash scripts/bench.sh [bench/report.sh arguments: --quick, --quiet, ...]
 # Environment: IOVX_JOBS (default 2) bounds build parallelism.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,6 +30,5 @@ if [ ! -x "$BENCH" ]; then
 	echo "bench.sh: $BENCH was not built (does bench/CMakeLists.txt define iovx-bench?)" >&2
 	exit 1
 fi
-# The headline: the allocator against Linux's own, then the seed's zswap measurement.
-"$BENCH" iova "$@" || exit 1
-exec "$BENCH" zswap "$@"
+# The headline benchmarks, the cross-check and the plots; zswap's tables come last.
+exec bash bench/report.sh "$@"

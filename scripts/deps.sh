@@ -20,7 +20,7 @@ PKGS=(
 	build-essential cmake ninja-build pkg-config
 	liburcu-dev libck-dev libcmocka-dev
 	clang libclang-rt-14-dev llvm
-	hyperfine gnuplot-nox
+	hyperfine gnuplot-nox jq
 	linux-headers-amd64 linux-source-6.12
 	qemu-system-x86 busybox-static cpio xz-utils kmod file
 )

