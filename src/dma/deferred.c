@@ -45,7 +45,7 @@ static int deferred_unmap_single(struct iovx_dma_domain *dom, uint64_t dma, uint
 static int deferred_unmap_sg(struct iovx_dma_domain *dom, const struct dma_map *m,
 			     unsigned int dir, unsigned int attrs)
 {
-	return deferred_unmap_range(dom, m->out[0].addr & ~dom->gmask, iovx_dma_map_span(dom, m));
+	return deferred_unmap_range(dom, m->out[0].addr & ~dom->gmask, dma_map_span(dom, m));
 }
 
 static int deferred_flush(struct iovx_dma_domain *dom)

@@ -658,8 +658,11 @@ mapped:
 		goto out;
 	if (!(attrs & IOVX_DMA_ATTR_SKIP_CPU_SYNC) && !(l && l->map_syncs) &&
 	    dom->mode->sync_for_device) {
+		void (*fn)(struct iovx_dma_domain *, uint64_t, uint64_t, unsigned int) =
+			dom->mode->sync_for_device;
+
 		for (i = 0; i < (unsigned int)ret; i++)
-			dom->mode->sync_for_device(dom, sg[i].dma_address, sg[i].dma_length, dir);
+			fn(dom, sg[i].dma_address, sg[i].dma_length, dir);
 	}
 	DMA_STAT_ADD(dom, maps, 1);
 out:
@@ -673,12 +676,13 @@ static int own_sg_op(struct iovx_dma_domain *dom, struct iovx_dma_sg *sg,
 		     const struct dma_seg *segs, unsigned int n, unsigned int dir,
 		     bool for_cpu, bool remove, unsigned int attrs)
 {
-	struct dma_map in = { segs, NULL, n, 0 };
 	const struct iovx_dma_layer_ops *l;
 	unsigned int i;
 	int ret;
 
 	for_each_own_layer(dom, i, l) {
+		struct dma_map in = { segs, NULL, n, 0 };
+
 		ret = remove ? l->unmap_sg(dom, sg, &in, dir, attrs) :
 			       l->sync_sg(dom, sg, &in, dir, for_cpu);
 		if (ret != DMA_PASS)
@@ -701,8 +705,11 @@ static int unmap_rec(struct iovx_dma_domain *dom, struct iovx_dma_sg *sg,
 			return ret;
 	}
 	if (!(attrs & IOVX_DMA_ATTR_SKIP_CPU_SYNC) && dom->mode->sync_for_cpu) {
+		void (*fn)(struct iovx_dma_domain *, uint64_t, uint64_t, unsigned int) =
+			dom->mode->sync_for_cpu;
+
 		for (i = 0; i < m->nout; i++)
-			dom->mode->sync_for_cpu(dom, m->out[i].addr, m->out[i].len, dir);
+			fn(dom, m->out[i].addr, m->out[i].len, dir);
 	}
 	return dom->mode->unmap_sg(dom, m, dir, attrs);
 }

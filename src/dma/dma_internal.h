@@ -127,7 +127,15 @@ int iovx_dma_strict_map_sg(struct iovx_dma_domain *dom, struct iovx_dma_sg *sg,
 			   unsigned int attrs);
 void iovx_dma_strict_unmap_all(struct iovx_dma_domain *dom);
 /* The IOVA range a mapping of an sg list occupies: its padded inputs back to back. */
-uint64_t iovx_dma_map_span(struct iovx_dma_domain *dom, const struct dma_map *m);
+static inline uint64_t dma_map_span(const struct iovx_dma_domain *dom, const struct dma_map *m)
+{
+	uint64_t total = 0;
+	unsigned int i;
+
+	for (i = 0; i < m->n; i++)
+		total += dma_seg_span(dom, &m->in[i]);
+	return total;
+}
 
 /* ------------------------------------------------------------------ bounce */
 

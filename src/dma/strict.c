@@ -209,20 +209,10 @@ int iovx_dma_strict_map_sg(struct iovx_dma_domain *dom, struct iovx_dma_sg *sg,
 	return (int)out + 1;
 }
 
-uint64_t iovx_dma_map_span(struct iovx_dma_domain *dom, const struct dma_map *m)
-{
-	uint64_t total = 0;
-	unsigned int i;
-
-	for (i = 0; i < m->n; i++)
-		total += dma_seg_span(dom, &m->in[i]);
-	return total;
-}
-
 static int strict_unmap_sg(struct iovx_dma_domain *dom, const struct dma_map *m, unsigned int dir,
 			   unsigned int attrs)
 {
-	uint64_t iova = m->out[0].addr & ~dom->gmask, total = iovx_dma_map_span(dom, m);
+	uint64_t iova = m->out[0].addr & ~dom->gmask, total = dma_map_span(dom, m);
 	uint64_t pos, run_pos, run_pa, run_len;
 	const struct dma_seg *segs = m->in;
 	struct iovx_iommu_freelist fl;
