@@ -350,12 +350,42 @@ static inline uint64_t mt_attrs(unsigned int attrs)
 	       (attrs & IOVX_DMA_ATTR_PRIVILEGED ? MT_ATTR_PRIV : 0);
 }
 
+/*
+ * A map offered to the layers in call order, then to the base mode, which is tried once
+ * more (with the recorded layers before it) when it ran out of IOVA and a layer gave some
+ * back. *taker: the layer that took it, NULL for the base mode.
+ */
+static int layers_map_single(struct iovx_dma_domain *dom, uint64_t phys, uint64_t size,
+			     unsigned int dir, unsigned int attrs, uint64_t *addr,
+			     const struct iovx_dma_layer_ops **taker)
+{
+	unsigned int i = 0;
+	bool retried = false;
+	int err;
+
+again:
+	for (; i < dom->nr_layers; i++) {
+		*taker = dom->layers[i];
+		err = (*taker)->map_single(dom, phys, size, dir, attrs, addr);
+		if (err != DMA_PASS)
+			return err;
+	}
+	*taker = NULL;
+	err = dom->mode->map_single(dom, phys, size, dir, attrs, addr);
+	if (err == -ENOMEM && !retried && layers_reclaim(dom)) {
+		retried = true;
+		i = dom->nr_own;
+		goto again;
+	}
+	if (!err)
+		DMA_STAT_ADD(dom, passes, 1);
+	return err;
+}
+
 int iovx_dma_map_single(struct iovx_dma_domain *dom, uint64_t phys, size_t size,
 			enum iovx_dma_dir dir, unsigned int attrs, uint64_t *dma)
 {
 	const struct iovx_dma_layer_ops *l = NULL;
-	unsigned int i = 0;
-	bool retried = false;
 	uint64_t addr;
 	int err;
 
@@ -366,23 +396,10 @@ int iovx_dma_map_single(struct iovx_dma_domain *dom, uint64_t phys, size_t size,
 	err = check_buf(dom, phys, size);
 	if (err)
 		return fail(dom, err);
-again:
-	for (; i < dom->nr_layers; i++) {
-		l = dom->layers[i];
-		err = l->map_single(dom, phys, size, dir, attrs, &addr);
-		if (err != DMA_PASS)
-			goto taken;
-	}
-	l = NULL;
-	err = dom->mode->map_single(dom, phys, size, dir, attrs, &addr);
-	if (err == -ENOMEM && !retried && layers_reclaim(dom)) {
-		retried = true;
-		i = dom->nr_own;
-		goto again;
-	}
-	if (!err && dom->nr_layers)
-		DMA_STAT_ADD(dom, passes, 1);
-taken:
+	if (dom->nr_layers)
+		err = layers_map_single(dom, phys, size, dir, attrs, &addr, &l);
+	else
+		err = dom->mode->map_single(dom, phys, size, dir, attrs, &addr);
 	if (err)
 		return fail(dom, err);
 	if (!l || !l->own_records) {
@@ -603,13 +620,40 @@ static void map_sg_undo(struct iovx_dma_domain *dom, const struct iovx_dma_layer
 	iovx_free(out);
 }
 
+/* layers_map_single for an sg list: the DMA segment count or -errno. */
+static int layers_map_sg(struct iovx_dma_domain *dom, struct iovx_dma_sg *sg,
+			 const struct dma_seg *segs, unsigned int n, unsigned int dir,
+			 unsigned int attrs, const struct iovx_dma_layer_ops **taker)
+{
+	unsigned int i = 0;
+	bool retried = false;
+	int ret;
+
+again:
+	for (; i < dom->nr_layers; i++) {
+		*taker = dom->layers[i];
+		ret = (*taker)->map_sg(dom, sg, segs, n, dir, attrs);
+		if (ret != DMA_PASS)
+			return ret;
+	}
+	*taker = NULL;
+	ret = dom->mode->map_sg(dom, sg, segs, n, dir, attrs);
+	if (ret == -ENOMEM && !retried && layers_reclaim(dom)) {
+		retried = true;
+		i = dom->nr_own;
+		goto again;
+	}
+	if (ret >= 0)
+		DMA_STAT_ADD(dom, passes, 1);
+	return ret;
+}
+
 int iovx_dma_map_sg(struct iovx_dma_domain *dom, struct iovx_dma_sg *sg, int nents,
 		    enum iovx_dma_dir dir, unsigned int attrs)
 {
 	struct dma_seg stack[SEGS_ONSTACK], *segs = stack;
 	const struct iovx_dma_layer_ops *l = NULL;
-	unsigned int i = 0, n = (unsigned int)nents;
-	bool retried = false;
+	unsigned int i, n = (unsigned int)nents;
 	struct mt_rec *rec = NULL;
 	uint64_t total, aux;
 	int ret, err;
@@ -619,23 +663,10 @@ int iovx_dma_map_sg(struct iovx_dma_domain *dom, struct iovx_dma_sg *sg, int nen
 	ret = sg_begin(dom, sg, nents, dir, attrs, stack, &segs, &total);
 	if (ret)
 		goto out;
-again:
-	for (; i < dom->nr_layers; i++) {
-		l = dom->layers[i];
-		ret = l->map_sg(dom, sg, segs, n, dir, attrs);
-		if (ret != DMA_PASS)
-			goto taken;
-	}
-	l = NULL;
-	ret = dom->mode->map_sg(dom, sg, segs, n, dir, attrs);
-	if (ret == -ENOMEM && !retried && layers_reclaim(dom)) {
-		retried = true;
-		i = dom->nr_own;
-		goto again;
-	}
-	if (ret >= 0 && dom->nr_layers)
-		DMA_STAT_ADD(dom, passes, 1);
-taken:
+	if (dom->nr_layers)
+		ret = layers_map_sg(dom, sg, segs, n, dir, attrs, &l);
+	else
+		ret = dom->mode->map_sg(dom, sg, segs, n, dir, attrs);
 	if (ret < 0 || (l && l->own_records))
 		goto mapped;
 	if (nents == 1) {
