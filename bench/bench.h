@@ -171,6 +171,7 @@ void iovx_bench_json_row(struct iovx_bench_json *j, const struct iovx_bench_row 
 
 /* ---- subcommands ------------------------------------------------------------------- */
 int iovx_bench_iova(const struct iovx_bench_opts *o, struct iovx_bench_json *j);
+int iovx_bench_iova_scale(const struct iovx_bench_opts *o, struct iovx_bench_json *j);
 int iovx_bench_zswap(const struct iovx_bench_opts *o, struct iovx_bench_json *j);
 int iovx_bench_dmamap(const struct iovx_bench_opts *o, struct iovx_bench_json *j);
 int iovx_bench_inval(const struct iovx_bench_opts *o, struct iovx_bench_json *j);

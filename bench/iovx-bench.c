@@ -51,6 +51,15 @@ static const struct iovx_bench_cmd cmds[] = {
 	  "--side linux|iovx|floor --ops N: fixed work instead (for hyperfine): one side of the\n"
 	  "   first --only case (default a), about N allocator calls per thread, no table\n",
 	  iovx_bench_iova },
+	{ "iova-scale", "IOVA allocator at scale: memory per domain against CPU slots and use",
+	  "m  metadata bytes per domain, iovx and Linux, for S = 2, 64, 256 CPU slots\n"
+	  "   (IOVX_CPU_SLOTS), k CPUs and c classes in use (--param n=DOMAINS,slots=S)\n"
+	  "v  alloc+free cost and failure rate against occupancy (10..99%), sizes 1..1024,\n"
+	  "   random lifetimes, windows 2^16, 2^20, 2^36; 1 thread (--param steps=N,\n"
+	  "   check=1: a shadow bitmap counts failures while a suitable block was free)\n"
+	  "g  48-bit windows (4 KiB and 64 KiB granules) with thousands of reserved regions:\n"
+	  "   create and reserve time, memory, audit time and exactness (--param regions=N)\n",
+	  iovx_bench_iova_scale },
 	{ "zswap", "the seed's zswap map_sg/unmap_sg latency histograms on the software IOMMU",
 	  "z  map_sg/unmap_sg histograms, modes side by side (passthrough, strict; later\n"
 	  "   deferred, reuse, bounce), at each --threads count (1..8)\n"

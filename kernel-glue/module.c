@@ -29,6 +29,7 @@ static int __init iovx_module_init(void)
 static void __exit iovx_module_exit(void)
 {
 	iovx_debugfs_exit();
+	iovx_pcpu_dead_exit();
 }
 
 module_init(iovx_module_init);

@@ -11,6 +11,8 @@
 #include <linux/io.h>
 #include <linux/vmalloc.h>
 #include <linux/slab.h>
+#include <linux/cpuhotplug.h>
+#include <linux/mutex.h>
 
 #include "platform.h"
 #include "kglue.h"
@@ -97,4 +99,56 @@ int iovx_timer_init(struct iovx_timer *t, void (*fn)(void *arg), void *arg)
 	iovx_compat_hrtimer_setup(&t->hrt, iovx_timer_tramp, CLOCK_MONOTONIC,
 				  HRTIMER_MODE_REL_SOFT);
 	return 0;
+}
+
+/* ------------------------------------------------------------------ CPU hotplug */
+
+static DEFINE_MUTEX(iovx_dead_lock);
+static int iovx_dead_state = -1;
+
+static int iovx_dead_cb(unsigned int cpu, struct hlist_node *node)
+{
+	struct iovx_pcpu_dead *d = hlist_entry(node, struct iovx_pcpu_dead, node);
+
+	d->fn(d->arg, cpu);
+	return 0;
+}
+
+int iovx_pcpu_dead_add(struct iovx_pcpu_dead *d, void (*fn)(void *arg, unsigned int cpu),
+		       void *arg)
+{
+	int ret = 0;
+
+	d->fn = fn;
+	d->arg = arg;
+	d->added = false;
+	mutex_lock(&iovx_dead_lock);
+	if (iovx_dead_state < 0) {
+		ret = cpuhp_setup_state_multi(CPUHP_BP_PREPARE_DYN, "iovx/iova:dead", NULL,
+					      iovx_dead_cb);
+		if (ret >= 0) {
+			iovx_dead_state = ret;
+			ret = 0;
+		}
+	}
+	mutex_unlock(&iovx_dead_lock);
+	if (ret)
+		return ret;
+	ret = cpuhp_state_add_instance_nocalls(iovx_dead_state, &d->node);
+	d->added = !ret;
+	return ret;
+}
+
+void iovx_pcpu_dead_remove(struct iovx_pcpu_dead *d)
+{
+	if (d->added)
+		cpuhp_state_remove_instance_nocalls(iovx_dead_state, &d->node);
+	d->added = false;
+}
+
+void iovx_pcpu_dead_exit(void)
+{
+	if (iovx_dead_state >= 0)
+		cpuhp_remove_multi_state(iovx_dead_state);
+	iovx_dead_state = -1;
 }

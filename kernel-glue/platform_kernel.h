@@ -221,6 +221,24 @@ static inline void iovx_pcpu_release_online(void)
 	cpus_read_unlock();
 }
 
+/*
+ * CPU hotplug: fn(arg, cpu) runs in process context on a control CPU after 'cpu' went
+ * offline (a multi-instance dynamic state in the PREPARE section, as drivers/iommu/iova.c's
+ * CPUHP_IOMMU_IOVA_DEAD); add and remove may sleep.
+ */
+struct iovx_pcpu_dead {
+	struct hlist_node node;
+	void (*fn)(void *arg, unsigned int cpu);
+	void *arg;
+	bool added;
+};
+
+int iovx_pcpu_dead_add(struct iovx_pcpu_dead *d, void (*fn)(void *arg, unsigned int cpu),
+		       void *arg);
+void iovx_pcpu_dead_remove(struct iovx_pcpu_dead *d);
+/* module exit: the dynamic state goes away */
+void iovx_pcpu_dead_exit(void);
+
 struct iovx_pcpu_kick {
 	call_single_data_t csd;
 };

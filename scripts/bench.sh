@@ -30,5 +30,7 @@ if [ ! -x "$BENCH" ]; then
 	echo "bench.sh: $BENCH was not built (does bench/CMakeLists.txt define iovx-bench?)" >&2
 	exit 1
 fi
+# The allocator at scale (short form): memory per domain against CPU slots, cost curves.
+"$BENCH" iova-scale --param n=4,steps=5000 || exit 1
 # The headline benchmarks, the cross-check and the plots; zswap's tables come last.
 exec bash bench/report.sh "$@"

@@ -32,6 +32,13 @@ static void iovx_lx_init_once(void)
 	iovx_lx_nr_cpu_ids = (unsigned int)(conf > onln ? conf : onln);
 	if (iovx_lx_nr_cpu_ids == 0)
 		iovx_lx_nr_cpu_ids = 1;
+	/* as libiovx: IOVX_CPU_SLOTS sizes the per-CPU arrays for a bigger machine */
+	if (getenv("IOVX_CPU_SLOTS")) {
+		unsigned long v = strtoul(getenv("IOVX_CPU_SLOTS"), NULL, 10);
+
+		if (v > iovx_lx_nr_cpu_ids && v <= 65536)
+			iovx_lx_nr_cpu_ids = (unsigned int)v;
+	}
 	iovx_lx_rseq_ok = cpu >= 0;
 }
 
@@ -186,6 +193,11 @@ void iovx_lx_free(struct iovx_lx_domain *dom, uint64_t pfn, uint64_t size)
 	free_iova_fast(&dom->iovad, pfn, size);
 }
 
+int iovx_lx_reserve(struct iovx_lx_domain *dom, uint64_t lo, uint64_t hi)
+{
+	return reserve_iova(&dom->iovad, lo, hi - 1) ? 0 : -ENOMEM;
+}
+
 #else /* !IOVX_LX_AVAILABLE */
 
 #include <errno.h>
@@ -219,6 +231,11 @@ int iovx_lx_domain_create(unsigned long granule, unsigned long start_pfn,
 
 void iovx_lx_domain_destroy(struct iovx_lx_domain *dom)
 {
+}
+
+int iovx_lx_reserve(struct iovx_lx_domain *dom, uint64_t lo, uint64_t hi)
+{
+	return -ENOSYS;
 }
 
 uint64_t iovx_lx_alloc(struct iovx_lx_domain *dom, uint64_t size, uint64_t limit_pfn)

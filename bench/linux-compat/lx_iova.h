@@ -32,6 +32,8 @@ void iovx_lx_domain_destroy(struct iovx_lx_domain *dom);
 uint64_t iovx_lx_alloc(struct iovx_lx_domain *dom, uint64_t size, uint64_t limit_pfn);
 /* free_iova_fast(pfn, size). */
 void iovx_lx_free(struct iovx_lx_domain *dom, uint64_t pfn, uint64_t size);
+/* reserve_iova(lo, hi - 1): pfns [lo, hi) taken out. 0 or -ENOMEM (-ENOSYS: no baseline). */
+int iovx_lx_reserve(struct iovx_lx_domain *dom, uint64_t lo, uint64_t hi);
 
 /* The number of per-CPU slots the compat layer uses, and its CPU-number source. */
 unsigned int iovx_lx_nr_cpus(void);

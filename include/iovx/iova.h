@@ -54,9 +54,15 @@ struct iovx_iova_config {
 	 */
 	unsigned int depot_max;
 	unsigned int flags;		/* IOVX_IOVA_* */
+	/*
+	 * Idle trimming: a per-CPU cache or a class of the depot that shows no change for this
+	 * long gives its ranges back to the backend, and a trimmed cache its magazines to the
+	 * depot, from the platform's timer (nothing on the cached path). 0: never (default).
+	 */
+	uint64_t trim_idle_ns;
 };
 
-/* Fills cfg with defaults: 4 KiB granule, classes 0..8, depot default, no flags. */
+/* Fills cfg with defaults: 4 KiB granule, classes 0..8, depot default, no flags, no trim. */
 IOVX_API void iovx_iova_config_init(struct iovx_iova_config *cfg, uint64_t start_pfn, uint64_t end_pfn);
 
 /*
@@ -138,6 +144,7 @@ struct iovx_iova_stats {
 	uint64_t nr_cpu_slots;	/* per-CPU caches */
 	uint64_t mag_size;	/* entries per magazine of the smallest classes */
 	uint64_t percpu_mode;	/* 0: CAS-claimed slots, 1: restartable sequences, 2: kernel */
+	uint64_t trims;		/* idle caches and depot classes trimmed (trim_idle_ns) */
 };
 
 /*

@@ -3,12 +3,14 @@
  * depot.c - the magazine depot: lock-free stacks of full magazines per size class and one
  * stack of empty magazines (Bonwick & Adams' magazine layer, with Treiber stacks).
  *
- * What and why. Every magazine of a domain lives in one of two arrays allocated at creation
- * (big magazines for the smallest classes, normal ones for the rest; one index space over
- * both), so a stack's top is a single 64-bit word holding (index + 1) and a tag incremented
- * by every successful CAS: ABA-safe with single-word CAS on every architecture, and a
+ * What and why. Every magazine of a domain has an index, fixed at creation, in one index
+ * space over two kinds (big magazines for the smallest classes, normal ones for the rest),
+ * so a stack's top is a single 64-bit word holding (index + 1) and a tag incremented by
+ * every successful CAS: ABA-safe with single-word CAS on every architecture. The magazines
+ * themselves are created on first use, in chunks (mag_create), so memory follows use; a
  * magazine is never freed while the domain lives, so reading a stale 'next' link is
- * harmless (the CAS then fails on the tag). Empty magazines wait on one stack per kind.
+ * harmless (the CAS then fails on the tag). Empty magazines wait on one stack per kind;
+ * when it is empty, a new magazine is created, until the kind's index space is used up.
  *
  * In front of the stacks, one exchange slot per class holds at most one magazine, empty
  * or full, on a cache line of its own: take_full/take_empty look there before the stacks
@@ -43,36 +45,79 @@
 #define TOP_TAG(t)	((t) >> 32)
 #define MKTOP(i, tag)	((uint64_t)(i) | ((uint64_t)(tag) << 32))
 
-/* Magazine of 1-based index idx (1..nr[0] big, then normal), and back. */
+/*
+ * Magazines are created on first use, DEPOT_CHUNK at a time per kind: an index i below
+ * hw[kind] has its chunk installed (a pointer CAS'd from NULL, never freed while the domain
+ * lives), an index at or above it has never been handed out. A magazine off every stack
+ * keeps its own index in 'next' (a stack overwrites it with the link, and pop restores it),
+ * so its index needs no search; a stale popper that reads it meets a changed tag.
+ */
+static inline unsigned int kind_of_idx(const struct depot *d, uint32_t idx)
+{
+	return idx - 1 < d->nr[0] ? 0 : 1;
+}
+
+/* Magazine of 1-based index idx (1..nr[0] big, then normal); its chunk exists. */
 static inline struct iovx_mag *mag_at(const struct depot *d, uint32_t idx)
 {
-	uint32_t i = idx - 1;
+	unsigned int k = kind_of_idx(d, idx);
+	uint32_t i = idx - 1 - (k ? d->nr[0] : 0);
+	char *chunk = iovx_load_acquire(&d->chunks[k][i / DEPOT_CHUNK]);
 
-	if (i < d->nr[0])
-		return (struct iovx_mag *)(d->mags[0] + (size_t)i * d->stride[0]);
-	return (struct iovx_mag *)(d->mags[1] + (size_t)(i - d->nr[0]) * d->stride[1]);
+	return (struct iovx_mag *)(chunk + (size_t)(i % DEPOT_CHUNK) * d->stride[k]);
 }
 
-static inline unsigned int mag_kind_of(const struct depot *d, const struct iovx_mag *m)
+/* The index of a magazine that is on no stack (in a cache, a slot or a thread's hands). */
+static inline uint32_t mag_idx(const struct iovx_mag *m)
 {
-	const char *p = (const char *)m;
-
-	return d->mags[0] && p >= d->mags[0] &&
-	       p < d->mags[0] + (size_t)d->nr[0] * d->stride[0] ? 0 : 1;
+	return iovx_load_relaxed(&m->next);
 }
 
-static inline uint32_t mag_idx(const struct depot *d, const struct iovx_mag *m)
+/*
+ * A magazine never handed out before, or NULL when every index of the kind is in use or
+ * a chunk cannot be allocated (the caller then goes to the backend). Lock-free: the index
+ * is claimed by a CAS on hw after its chunk is in place; racing creators of one chunk keep
+ * the first and free the others.
+ */
+static struct iovx_mag *mag_create(struct depot *d, unsigned int k)
 {
-	const char *p = (const char *)m;
+	uint32_t h = iovx_load_acquire(&d->hw[k]);
 
-	if (!mag_kind_of(d, m))
-		return (uint32_t)((size_t)(p - d->mags[0]) / d->stride[0]) + 1;
-	return d->nr[0] + (uint32_t)((size_t)(p - d->mags[1]) / d->stride[1]) + 1;
+	for (;;) {
+		uint32_t ci = h / DEPOT_CHUNK, nr, idx;
+		char *chunk, *expect = NULL;
+		struct iovx_mag *m;
+		size_t sz;
+
+		if (h >= d->nr[k])
+			return NULL;
+		chunk = iovx_load_acquire(&d->chunks[k][ci]);
+		if (!chunk) {
+			nr = d->nr[k] - ci * DEPOT_CHUNK;
+			sz = (size_t)(nr < DEPOT_CHUNK ? nr : DEPOT_CHUNK) * d->stride[k];
+			chunk = iovx_zalloc_aligned(sz, IOVX_CACHELINE, IOVX_GFP_ATOMIC);
+			if (!chunk)
+				return NULL;
+			if (iovx_cmpxchg_acq_rel(&d->chunks[k][ci], &expect, chunk)) {
+				iovx_fetch_add_relaxed(d->mem, sz);
+			} else {
+				iovx_free(chunk);
+				chunk = expect;
+			}
+		}
+		if (!iovx_cmpxchg_acq_rel(&d->hw[k], &h, h + 1))
+			continue;
+		idx = h + 1 + (k ? d->nr[0] : 0);
+		m = (struct iovx_mag *)(chunk + (size_t)(h % DEPOT_CHUNK) * d->stride[k]);
+		iovx_store_relaxed(&m->n, 0);
+		iovx_store_relaxed(&m->next, idx);
+		return m;
+	}
 }
 
 static void stack_push(struct depot *d, uint64_t *top, struct iovx_mag *m)
 {
-	uint32_t idx = mag_idx(d, m);
+	uint32_t idx = mag_idx(m);
 	uint64_t old = iovx_load_acquire(top);
 
 	IOVX_PARK_POINT("depot.push");
@@ -95,8 +140,12 @@ static struct iovx_mag *stack_pop(struct depot *d, uint64_t *top)
 		if (idx == DEPOT_NONE)
 			return NULL;
 		next = iovx_load_relaxed(&mag_at(d, idx)->next);		/* E-D2 */
-		if (iovx_cmpxchg_acq_rel(top, &old, MKTOP(next, TOP_TAG(old) + 1)))	/* E-D1 */
-			return mag_at(d, idx);
+		if (iovx_cmpxchg_acq_rel(top, &old, MKTOP(next, TOP_TAG(old) + 1))) {	/* E-D1 */
+			struct iovx_mag *m = mag_at(d, idx);
+
+			iovx_store_relaxed(&m->next, idx);	/* off the stack: its own index */
+			return m;
+		}
 	}
 }
 
@@ -106,19 +155,22 @@ int iovx_depot_init(struct depot *d, const uint32_t nr_mags[2], const uint32_t *
 	static const uint32_t entries[2] = { IOVX_MAG_BIG_SIZE, IOVX_MAG_SIZE };
 	size_t sz;
 
-	d->mags[0] = d->mags[1] = NULL;
+	d->chunks[0] = d->chunks[1] = NULL;
 	d->xslot = NULL;
+	d->mem = mem;
 	for (unsigned int k = 0; k < 2; k++) {
 		d->nr[k] = nr_mags[k];
+		d->hw[k] = 0;
 		/* a whole number of cache lines, so no two magazines share one */
 		d->stride[k] = (uint32_t)((sizeof(struct iovx_mag) + entries[k] * sizeof(uint64_t) +
 					   IOVX_CACHELINE - 1) & ~(size_t)(IOVX_CACHELINE - 1));
 		d->empty_top[k] = 0;
 		if (!nr_mags[k])
 			continue;
-		sz = (size_t)nr_mags[k] * d->stride[k];
-		d->mags[k] = iovx_zalloc_aligned(sz, IOVX_CACHELINE, IOVX_GFP_KERNEL);
-		if (!d->mags[k]) {
+		/* the chunk table only: magazines come on first use (mag_create) */
+		sz = (size_t)(nr_mags[k] + DEPOT_CHUNK - 1) / DEPOT_CHUNK * sizeof(char *);
+		d->chunks[k] = iovx_zalloc(sz, IOVX_GFP_KERNEL);
+		if (!d->chunks[k]) {
 			iovx_depot_destroy(d);
 			return -ENOMEM;
 		}
@@ -130,11 +182,7 @@ int iovx_depot_init(struct depot *d, const uint32_t nr_mags[2], const uint32_t *
 		d->full_count[c] = 0;
 		d->full_max[c] = full_max[c];
 	}
-	for (uint32_t i = d->nr_mags; i > 0; i--) {
-		struct iovx_mag *m = mag_at(d, i);
-
-		stack_push(d, &d->empty_top[mag_kind_of(d, m)], m);
-	}
+	/* every exchange slot starts vacant */
 	sz = IOVX_NR_CLASSES * DEPOT_XS_STRIDE * sizeof(uint64_t);
 	d->xslot = iovx_zalloc_aligned(sz, IOVX_CACHELINE, IOVX_GFP_KERNEL);
 	if (!d->xslot) {
@@ -142,14 +190,6 @@ int iovx_depot_init(struct depot *d, const uint32_t nr_mags[2], const uint32_t *
 		return -ENOMEM;
 	}
 	iovx_fetch_add_relaxed(mem, sz);
-	/* each cached class's slot starts with an empty magazine (0 = no slot: never used) */
-	for (unsigned int c = 0; c < IOVX_NR_CLASSES; c++) {
-		struct iovx_mag *m = full_max[c] ? iovx_depot_pop_empty(d, iovx_mag_kind(c)) : NULL;
-
-		if (m)
-			iovx_store_release(&d->xslot[c * DEPOT_XS_STRIDE],
-					   (uint64_t)mag_idx(d, m));		/* E-D3 */
-	}
 	return 0;
 }
 
@@ -158,8 +198,12 @@ void iovx_depot_destroy(struct depot *d)
 	iovx_free(d->xslot);
 	d->xslot = NULL;
 	for (unsigned int k = 0; k < 2; k++) {
-		iovx_free(d->mags[k]);
-		d->mags[k] = NULL;
+		if (!d->chunks[k])
+			continue;
+		for (uint32_t ci = 0; ci * DEPOT_CHUNK < d->nr[k]; ci++)
+			iovx_free(d->chunks[k][ci]);
+		iovx_free(d->chunks[k]);
+		d->chunks[k] = NULL;
 	}
 }
 
@@ -185,7 +229,7 @@ static bool xslot_give(struct depot *d, unsigned int cls, struct iovx_mag *m, ui
 	/* a plain look first: a CAS that is bound to fail still takes the line exclusive */
 	if (iovx_load_relaxed(slot))
 		return false;
-	return iovx_cmpxchg_acq_rel(slot, &old, (uint64_t)mag_idx(d, m) + state);	/* E-D3 */
+	return iovx_cmpxchg_acq_rel(slot, &old, (uint64_t)mag_idx(m) + state);	/* E-D3 */
 }
 
 struct iovx_mag *iovx_depot_take_full(struct depot *d, unsigned int cls)
@@ -202,6 +246,7 @@ struct iovx_mag *iovx_depot_take_empty(struct depot *d, unsigned int cls)
 	return m ? m : iovx_depot_pop_empty(d, iovx_mag_kind(cls));
 }
 
+
 bool iovx_depot_give_full(struct depot *d, unsigned int cls, struct iovx_mag *m)
 {
 	IOVX_PARK_POINT("depot.give");
@@ -212,7 +257,7 @@ void iovx_depot_give_empty(struct depot *d, unsigned int cls, struct iovx_mag *m
 {
 	iovx_store_relaxed(&m->n, 0);
 	if (!xslot_give(d, cls, m, 0))
-		stack_push(d, &d->empty_top[mag_kind_of(d, m)], m);
+		stack_push(d, &d->empty_top[kind_of_idx(d, mag_idx(m))], m);
 }
 
 struct iovx_mag *iovx_depot_xslot_full(struct depot *d, unsigned int cls)
@@ -224,13 +269,15 @@ struct iovx_mag *iovx_depot_xslot_full(struct depot *d, unsigned int cls)
 
 struct iovx_mag *iovx_depot_pop_empty(struct depot *d, unsigned int kind)
 {
-	return stack_pop(d, &d->empty_top[kind]);
+	struct iovx_mag *m = stack_pop(d, &d->empty_top[kind]);
+
+	return m ? m : mag_create(d, kind);
 }
 
 void iovx_depot_push_empty(struct depot *d, struct iovx_mag *m)
 {
 	iovx_store_relaxed(&m->n, 0);
-	stack_push(d, &d->empty_top[mag_kind_of(d, m)], m);
+	stack_push(d, &d->empty_top[kind_of_idx(d, mag_idx(m))], m);
 }
 
 struct iovx_mag *iovx_depot_pop_full(struct depot *d, unsigned int cls)

@@ -60,6 +60,8 @@
  *        flag set is covered by a run that sees its req); after draining the callback
  *        stores req to ack (release); a requester that reads ack >= its req (acquire)
  *        sees the drained blocks in the backend (their buddy_free CASes come first).
+ *   E-C4 a cache's magazine pointers are stored with release and read by get_stats and
+ *        audit with acquire, so a magazine created (zeroed) by another thread is seen whole.
  */
 #include "iova_internal.h"
 
@@ -89,6 +91,7 @@ void iovx_iova_config_init(struct iovx_iova_config *cfg, uint64_t start_pfn, uin
 	cfg->end_pfn = end_pfn;
 	cfg->max_cached_order = IOVX_IOVA_DEFAULT_CACHED_ORDER;
 	cfg->depot_max = 0;
+	cfg->trim_idle_ns = 0;
 	cfg->flags = 0;
 }
 
@@ -104,22 +107,94 @@ IOVX_BUILD_BUG_ON(offsetof(struct iovx_pcpu_cache, loaded) != IOVX_IOVA_LOADED_O
 IOVX_BUILD_BUG_ON(offsetof(struct iovx_pcpu_cache, prev) != IOVX_IOVA_PREV_OFF(0));
 IOVX_BUILD_BUG_ON(IOVX_IOVA_NR_CLASSES != IOVX_NR_CLASSES);
 
-#ifndef IOVX_PCPU_PRIVATE
-static inline bool cache_claim(struct iovx_pcpu_cache *c)
+/*
+ * Memory follows use. A cache's magazines come from the depot (which creates them on first
+ * use) when its CPU first needs them: in userspace the claim word of a cache that has none
+ * yet is CACHE_UNPOP, so every fast path misses on it (as on a detached cache, at no extra
+ * cost) and the slow path populates all its classes; in the kernel, loaded[cls] is NULL
+ * until the class is first used on that CPU, one test on the cached path. A population
+ * that cannot get its magazines (no memory, even GFP_ATOMIC) leaves the cache as it was and
+ * the operation goes to the backend, never to failure.
+ */
+#define CACHE_UNPOP	2ull
+
+static void trim_kick(struct iovx_iova_domain *dom);
+static void trim_timer_fn(void *arg);
+
+/* Two empty magazines for each class lo..hi of an owned cache that has none; or false. */
+static bool cache_populate(struct iovx_iova_domain *dom, struct iovx_pcpu_cache *c,
+			   unsigned int lo, unsigned int hi)
 {
-	return !iovx_xchg_acq_rel(&c->claim, 1);			/* E-C1 */
+	for (unsigned int cls = lo; cls <= hi; cls++) {
+		struct iovx_mag *a, *b;
+
+		if (c->loaded[cls])
+			continue;
+		a = iovx_depot_take_empty(&dom->depot, cls);
+		b = a ? iovx_depot_take_empty(&dom->depot, cls) : NULL;
+		if (!b) {
+			if (a)
+				iovx_depot_give_empty(&dom->depot, cls, a);
+			/* undo this call's classes: the cache stays as it was */
+			while (cls-- > lo) {
+				iovx_depot_give_empty(&dom->depot, cls, c->loaded[cls]);
+				iovx_depot_give_empty(&dom->depot, cls, c->prev[cls]);
+				iovx_store_relaxed(&c->prev[cls], NULL);
+				iovx_store_relaxed(&c->loaded[cls], NULL);
+			}
+			return false;
+		}
+		iovx_store_release(&c->prev[cls], b);			/* E-C4 */
+		iovx_store_release(&c->loaded[cls], a);
+	}
+	trim_kick(dom);
+	return true;
 }
 
-static inline struct iovx_pcpu_cache *cache_detach(struct iovx_iova_domain *dom)
+#ifndef IOVX_PCPU_PRIVATE
+/* Remote claim (reclaim): a populated, attached cache only. */
+static inline bool cache_claim(struct iovx_pcpu_cache *c)
+{
+	uint64_t attached = 0;
+
+	return iovx_cmpxchg_acq_rel(&c->claim, &attached, 1);		/* E-C1 */
+}
+
+/*
+ * Detaches the caller's CPU's cache, populating it first if it has no magazines yet;
+ * NULL when it is detached by someone else or cannot be populated.
+ */
+static struct iovx_pcpu_cache *cache_detach(struct iovx_iova_domain *dom)
 {
 	struct iovx_pcpu_cache *c;
+	uint64_t old;
 
 #ifdef IOVX_HAVE_RSEQ
-	if (dom->percpu_mode == MODE_RSEQ)
-		return iovx_rseq_slot_detach(dom->fast.caches, 1);		/* E-C1 */
+	if (dom->percpu_mode == MODE_RSEQ) {
+		c = iovx_rseq_slot_detach(dom->fast.caches, 1);		/* E-C1 */
+		if (c)
+			return c;
+		c = &dom->fast.caches[iovx_cpu_hint()];
+		old = CACHE_UNPOP;
+		/* no sequence commits on a cache whose claim word is not 0: no fence needed */
+		if (!iovx_cmpxchg_acq_rel(&c->claim, &old, 1))
+			return NULL;
+		old = CACHE_UNPOP;
+	} else
 #endif
-	c = &dom->fast.caches[iovx_cpu_hint()];
-	return cache_claim(c) ? c : NULL;
+	{
+		c = &dom->fast.caches[iovx_cpu_hint()];
+		old = iovx_xchg_acq_rel(&c->claim, 1);			/* E-C1 */
+		if (!old)
+			return c;
+	}
+	/* 1: someone else owns it (and our exchange wrote the 1 it held) */
+	if (old != CACHE_UNPOP)
+		return NULL;
+	if (cache_populate(dom, c, 0, dom->fast.ncls - 1))
+		return c;
+	iovx_store_release(&c->claim, CACHE_UNPOP);
+	return NULL;
 }
 
 static inline void cache_attach(struct iovx_pcpu_cache *c)
@@ -138,8 +213,8 @@ static uint64_t cache_get(struct iovx_iova_domain *dom, struct iovx_pcpu_cache *
 		struct iovx_mag *p = c->prev[cls];
 
 		if (p->n) {
-			iovx_store_relaxed(&c->prev[cls], m);
-			iovx_store_relaxed(&c->loaded[cls], p);
+			iovx_store_release(&c->prev[cls], m);
+			iovx_store_release(&c->loaded[cls], p);
 			m = p;
 		} else {
 			struct iovx_mag *full = iovx_depot_take_full(&dom->depot, cls);
@@ -147,7 +222,7 @@ static uint64_t cache_get(struct iovx_iova_domain *dom, struct iovx_pcpu_cache *
 			if (!full)
 				return 0;
 			iovx_depot_give_empty(&dom->depot, cls, m);
-			iovx_store_relaxed(&c->loaded[cls], full);
+			iovx_store_release(&c->loaded[cls], full);
 			m = full;
 		}
 	}
@@ -183,8 +258,8 @@ static bool cache_put(struct iovx_iova_domain *dom, struct iovx_pcpu_cache *c,
 		struct iovx_mag *p = c->prev[cls];
 
 		if (p->n < cap) {
-			iovx_store_relaxed(&c->prev[cls], m);
-			iovx_store_relaxed(&c->loaded[cls], p);
+			iovx_store_release(&c->prev[cls], m);
+			iovx_store_release(&c->loaded[cls], p);
 			m = p;
 		} else {
 			struct iovx_mag *e = iovx_depot_take_empty(&dom->depot, cls);
@@ -195,7 +270,7 @@ static bool cache_put(struct iovx_iova_domain *dom, struct iovx_pcpu_cache *c,
 				iovx_depot_give_empty(&dom->depot, cls, e);
 				return false;
 			}
-			iovx_store_relaxed(&c->loaded[cls], e);
+			iovx_store_release(&c->loaded[cls], e);
 			m = e;
 		}
 	}
@@ -290,12 +365,16 @@ static IOVX_NOINLINE uint64_t pcpu_get_slow(struct iovx_iova_domain *dom,
 					    struct iovx_pcpu_cache *c, unsigned int cls,
 					    uint64_t max_start)
 {
+	if (!c->loaded[cls] && !cache_populate(dom, c, cls, cls))
+		return 0;	/* the backend serves */
 	return cache_get(dom, c, cls, max_start);
 }
 
 static IOVX_NOINLINE bool pcpu_put_slow(struct iovx_iova_domain *dom, struct iovx_pcpu_cache *c,
 					unsigned int cls, uint64_t pfn)
 {
+	if (!c->loaded[cls] && !cache_populate(dom, c, cls, cls))
+		return false;	/* the backend takes it */
 	return cache_put(dom, c, cls, pfn);
 }
 
@@ -315,8 +394,7 @@ uint64_t iovx_iova_pcpu_alloc(struct iovx_iova_domain *dom, unsigned int cls, ui
 	iovx_local_irq_save(flags);
 	c = &dom->fast.caches[iovx_pcpu_this_cpu()];
 	m = c->loaded[cls];
-	n = m->n;
-	if (iovx_likely(n && m->pfn[n - 1] <= max_start)) {
+	if (iovx_likely(m && (n = m->n) && m->pfn[n - 1] <= max_start)) {
 		v = m->pfn[n - 1];
 		iovx_store_relaxed(&m->n, n - 1);	/* get_stats reads counts concurrently */
 	} else {
@@ -337,8 +415,7 @@ bool iovx_iova_pcpu_free(struct iovx_iova_domain *dom, unsigned int cls, uint64_
 	iovx_local_irq_save(flags);
 	c = &dom->fast.caches[iovx_pcpu_this_cpu()];
 	m = c->loaded[cls];
-	n = m->n;
-	if (iovx_likely(n < dom->fast.mag_cap[cls])) {
+	if (iovx_likely(m && (n = m->n) < dom->fast.mag_cap[cls])) {
 		iovx_store_relaxed(&m->pfn[n], pfn);
 		iovx_store_relaxed(&m->n, n + 1);
 	} else {
@@ -395,10 +472,19 @@ static IOVX_NOINLINE bool free_cached_slow(struct iovx_iova_domain *dom, unsigne
 
 #ifdef IOVX_PCPU_PRIVATE
 static void pcpu_kicked(void *arg);
+static void pcpu_dead(void *arg, unsigned int cpu);
 #endif
 
 static void domain_free(struct iovx_iova_domain *dom)
 {
+#ifdef IOVX_PCPU_PRIVATE
+	iovx_pcpu_dead_remove(&dom->dead);	/* waits for a running callback */
+#endif
+	if (dom->trim_seen) {
+		iovx_timer_cancel_sync(&dom->trim_timer);
+		iovx_timer_destroy(&dom->trim_timer);
+		iovx_free(dom->trim_seen);
+	}
 #ifdef IOVX_PCPU_PRIVATE
 	if (dom->drains) {
 		/* a queued kick still references its csd and the domain: let every one finish */
@@ -502,16 +588,14 @@ int iovx_iova_domain_create(const struct iovx_iova_config *cfg, struct iovx_iova
 		if (!dom->fast.caches)
 			goto fail;
 		dom->mem_bytes += ncpu * sizeof(*dom->fast.caches);
+		/* no magazines yet: each cache gets them on its first use (cache_populate) */
 		for (cpu = 0; cpu < ncpu; cpu++) {
 			struct iovx_pcpu_cache *c = &dom->fast.caches[cpu];
 
 			c->home = cpu;
-			for (cls = 0; cls < dom->fast.ncls; cls++) {
-				c->loaded[cls] = iovx_depot_pop_empty(&dom->depot,
-								      iovx_mag_kind(cls));
-				c->prev[cls] = iovx_depot_pop_empty(&dom->depot,
-								    iovx_mag_kind(cls));
-			}
+#ifndef IOVX_PCPU_PRIVATE
+			c->claim = CACHE_UNPOP;
+#endif
 		}
 #ifdef IOVX_PCPU_PRIVATE
 		dom->drains = iovx_zalloc_aligned(ncpu * sizeof(*dom->drains),
@@ -527,7 +611,26 @@ int iovx_iova_domain_create(const struct iovx_iova_config *cfg, struct iovx_iova
 			d->cpu = cpu;
 			iovx_pcpu_kick_init(&d->kick, pcpu_kicked, d);
 		}
+		ret = iovx_pcpu_dead_add(&dom->dead, pcpu_dead, dom);
+		if (ret)
+			goto fail;
 #endif
+	}
+	if (cfg->trim_idle_ns && dom->fast.ncls) {
+		size_t sz = (ncpu + IOVX_NR_CLASSES) * sizeof(*dom->trim_seen);
+
+		ret = -ENOMEM;
+		dom->trim_seen = iovx_zalloc(sz, IOVX_GFP_KERNEL);
+		if (!dom->trim_seen)
+			goto fail;
+		ret = iovx_timer_init(&dom->trim_timer, trim_timer_fn, dom);
+		if (ret) {
+			iovx_free(dom->trim_seen);
+			dom->trim_seen = NULL;
+			goto fail;
+		}
+		dom->mem_bytes += sz;
+		dom->trim_ns = cfg->trim_idle_ns;
 	}
 	if (cfg->flags & IOVX_IOVA_CHECKED) {
 		dom->nr_allocated = dom->buddy.max_order + 1;
@@ -865,12 +968,38 @@ int iovx_iova_free(struct iovx_iova_domain *dom, uint64_t pfn, uint64_t npages)
 
 static uint64_t mag_flush(struct iovx_iova_domain *dom, struct iovx_mag *m, unsigned int cls)
 {
-	uint64_t n = m->n;
+	uint64_t n;
+
+	if (!m)
+		return 0;	/* a class this CPU never used */
+	n = m->n;
 
 	for (uint32_t i = 0; i < m->n; i++)
 		iovx_buddy_free(&dom->buddy, m->pfn[i], cls);
 	iovx_store_relaxed(&m->n, 0);
 	return n << cls;
+}
+
+/*
+ * An owned cache (claimed, or this CPU's with interrupts off in private mode) gives its
+ * ranges to the backend and its magazines to the depot: back to its state before first use.
+ */
+static uint64_t cache_depopulate(struct iovx_iova_domain *dom, struct iovx_pcpu_cache *c)
+{
+	uint64_t total = 0;
+
+	for (unsigned int cls = 0; cls < dom->fast.ncls; cls++) {
+		struct iovx_mag *l = c->loaded[cls], *p = c->prev[cls];
+
+		if (!l)
+			continue;
+		total += mag_flush(dom, l, cls) + mag_flush(dom, p, cls);
+		iovx_store_release(&c->loaded[cls], NULL);			/* E-C4 */
+		iovx_store_release(&c->prev[cls], NULL);
+		iovx_depot_give_empty(&dom->depot, cls, l);
+		iovx_depot_give_empty(&dom->depot, cls, p);
+	}
+	return total;
 }
 
 #ifdef IOVX_PCPU_PRIVATE
@@ -899,15 +1028,61 @@ static void pcpu_kicked(void *arg)
 	 * full fence the load below could pass that store (store->load reordering) and read
 	 * the old req while the requester reads the flag still set: both sides would miss.
 	 */
+	iovx_store_release(&d->kicking, 0);	/* the csd is free again: others may kick */
 	iovx_fence_seq_cst();
 	req = iovx_load_acquire(&d->req);
 	IOVX_WARN_ON(iovx_pcpu_this_cpu() != d->cpu);
 	n = pcpu_flush(dom, &dom->fast.caches[d->cpu]);
+	/* an idle-trim request also returns the magazines (the locked exchange is fine here) */
+	if (iovx_load_relaxed(&d->trim) && iovx_xchg_acq_rel(&d->trim, 0))
+		cache_depopulate(dom, &dom->fast.caches[d->cpu]);
 	if (n)
 		iovx_fetch_add_relaxed(&dom->kick_drained, n);
 	iovx_store_release(&d->ack, req);				/* E-C3 */
 	/* the last touch of the domain: destroy waits for this count to reach 0 */
 	iovx_fetch_add_acq_rel(&dom->kicks_in_flight, -1);
+}
+
+/*
+ * CPU hotplug: after 'cpu' went offline (it runs nothing until it comes back), its cache
+ * gives its ranges to the backend and its magazines to the depot, as Linux's
+ * iova_cpuhp_dead does with its rcaches. A reclaimer draining offline caches claims the
+ * word the same way, so the two never drain one cache at once.
+ */
+static void pcpu_dead(void *arg, unsigned int cpu)
+{
+	struct iovx_iova_domain *dom = arg;
+	struct iovx_pcpu_cache *c;
+	uint64_t attached = 0;
+
+	if (cpu >= dom->nr_cpus || !dom->fast.ncls)
+		return;
+	c = &dom->fast.caches[cpu];
+	if (!iovx_cmpxchg_acq_rel(&c->claim, &attached, 1))
+		return;
+	cache_depopulate(dom, c);
+	iovx_store_release(&c->claim, 0);
+}
+
+/*
+ * A drain request to 'cpu' and, unless a kick is queued there and not yet started (it reads
+ * req after it starts: E-C3, with the kicking flag in the role of the pending flag), a kick.
+ * Kicks of one CPU are serialized by the kicking flag, as smp_call_function_single_async
+ * requires of its callers.
+ */
+static void pcpu_kick_cpu(struct iovx_iova_domain *dom, unsigned int cpu)
+{
+	struct pcpu_drain *d = &dom->drains[cpu];
+
+	iovx_fetch_add_acq_rel(&d->req, 1);				/* E-C3 */
+	if (iovx_xchg_acq_rel(&d->kicking, 1))
+		return;
+	iovx_fetch_add_acq_rel(&dom->kicks_in_flight, 1);
+	if (iovx_pcpu_kick(&d->kick, cpu) <= 0) {
+		/* not queued (an offline CPU): nothing will run and clear the flag */
+		iovx_store_release(&d->kicking, 0);
+		iovx_fetch_add_acq_rel(&dom->kicks_in_flight, -1);
+	}
 }
 
 /*
@@ -957,13 +1132,9 @@ static uint64_t pcpu_reclaim(struct iovx_iova_domain *dom)
 		iovx_pcpu_release_online();
 	}
 	for (unsigned int cpu = 0; cpu < dom->nr_cpus; cpu++) {
-		struct pcpu_drain *d = &dom->drains[cpu];
-
 		if (cpu == me && !wait)
 			continue;	/* drained above; with interrupts on, 'me' may be stale */
-		iovx_fetch_add_acq_rel(&d->req, 1);				/* E-C3 */
-		if (iovx_pcpu_kick(&d->kick, cpu) > 0)
-			iovx_fetch_add_acq_rel(&dom->kicks_in_flight, 1);
+		pcpu_kick_cpu(dom, cpu);
 	}
 	if (!wait)
 		return total;
@@ -1027,6 +1198,145 @@ int64_t iovx_iova_reclaim(struct iovx_iova_domain *dom)
 	}
 	iovx_fetch_add_relaxed(&dom->reclaims, 1);
 	return (int64_t)total;
+}
+
+/* ------------------------------------------------------------------ idle trimming */
+
+/*
+ * With trim_idle_ns set, a timer looks at every populated per-CPU cache and at every
+ * class of the depot. The cached path records nothing: the timer compares what it sees
+ * (magazine pointers and counts, the depot's stack tags) with what it saw before, and a
+ * cache or class unchanged for trim_idle_ns is trimmed: a cache gives its ranges to the
+ * backend and its magazines to the depot and becomes unpopulated again (in userspace the
+ * timer claims it as a remote reclaim does; in the kernel it asks the owner CPU with a
+ * kick), a depot class gives its full magazines' ranges to the backend. A cache that was
+ * used and came back to the same state looks idle and is trimmed early: a cost, never an
+ * error. The timer runs while anything is populated or held by the depot and stops
+ * otherwise; the next population starts it again (trim_kick, on the slow path).
+ */
+static uint64_t trim_mix(uint64_t s, uint64_t v)
+{
+	return (s ^ v) * 0x9e3779b97f4a7c15ull;
+}
+
+static uint32_t mag_count(struct iovx_mag *m);
+
+/* What the timer sees of a cache; 0 when it is unpopulated. */
+static uint64_t trim_cache_sig(struct iovx_iova_domain *dom, struct iovx_pcpu_cache *c)
+{
+	uint64_t s = 0;
+	bool any = false;
+
+#ifndef IOVX_PCPU_PRIVATE
+	uint64_t claim = iovx_load_relaxed(&c->claim);
+
+	if (claim == CACHE_UNPOP)
+		return 0;
+	s = trim_mix(s, claim);
+#endif
+	for (unsigned int cls = 0; cls < dom->fast.ncls; cls++) {
+		struct iovx_mag *l = iovx_load_acquire(&c->loaded[cls]);		/* E-C4 */
+		struct iovx_mag *p = iovx_load_acquire(&c->prev[cls]);
+
+		any |= l != NULL;
+		s = trim_mix(s, (uintptr_t)l + mag_count(l));
+		s = trim_mix(s, (uintptr_t)p + ((uint64_t)mag_count(p) << 32));
+	}
+	return any ? s | 1 : 0;
+}
+
+/* Trims the cache of 'cpu'; false when that cannot be done now. */
+static bool trim_cache(struct iovx_iova_domain *dom, unsigned int cpu)
+{
+#ifdef IOVX_PCPU_PRIVATE
+	struct pcpu_drain *d = &dom->drains[cpu];
+
+	iovx_store_release(&d->trim, 1);
+	pcpu_kick_cpu(dom, cpu);
+	return true;
+#else
+	struct iovx_pcpu_cache *c = &dom->fast.caches[cpu];
+
+	if (!cache_claim(c))
+		return false;	/* in use (or unpopulated) */
+#ifdef IOVX_HAVE_RSEQ
+	if (dom->percpu_mode == MODE_RSEQ)
+		iovx_rseq_fence_cpu(cpu);	/* C2, E-C2 */
+#endif
+	IOVX_PARK_POINT("iova.trim.detached");
+	cache_depopulate(dom, c);
+	iovx_store_release(&c->claim, CACHE_UNPOP);			/* E-C1 */
+	return true;
+#endif
+}
+
+static void trim_timer_fn(void *arg)
+{
+	struct iovx_iova_domain *dom = arg;
+	struct trim_seen *seen = dom->trim_seen;
+	uint64_t now = iovx_now_ns();
+	bool busy = false;
+
+	for (unsigned int cpu = 0; cpu < dom->nr_cpus; cpu++) {
+		uint64_t sig = trim_cache_sig(dom, &dom->fast.caches[cpu]);
+
+		if (!sig)
+			continue;
+		busy = true;
+		if (sig != seen[cpu].sig) {
+			seen[cpu].sig = sig;
+			seen[cpu].since_ns = now;
+		} else if (now - seen[cpu].since_ns >= dom->trim_ns && trim_cache(dom, cpu)) {
+			seen[cpu].sig = 0;
+			iovx_fetch_add_relaxed(&dom->trims, 1);
+		}
+	}
+	for (unsigned int cls = 0; cls < dom->fast.ncls; cls++) {
+		struct trim_seen *t = &seen[dom->nr_cpus + cls];
+		struct iovx_mag *m;
+		uint64_t sig;
+
+		if (!iovx_load_relaxed(&dom->depot.full_count[cls]) &&
+		    !iovx_depot_xslot_full(&dom->depot, cls))
+			continue;
+		busy = true;
+		sig = trim_mix(iovx_load_acquire(&dom->depot.full_top[cls]),
+			       iovx_load_acquire(&dom->depot.xslot[cls * DEPOT_XS_STRIDE]));
+		if (sig != t->sig) {
+			t->sig = sig;
+			t->since_ns = now;
+			continue;
+		}
+		if (now - t->since_ns < dom->trim_ns)
+			continue;
+		while ((m = iovx_depot_take_full(&dom->depot, cls))) {
+			mag_flush(dom, m, cls);
+			iovx_depot_push_empty(&dom->depot, m);
+		}
+		t->sig = 0;
+		iovx_fetch_add_relaxed(&dom->trims, 1);
+	}
+	if (busy) {
+		iovx_timer_arm(&dom->trim_timer, dom->trim_ns / 2 + 1);
+		return;
+	}
+	/* nothing to watch: stop; a population that raced with this scan re-arms */
+	iovx_store_release(&dom->trim_armed, 0);
+	for (unsigned int cpu = 0; cpu < dom->nr_cpus; cpu++) {
+		if (trim_cache_sig(dom, &dom->fast.caches[cpu])) {
+			trim_kick(dom);
+			break;
+		}
+	}
+}
+
+/* Starts the trim timer if it is stopped (slow paths only: a cache was populated). */
+static void trim_kick(struct iovx_iova_domain *dom)
+{
+	if (!dom->trim_ns || iovx_load_relaxed(&dom->trim_armed) ||
+	    iovx_xchg_acq_rel(&dom->trim_armed, 1))
+		return;
+	iovx_timer_arm(&dom->trim_timer, dom->trim_ns / 2 + 1);
 }
 
 /* ------------------------------------------------------------------ reserve */
@@ -1152,7 +1462,7 @@ static uint64_t hoard_bound(const struct iovx_iova_domain *dom)
 
 static uint32_t mag_count(struct iovx_mag *m)
 {
-	return iovx_load_relaxed(&m->n);
+	return m ? iovx_load_relaxed(&m->n) : 0;
 }
 
 static void fill_common(struct iovx_iova_domain *dom, struct iovx_iova_stats *st)
@@ -1163,6 +1473,7 @@ static void fill_common(struct iovx_iova_domain *dom, struct iovx_iova_stats *st
 	st->alloc_failures = iovx_load_relaxed(&dom->alloc_failures);
 	st->reclaims = iovx_load_relaxed(&dom->reclaims);
 	st->cache_bypass = iovx_load_relaxed(&dom->cache_bypass);
+	st->trims = iovx_load_relaxed(&dom->trims);
 	st->backend_allocs = iovx_buddy_allocs(&dom->buddy);
 	st->backend_frees = iovx_buddy_frees(&dom->buddy);
 	st->hoard_bound = hoard_bound(dom);
@@ -1189,8 +1500,8 @@ int iovx_iova_get_stats(struct iovx_iova_domain *dom, struct iovx_iova_stats *st
 		struct iovx_pcpu_cache *c = &dom->fast.caches[cpu];
 
 		for (unsigned int cls = 0; cls < dom->fast.ncls; cls++)
-			st->cached += ((uint64_t)mag_count(iovx_load_relaxed(&c->loaded[cls])) +
-				       mag_count(iovx_load_relaxed(&c->prev[cls]))) << cls;
+			st->cached += ((uint64_t)mag_count(iovx_load_acquire(&c->loaded[cls])) +
+				       mag_count(iovx_load_acquire(&c->prev[cls]))) << cls;
 	}
 	for (unsigned int cls = 0; cls < dom->fast.ncls && cls < IOVX_NR_CLASSES; cls++) {
 		struct iovx_mag *x = iovx_depot_xslot_full(&dom->depot, cls);
@@ -1258,7 +1569,11 @@ static int audit_buddy_cb(void *arg, uint64_t pfn, unsigned int order)
  */
 static int audit_mag(struct audit_ctx *a, struct iovx_mag *m)
 {
-	uint32_t n = iovx_load_relaxed(&m->n);
+	uint32_t n;
+
+	if (!m)
+		return 0;	/* an unpopulated cache or class */
+	n = iovx_load_relaxed(&m->n);
 
 	if (n > a->dom->fast.mag_cap[a->cls])
 		return -EFAULT;
@@ -1340,9 +1655,9 @@ static int audit_walk(struct audit_ctx *a, struct iovx_iova_stats *st)
 		struct iovx_pcpu_cache *c = &dom->fast.caches[cpu];
 
 		for (a->cls = 0; a->cls < dom->fast.ncls; a->cls++) {
-			ret = audit_mag(a, iovx_load_relaxed(&c->loaded[a->cls]));
+			ret = audit_mag(a, iovx_load_acquire(&c->loaded[a->cls]));
 			if (!ret)
-				ret = audit_mag(a, iovx_load_relaxed(&c->prev[a->cls]));
+				ret = audit_mag(a, iovx_load_acquire(&c->prev[a->cls]));
 			if (ret)
 				return ret;
 		}

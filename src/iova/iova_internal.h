@@ -127,7 +127,8 @@ int iovx_buddy_walk(struct buddy *b, int (*fn)(void *arg, uint64_t pfn, unsigned
 
 struct iovx_mag {
 	uint32_t n;			/* entries in pfn[]; layout fixed by the rseq fast path */
-	uint32_t next;			/* depot stack link: index + 1, 0 = none */
+	uint32_t next;			/* on a depot stack: the link (index + 1, 0 = none);
+					 * elsewhere: this magazine's own index + 1 */
 	uint64_t pfn[];			/* IOVX_MAG_BIG_SIZE or IOVX_MAG_SIZE, by kind */
 };
 
@@ -146,8 +147,13 @@ static inline unsigned int iovx_mag_kind(unsigned int cls)
 #define DEPOT_XS_FULL		(1ull << 32)
 #define DEPOT_XS_STRIDE		(IOVX_CACHELINE / sizeof(uint64_t))
 
+/* Magazines per chunk: the unit in which a domain's magazines are created on first use. */
+#define DEPOT_CHUNK		4
+
 struct depot {
-	char *mags[2];			/* per kind: an array of nr[kind] magazines, stride[kind] apart */
+	char **chunks[2];		/* per kind: chunk i holds magazines i*DEPOT_CHUNK.., or NULL */
+	uint32_t hw[2];			/* per kind: magazines created so far (atomic) */
+	uint64_t *mem;			/* the domain's metadata counter */
 	uint32_t nr[2];
 	uint32_t stride[2];
 	uint64_t *xslot;		/* [cls * DEPOT_XS_STRIDE]: index + 1 | DEPOT_XS_FULL */
@@ -210,6 +216,13 @@ struct pcpu_drain {
 	struct iovx_iova_domain *dom;
 	unsigned int cpu;
 	uint32_t req;			/* atomic; drain requests so far */
+	uint32_t trim;			/* atomic; 1: the next kick also returns the magazines */
+	/*
+	 * atomic; 1 from a kicker's claim until the kick's callback starts: the kernel requires
+	 * the IPIs sent with one csd to be serialized by the caller (two CPUs that pass
+	 * smp_call_function_single_async's unlocked busy test at once queue the csd twice)
+	 */
+	uint32_t kicking;
 	uint32_t ack;			/* store-release by the owner: requests up to here met */
 } IOVX_ALIGNED(IOVX_CACHELINE);
 
@@ -222,6 +235,12 @@ uint64_t iovx_iova_pcpu_alloc(struct iovx_iova_domain *dom, unsigned int cls,
 			      uint64_t max_start);
 bool iovx_iova_pcpu_free(struct iovx_iova_domain *dom, unsigned int cls, uint64_t pfn);
 #endif
+
+/* Idle trimming: what the timer saw of one per-CPU cache (or depot class) and since when. */
+struct trim_seen {
+	uint64_t sig;
+	uint64_t since_ns;
+};
 
 struct reserved_range {
 	uint64_t pfn, npages;
@@ -245,8 +264,15 @@ struct iovx_iova_domain {
 	uint64_t reserved;		/* atomic */
 	uint64_t mem_bytes;		/* atomic */
 	uint64_t alloc_failures, reclaims, cache_bypass;	/* atomic */
+	/* idle trimming (trim_ns != 0): the timer, its state per CPU then per class */
+	uint64_t trim_ns;
+	struct iovx_timer trim_timer;
+	struct trim_seen *trim_seen;	/* [nr_cpus + IOVX_NR_CLASSES]; the timer's alone */
+	uint32_t trim_armed;		/* atomic: the timer is armed or running */
+	uint64_t trims;			/* atomic: caches and depot classes trimmed */
 #ifdef IOVX_PCPU_PRIVATE
 	struct pcpu_drain *drains;	/* [nr_cpus] */
+	struct iovx_pcpu_dead dead;	/* CPU hotplug: a dead CPU's cache is drained */
 	uint64_t kick_drained;		/* atomic: granules kicked owners gave back */
 	int64_t kicks_in_flight;	/* atomic: kicks queued and not yet finished */
 #endif

@@ -60,6 +60,9 @@
  *                               bound), IOVX_PCPU_WAIT_ANY when it could be preempted (it
  *                               holds nothing another CPU can spin on with interrupts off)
  *     iovx_pcpu_online(cpu)     the CPU is online now (may change at once; a hint)
+ *     struct iovx_pcpu_dead, iovx_pcpu_dead_add(d, fn, arg) -> 0 / -errno,
+ *     iovx_pcpu_dead_remove(d)  fn(arg, cpu) runs in process context after 'cpu' went
+ *                               offline, until removed (both may sleep)
  *     iovx_pcpu_hold_online()   tries to freeze every CPU's online state; only where
  *                               iovx_pcpu_wait_ok() says IOVX_PCPU_WAIT_ANY. True when it
  *                               holds: an offline CPU then runs nothing until released, so

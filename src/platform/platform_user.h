@@ -71,7 +71,10 @@ static inline unsigned int iovx_fls64(uint64_t x) { return x ? 64 - iovx_clz64(x
 
 /* ------------------------------------------------------------------ per-CPU */
 extern unsigned int iovx_user_nr_cpus;
+extern unsigned int iovx_user_hint_lim;
 unsigned int iovx_user_cpu_slow(void);
+/* IOVX_CPU_SLOTS simulation (benches, tests): this thread's CPU slot, -1 for the real one */
+void iovx_user_force_cpu_slot(int slot);
 
 #include <iovx/static/config.h>
 #if defined(__x86_64__) && !defined(IOVX_NO_RSEQ) && !IOVX_UNDER_TSAN
@@ -88,7 +91,7 @@ static inline unsigned int iovx_cpu_hint(void)
 #ifdef IOVX_HAVE_RSEQ
 	unsigned int cpu = iovx_rseq_cpu_id();
 
-	if (iovx_likely(cpu < iovx_user_nr_cpus))
+	if (iovx_likely(cpu < iovx_user_hint_lim))
 		return cpu;
 #endif
 	return iovx_user_cpu_slow();

@@ -17,6 +17,21 @@
 #include <linux/membarrier.h>
 
 unsigned int iovx_user_nr_cpus = 1;
+/* CPU ids below this come from rseq; 0 when IOVX_CPU_SLOTS simulates slots (see below) */
+unsigned int iovx_user_hint_lim;
+/* the simulated CPU slot of this thread (>= 0), or -1 */
+static __thread int iovx_user_cpu_force = -1;
+
+/*
+ * IOVX_CPU_SLOTS=N in the environment sizes every per-CPU array for max(N, the CPUs
+ * present): a many-CPU machine's memory footprint, measured on a small one. The slots are
+ * then chosen by iovx_user_force_cpu_slot() (or sched_getcpu()) and every domain runs its
+ * per-CPU caches in CAS mode, since the restartable fast path indexes by the real CPU.
+ */
+void iovx_user_force_cpu_slot(int slot)
+{
+	iovx_user_cpu_force = slot;
+}
 
 /*
  * Runs before main() and before any constructor that could create a domain: the slot count
@@ -57,12 +72,22 @@ __attribute__((constructor(101))) static void iovx_user_platform_init(void)
 	int n = get_nprocs_conf();
 	long m = sysconf(_SC_NPROCESSORS_CONF);
 	int p = possible_cpus();
+	const char *env;
 
 	if (m > n)
 		n = (int)m;
 	if (p > n)
 		n = p;
 	iovx_user_nr_cpus = n > 0 ? (unsigned int)n : 1;
+	iovx_user_hint_lim = iovx_user_nr_cpus;
+	env = getenv("IOVX_CPU_SLOTS");
+	if (env && *env) {
+		unsigned long v = strtoul(env, NULL, 10);
+
+		if (v > iovx_user_nr_cpus && v <= 65536)
+			iovx_user_nr_cpus = (unsigned int)v;
+		iovx_user_hint_lim = 0;
+	}
 #ifdef IOVX_HAVE_RSEQ
 	iovx_rseq_init();
 #endif
@@ -70,7 +95,7 @@ __attribute__((constructor(101))) static void iovx_user_platform_init(void)
 
 unsigned int iovx_user_cpu_slow(void)
 {
-	int cpu = sched_getcpu();
+	int cpu = iovx_user_cpu_force >= 0 ? iovx_user_cpu_force : sched_getcpu();
 
 	if (cpu < 0)
 		cpu = 0;
@@ -157,7 +182,7 @@ int iovx_rseq_init(void)
 	const char *env = getenv("IOVX_RSEQ");
 	long mask;
 
-	if (env && env[0] == '0')
+	if ((env && env[0] == '0') || !iovx_user_hint_lim)
 		return -ENOTSUP;
 	if (__rseq_size < 20)
 		return -ENOTSUP;

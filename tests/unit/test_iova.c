@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <cmocka.h>
 
 #include <iovx/iova.h>
@@ -1464,6 +1465,183 @@ static void test_fail_nth_create(void **state)
 	}
 }
 
+/*
+ * Memory follows use: a new domain's per-CPU caches have no magazines; the first cached
+ * alloc and free on a CPU create them. Every allocation that first use makes fails in
+ * turn: the alloc still succeeds (from the backend), the free still takes the range, the
+ * audit stays exact, and the cache is populated by a later use.
+ */
+static void test_fail_nth_first_use(void **state)
+{
+	struct iovx_iova_config cfg;
+	unsigned long n;
+
+	(void)state;
+	iovx_iova_config_init(&cfg, 1, 1 << 20);
+	for (n = 1; n < SWEEP_MAX; n++) {
+		struct iovx_iova_domain *dom = NULL;
+		struct iovx_iova_stats st, st2;
+		int64_t pfn[IOVX_IOVA_MAX_CACHED_ORDER + 1];
+		unsigned long seen;
+
+		assert_int_equal(iovx_iova_domain_create(&cfg, &dom), 0);
+		assert_int_equal(iovx_iova_get_stats(dom, &st), 0);
+		iovx_fail_nth_arm(n);
+		for (unsigned int o = 0; o <= IOVX_IOVA_MAX_CACHED_ORDER; o++) {
+			pfn[o] = iovx_iova_alloc(dom, 1ull << o, NO_LIMIT);
+			assert_true(pfn[o] > 0);
+		}
+		for (unsigned int o = 0; o <= IOVX_IOVA_MAX_CACHED_ORDER; o++)
+			assert_int_equal(iovx_iova_free(dom, (uint64_t)pfn[o], 1ull << o), 0);
+		seen = iovx_fail_nth_seen();
+		iovx_fail_nth_disarm();
+		assert_int_equal(iovx_iova_audit(dom, &st2), 0);
+		assert_int_equal(st2.live, 0);
+		if (seen < n) {
+			/* nothing failed: first use created magazines */
+			assert_true(st2.mem_bytes > st.mem_bytes);
+			assert_true(st2.cached > 0);
+			iovx_iova_domain_destroy(dom);
+			break;
+		}
+		/* a later use populates the cache */
+		for (unsigned int i = 0; i < 4; i++) {
+			int64_t p = iovx_iova_alloc(dom, 1, NO_LIMIT);
+
+			assert_true(p > 0);
+			assert_int_equal(iovx_iova_free(dom, (uint64_t)p, 1), 0);
+		}
+		assert_int_equal(iovx_iova_audit(dom, &st2), 0);
+		assert_int_equal(st2.live, 0);
+		assert_true(st2.cached > 0);
+		iovx_iova_domain_destroy(dom);
+	}
+	assert_true(n > 1);	/* first use allocates */
+	assert_true(n < SWEEP_MAX);
+}
+
+/* ------------------------------------------------------------------ idle trimming */
+
+static void sleep_ms(unsigned int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
+
+	nanosleep(&ts, NULL);
+}
+
+/*
+ * A domain with trim_idle_ns: once nothing uses it, caches and depot give every range back
+ * to the backend (the timer; polled here without a time bound of interest: 20 s is only a
+ * hang guard), the audit stays exact, and the next use repopulates a cache.
+ */
+static void test_trim_idle(void **state)
+{
+	struct iovx_iova_config cfg;
+	struct iovx_iova_domain *dom;
+	struct iovx_iova_stats st;
+	static int64_t pfn[600];
+	unsigned int i, waited;
+
+	(void)state;
+	iovx_iova_config_init(&cfg, 1, 1 << 20);
+	cfg.trim_idle_ns = 5 * 1000 * 1000;
+	assert_int_equal(iovx_iova_domain_create(&cfg, &dom), 0);
+	for (unsigned int round = 0; round < 2; round++) {
+		for (i = 0; i < 600; i++) {
+			pfn[i] = iovx_iova_alloc(dom, 1ull << (i % 4), NO_LIMIT);
+			assert_true(pfn[i] > 0);
+		}
+		for (i = 0; i < 600; i++)
+			assert_int_equal(iovx_iova_free(dom, (uint64_t)pfn[i], 1ull << (i % 4)), 0);
+		assert_int_equal(iovx_iova_get_stats(dom, &st), 0);
+		assert_true(st.cached + st.depot > 0);
+		for (waited = 0; waited < 20000; waited += 5) {
+			assert_int_equal(iovx_iova_get_stats(dom, &st), 0);
+			if (st.cached == 0 && st.depot == 0)
+				break;
+			sleep_ms(5);
+		}
+		assert_int_equal(st.cached, 0);
+		assert_int_equal(st.depot, 0);
+		assert_int_equal(iovx_iova_audit(dom, &st), 0);
+		assert_int_equal(st.live, 0);
+		assert_int_equal(st.backend_free, st.total);
+		assert_true(st.trims > 0);
+	}
+	iovx_iova_domain_destroy(dom);
+}
+
+/* Trimming racing allocation: threads use the domain in bursts while the timer trims. */
+struct trim_race {
+	struct iovx_iova_domain *dom;
+	uint8_t *owner;		/* one byte per granule: 1 while some thread holds it */
+	unsigned int seed;
+	unsigned int errors;
+};
+
+static void *trim_racer(void *arg)
+{
+	struct trim_race *r = arg;
+	int64_t held[64];
+	unsigned int sz[64];
+
+	for (unsigned int burst = 0; burst < 60; burst++) {
+		unsigned int n = 1 + (r->seed = r->seed * 1103515245u + 12345u) % 64;
+
+		for (unsigned int i = 0; i < n; i++) {
+			sz[i] = 1u << ((r->seed = r->seed * 1103515245u + 12345u) % 3);
+			held[i] = iovx_iova_alloc(r->dom, sz[i], NO_LIMIT);
+			if (held[i] <= 0) {
+				r->errors++;
+				n = i;
+				break;
+			}
+			for (unsigned int g = 0; g < sz[i]; g++)
+				if (__atomic_exchange_n(&r->owner[held[i] + g], 1, __ATOMIC_RELAXED))
+					r->errors++;	/* handed out twice */
+		}
+		for (unsigned int i = 0; i < n; i++) {
+			for (unsigned int g = 0; g < sz[i]; g++)
+				__atomic_store_n(&r->owner[held[i] + g], 0, __ATOMIC_RELAXED);
+			if (iovx_iova_free(r->dom, (uint64_t)held[i], sz[i]))
+				r->errors++;
+		}
+		sleep_ms(burst % 3);	/* idle gaps for the trimmer */
+	}
+	return NULL;
+}
+
+static void test_trim_race(void **state)
+{
+	enum { NT = 4, END = 1 << 14 };
+	struct iovx_iova_config cfg;
+	struct iovx_iova_stats st;
+	struct trim_race r[NT];
+	pthread_t t[NT];
+	uint8_t *owner = calloc(END, 1);
+
+	(void)state;
+	assert_non_null(owner);
+	iovx_iova_config_init(&cfg, 1, END);
+	cfg.trim_idle_ns = 500 * 1000;
+	for (unsigned int i = 0; i < NT; i++) {
+		r[i] = (struct trim_race){ .owner = owner, .seed = 7 + i };
+		if (!i)
+			assert_int_equal(iovx_iova_domain_create(&cfg, &r[0].dom), 0);
+		r[i].dom = r[0].dom;
+		assert_int_equal(pthread_create(&t[i], NULL, trim_racer, &r[i]), 0);
+	}
+	for (unsigned int i = 0; i < NT; i++) {
+		assert_int_equal(pthread_join(t[i], NULL), 0);
+		assert_int_equal(r[i].errors, 0);
+	}
+	assert_int_equal(iovx_iova_audit(r[0].dom, &st), 0);
+	assert_int_equal(st.live, 0);
+	print_message("[ info ] trims during the race: %llu\n", (unsigned long long)st.trims);
+	iovx_iova_domain_destroy(r[0].dom);
+	free(owner);
+}
+
 enum sweep_op { OP_ALLOC1, OP_ALLOC_BIG, OP_ALLOC_LIMIT, OP_ALLOC_MANY, OP_RESERVE, OP_RESERVE2,
 	OP_FREE,
 	OP_FREE_MANY, OP_RECLAIM, OP_AUDIT, OP_NR };
@@ -1688,6 +1866,9 @@ int main(void)
 		cmocka_unit_test(test_cross_thread_stream),
 		cmocka_unit_test(test_inline_paths),
 		cmocka_unit_test(test_fail_nth_create),
+		cmocka_unit_test(test_fail_nth_first_use),
+		cmocka_unit_test(test_trim_idle),
+		cmocka_unit_test(test_trim_race),
 		cmocka_unit_test(test_fail_nth_paths),
 	};
 

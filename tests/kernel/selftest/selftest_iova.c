@@ -673,6 +673,82 @@ out:
 	return ret;
 }
 
+/* ------------------------------------------------------------ idle trimming */
+
+struct st_trim {
+	struct iovx_iova_domain *dom;
+	atomic_t errors;
+};
+
+/* On every CPU: rounds of 64 ranges of 1..8 granules, allocated and then freed. */
+static int st_trim_worker(void *arg, unsigned int idx)
+{
+	struct st_trim *t = arg;
+	int64_t pfn[64];
+	unsigned int r, i;
+
+	for (r = 0; r < 8; r++) {
+		for (i = 0; i < 64; i++) {
+			pfn[i] = iovx_iova_alloc(t->dom, 1u << (i % 4), IOVX_IOVA_NO_LIMIT);
+			if (pfn[i] <= 0) {
+				atomic_inc(&t->errors);
+				break;
+			}
+		}
+		while (i--)
+			if (iovx_iova_free(t->dom, pfn[i], 1u << (i % 4)))
+				atomic_inc(&t->errors);
+		cond_resched();
+	}
+	return 0;
+}
+
+/*
+ * A domain with trim_idle_ns: every CPU uses it, then nobody does; the trim timer (a soft
+ * hrtimer) must see every cache and depot class idle and kick each CPU to give its ranges
+ * back, so caches and depot end empty (5 s is only a hang guard), the audit exact.
+ */
+static int st_iova_trim(struct iovx_st *st)
+{
+	struct iovx_iova_config cfg;
+	struct iovx_iova_stats a;
+	struct st_trim t = { 0 };
+	unsigned int waited;
+	int ret;
+
+	atomic_set(&t.errors, 0);
+	iovx_iova_config_init(&cfg, 1, 1u << 16);
+	cfg.trim_idle_ns = 10 * NSEC_PER_MSEC;
+	ret = iovx_iova_domain_create(&cfg, &t.dom);
+	if (ret)
+		return IOVX_ST_FAIL(st, "domain_create: %d", ret);
+	ret = iovx_st_run_threads(st_trim_worker, &t, 0, NULL);
+	if (ret || atomic_read(&t.errors)) {
+		ret = IOVX_ST_FAIL(st, "threads %d, errors %d", ret, atomic_read(&t.errors));
+		goto out;
+	}
+	for (waited = 0; waited < 5000; waited += 10) {
+		ret = iovx_iova_get_stats(t.dom, &a);
+		if (ret || (a.cached == 0 && a.depot == 0))
+			break;
+		msleep(10);
+	}
+	if (ret || a.cached || a.depot) {
+		ret = IOVX_ST_FAIL(st, "not trimmed: %d cached=%llu depot=%llu", ret, a.cached,
+				   a.depot);
+		goto out;
+	}
+	ret = iovx_iova_audit(t.dom, &a);
+	if (ret || a.live || a.backend_free != a.total || !a.trims)
+		ret = IOVX_ST_FAIL(st, "audit after trim: %d live=%llu free=%llu trims=%llu", ret,
+				   a.live, a.backend_free, a.trims);
+	else
+		iovx_st_info("trim info waited_ms=%u trims=%llu", waited, a.trims);
+out:
+	iovx_iova_domain_destroy(t.dom);
+	return ret;
+}
+
 /* ------------------------------------------------------------ reclaim across CPUs */
 
 /*
@@ -1045,6 +1121,18 @@ static int st_iova_offline(struct iovx_st *st)
 		ret = st_steal_release(st, s, extra, 0);	/* B's 8 come back by kick */
 		goto out;
 	}
+	{
+		struct iovx_iova_stats a;
+
+		/* the hotplug callback drained B's cache when B died: nothing is cached */
+		err = iovx_iova_get_stats(s->dom, &a);
+		if (err || a.cached) {
+			add_cpu(cpu_b);
+			ret = IOVX_ST_FAIL(st, "cpu %u offline: %d, %llu granules still cached",
+					   cpu_b, err, a.cached);
+			goto out;
+		}
+	}
 	extra[0] = iovx_iova_alloc(s->dom, 1, IOVX_IOVA_NO_LIMIT);
 	err = add_cpu(cpu_b);
 	if (err) {
@@ -1207,6 +1295,7 @@ const struct iovx_st_case iovx_st_iova_cases[] = {
 	{ "iova-stress", st_iova_stress },
 	{ "iova-pressure", st_iova_pressure },
 	{ "iova-steal", st_iova_steal },
+	{ "iova-trim", st_iova_trim },
 	{ "iova-linux-stress", st_linux_stress },
 	{ "iova-bench", st_bench },
 	{ "iova-offline", st_iova_offline },	/* after the timings: it takes a CPU down */
