@@ -47,10 +47,10 @@ static int mode_show(struct seq_file *m, void *unused)
 	struct iovx_inval_stats is;
 	const char *name = "strict";
 
-	if (dom->bpool)
+	if (dma_bounce_pool(dom))
 		name = mode_names[IOVX_DMA_MODE_BOUNCE];
 	else if (!iovx_dma_get_reuse_stats(dom, &rs))
-		name = dom->revive ? "revive" : mode_names[IOVX_DMA_MODE_REUSE];
+		name = dom->flags & IOVX_DMA_F_REVIVE ? "revive" : mode_names[IOVX_DMA_MODE_REUSE];
 	else if (!iovx_dma_get_inval_stats(dom, &is))
 		name = mode_names[IOVX_DMA_MODE_DEFERRED];
 	else if (!dom->iovad)
@@ -166,11 +166,11 @@ static int bounce_show(struct seq_file *m, void *unused)
 	struct iovx_bounce_stats st;
 	int ret;
 
-	if (!dom->bpool) {
+	if (!dma_bounce_pool(dom)) {
 		seq_puts(m, "none (no bounce pool in this mode)\n");
 		return 0;
 	}
-	ret = iovx_bounce_get_stats(dom->bpool, &st);
+	ret = iovx_bounce_get_stats(dma_bounce_pool(dom), &st);
 	if (ret)
 		return ret;
 #define IOVX_DFS_BOUNCE(name, doc) SHOW(m, st, name);

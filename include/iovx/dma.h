@@ -26,7 +26,7 @@
  *                              crossover is copied into a pool slot and the device gets the
  *                              slot's IOVA (no IOMMU work per call); longer buffers, and
  *                              every map the pool cannot serve (no free slot, too big), go
- *                              to the fallback mode (strict or deferred), never to failure.
+ *                              to the base mode (cfg->fallback), never to failure.
  *                              An sg list is bounced when every segment is below the
  *                              crossover and the pool has a slot for each (one slot per
  *                              segment, one DMA segment per input segment, never merged),
@@ -173,10 +173,10 @@ struct iovx_dma_config {
 	/* deferred mode: the invalidation context's configuration; NULL: defaults */
 	const struct iovx_inval_config *inval;
 	/*
-	 * bounce mode: the mode of what is not bounced, STRICT (default) or DEFERRED; or
+	 * reuse and bounce modes: the base mode under the reuse table or the bounce pool, which
+	 * maps what they do not take: STRICT (default) or DEFERRED. Bounce mode also takes
 	 * REUSE: reuse-tagged buffers (iovx/reuse.h) are served by a reuse table at any length
-	 * (a hit needs no copy), the rest bounce or go strict.
-	 * reuse mode: the base mode, STRICT (default) or DEFERRED.
+	 * (a hit needs no copy), the rest bounce or go to a strict base.
 	 */
 	enum iovx_dma_mode fallback;
 	/* bounce mode: the pool's configuration (iovx/bounce.h); NULL: defaults */

@@ -1,22 +1,36 @@
 // SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 /*
  * dma.c - the DMA-API facade's entry points: argument checks (I5), the live-mapping
- * bookkeeping (maptab.c) and dispatch to the domain's mode (modes.c).
+ * bookkeeping (maptab.c) and the dispatch of each call through the domain's layers to its
+ * base mode (dma_layer.h: a layer takes a call or passes it on).
  *
  * Every entry point validates everything it can before anything changes, so a rejected
  * call leaves the domain, the IOMMU and the caller's sg list as they were (I5). The order
- * of a map is: validate -> mode maps (IOVA, page tables) -> record the mapping; of an
- * unmap: validate -> remove the record (this is what rejects a never-mapped address or a
- * size/direction/nents mismatch) -> mode unmaps. A mapping is recorded only while it can
- * be used by the device, so an unmap that passed the check owns the mapping (M3).
+ * of a map is: validate -> the first layer that takes it, else the base mode, maps (IOVA,
+ * page tables, a pool slot) -> record the mapping (unless the layer keeps its own records);
+ * of an unmap: validate -> the layers with their own records -> remove the record (this is
+ * what rejects a never-mapped address or a size/direction/nents mismatch) -> the layer
+ * that owns the mapping, else the base mode, unmaps. A mapping is recorded only while it
+ * can be used by the device, so an unmap that passed the check owns the mapping (M3).
  *
  * Concurrency: see iovx/dma.h; nothing here blocks, the table is lock-free (maptab.c) and
- * the mode calls the IOVA allocator (lock-free) and the IOMMU ops.
+ * the modes and layers call the IOVA allocator (lock-free), the IOMMU ops and their own
+ * lock-free structures.
  */
 #include "dma_internal.h"
-#include <iovx/reuse.h>
 
 #define DMA_KNOWN_FLAGS		(IOVX_DMA_F_NO_GATHER | IOVX_DMA_F_REVIVE)
+
+const struct iovx_dma_mode_ops *const iovx_dma_modes[IOVX_DMA_NR_MODES] = {
+	[IOVX_DMA_MODE_PASSTHROUGH] = &iovx_dma_mode_passthrough,
+	[IOVX_DMA_MODE_STRICT] = &iovx_dma_mode_strict,
+	[IOVX_DMA_MODE_DEFERRED] = &iovx_dma_mode_deferred,
+};
+
+const struct iovx_dma_layer_ops *const iovx_dma_layers[IOVX_DMA_NR_LAYERS] = {
+	[IOVX_DMA_LAYER_REUSE] = &iovx_dma_layer_reuse,
+	[IOVX_DMA_LAYER_BOUNCE] = &iovx_dma_layer_bounce,
+};
 
 void iovx_dma_config_init(struct iovx_dma_config *cfg, struct iovx_iommu *iommu,
 			  enum iovx_dma_mode mode)
@@ -56,12 +70,55 @@ static int reserve_ranges(struct iovx_dma_domain *dom, const struct iovx_dma_con
 	return 0;
 }
 
+/*
+ * The base mode of a config: cfg->mode when it names one; for a mode that names layers,
+ * cfg->fallback (strict when that names a layer too: bounce over reuse).
+ */
+static unsigned int base_of(const struct iovx_dma_config *cfg)
+{
+	if (iovx_dma_modes[cfg->mode])
+		return cfg->mode;
+	if ((unsigned int)cfg->fallback < IOVX_DMA_NR_MODES && iovx_dma_modes[cfg->fallback])
+		return cfg->fallback;
+	return IOVX_DMA_MODE_STRICT;
+}
+
+/* Tears down the layers from index 'from' on (they are up) and the base mode. */
+static uint64_t layers_fini(struct iovx_dma_domain *dom, unsigned int from)
+{
+	uint64_t refs = 0;
+	unsigned int i;
+
+	for (i = from; i < dom->nr_layers; i++)
+		refs += dom->layers[i]->fini(dom);
+	return refs;
+}
+
+/* The base mode's init, then the layers' from the bottom up; on failure nothing is left up. */
+static int domain_init(struct iovx_dma_domain *dom, const struct iovx_dma_config *cfg)
+{
+	unsigned int i;
+	int err = dom->mode->init ? dom->mode->init(dom) : 0;
+
+	if (err)
+		return err;
+	for (i = dom->nr_layers; !err && i > 0; i--)
+		err = dom->layers[i - 1]->init(dom, cfg);
+	if (!err)
+		return 0;
+	(void)layers_fini(dom, i + 1);	/* the layers below the one that failed */
+	if (dom->mode->fini)
+		dom->mode->fini(dom);
+	return err;
+}
+
 int iovx_dma_domain_create(const struct iovx_dma_config *cfg, struct iovx_dma_domain **out)
 {
+	const struct iovx_dma_layer_ops *layers[IOVX_DMA_NR_LAYERS];
 	const struct iovx_dma_mode_ops *mode;
 	struct iovx_dma_domain *dom;
-	unsigned int rorder = 0, i;
-	int err;
+	unsigned int i, n = 0, base;
+	int err = 0;
 
 	if (!cfg || !out || (unsigned int)cfg->mode >= IOVX_DMA_NR_MODES ||
 	    cfg->flags & ~DMA_KNOWN_FLAGS || cfg->map_table_order < 4 ||
@@ -75,41 +132,16 @@ int iovx_dma_domain_create(const struct iovx_dma_config *cfg, struct iovx_dma_do
 		if (!r->size || r->start + r->size - 1 < r->start)
 			return -EINVAL;
 	}
-	if (cfg->mode == IOVX_DMA_MODE_REUSE) {
-		/* The table in front of a base mode: strict or deferred (iovx/reuse.h). */
-		rorder = cfg->reuse_table_order ? cfg->reuse_table_order :
-			 IOVX_REUSE_DEFAULT_TABLE_ORDER;
-		if ((cfg->fallback != IOVX_DMA_MODE_STRICT &&
-		     cfg->fallback != IOVX_DMA_MODE_DEFERRED) ||
-		    rorder < IOVX_REUSE_MIN_TABLE_ORDER || rorder > IOVX_REUSE_MAX_TABLE_ORDER)
-			return -EINVAL;
-		mode = iovx_dma_modes[cfg->fallback];
-	} else {
-		mode = iovx_dma_modes[cfg->mode];
-		/* Bounce over reuse: tagged buffers in the table, the rest bounce or go strict. */
-		if (cfg->mode == IOVX_DMA_MODE_BOUNCE && cfg->fallback == IOVX_DMA_MODE_REUSE) {
-			rorder = cfg->reuse_table_order ? cfg->reuse_table_order :
-				 IOVX_REUSE_DEFAULT_TABLE_ORDER;
-			if (rorder < IOVX_REUSE_MIN_TABLE_ORDER ||
-			    rorder > IOVX_REUSE_MAX_TABLE_ORDER)
-				return -EINVAL;
-		}
+	base = base_of(cfg);
+	for (i = 0; i < IOVX_DMA_NR_LAYERS; i++) {
+		int want = iovx_dma_layers[i]->wanted(cfg, base);
+
+		if (want < 0)
+			return want;
+		if (want)
+			layers[n++] = iovx_dma_layers[i];
 	}
-	if (cfg->flags & IOVX_DMA_F_REVIVE) {
-		/* Revivable mappings live inside the deferred window: deferred base only. */
-		if (mode != iovx_dma_modes[IOVX_DMA_MODE_DEFERRED])
-			return -EINVAL;
-		if (!rorder) {
-			rorder = cfg->reuse_table_order ? cfg->reuse_table_order :
-				 IOVX_REUSE_DEFAULT_TABLE_ORDER;
-			if (rorder < IOVX_REUSE_MIN_TABLE_ORDER ||
-			    rorder > IOVX_REUSE_MAX_TABLE_ORDER)
-				return -EINVAL;
-		}
-		if (cfg->inval && (cfg->inval->max_age_ns < IOVX_INVAL_MIN_MAX_AGE_NS ||
-				   cfg->inval->max_age_ns > IOVX_INVAL_MAX_MAX_AGE_NS))
-			return -EINVAL;
-	}
+	mode = iovx_dma_modes[base];
 	if (!mode)
 		return -EOPNOTSUPP;
 	if (mode->needs_iommu && (!cfg->iommu || !cfg->iommu->ops ||
@@ -121,6 +153,14 @@ int iovx_dma_domain_create(const struct iovx_dma_config *cfg, struct iovx_dma_do
 	if (!dom)
 		return -ENOMEM;
 	dom->mode = mode;
+	for (i = 0; i < n; i++)
+		dom->layers[i] = layers[i];
+	dom->nr_layers = n;
+	/* iovx_dma_layers[] lists the layers that keep their own records first */
+	while (dom->nr_own < n && layers[dom->nr_own]->own_records)
+		dom->nr_own++;
+	for (i = dom->nr_own; i < n; i++)
+		iovx_assert(!layers[i]->own_records);
 	dom->iommu = cfg->iommu;
 	dom->shift = cfg->iommu ? cfg->iommu->granule_shift : 12;
 	dom->gmask = (1ull << dom->shift) - 1;
@@ -150,24 +190,9 @@ int iovx_dma_domain_create(const struct iovx_dma_config *cfg, struct iovx_dma_do
 			err = reserve_ranges(dom, cfg);
 	}
 	dom->inval_cfg = cfg->inval;
-	dom->create_cfg = cfg;
-	if (!err && mode->init)
-		err = mode->init(dom);
-	if (!err && rorder) {
-		uint64_t bound = cfg->inval ? cfg->inval->max_age_ns :
-				 IOVX_INVAL_DEFAULT_MAX_AGE_NS;
-
-		/*
-		 * An idle revivable mapping lingers half the bound; the reaper runs every
-		 * quarter, tears it down with a strict invalidation: reachable < the bound.
-		 */
-		dom->revive = !!(cfg->flags & IOVX_DMA_F_REVIVE);
-		err = iovx_rtab_init(dom, rorder, dom->revive, bound / 2);
-		if (err && mode->fini)
-			mode->fini(dom);
-	}
+	if (!err)
+		err = domain_init(dom, cfg);
 	dom->inval_cfg = NULL;
-	dom->create_cfg = NULL;
 	if (err) {
 		iovx_iova_domain_destroy(dom->iovad);
 		iovx_dma_maptab_destroy(&dom->mt);
@@ -186,8 +211,8 @@ int iovx_dma_domain_destroy(struct iovx_dma_domain *dom)
 	if (!dom)
 		return -EINVAL;
 	live = iovx_load_relaxed(&dom->mt.live);
-	/* Reuse entries first: their mappings go with the base mode's unmap_all below. */
-	live += iovx_rtab_fini(dom);
+	/* The layers first: their mappings go with the base mode's unmap_all below. */
+	live += layers_fini(dom, 0);
 	/*
 	 * Even with nothing live: the IOMMU keeps page-table pages while the domain lives (as
 	 * io-pgtable does), and they go with it.
@@ -227,23 +252,55 @@ int iovx_dma_set_mask(struct iovx_dma_domain *dom, uint64_t mask)
 	return 0;
 }
 
-/* The mode behind the reuse table's mappings: bounce hands tagged buffers to its fallback. */
-static inline const struct iovx_dma_mode_ops *table_ops(struct iovx_dma_domain *dom)
-{
-	return dom->bpool ? dom->fallback : dom->mode;
-}
+/* The layers of dom that keep their own records / whose mappings the facade records. */
+#define for_each_own_layer(dom, i, l)						\
+	for ((i) = 0; (i) < (dom)->nr_own && ((l) = (dom)->layers[i]); (i)++)
+#define for_each_recorded_layer(dom, i, l)					\
+	for ((i) = (dom)->nr_own; (i) < (dom)->nr_layers && ((l) = (dom)->layers[i]); (i)++)
 
 /*
- * -ENOENT from the live-mapping table for an address where a reuse-table mapping of the
- * same buffer lives (sg: the same first segment): the call named a table mapping with
- * another size, direction, nents or attrs (-EINVAL). Another buffer carrying a table
- * mapping's DMA fields stays -ENOENT.
+ * -ENOENT from the live-mapping table for an address where a layer's own mapping of the
+ * same buffer lives (sg: the same first segment): the call named that mapping with another
+ * size, direction, nents or attrs (-EINVAL). Another buffer carrying such a mapping's DMA
+ * fields stays -ENOENT.
  */
 static int table_errno(struct iovx_dma_domain *dom, int err, uint64_t dma, uint64_t first)
 {
-	if (err == -ENOENT && dom->rtab && iovx_rtab_owns(dom, dma, first))
-		return -EINVAL;
+	unsigned int i;
+
+	for (i = 0; err == -ENOENT && i < dom->nr_layers; i++)
+		if (dom->layers[i]->owns && dom->layers[i]->owns(dom, dma, first))
+			return -EINVAL;
 	return err;
+}
+
+/* The base mode ran out of IOVA: did a layer give some back? */
+static bool layers_reclaim(struct iovx_dma_domain *dom)
+{
+	bool any = false;
+	unsigned int i;
+
+	for (i = 0; i < dom->nr_layers; i++)
+		if (dom->layers[i]->reclaim && dom->layers[i]->reclaim(dom) > 0)
+			any = true;
+	return any;
+}
+
+/* Ownership transfer of one DMA segment of a recorded mapping: a layer's, else the base's. */
+static void sync_seg(struct iovx_dma_domain *dom, uint64_t dma, uint64_t len, unsigned int dir,
+		     bool for_cpu)
+{
+	const struct iovx_dma_mode_ops *b = dom->mode;
+	const struct iovx_dma_layer_ops *l;
+	unsigned int i;
+
+	for_each_recorded_layer(dom, i, l)
+		if (l->sync_single && l->sync_single(dom, dma, len, dir, for_cpu) != DMA_PASS)
+			return;
+	if (for_cpu && b->sync_for_cpu)
+		b->sync_for_cpu(dom, dma, len, dir);
+	else if (!for_cpu && b->sync_for_device)
+		b->sync_for_device(dom, dma, len, dir);
 }
 
 static inline bool dir_ok(enum iovx_dma_dir dir)
@@ -293,45 +350,72 @@ static inline uint64_t mt_attrs(unsigned int attrs)
 	       (attrs & IOVX_DMA_ATTR_PRIVILEGED ? MT_ATTR_PRIV : 0);
 }
 
+/*
+ * A map offered to the layers in call order, then to the base mode, which is tried once
+ * more (with the recorded layers before it) when it ran out of IOVA and a layer gave some
+ * back. *taker: the layer that took it, NULL for the base mode.
+ */
+static int layers_map_single(struct iovx_dma_domain *dom, uint64_t phys, uint64_t size,
+			     unsigned int dir, unsigned int attrs, uint64_t *addr,
+			     const struct iovx_dma_layer_ops **taker)
+{
+	unsigned int i = 0;
+	bool retried = false;
+	int err;
+
+again:
+	for (; i < dom->nr_layers; i++) {
+		*taker = dom->layers[i];
+		err = (*taker)->map_single(dom, phys, size, dir, attrs, addr);
+		if (err != DMA_PASS)
+			return err;
+	}
+	*taker = NULL;
+	err = dom->mode->map_single(dom, phys, size, dir, attrs, addr);
+	if (err == -ENOMEM && !retried && layers_reclaim(dom)) {
+		retried = true;
+		i = dom->nr_own;
+		goto again;
+	}
+	if (!err)
+		DMA_STAT_ADD(dom, passes, 1);
+	return err;
+}
+
 int iovx_dma_map_single(struct iovx_dma_domain *dom, uint64_t phys, size_t size,
 			enum iovx_dma_dir dir, unsigned int attrs, uint64_t *dma)
 {
-	const struct iovx_dma_mode_ops *sm;
+	const struct iovx_dma_layer_ops *l = NULL;
 	uint64_t addr;
 	int err;
 
 	if (!dom || !dma)
 		return fail(dom, -EINVAL);
-	sm = dom->mode;
 	if (!dir_ok(dir) || attrs & ~IOVX_DMA_ATTR_MASK)
 		return fail(dom, -EINVAL);
 	err = check_buf(dom, phys, size);
 	if (err)
 		return fail(dom, err);
-	if (dom->rtab && ((attrs & IOVX_DMA_ATTR_REUSE) || dom->revive)) {
-		err = iovx_rtab_map_single(dom, phys, size, dir, attrs,
-					   !(attrs & IOVX_DMA_ATTR_REUSE), &addr);
-		if (!err) {
-			sm = table_ops(dom);
-			goto mapped;
-		}
-		if (err != -ENOSPC)
-			return fail(dom, err);
-		/* no room in the table: mapped untagged below */
-	}
-	err = dom->mode->map_single(dom, phys, size, dir, attrs, &addr);
-	if (err == -ENOMEM && dom->rtab && iovx_rtab_evict_idle(dom))
+	if (dom->nr_layers)
+		err = layers_map_single(dom, phys, size, dir, attrs, &addr, &l);
+	else
 		err = dom->mode->map_single(dom, phys, size, dir, attrs, &addr);
 	if (err)
 		return fail(dom, err);
-	err = iovx_dma_maptab_insert(&dom->mt, addr, mt_meta(MT_KIND_SINGLE, dir, 1, size), 0);
-	if (err) {
-		(void)dom->mode->unmap_single(dom, addr, size, dir, attrs);
-		return fail(dom, err);
+	if (!l || !l->own_records) {
+		err = iovx_dma_maptab_insert(&dom->mt, addr, mt_meta(MT_KIND_SINGLE, dir, 1, size),
+					     0);
+		if (err) {
+			if (l)
+				(void)l->unmap_single(dom, addr, size, dir, attrs);
+			else
+				(void)dom->mode->unmap_single(dom, addr, size, dir, attrs);
+			return fail(dom, err);
+		}
 	}
-mapped:
-	if (!(attrs & IOVX_DMA_ATTR_SKIP_CPU_SYNC) && !sm->map_syncs && sm->sync_for_device)
-		sm->sync_for_device(dom, addr, size, dir);
+	if (!(attrs & IOVX_DMA_ATTR_SKIP_CPU_SYNC) && !(l && l->map_syncs) &&
+	    dom->mode->sync_for_device)
+		dom->mode->sync_for_device(dom, addr, size, dir);
 	DMA_STAT_ADD(dom, maps, 1);
 	*dma = addr;
 	return 0;
@@ -341,6 +425,8 @@ int iovx_dma_unmap_single(struct iovx_dma_domain *dom, uint64_t dma, size_t size
 			  enum iovx_dma_dir dir, unsigned int attrs)
 {
 	struct mt_want w = { mt_meta(MT_KIND_SINGLE, dir, 1, size), ~0ull, false, NULL, NULL };
+	const struct iovx_dma_layer_ops *l;
+	unsigned int i;
 	uint64_t aux;
 	int err;
 
@@ -351,22 +437,25 @@ int iovx_dma_unmap_single(struct iovx_dma_domain *dom, uint64_t dma, size_t size
 	err = check_dma(dom, dma, size);
 	if (err)
 		return fail(dom, err);
-	if (dom->rtab && ((attrs & IOVX_DMA_ATTR_REUSE) || dom->revive) &&
-	    !iovx_rtab_single_op(dom, dma, size, dir, attrs, !(attrs & IOVX_DMA_ATTR_REUSE),
-				 RTAB_UNMAP)) {
-		DMA_STAT_ADD(dom, unmaps, 1);
-		return 0;
-	}
+	for_each_own_layer(dom, i, l)
+		if (l->unmap_single(dom, dma, size, dir, attrs) != DMA_PASS)
+			goto done;
 	/* The record goes first: from here the mapping is this call's alone (M3). */
 	err = iovx_dma_maptab_remove(&dom->mt, dma, &w, &aux);
 	if (err)
-		return fail(dom, table_errno(dom, err, dma, RTAB_ANY));
-	if (!(attrs & IOVX_DMA_ATTR_SKIP_CPU_SYNC) && !dom->mode->map_syncs &&
-	    dom->mode->sync_for_cpu)
+		return fail(dom, table_errno(dom, err, dma, DMA_ANY_FIRST));
+	for_each_recorded_layer(dom, i, l) {
+		err = l->unmap_single(dom, dma, size, dir, attrs);
+		if (err != DMA_PASS)
+			goto unmapped;
+	}
+	if (!(attrs & IOVX_DMA_ATTR_SKIP_CPU_SYNC) && dom->mode->sync_for_cpu)
 		dom->mode->sync_for_cpu(dom, dma, size, dir);
 	err = dom->mode->unmap_single(dom, dma, size, dir, attrs);
+unmapped:
 	if (err)
 		return fail(dom, err);
+done:
 	DMA_STAT_ADD(dom, unmaps, 1);
 	return 0;
 }
@@ -510,77 +599,150 @@ static void rec_map(struct dma_map *m, struct dma_seg *one, uint64_t dma, uint64
 	m->nout = r->nout;
 }
 
+/* Undoes a map_sg whose record could not be made; the output list is the caller's sg. */
+static void map_sg_undo(struct iovx_dma_domain *dom, const struct iovx_dma_layer_ops *l,
+			struct iovx_dma_sg *sg, const struct dma_seg *segs, unsigned int n,
+			int nout, unsigned int dir, unsigned int attrs)
+{
+	struct dma_map m = { segs, NULL, n, (unsigned int)nout };
+	struct dma_seg *out = segs_alloc(nout);
+	int i;
+
+	for (i = 0; out && i < nout; i++) {
+		out[i].addr = sg[i].dma_address;
+		out[i].len = sg[i].dma_length;
+	}
+	m.out = out;
+	if (out && l)
+		(void)l->unmap_sg(dom, sg, &m, dir, attrs);
+	else if (out)
+		(void)dom->mode->unmap_sg(dom, &m, dir, attrs);
+	iovx_free(out);
+}
+
+/* layers_map_single for an sg list: the DMA segment count or -errno. */
+static int layers_map_sg(struct iovx_dma_domain *dom, struct iovx_dma_sg *sg,
+			 const struct dma_seg *segs, unsigned int n, unsigned int dir,
+			 unsigned int attrs, const struct iovx_dma_layer_ops **taker)
+{
+	unsigned int i = 0;
+	bool retried = false;
+	int ret;
+
+again:
+	for (; i < dom->nr_layers; i++) {
+		*taker = dom->layers[i];
+		ret = (*taker)->map_sg(dom, sg, segs, n, dir, attrs);
+		if (ret != DMA_PASS)
+			return ret;
+	}
+	*taker = NULL;
+	ret = dom->mode->map_sg(dom, sg, segs, n, dir, attrs);
+	if (ret == -ENOMEM && !retried && layers_reclaim(dom)) {
+		retried = true;
+		i = dom->nr_own;
+		goto again;
+	}
+	if (ret >= 0)
+		DMA_STAT_ADD(dom, passes, 1);
+	return ret;
+}
+
 int iovx_dma_map_sg(struct iovx_dma_domain *dom, struct iovx_dma_sg *sg, int nents,
 		    enum iovx_dma_dir dir, unsigned int attrs)
 {
 	struct dma_seg stack[SEGS_ONSTACK], *segs = stack;
-	const struct iovx_dma_mode_ops *sm;
+	const struct iovx_dma_layer_ops *l = NULL;
+	unsigned int i, n = (unsigned int)nents;
 	struct mt_rec *rec = NULL;
 	uint64_t total, aux;
 	int ret, err;
 
 	if (!dom)
 		return -EINVAL;
-	sm = dom->mode;
 	ret = sg_begin(dom, sg, nents, dir, attrs, stack, &segs, &total);
 	if (ret)
 		goto out;
-	if (dom->rtab && ((sg[0].flags & IOVX_SG_REUSE) || dom->revive)) {
-		ret = iovx_rtab_map_sg(dom, sg, segs, (unsigned int)nents, dir, attrs,
-				       !(sg[0].flags & IOVX_SG_REUSE));
-		if (ret > 0) {
-			sm = table_ops(dom);
-			goto mapped;
-		}
-		if (ret != -ENOSPC)
-			goto out;
-		/* no room in the table: mapped untagged below */
-	}
-	ret = dom->mode->map_sg(dom, sg, segs, (unsigned int)nents, dir, attrs);
-	if (ret == -ENOMEM && dom->rtab && iovx_rtab_evict_idle(dom))
-		ret = dom->mode->map_sg(dom, sg, segs, (unsigned int)nents, dir, attrs);
-	if (ret < 0)
-		goto out;
+	if (dom->nr_layers)
+		ret = layers_map_sg(dom, sg, segs, n, dir, attrs, &l);
+	else
+		ret = dom->mode->map_sg(dom, sg, segs, n, dir, attrs);
+	if (ret < 0 || (l && l->own_records))
+		goto mapped;
 	if (nents == 1) {
 		aux = segs[0].addr;
 	} else {
-		rec = rec_make(sg, segs, (unsigned int)nents, (unsigned int)ret);
+		rec = rec_make(sg, segs, n, (unsigned int)ret);
 		aux = (uintptr_t)rec;
 	}
 	err = rec || nents == 1 ?
 	      iovx_dma_maptab_insert(&dom->mt, sg[0].dma_address,
-				     mt_meta(MT_KIND_SG, dir, (unsigned int)nents, total) |
-				     mt_attrs(attrs), aux) : -ENOMEM;
+				     mt_meta(MT_KIND_SG, dir, n, total) | mt_attrs(attrs), aux) :
+	      -ENOMEM;
 	if (err) {
-		struct dma_map m = { segs, NULL, (unsigned int)nents, (unsigned int)ret };
-		struct dma_seg *out = segs_alloc(ret);
-		int i;
-
-		/* The mapping as map_sg made it; the output list is the caller's sg. */
-		for (i = 0; out && i < ret; i++) {
-			out[i].addr = sg[i].dma_address;
-			out[i].len = sg[i].dma_length;
-		}
-		m.out = out;
-		if (out)
-			(void)dom->mode->unmap_sg(dom, &m, dir, attrs);
-		iovx_free(out);
+		map_sg_undo(dom, l, sg, segs, n, ret, dir, attrs);
 		iovx_free(rec);
 		ret = err;
-		goto out;
 	}
 mapped:
-	if (!(attrs & IOVX_DMA_ATTR_SKIP_CPU_SYNC) && !sm->map_syncs && sm->sync_for_device) {
-		int i;
+	if (ret < 0)
+		goto out;
+	if (!(attrs & IOVX_DMA_ATTR_SKIP_CPU_SYNC) && !(l && l->map_syncs) &&
+	    dom->mode->sync_for_device) {
+		void (*fn)(struct iovx_dma_domain *, uint64_t, uint64_t, unsigned int) =
+			dom->mode->sync_for_device;
 
-		for (i = 0; i < ret; i++)
-			sm->sync_for_device(dom, sg[i].dma_address, sg[i].dma_length, dir);
+		for (i = 0; i < (unsigned int)ret; i++)
+			fn(dom, sg[i].dma_address, sg[i].dma_length, dir);
 	}
 	DMA_STAT_ADD(dom, maps, 1);
 out:
 	if (segs != stack)
 		iovx_free(segs);
 	return ret < 0 ? fail(dom, ret) : ret;
+}
+
+/* An unmap or sync of an sg list offered to the layers that keep their own records. */
+static int own_sg_op(struct iovx_dma_domain *dom, struct iovx_dma_sg *sg,
+		     const struct dma_seg *segs, unsigned int n, unsigned int dir,
+		     bool for_cpu, bool remove, unsigned int attrs)
+{
+	const struct iovx_dma_layer_ops *l;
+	unsigned int i;
+	int ret;
+
+	for_each_own_layer(dom, i, l) {
+		struct dma_map in = { segs, NULL, n, 0 };
+
+		ret = remove ? l->unmap_sg(dom, sg, &in, dir, attrs) :
+			       l->sync_sg(dom, sg, &in, dir, for_cpu);
+		if (ret != DMA_PASS)
+			return ret;
+	}
+	return DMA_PASS;
+}
+
+/* Tears down the mapping an sg unmap's record describes: a layer's, else the base mode's. */
+static int unmap_rec(struct iovx_dma_domain *dom, struct iovx_dma_sg *sg,
+		     const struct dma_map *m, unsigned int dir, unsigned int attrs)
+{
+	const struct iovx_dma_layer_ops *l;
+	unsigned int i;
+	int ret;
+
+	for_each_recorded_layer(dom, i, l) {
+		ret = l->unmap_sg(dom, sg, m, dir, attrs);
+		if (ret != DMA_PASS)
+			return ret;
+	}
+	if (!(attrs & IOVX_DMA_ATTR_SKIP_CPU_SYNC) && dom->mode->sync_for_cpu) {
+		void (*fn)(struct iovx_dma_domain *, uint64_t, uint64_t, unsigned int) =
+			dom->mode->sync_for_cpu;
+
+		for (i = 0; i < m->nout; i++)
+			fn(dom, m->out[i].addr, m->out[i].len, dir);
+	}
+	return dom->mode->unmap_sg(dom, m, dir, attrs);
 }
 
 static int sync_sg(struct iovx_dma_domain *dom, struct iovx_dma_sg *sg, int nents,
@@ -598,16 +760,12 @@ static int sync_sg(struct iovx_dma_domain *dom, struct iovx_dma_sg *sg, int nent
 	ret = sg_read(sg, nents, dir, attrs, stack, &segs, &total);
 	if (ret)
 		goto out;
-	if (dom->rtab && ((sg[0].flags & IOVX_SG_REUSE) || dom->revive)) {
-		/* A table mapping: the syncs and the reference drop happen in the table. */
-		ret = iovx_rtab_sg_op(dom, sg, segs, (unsigned int)nents, dir, attrs,
-				      !(sg[0].flags & IOVX_SG_REUSE),
-				      remove ? RTAB_UNMAP : for_cpu ? RTAB_SYNC_CPU : RTAB_SYNC_DEV);
-		if (!ret) {
-			if (remove)
-				DMA_STAT_ADD(dom, unmaps, 1);
-			goto out;
-		}
+	/* A layer's own mapping: the syncs and the reference drop happen in the layer. */
+	ret = own_sg_op(dom, sg, segs, (unsigned int)nents, dir, for_cpu, remove, attrs);
+	if (ret != DMA_PASS) {
+		if (!ret && remove)
+			DMA_STAT_ADD(dom, unmaps, 1);
+		goto out;
 	}
 	ret = -ENOENT;
 	if (sg[0].dma_address > dom->dma_last)
@@ -631,30 +789,17 @@ static int sync_sg(struct iovx_dma_domain *dom, struct iovx_dma_sg *sg, int nent
 		ret = table_errno(dom, ret, sg[0].dma_address, segs[0].addr);
 		goto out;
 	}
-	if (remove) {
-		rec_map(&m, one, sg[0].dma_address, w.meta, aux);
-	} else {
-		m.out = NULL;
-		m.nout = (unsigned int)aux;
+	if (!remove) {
+		for (i = 0; i < (unsigned int)aux; i++)
+			sync_seg(dom, sg[i].dma_address, sg[i].dma_length, dir, for_cpu);
+		goto out;
 	}
-	if (!(attrs & IOVX_DMA_ATTR_SKIP_CPU_SYNC) && !(remove && dom->mode->map_syncs)) {
-		void (*fn)(struct iovx_dma_domain *, uint64_t, uint64_t, unsigned int) =
-			for_cpu ? dom->mode->sync_for_cpu : dom->mode->sync_for_device;
-
-		for (i = 0; fn && i < m.nout; i++) {
-			if (m.out)
-				fn(dom, m.out[i].addr, m.out[i].len, dir);
-			else
-				fn(dom, sg[i].dma_address, sg[i].dma_length, dir);
-		}
-	}
-	if (remove) {
-		ret = dom->mode->unmap_sg(dom, &m, dir, attrs);
-		if (!ret)
-			DMA_STAT_ADD(dom, unmaps, 1);
-		if (nents > 1)
-			iovx_free((void *)(uintptr_t)aux);
-	}
+	rec_map(&m, one, sg[0].dma_address, w.meta, aux);
+	ret = unmap_rec(dom, sg, &m, dir, attrs);
+	if (!ret)
+		DMA_STAT_ADD(dom, unmaps, 1);
+	if (nents > 1)
+		iovx_free((void *)(uintptr_t)aux);
 out:
 	if (segs != stack)
 		iovx_free(segs);
@@ -683,7 +828,9 @@ static int sync_single(struct iovx_dma_domain *dom, uint64_t dma, size_t size,
 		       enum iovx_dma_dir dir, bool for_cpu)
 {
 	struct mt_want w = { mt_meta(MT_KIND_SINGLE, dir, 1, size), ~0ull, true, NULL, NULL };
+	const struct iovx_dma_layer_ops *l;
 	uint64_t nout;
+	unsigned int i;
 	int err;
 
 	if (!dom)
@@ -694,17 +841,17 @@ static int sync_single(struct iovx_dma_domain *dom, uint64_t dma, size_t size,
 	if (err)
 		return fail(dom, err);
 	err = iovx_dma_maptab_find(&dom->mt, dma, &w, &nout);
-	if (err == -ENOENT && dom->rtab &&
-	    !iovx_rtab_single_op(dom, dma, size, dir, 0, false,
-				 for_cpu ? RTAB_SYNC_CPU : RTAB_SYNC_DEV))
+	if (!err) {
+		sync_seg(dom, dma, size, dir, for_cpu);
 		return 0;
-	if (err)
-		return fail(dom, table_errno(dom, err, dma, RTAB_ANY));
-	if (for_cpu && dom->mode->sync_for_cpu)
-		dom->mode->sync_for_cpu(dom, dma, size, dir);
-	else if (!for_cpu && dom->mode->sync_for_device)
-		dom->mode->sync_for_device(dom, dma, size, dir);
-	return 0;
+	}
+	/* Not in the facade's table: a layer's own mapping? */
+	if (err == -ENOENT) {
+		for_each_own_layer(dom, i, l)
+			if (l->sync_single(dom, dma, size, dir, for_cpu) != DMA_PASS)
+				return 0;
+	}
+	return fail(dom, table_errno(dom, err, dma, DMA_ANY_FIRST));
 }
 
 int iovx_dma_sync_single_for_cpu(struct iovx_dma_domain *dom, uint64_t dma, size_t size,
@@ -721,6 +868,8 @@ int iovx_dma_sync_single_for_device(struct iovx_dma_domain *dom, uint64_t dma, s
 
 int iovx_dma_get_stats(struct iovx_dma_domain *dom, struct iovx_dma_stats *st)
 {
+	unsigned int i;
+
 	if (!dom || !st)
 		return -EINVAL;
 	st->live = iovx_load_relaxed(&dom->mt.live);
@@ -739,6 +888,9 @@ int iovx_dma_get_stats(struct iovx_dma_domain *dom, struct iovx_dma_stats *st)
 	st->bounce_pool_bytes = 0;
 	if (dom->mode->stats)
 		dom->mode->stats(dom, st);
+	for (i = 0; i < dom->nr_layers; i++)
+		if (dom->layers[i]->stats)
+			dom->layers[i]->stats(dom, st);
 	return 0;
 }
 
@@ -755,8 +907,7 @@ int iovx_dma_get_inval_stats(struct iovx_dma_domain *dom, struct iovx_inval_stat
 {
 	if (!dom || !st)
 		return -EINVAL;
-	if (dom->mode != iovx_dma_modes[IOVX_DMA_MODE_DEFERRED] &&
-	    dom->fallback != iovx_dma_modes[IOVX_DMA_MODE_DEFERRED])
+	if (dom->mode != iovx_dma_modes[IOVX_DMA_MODE_DEFERRED])
 		return -EOPNOTSUPP;
 	return iovx_inval_get_stats(dom->mode_priv, st);
 }

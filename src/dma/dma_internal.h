@@ -1,30 +1,26 @@
 /* SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause */
 /*
- * dma_internal.h - the DMA facade's parts (portable: kernel and userspace).
+ * dma_internal.h - the DMA facade's parts (portable: kernel and userspace); what modes and
+ * layers see of a domain is dma_layer.h.
  *
- *   dma.c     domain life cycle, argument checks, the live-mapping bookkeeping, sync
- *   maptab.c  the lock-free table of live mappings (what unmap/sync are checked against)
- *   modes.c   the per-mode work behind one ops table: passthrough and strict (with the
- *             gather that turns an unmap into one invalidation per coalesced range),
- *             deferred, and bounce (a bounce.c pool in front of strict or deferred)
- *   bounce.c  the bounce pool itself (iovx/bounce.h)
+ *   dma.c          domain life cycle, argument checks, the live-mapping bookkeeping, sync,
+ *                  the dispatch through the layers to the base mode (dma_layer.h)
+ *   maptab.c       the lock-free table of live mappings (what unmap/sync are checked against)
+ *   passthrough.c  the passthrough mode and the coherent ownership fences every mode uses
+ *   strict.c       the strict mode (with the gather that turns an unmap into one
+ *                  invalidation per coalesced range)
+ *   deferred.c     the deferred mode (unmaps queued on an invalidation context)
+ *   bounce_layer.c the bounce layer (a bounce.c pool in front of the base mode)
+ *   bounce_calib.c the bounce crossover's calibration (iovx_bounce_calibrate, and the
+ *                  domain's own pair for it)
+ *   bounce.c       the bounce pool itself (iovx/bounce.h)
  *
- * A mode is a struct iovx_dma_mode_ops; reuse adds its own to iovx_dma_modes[] (modes.c)
- * and may keep private state in dom->mode_priv (deferred keeps its invalidation context
- * there, also when it is bounce's fallback).
+ * The reuse layer is src/reuse/reuse.c.
  */
 #ifndef IOVX_DMA_INTERNAL_H
 #define IOVX_DMA_INTERNAL_H
 
-#include "platform.h"
-#include <iovx/dma.h>
-#include <iovx/iova.h>
-
-/* One segment after validation: effective address and length. */
-struct dma_seg {
-	uint64_t addr;
-	uint64_t len;
-};
+#include "dma_layer.h"
 
 /* ------------------------------------------------------------------ maptab */
 /*
@@ -52,12 +48,6 @@ struct mt_slot {
 struct mt_rec {
 	uint32_t n, nout;
 	struct dma_seg seg[];
-};
-
-struct maptab {
-	struct mt_slot *slots;
-	uint64_t mask;
-	uint64_t live;			/* atomic */
 };
 
 /*
@@ -123,89 +113,46 @@ int iovx_dma_maptab_remove(struct maptab *t, uint64_t dma, const struct mt_want 
 int iovx_dma_maptab_find(struct maptab *t, uint64_t dma, const struct mt_want *w,
 			 uint64_t *nout);
 
-/* ------------------------------------------------------------------ domain */
-struct iovx_dma_domain;
+/* ------------------------------------------------------------------ modes */
 
-static inline unsigned int dma_dir_prot(unsigned int dir)
+extern const struct iovx_dma_mode_ops iovx_dma_mode_passthrough;	/* passthrough.c */
+extern const struct iovx_dma_mode_ops iovx_dma_mode_strict;		/* strict.c */
+extern const struct iovx_dma_mode_ops iovx_dma_mode_deferred;		/* deferred.c */
+
+/* strict.c: what deferred maps and tears down as strict does */
+int iovx_dma_strict_map_single(struct iovx_dma_domain *dom, uint64_t phys, uint64_t size,
+			       unsigned int dir, unsigned int attrs, uint64_t *dma);
+int iovx_dma_strict_map_sg(struct iovx_dma_domain *dom, struct iovx_dma_sg *sg,
+			   const struct dma_seg *segs, unsigned int n, unsigned int dir,
+			   unsigned int attrs);
+void iovx_dma_strict_unmap_all(struct iovx_dma_domain *dom);
+/* The IOVA range a mapping of an sg list occupies: its padded inputs back to back. */
+static inline uint64_t dma_map_span(const struct iovx_dma_domain *dom, const struct dma_map *m)
 {
-	switch (dir) {
-	case IOVX_DMA_TO_DEVICE:
-		return IOVX_IOMMU_READ;
-	case IOVX_DMA_FROM_DEVICE:
-		return IOVX_IOMMU_WRITE;
-	default:
-		return IOVX_IOMMU_READ | IOVX_IOMMU_WRITE;
-	}
+	uint64_t total = 0;
+	unsigned int i;
+
+	for (i = 0; i < m->n; i++)
+		total += dma_seg_span(dom, &m->in[i]);
+	return total;
 }
 
-/* A mapping of an sg list as map_sg made it: n inputs, nout DMA segments. */
-struct dma_map {
-	const struct dma_seg *in;
-	const struct dma_seg *out;
-	unsigned int n, nout;
-};
+/* ------------------------------------------------------------------ bounce */
 
-/* dir: the validated enum iovx_dma_dir of the call (unmaps: the map's). */
-struct iovx_dma_mode_ops {
-	const char *name;
-	bool needs_iommu;
-	/*
-	 * map and unmap do the CPU-side transfers themselves (bounce: the copies): the
-	 * facade does not call sync_for_device after a map nor sync_for_cpu before an unmap.
-	 */
-	bool map_syncs;
-	int (*init)(struct iovx_dma_domain *dom);
-	void (*fini)(struct iovx_dma_domain *dom);
-	int (*map_single)(struct iovx_dma_domain *dom, uint64_t phys, uint64_t size,
-			  unsigned int dir, unsigned int attrs, uint64_t *dma);
-	int (*unmap_single)(struct iovx_dma_domain *dom, uint64_t dma, uint64_t size,
-			    unsigned int dir, unsigned int attrs);
-	/* Fills sg[].dma_*; returns the DMA segment count. segs: the validated inputs. */
-	int (*map_sg)(struct iovx_dma_domain *dom, struct iovx_dma_sg *sg,
-		      const struct dma_seg *segs, unsigned int n, unsigned int dir,
-		      unsigned int attrs);
-	/* Unmaps exactly what a map_sg made (the facade's record, never the caller's list). */
-	int (*unmap_sg)(struct iovx_dma_domain *dom, const struct dma_map *m, unsigned int dir,
-			unsigned int attrs);
-	/* Ownership transfer of [dma, dma + size) of a live mapping (bounce copies here). */
-	void (*sync_for_cpu)(struct iovx_dma_domain *dom, uint64_t dma, uint64_t size,
-			     unsigned int dir);
-	void (*sync_for_device)(struct iovx_dma_domain *dom, uint64_t dma, uint64_t size,
-				unsigned int dir);
-	/* Tears down every mapping still live (domain destroy). */
-	void (*unmap_all)(struct iovx_dma_domain *dom);
-	/* Adds the mode's own figures to st (deferred: the invalidation context's). */
-	void (*stats)(struct iovx_dma_domain *dom, struct iovx_dma_stats *st);
-	/* Drains deferred work synchronously (iovx_dma_flush_deferred). */
-	int (*flush)(struct iovx_dma_domain *dom);
-};
+struct iovx_bounce_pool;
 
-extern const struct iovx_dma_mode_ops *const iovx_dma_modes[IOVX_DMA_NR_MODES];
-
-struct iovx_dma_domain {
-	const struct iovx_dma_mode_ops *mode;
-	struct iovx_iommu *iommu;
-	struct iovx_iova_domain *iovad;
-	unsigned int shift;		/* granule shift */
-	uint64_t gmask;			/* granule - 1 */
-	uint64_t mask;			/* DMA mask; atomic (set_mask) */
-	uint64_t dma_last;		/* highest DMA address a mapping can reach */
-	unsigned int flags;
-	struct maptab mt;
-	void *mode_priv;
-	const struct iovx_inval_config *inval_cfg;	/* valid during create only */
-	const struct iovx_dma_config *create_cfg;	/* valid during create only */
-	/* bounce mode: the pool, the mode of the rest, the pool's end (DMA mask check) */
-	struct iovx_bounce_pool *bpool;
-	const struct iovx_dma_mode_ops *fallback;
-	uint64_t bpool_last;		/* last IOVA byte of the pool */
-	struct iovx_iommu_freed_page *leaked_tables;	/* Treiber stack (never reused) */
-	struct iovx_rtab *rtab;		/* reuse mode: the reuse table (src/reuse/reuse.c) */
-	bool revive;			/* IOVX_DMA_F_REVIVE: untagged maps use the table too */
-	/* statistics: relaxed atomics */
-	uint64_t maps, unmaps, errors, inv_ranges, syncs, leaked_pages, nr_leaked_tables;
-	uint64_t bounced, bounce_fallbacks;
-};
+/*
+ * The address the IOMMU maps for pool memory. Userspace (the simulator): the host pointer.
+ * A backend whose CPU addresses are not the IOMMU's output addresses defines
+ * iovx_virt_to_phys in its platform header (the kernel: virt_to_phys).
+ */
+#ifdef iovx_virt_to_phys
+#define bounce_phys_of(p)	((uint64_t)iovx_virt_to_phys(p))
+#else
+#define bounce_phys_of(p)	((uint64_t)(uintptr_t)(p))
+#endif
+/* The page size physical contiguity is checked in (the pool, calibration's buffers). */
+#define BOUNCE_PAGE	4096ull
 
 /*
  * bounce.c, for the facade only: destroys a pool even with slots still mapped (domain
@@ -213,39 +160,26 @@ struct iovx_dma_domain {
  */
 int iovx_bounce_destroy_live(struct iovx_bounce_pool *pool);
 
-/* ------------------------------------------------------------------ reuse */
-/*
- * src/reuse/reuse.c, for the facade: the reuse table of a reuse-mode domain. The base mode
- * (strict or deferred) is dom->mode; the table sits in front of it for tagged buffers.
- */
-struct iovx_rtab;
-enum { RTAB_UNMAP, RTAB_SYNC_CPU, RTAB_SYNC_DEV, RTAB_FIND };
-/* revive: untagged maps get revivable entries that linger up to linger_ns when idle. */
-int iovx_rtab_init(struct iovx_dma_domain *dom, unsigned int order, bool revive,
-		   uint64_t linger_ns);
-/* Frees the table (domain destroy); returns the references callers still held. */
-uint64_t iovx_rtab_fini(struct iovx_dma_domain *dom);
-/*
- * A table map: > 0 / 0 served (hit or new entry); -ENOSPC: map it outside the table;
- * -errno. opp: an untagged map of a revive-mode domain (a revivable entry).
- */
-int iovx_rtab_map_sg(struct iovx_dma_domain *dom, struct iovx_dma_sg *sg,
-		     const struct dma_seg *segs, unsigned int n, unsigned int dir,
-		     unsigned int attrs, bool opp);
-int iovx_rtab_map_single(struct iovx_dma_domain *dom, uint64_t phys, uint64_t size,
-			 unsigned int dir, unsigned int attrs, bool opp, uint64_t *dma);
-/* Unmap (drops a reference) / syncs / find of a table mapping: 0 or -ENOENT (not ours). */
-int iovx_rtab_sg_op(struct iovx_dma_domain *dom, const struct iovx_dma_sg *sg,
-		    const struct dma_seg *segs, unsigned int n, unsigned int dir,
-		    unsigned int attrs, bool opp, int op);
-int iovx_rtab_single_op(struct iovx_dma_domain *dom, uint64_t dma, uint64_t size,
-			unsigned int dir, unsigned int attrs, bool opp, int op);
-/* A live table mapping starts at dma: another size/direction/nents is -EINVAL, not -ENOENT. */
-#define RTAB_ANY	UINT64_MAX
-bool iovx_rtab_owns(struct iovx_dma_domain *dom, uint64_t dma, uint64_t first);
-/* Evicts every idle entry (IOVA pressure); returns how many. */
-int iovx_rtab_evict_idle(struct iovx_dma_domain *dom);
+/* The bounce layer's state (dom->layer_priv[IOVX_DMA_LAYER_BOUNCE]). */
+struct dma_bounce {
+	struct iovx_bounce_pool *pool;
+	uint64_t last;			/* last IOVA byte of the pool (DMA mask check) */
+	uint64_t bounced;		/* maps the pool took; relaxed atomic */
+};
 
-#define DMA_STAT_ADD(d, f, v)	((void)iovx_fetch_add_relaxed(&(d)->f, (uint64_t)(v)))
+/* The domain's bounce pool, NULL without a bounce layer. */
+static inline struct iovx_bounce_pool *dma_bounce_pool(struct iovx_dma_domain *dom)
+{
+	struct dma_bounce *b = dom->layer_priv[IOVX_DMA_LAYER_BOUNCE];
+
+	return b ? b->pool : NULL;
+}
+
+/*
+ * bounce_calib.c: both crossovers of the domain's pool, timed against the base mode (the
+ * pool already holds its IOVA range); resets the figures the timing moved.
+ */
+int iovx_dma_bounce_calibrate(struct iovx_dma_domain *dom, struct iovx_bounce_pool *pool,
+			      uint64_t largest);
 
 #endif /* IOVX_DMA_INTERNAL_H */

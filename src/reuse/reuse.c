@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 /*
- * reuse.c - the reuse-tagged mapping table of a DMA domain in IOVX_DMA_MODE_REUSE
+ * reuse.c - the reuse layer of a DMA domain (src/dma/dma_layer.h): the reuse-tagged mapping
+ * table in front of the base mode; IOVX_DMA_MODE_REUSE, bounce over REUSE, IOVX_DMA_F_REVIVE
  * (iovx/reuse.h, docs/reuse.md).
  *
  * What: a tagged buffer's mapping, made once by the domain's base mode (strict or deferred),
@@ -62,7 +63,8 @@
  *   E-R9 pending call_rcu callbacks: each callback's final acq_rel decrement is its last
  *        touch of the table; destroy's acquire read decides whether to wait (rcu_barrier).
  */
-#include "dma/dma_internal.h"
+#include "dma/dma_layer.h"
+#include <iovx/inval.h>
 #include <iovx/reuse.h>
 
 #define R_DYING		(1ull << 62)
@@ -150,6 +152,15 @@ struct iovx_rtab {
 };
 
 static struct iovx_dma_domain *rt_registry[RT_MAX_DOMAINS];
+
+/* The domain's table, NULL without a reuse layer. */
+static inline struct iovx_rtab *rtab_of(struct iovx_dma_domain *dom)
+{
+	return dom->layer_priv[IOVX_DMA_LAYER_REUSE];
+}
+
+/* What a table call does to a mapping it finds. */
+enum { RTAB_UNMAP, RTAB_SYNC_CPU, RTAB_SYNC_DEV };
 
 /* ------------------------------------------------------------------ hashing */
 
@@ -414,7 +425,7 @@ static void linger_push(struct iovx_rtab *t, struct rentry *e)
  */
 static bool rput_opp(struct iovx_dma_domain *dom, struct rentry *e, bool user)
 {
-	struct iovx_rtab *t = dom->rtab;
+	struct iovx_rtab *t = rtab_of(dom);
 	uint64_t r = iovx_load_relaxed(&e->ref), now = iovx_load_relaxed(&t->coarse_now);
 
 	while (r & R_COUNT) {
@@ -460,7 +471,7 @@ static bool rput_opp(struct iovx_dma_domain *dom, struct rentry *e, bool user)
  */
 static int teardown(struct iovx_dma_domain *dom, struct rentry *e)
 {
-	struct iovx_rtab *t = dom->rtab;
+	struct iovx_rtab *t = rtab_of(dom);
 	const struct iovx_dma_mode_ops *m = t->base;
 	uint64_t was;
 	int err;
@@ -499,7 +510,7 @@ static int teardown(struct iovx_dma_domain *dom, struct rentry *e)
  */
 static void reap(struct iovx_dma_domain *dom, bool force)
 {
-	struct iovx_rtab *t = dom->rtab;
+	struct iovx_rtab *t = rtab_of(dom);
 	struct rentry *list, *keep = NULL, *last = NULL, *e;
 	uint32_t idle = 0;
 	uint64_t now, n = 0;
@@ -587,7 +598,7 @@ static void reap_timer(void *arg)
  */
 static int evict(struct iovx_dma_domain *dom, unsigned int max)
 {
-	struct iovx_rtab *t = dom->rtab;
+	struct iovx_rtab *t = rtab_of(dom);
 	struct rentry *list = NULL, *e;
 	unsigned int got = 0, rounds = 0;
 	int n = 0;
@@ -814,12 +825,6 @@ static void publish(struct iovx_rtab *t, struct rentry *e)
 	iovx_store_release(&e->ref, 1ull);				/* E-R1 */
 }
 
-/* The padded IOVA extent of one segment (as the base mode lays them out). */
-static inline uint64_t rseg_span(struct iovx_dma_domain *dom, const struct dma_seg *s)
-{
-	return ((s->addr & dom->gmask) + s->len + dom->gmask) & ~dom->gmask;
-}
-
 /* Counts a live entry against the capacity. */
 static bool reserve(struct iovx_rtab *t)
 {
@@ -854,7 +859,7 @@ static struct rentry *heap_entry(struct iovx_rtab *t)
 static struct rentry *new_entry(struct iovx_dma_domain *dom, uint64_t h, unsigned int kda,
 				const struct dma_seg *segs, unsigned int n, int *err)
 {
-	struct iovx_rtab *t = dom->rtab;
+	struct iovx_rtab *t = rtab_of(dom);
 	struct rentry *e = NULL;
 
 	*err = -ENOMEM;
@@ -897,7 +902,7 @@ static void complete_miss(struct iovx_dma_domain *dom, struct rentry *e)
 	unsigned int i;
 
 	for (i = 0; i < e->nin; i++)
-		span += rseg_span(dom, &e->seg[i]);
+		span += dma_seg_span(dom, &e->seg[i]);
 	for (i = 0; i < e->nout; i++) {
 		const struct dma_seg *o = &e->seg[e->nin + i];
 
@@ -908,15 +913,15 @@ static void complete_miss(struct iovx_dma_domain *dom, struct rentry *e)
 	e->base = e->seg[e->nin].addr & ~dom->gmask;
 	e->span = span;
 	e->last = last;
-	publish(dom->rtab, e);
-	iovx_fetch_add_relaxed(&dom->rtab->misses, 1);
+	publish(rtab_of(dom), e);
+	iovx_fetch_add_relaxed(&rtab_of(dom)->misses, 1);
 }
 
-int iovx_rtab_map_sg(struct iovx_dma_domain *dom, struct iovx_dma_sg *sg,
-		     const struct dma_seg *segs, unsigned int n, unsigned int dir,
-		     unsigned int attrs, bool opp)
+static int rtab_map_sg(struct iovx_dma_domain *dom, struct iovx_dma_sg *sg,
+		       const struct dma_seg *segs, unsigned int n, unsigned int dir,
+		       unsigned int attrs, bool opp)
 {
-	struct iovx_rtab *t = dom->rtab;
+	struct iovx_rtab *t = rtab_of(dom);
 	unsigned int kda = rkda(RKIND_SG, dir, attrs) | (opp ? KDA_OPP : 0), i;
 	uint64_t h, prev;
 	struct rentry *e = hint_entry(t, sg, n);
@@ -974,10 +979,10 @@ int iovx_rtab_map_sg(struct iovx_dma_domain *dom, struct iovx_dma_sg *sg,
 	return ret;
 }
 
-int iovx_rtab_map_single(struct iovx_dma_domain *dom, uint64_t phys, uint64_t size,
-			 unsigned int dir, unsigned int attrs, bool opp, uint64_t *dma)
+static int rtab_map_single(struct iovx_dma_domain *dom, uint64_t phys, uint64_t size,
+			   unsigned int dir, unsigned int attrs, bool opp, uint64_t *dma)
 {
-	struct iovx_rtab *t = dom->rtab;
+	struct iovx_rtab *t = rtab_of(dom);
 	unsigned int kda = rkda(RKIND_SINGLE, dir, attrs) | (opp ? KDA_OPP : 0);
 	struct dma_seg seg = { phys, size };
 	uint64_t h = rhash(kda, &seg, 1), addr, prev;
@@ -1025,18 +1030,19 @@ int iovx_rtab_map_single(struct iovx_dma_domain *dom, uint64_t phys, uint64_t si
 static void rsync(struct iovx_dma_domain *dom, struct rentry *e, bool for_cpu)
 {
 	void (*fn)(struct iovx_dma_domain *, uint64_t, uint64_t, unsigned int) =
-		for_cpu ? dom->rtab->base->sync_for_cpu : dom->rtab->base->sync_for_device;
+		for_cpu ? rtab_of(dom)->base->sync_for_cpu : rtab_of(dom)->base->sync_for_device;
 	unsigned int i, dir = e->kda >> 1 & 3;
 
 	for (i = 0; fn && i < e->nout; i++)
 		fn(dom, e->seg[e->nin + i].addr, e->seg[e->nin + i].len, dir);
 }
 
-int iovx_rtab_sg_op(struct iovx_dma_domain *dom, const struct iovx_dma_sg *sg,
-		    const struct dma_seg *segs, unsigned int n, unsigned int dir,
-		    unsigned int attrs, bool opp, int op)
+/* Inlined into its two hooks: the unmap of a hit is the table's hot path. */
+IOVX_INLINE int rtab_sg_op(struct iovx_dma_domain *dom, const struct iovx_dma_sg *sg,
+			   const struct dma_seg *segs, unsigned int n, unsigned int dir,
+			   unsigned int attrs, bool opp, int op)
 {
-	struct iovx_rtab *t = dom->rtab;
+	struct iovx_rtab *t = rtab_of(dom);
 	unsigned int kda = rkda(RKIND_SG, dir, attrs) | (opp ? KDA_OPP : 0);
 	uint64_t h;
 	struct rentry *e = hint_entry(t, sg, n);
@@ -1067,10 +1073,10 @@ int iovx_rtab_sg_op(struct iovx_dma_domain *dom, const struct iovx_dma_sg *sg,
 	return ret;
 }
 
-int iovx_rtab_single_op(struct iovx_dma_domain *dom, uint64_t dma, uint64_t size,
-			unsigned int dir, unsigned int attrs, bool opp, int op)
+static int rtab_single_op(struct iovx_dma_domain *dom, uint64_t dma, uint64_t size,
+			  unsigned int dir, unsigned int attrs, bool opp, int op)
 {
-	struct iovx_rtab *t = dom->rtab;
+	struct iovx_rtab *t = rtab_of(dom);
 	unsigned int kda = rkda(RKIND_SINGLE, dir, attrs) | (opp ? KDA_OPP : 0);
 	struct rentry *e;
 	int ret = -ENOENT;
@@ -1108,11 +1114,11 @@ int iovx_rtab_single_op(struct iovx_dma_domain *dom, uint64_t dma, uint64_t size
 
 /*
  * Is dma the first address of a table mapping with a reference, made for a buffer starting
- * at first (RTAB_ANY: any)? Then a call that named it with other arguments gets -EINVAL.
+ * at first (DMA_ANY_FIRST: any)? Then a call that named it with other arguments gets -EINVAL.
  */
-bool iovx_rtab_owns(struct iovx_dma_domain *dom, uint64_t dma, uint64_t first)
+static bool rtab_owns(struct iovx_dma_domain *dom, uint64_t dma, uint64_t first)
 {
-	struct iovx_rtab *t = dom->rtab;
+	struct iovx_rtab *t = rtab_of(dom);
 	struct rentry *e;
 	bool owns = false;
 
@@ -1120,7 +1126,7 @@ bool iovx_rtab_owns(struct iovx_dma_domain *dom, uint64_t dma, uint64_t first)
 	/* E-R1 */
 	for (e = bucket_first(&t->db[dhash(dma) & t->bmask]); e; e = iovx_load_acquire(&e->dnext))
 		if (e->dma == dma && (iovx_load_relaxed(&e->ref) & R_COUNT) &&
-		    (first == RTAB_ANY || e->seg[0].addr == first)) {
+		    (first == DMA_ANY_FIRST || e->seg[0].addr == first)) {
 			owns = true;
 			break;
 		}
@@ -1142,7 +1148,7 @@ static bool roverlaps(const struct rentry *e, uint64_t lo, uint64_t hi)
 
 static int stop_range(struct iovx_dma_domain *dom, uint64_t lo, uint64_t hi)
 {
-	struct iovx_rtab *t = dom->rtab;
+	struct iovx_rtab *t = rtab_of(dom);
 	int n = 0, err = 0;
 
 	for (;;) {
@@ -1231,7 +1237,7 @@ int iovx_dma_stop_reuse(struct iovx_dma_domain *dom, uint64_t phys, size_t size)
 	err = check_range(phys, size, &hi);
 	if (err)
 		return err;
-	if (!dom->rtab)
+	if (!rtab_of(dom))
 		return -EOPNOTSUPP;
 	return stop_range(dom, phys, hi);
 }
@@ -1248,12 +1254,12 @@ static int stop_all(uint64_t lo, uint64_t hi)
 		iovx_rcu_read_lock();
 		d = iovx_rcu_dereference(rt_registry[i]);
 		if (d)
-			iovx_fetch_add_acq_rel(&d->rtab->users, 1);	/* E-R8 */
+			iovx_fetch_add_acq_rel(&rtab_of(d)->users, 1);	/* E-R8 */
 		iovx_rcu_read_unlock();
 		if (!d)
 			continue;
 		r = stop_range(d, lo, hi);
-		iovx_fetch_add_acq_rel(&d->rtab->users, (uint64_t)-1);	/* E-R8 */
+		iovx_fetch_add_acq_rel(&rtab_of(d)->users, (uint64_t)-1);	/* E-R8 */
 		if (r < 0 && !err)
 			err = r;
 		else if (r > 0)
@@ -1329,14 +1335,9 @@ int iovx_dma_reuse_evict(struct iovx_dma_domain *dom, unsigned int max)
 {
 	if (!dom)
 		return -EINVAL;
-	if (!dom->rtab)
+	if (!rtab_of(dom))
 		return -EOPNOTSUPP;
 	return evict(dom, max);
-}
-
-int iovx_rtab_evict_idle(struct iovx_dma_domain *dom)
-{
-	return evict(dom, 0);
 }
 
 /* ------------------------------------------------------------------ stats */
@@ -1349,7 +1350,7 @@ int iovx_dma_get_reuse_stats(struct iovx_dma_domain *dom, struct iovx_reuse_stat
 
 	if (!dom || !st)
 		return -EINVAL;
-	t = dom->rtab;
+	t = rtab_of(dom);
 	if (!t)
 		return -EOPNOTSUPP;
 	iovx_memset(st, 0, sizeof(*st));
@@ -1388,8 +1389,8 @@ int iovx_dma_get_reuse_stats(struct iovx_dma_domain *dom, struct iovx_reuse_stat
 
 /* ------------------------------------------------------------------ life cycle */
 
-int iovx_rtab_init(struct iovx_dma_domain *dom, unsigned int order, bool revive,
-		   uint64_t linger_ns)
+static int rtab_init(struct iovx_dma_domain *dom, unsigned int order, bool revive,
+		     uint64_t linger_ns)
 {
 	struct iovx_rtab *t;
 	uint64_t i;
@@ -1435,8 +1436,8 @@ int iovx_rtab_init(struct iovx_dma_domain *dom, unsigned int order, bool revive,
 		goto fail;
 	}
 	t->dom = dom;
-	/* bounce mode: its fallback maps tagged buffers (a hit needs no copy) */
-	t->base = dom->bpool ? dom->fallback : dom->mode;
+	/* also under a bounce layer: tagged buffers are never bounced (a hit needs no copy) */
+	t->base = dom->mode;
 	t->revive = revive;
 	t->coarse_now = iovx_now_ns();
 	t->linger_ns = linger_ns;
@@ -1449,7 +1450,7 @@ int iovx_rtab_init(struct iovx_dma_domain *dom, unsigned int order, bool revive,
 		}
 		t->timer_ok = true;
 	}
-	dom->rtab = t;
+	dom->layer_priv[IOVX_DMA_LAYER_REUSE] = t;
 	return 0;
 fail:
 	iovx_free(t->kb);
@@ -1466,9 +1467,9 @@ fail:
  * flight and for the grace periods of entries torn down earlier, frees everything.
  * Returns the references still held (mappings the caller leaked).
  */
-uint64_t iovx_rtab_fini(struct iovx_dma_domain *dom)
+static uint64_t rtab_fini(struct iovx_dma_domain *dom)
 {
-	struct iovx_rtab *t = dom->rtab;
+	struct iovx_rtab *t = rtab_of(dom);
 	uint64_t i, refs = 0;
 
 	if (!t)
@@ -1505,6 +1506,148 @@ uint64_t iovx_rtab_fini(struct iovx_dma_domain *dom)
 	iovx_free(t->free_next);
 	iovx_free(t->slab);
 	iovx_free(t);
-	dom->rtab = NULL;
+	dom->layer_priv[IOVX_DMA_LAYER_REUSE] = NULL;
 	return refs;
 }
+
+/* ------------------------------------------------------------------ the layer */
+
+/* The table order a config asks for (0: the default). */
+static unsigned int cfg_order(const struct iovx_dma_config *cfg)
+{
+	return cfg->reuse_table_order ? cfg->reuse_table_order : IOVX_REUSE_DEFAULT_TABLE_ORDER;
+}
+
+/*
+ * IOVX_DMA_MODE_REUSE over cfg->fallback (STRICT or DEFERRED), IOVX_DMA_MODE_BOUNCE over
+ * REUSE (this layer above bounce, over strict), and IOVX_DMA_F_REVIVE (a deferred base, no
+ * bounce layer: revivable mappings live inside the deferred window).
+ */
+static int reuse_wanted(const struct iovx_dma_config *cfg, unsigned int base)
+{
+	bool revive = cfg->flags & IOVX_DMA_F_REVIVE;
+
+	if (cfg->mode == IOVX_DMA_MODE_REUSE) {
+		if (cfg->fallback != IOVX_DMA_MODE_STRICT &&
+		    cfg->fallback != IOVX_DMA_MODE_DEFERRED)
+			return -EINVAL;
+	} else if (!(cfg->mode == IOVX_DMA_MODE_BOUNCE &&
+		     cfg->fallback == IOVX_DMA_MODE_REUSE) && !revive) {
+		return 0;
+	}
+	if (revive && (base != IOVX_DMA_MODE_DEFERRED || cfg->mode == IOVX_DMA_MODE_BOUNCE))
+		return -EINVAL;
+	if (cfg_order(cfg) < IOVX_REUSE_MIN_TABLE_ORDER ||
+	    cfg_order(cfg) > IOVX_REUSE_MAX_TABLE_ORDER)
+		return -EINVAL;
+	if (revive && cfg->inval && (cfg->inval->max_age_ns < IOVX_INVAL_MIN_MAX_AGE_NS ||
+				     cfg->inval->max_age_ns > IOVX_INVAL_MAX_MAX_AGE_NS))
+		return -EINVAL;
+	return 1;
+}
+
+static int reuse_init(struct iovx_dma_domain *dom, const struct iovx_dma_config *cfg)
+{
+	uint64_t bound = cfg->inval ? cfg->inval->max_age_ns : IOVX_INVAL_DEFAULT_MAX_AGE_NS;
+
+	/*
+	 * An idle revivable mapping lingers half the bound; the reaper runs every quarter,
+	 * tears it down with a strict invalidation: reachable < the bound.
+	 */
+	return rtab_init(dom, cfg_order(cfg), cfg->flags & IOVX_DMA_F_REVIVE, bound / 2);
+}
+
+/* A call the table takes: a tagged buffer's, or any in revive mode (a revivable entry). */
+static inline bool takes(struct iovx_dma_domain *dom, bool tagged)
+{
+	return tagged || rtab_of(dom)->revive;
+}
+
+static int reuse_map_single(struct iovx_dma_domain *dom, uint64_t phys, uint64_t size,
+			    unsigned int dir, unsigned int attrs, uint64_t *dma)
+{
+	bool tagged = attrs & IOVX_DMA_ATTR_REUSE;
+	int err;
+
+	if (!takes(dom, tagged))
+		return DMA_PASS;
+	err = rtab_map_single(dom, phys, size, dir, attrs, !tagged, dma);
+	return err == -ENOSPC ? DMA_PASS : err;		/* no room: mapped untagged below */
+}
+
+static int reuse_map_sg(struct iovx_dma_domain *dom, struct iovx_dma_sg *sg,
+			const struct dma_seg *segs, unsigned int n, unsigned int dir,
+			unsigned int attrs)
+{
+	bool tagged = sg[0].flags & IOVX_SG_REUSE;
+	int ret;
+
+	if (!takes(dom, tagged))
+		return DMA_PASS;
+	ret = rtab_map_sg(dom, sg, segs, n, dir, attrs, !tagged);
+	return ret == -ENOSPC ? DMA_PASS : ret;		/* no room: mapped untagged below */
+}
+
+static int reuse_unmap_single(struct iovx_dma_domain *dom, uint64_t dma, uint64_t size,
+			      unsigned int dir, unsigned int attrs)
+{
+	bool tagged = attrs & IOVX_DMA_ATTR_REUSE;
+
+	if (!takes(dom, tagged) || rtab_single_op(dom, dma, size, dir, attrs, !tagged, RTAB_UNMAP))
+		return DMA_PASS;
+	return 0;
+}
+
+static int reuse_unmap_sg(struct iovx_dma_domain *dom, const struct iovx_dma_sg *sg,
+			  const struct dma_map *m, unsigned int dir, unsigned int attrs)
+{
+	bool tagged = sg[0].flags & IOVX_SG_REUSE;
+
+	if (!takes(dom, tagged) ||
+	    rtab_sg_op(dom, sg, m->in, m->n, dir, attrs, !tagged, RTAB_UNMAP))
+		return DMA_PASS;
+	return 0;
+}
+
+/* A single buffer's sync names no tag: any table mapping starting at dma. */
+static int reuse_sync_single(struct iovx_dma_domain *dom, uint64_t dma, uint64_t size,
+			     unsigned int dir, bool for_cpu)
+{
+	if (rtab_single_op(dom, dma, size, dir, 0, false, for_cpu ? RTAB_SYNC_CPU : RTAB_SYNC_DEV))
+		return DMA_PASS;
+	return 0;
+}
+
+static int reuse_sync_sg(struct iovx_dma_domain *dom, const struct iovx_dma_sg *sg,
+			 const struct dma_map *m, unsigned int dir, bool for_cpu)
+{
+	bool tagged = sg[0].flags & IOVX_SG_REUSE;
+
+	if (!takes(dom, tagged) || rtab_sg_op(dom, sg, m->in, m->n, dir, 0, !tagged,
+					      for_cpu ? RTAB_SYNC_CPU : RTAB_SYNC_DEV))
+		return DMA_PASS;
+	return 0;
+}
+
+/* The base mode ran out of IOVA: every idle entry goes. */
+static int reuse_reclaim(struct iovx_dma_domain *dom)
+{
+	return evict(dom, 0);
+}
+
+const struct iovx_dma_layer_ops iovx_dma_layer_reuse = {
+	.name = "reuse",
+	.own_records = true,
+	.map_syncs = false,
+	.wanted = reuse_wanted,
+	.init = reuse_init,
+	.fini = rtab_fini,
+	.map_single = reuse_map_single,
+	.map_sg = reuse_map_sg,
+	.unmap_single = reuse_unmap_single,
+	.unmap_sg = reuse_unmap_sg,
+	.sync_single = reuse_sync_single,
+	.sync_sg = reuse_sync_sg,
+	.reclaim = reuse_reclaim,
+	.owns = rtab_owns,
+};

@@ -167,7 +167,9 @@ static int nseg(const struct slot *l)
 
 static bool pool_owns(struct mu *m, uint64_t dma)
 {
-	return m->dom->bpool && iovx_bounce_owns(m->dom->bpool, dma);
+	struct iovx_bounce_pool *pool = dma_bounce_pool(m->dom);
+
+	return pool && iovx_bounce_owns(pool, dma);
 }
 
 /* Two live slots that are two references of one table entry (same tagged buffer). */
@@ -353,8 +355,8 @@ static void snap(struct mu *m, struct state *s)
 	s->sim_tables_live = ss.tables_live;
 	s->iova_audit = (uint64_t)(int64_t)iovx_iova_audit(m->dom->iovad, &is);
 	s->iova_live = is.live;
-	if (m->dom->bpool) {
-		CHECK(iovx_bounce_get_stats(m->dom->bpool, &bs) == 0);
+	if (dma_bounce_pool(m->dom)) {
+		CHECK(iovx_bounce_get_stats(dma_bounce_pool(m->dom), &bs) == 0);
 		s->pool_live = bs.live;
 	}
 	if (MISUSE_TARGET == MISUSE_REUSE) {
