@@ -1354,20 +1354,37 @@ struct blkvec {
 	size_t n, cap;
 };
 
+/*
+ * Makes room for one more element in the array *v of n elements (capacity *cap, elem bytes
+ * each): doubles it (first: the first capacity) when full. 0 or -ENOMEM (*v unchanged).
+ */
+static int grow_array(void **v, size_t n, size_t *cap, size_t elem, size_t first,
+		      unsigned int gfp)
+{
+	size_t nc;
+	void *nv;
+
+	if (n < *cap)
+		return 0;
+	nc = *cap ? *cap * 2 : first;
+	nv = iovx_zalloc(nc * elem, gfp);
+	if (!nv)
+		return -ENOMEM;
+	if (n)
+		iovx_memcpy(nv, *v, n * elem);
+	iovx_free(*v);
+	*v = nv;
+	*cap = nc;
+	return 0;
+}
+
 static int blkvec_push(struct blkvec *bv, uint64_t pfn, unsigned int order)
 {
-	if (bv->n == bv->cap) {
-		size_t cap = bv->cap ? bv->cap * 2 : 64;
-		struct blk *nv = iovx_zalloc(cap * sizeof(*nv), IOVX_GFP_ATOMIC);
+	void *v = bv->v;
 
-		if (!nv)
-			return -ENOMEM;
-		if (bv->n)
-			iovx_memcpy(nv, bv->v, bv->n * sizeof(*nv));
-		iovx_free(bv->v);
-		bv->v = nv;
-		bv->cap = cap;
-	}
+	if (grow_array(&v, bv->n, &bv->cap, sizeof(*bv->v), 64, IOVX_GFP_ATOMIC))
+		return -ENOMEM;
+	bv->v = v;
 	bv->v[bv->n].pfn = pfn;
 	bv->v[bv->n].order = order;
 	bv->n++;
@@ -1532,18 +1549,11 @@ struct audit_ctx {
 
 static int audit_add_ivl(struct audit_ctx *a, uint64_t start, uint64_t len, bool block)
 {
-	if (a->n == a->cap) {
-		size_t cap = a->cap ? a->cap * 2 : 1024;
-		struct ivl *nv = iovx_zalloc(cap * sizeof(*nv), IOVX_GFP_KERNEL);
+	void *v = a->v;
 
-		if (!nv)
-			return -ENOMEM;
-		if (a->n)
-			iovx_memcpy(nv, a->v, a->n * sizeof(*nv));
-		iovx_free(a->v);
-		a->v = nv;
-		a->cap = cap;
-	}
+	if (grow_array(&v, a->n, &a->cap, sizeof(*a->v), 1024, IOVX_GFP_KERNEL))
+		return -ENOMEM;
+	a->v = v;
 	if (start < a->dom->fast.start_pfn || start + len > a->dom->fast.end_pfn ||
 	    (block && (start & (len - 1))))
 		a->err = -EFAULT;	/* outside the domain, or a misaligned block */
