@@ -107,15 +107,15 @@ static int map_cpu_memory(struct iovx_iommu *iommu, uint64_t iova, uint8_t *mem,
 
 #define BOUNCE_NR(a)	(sizeof(a) / sizeof((a)[0]))
 
-#define ST_FREE		0ull
-#define ST_FREEING	2ull
+#define SLOT_FREE		0ull
+#define SLOT_FREEING	2ull
 /* Live state: len << 32 | off << 3 | dir << 1 | 1 (off < 2^20, len <= 2^20). */
-#define ST_LIVE(len, off, dir) (((uint64_t)(len) << 32) | ((uint64_t)(off) << 3) | \
+#define SLOT_LIVE(len, off, dir) (((uint64_t)(len) << 32) | ((uint64_t)(off) << 3) | \
 				((uint64_t)(dir) << 1) | 1ull)
-#define ST_IS_LIVE(s)	((s) & 1ull)
-#define ST_LEN(s)	((uint64_t)((s) >> 32))
-#define ST_OFF(s)	((uint64_t)(((s) >> 3) & 0x1fffffffull))
-#define ST_DIR(s)	((unsigned int)(((s) >> 1) & 3u))
+#define SLOT_IS_LIVE(s)	((s) & 1ull)
+#define SLOT_LEN(s)	((uint64_t)((s) >> 32))
+#define SLOT_OFF(s)	((uint64_t)(((s) >> 3) & 0x1fffffffull))
+#define SLOT_DIR(s)	((unsigned int)(((s) >> 1) & 3u))
 
 enum bounce_stat_idx {
 #define IOVX_BOUNCE_STAT_ENUM(name, doc) BS_##name,
@@ -443,14 +443,14 @@ int iovx_bounce_map(struct iovx_bounce_pool *pool, uint64_t phys, size_t len,
 	if (!pool || !dma || !phys || !len || !dir_ok((unsigned int)dir) ||
 	    phys + len < phys) {
 		if (pool)
-			DMA_STAT_ADD(&pool->cpu[this_cpu(pool)], stat[BS_errors], 1);
+			IOVX_STAT_ADD(&pool->cpu[this_cpu(pool)].stat[BS_errors], 1);
 		return -EINVAL;
 	}
 	cpu = this_cpu(pool);
 	off = phys & pool->align_mask;
 	need = off + len;
 	if (need > pool->cls[pool->nr_classes - 1].size) {
-		DMA_STAT_ADD(&pool->cpu[cpu], stat[BS_too_big], 1);
+		IOVX_STAT_ADD(&pool->cpu[cpu].stat[BS_too_big], 1);
 		return -ERANGE;
 	}
 	for (c0 = 0; pool->cls[c0].size < need; c0++)
@@ -467,7 +467,7 @@ int iovx_bounce_map(struct iovx_bounce_pool *pool, uint64_t phys, size_t len,
 		top = pop(pool, from_cpu, c0);
 	}
 	if (!top) {
-		DMA_STAT_ADD(&pool->cpu[cpu], stat[BS_exhausted], 1);
+		IOVX_STAT_ADD(&pool->cpu[cpu].stat[BS_exhausted], 1);
 		return -ENOSPC;
 	}
 	g = top - 1;
@@ -476,13 +476,13 @@ int iovx_bounce_map(struct iovx_bounce_pool *pool, uint64_t phys, size_t len,
 	iovx_memcpy(mem + off, bounce_virt_of(phys), len);
 	pool->slot[g].host = phys;
 	/* E2: publishes host and the copied data with the live state. */
-	iovx_store_release(&pool->slot[g].state, ST_LIVE(len, off, (unsigned int)dir));
+	iovx_store_release(&pool->slot[g].state, SLOT_LIVE(len, off, (unsigned int)dir));
 	if (from_cpu != cpu)
-		DMA_STAT_ADD(&pool->cpu[cpu], stat[BS_steals], 1);
+		IOVX_STAT_ADD(&pool->cpu[cpu].stat[BS_steals], 1);
 	if (from_c != c0)
-		DMA_STAT_ADD(&pool->cpu[cpu], stat[BS_upsized], 1);
-	DMA_STAT_ADD(&pool->cpu[cpu], stat[BS_maps], 1);
-	DMA_STAT_ADD(&pool->cpu[cpu], stat[BS_bytes_in], len);
+		IOVX_STAT_ADD(&pool->cpu[cpu].stat[BS_upsized], 1);
+	IOVX_STAT_ADD(&pool->cpu[cpu].stat[BS_maps], 1);
+	IOVX_STAT_ADD(&pool->cpu[cpu].stat[BS_bytes_in], len);
 	*dma = slot_iova(pool, from_c, g) + off;
 	return 0;
 }
@@ -532,30 +532,30 @@ int iovx_bounce_unmap(struct iovx_bounce_pool *pool, uint64_t dma, size_t len,
 	/* E2: acquire pairs with map's release store. */
 	st = iovx_load_acquire(&pool->slot[g].state);
 	for (;;) {
-		if (!ST_IS_LIVE(st)) {
-			DMA_STAT_ADD(&pool->cpu[cpu], stat[BS_errors], 1);
+		if (!SLOT_IS_LIVE(st)) {
+			IOVX_STAT_ADD(&pool->cpu[cpu].stat[BS_errors], 1);
 			return -ENOENT;
 		}
-		if (ST_OFF(st) != in_slot || ST_LEN(st) != len || ST_DIR(st) != (unsigned int)dir)
+		if (SLOT_OFF(st) != in_slot || SLOT_LEN(st) != len || SLOT_DIR(st) != (unsigned int)dir)
 			goto einval;
 		/* E3: the winner owns the slot; losers re-check and see it not live. */
-		if (iovx_cmpxchg_acq_rel(&pool->slot[g].state, &st, ST_FREEING))
+		if (iovx_cmpxchg_acq_rel(&pool->slot[g].state, &st, SLOT_FREEING))
 			break;
 	}
 	if (dir == IOVX_DMA_FROM_DEVICE || dir == IOVX_DMA_BIDIRECTIONAL) {
 		iovx_memcpy(bounce_virt_of(pool->slot[g].host),
 			    slot_mem(pool, c, g) + in_slot, len);
-		DMA_STAT_ADD(&pool->cpu[cpu], stat[BS_bytes_out], len);
+		IOVX_STAT_ADD(&pool->cpu[cpu].stat[BS_bytes_out], len);
 	}
 	/* Published by push's release (E1). */
-	iovx_store_relaxed(&pool->slot[g].state, ST_FREE);
+	iovx_store_relaxed(&pool->slot[g].state, SLOT_FREE);
 	if (home_cpu(pool, c, g) != cpu)
-		DMA_STAT_ADD(&pool->cpu[cpu], stat[BS_remote_frees], 1);
+		IOVX_STAT_ADD(&pool->cpu[cpu].stat[BS_remote_frees], 1);
 	push(pool, home_cpu(pool, c, g), c, g);
-	DMA_STAT_ADD(&pool->cpu[cpu], stat[BS_unmaps], 1);
+	IOVX_STAT_ADD(&pool->cpu[cpu].stat[BS_unmaps], 1);
 	return 0;
 einval:
-	DMA_STAT_ADD(&pool->cpu[cpu], stat[BS_errors], 1);
+	IOVX_STAT_ADD(&pool->cpu[cpu].stat[BS_errors], 1);
 	return -EINVAL;
 }
 
@@ -575,30 +575,30 @@ static int sync_common(struct iovx_bounce_pool *pool, uint64_t dma, size_t len,
 		goto einval;
 	/* E2: acquire pairs with map's release store. */
 	st = iovx_load_acquire(&pool->slot[g].state);
-	if (!ST_IS_LIVE(st)) {
-		DMA_STAT_ADD(&pool->cpu[cpu], stat[BS_errors], 1);
+	if (!SLOT_IS_LIVE(st)) {
+		IOVX_STAT_ADD(&pool->cpu[cpu].stat[BS_errors], 1);
 		return -ENOENT;
 	}
-	start = ST_OFF(st);
-	if (ST_DIR(st) != (unsigned int)dir || in_slot < start ||
-	    in_slot + len > start + ST_LEN(st))
+	start = SLOT_OFF(st);
+	if (SLOT_DIR(st) != (unsigned int)dir || in_slot < start ||
+	    in_slot + len > start + SLOT_LEN(st))
 		goto einval;
 	host = pool->slot[g].host + (in_slot - start);
 	mem = slot_mem(pool, c, g) + in_slot;
 	if (for_cpu) {
-		DMA_STAT_ADD(&pool->cpu[cpu], stat[BS_syncs_cpu], 1);
+		IOVX_STAT_ADD(&pool->cpu[cpu].stat[BS_syncs_cpu], 1);
 		if (dir == IOVX_DMA_TO_DEVICE)
 			return 0;
 		iovx_memcpy(bounce_virt_of(host), mem, len);
-		DMA_STAT_ADD(&pool->cpu[cpu], stat[BS_bytes_out], len);
+		IOVX_STAT_ADD(&pool->cpu[cpu].stat[BS_bytes_out], len);
 	} else {
-		DMA_STAT_ADD(&pool->cpu[cpu], stat[BS_syncs_device], 1);
+		IOVX_STAT_ADD(&pool->cpu[cpu].stat[BS_syncs_device], 1);
 		iovx_memcpy(mem, bounce_virt_of(host), len);
-		DMA_STAT_ADD(&pool->cpu[cpu], stat[BS_bytes_in], len);
+		IOVX_STAT_ADD(&pool->cpu[cpu].stat[BS_bytes_in], len);
 	}
 	return 0;
 einval:
-	DMA_STAT_ADD(&pool->cpu[cpu], stat[BS_errors], 1);
+	IOVX_STAT_ADD(&pool->cpu[cpu].stat[BS_errors], 1);
 	return -EINVAL;
 }
 

@@ -109,7 +109,7 @@ static int bounce_map_single(struct iovx_dma_domain *dom, uint64_t phys, uint64_
 	if (!bounce_wanted(dom, b, phys, size, dir) ||
 	    iovx_bounce_map(b->pool, phys, (size_t)size, (enum iovx_dma_dir)dir, dma))
 		return DMA_PASS;
-	DMA_STAT_ADD(b, bounced, 1);
+	IOVX_STAT_ADD(&b->bounced, 1);
 	return 0;
 }
 
@@ -143,7 +143,7 @@ static int bounce_map_sg(struct iovx_dma_domain *dom, struct iovx_dma_sg *sg,
 		sg[i].dma_length = (uint32_t)segs[i].len;
 	}
 	if (!ret) {
-		DMA_STAT_ADD(b, bounced, 1);
+		IOVX_STAT_ADD(&b->bounced, 1);
 		return (int)n;
 	}
 	/* The pool ran out midway: give the slots back (the data is unchanged). */

@@ -311,7 +311,7 @@ static inline bool dir_ok(enum iovx_dma_dir dir)
 static inline int fail(struct iovx_dma_domain *dom, int err)
 {
 	if (dom)
-		DMA_STAT_ADD(dom, errors, 1);
+		IOVX_STAT_ADD(&dom->errors, 1);
 	return err;
 }
 
@@ -378,7 +378,7 @@ again:
 		goto again;
 	}
 	if (!err)
-		DMA_STAT_ADD(dom, passes, 1);
+		IOVX_STAT_ADD(&dom->passes, 1);
 	return err;
 }
 
@@ -416,7 +416,7 @@ int iovx_dma_map_single(struct iovx_dma_domain *dom, uint64_t phys, size_t size,
 	if (!(attrs & IOVX_DMA_ATTR_SKIP_CPU_SYNC) && !(l && l->map_syncs) &&
 	    dom->mode->sync_for_device)
 		dom->mode->sync_for_device(dom, addr, size, dir);
-	DMA_STAT_ADD(dom, maps, 1);
+	IOVX_STAT_ADD(&dom->maps, 1);
 	*dma = addr;
 	return 0;
 }
@@ -456,7 +456,7 @@ unmapped:
 	if (err)
 		return fail(dom, err);
 done:
-	DMA_STAT_ADD(dom, unmaps, 1);
+	IOVX_STAT_ADD(&dom->unmaps, 1);
 	return 0;
 }
 
@@ -644,7 +644,7 @@ again:
 		goto again;
 	}
 	if (ret >= 0)
-		DMA_STAT_ADD(dom, passes, 1);
+		IOVX_STAT_ADD(&dom->passes, 1);
 	return ret;
 }
 
@@ -695,7 +695,7 @@ mapped:
 		for (i = 0; i < (unsigned int)ret; i++)
 			fn(dom, sg[i].dma_address, sg[i].dma_length, dir);
 	}
-	DMA_STAT_ADD(dom, maps, 1);
+	IOVX_STAT_ADD(&dom->maps, 1);
 out:
 	if (segs != stack)
 		iovx_free(segs);
@@ -764,7 +764,7 @@ static int sync_sg(struct iovx_dma_domain *dom, struct iovx_dma_sg *sg, int nent
 	ret = own_sg_op(dom, sg, segs, (unsigned int)nents, dir, for_cpu, remove, attrs);
 	if (ret != DMA_PASS) {
 		if (!ret && remove)
-			DMA_STAT_ADD(dom, unmaps, 1);
+			IOVX_STAT_ADD(&dom->unmaps, 1);
 		goto out;
 	}
 	ret = -ENOENT;
@@ -797,7 +797,7 @@ static int sync_sg(struct iovx_dma_domain *dom, struct iovx_dma_sg *sg, int nent
 	rec_map(&m, one, sg[0].dma_address, w.meta, aux);
 	ret = unmap_rec(dom, sg, &m, dir, attrs);
 	if (!ret)
-		DMA_STAT_ADD(dom, unmaps, 1);
+		IOVX_STAT_ADD(&dom->unmaps, 1);
 	if (nents > 1)
 		iovx_free((void *)(uintptr_t)aux);
 out:

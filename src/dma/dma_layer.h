@@ -192,7 +192,6 @@ struct iovx_dma_domain {
 	uint64_t passes;
 };
 
-#define DMA_STAT_ADD(d, f, v)	((void)iovx_fetch_add_relaxed(&(d)->f, (uint64_t)(v)))
 
 /* The padded IOVA extent of one segment. */
 static inline uint64_t dma_seg_span(const struct iovx_dma_domain *dom, const struct dma_seg *s)

@@ -28,9 +28,9 @@
 static int gather_sync(struct iovx_dma_domain *dom, struct iovx_inval_gather *g)
 {
 	iovx_inval_gather_issue(dom->iommu, g);
-	DMA_STAT_ADD(dom, inv_ranges, g->issued);
+	IOVX_STAT_ADD(&dom->inv_ranges, g->issued);
 	g->issued = 0;			/* counted: a later sync on the same gather counts anew */
-	DMA_STAT_ADD(dom, syncs, 1);
+	IOVX_STAT_ADD(&dom->syncs, 1);
 	return dom->iommu->ops->sync(dom->iommu);
 }
 
@@ -59,7 +59,7 @@ static void strict_release(struct iovx_dma_domain *dom, uint64_t iova, uint64_t 
 		(void)e;
 		return;
 	}
-	DMA_STAT_ADD(dom, leaked_pages, len >> dom->shift);
+	IOVX_STAT_ADD(&dom->leaked_pages, len >> dom->shift);
 	while (fl->head) {
 		struct iovx_iommu_freed_page *p = fl->head, *old;
 
@@ -68,7 +68,7 @@ static void strict_release(struct iovx_dma_domain *dom, uint64_t iova, uint64_t 
 		do {
 			p->next = old;
 		} while (!iovx_cmpxchg_acq_rel(&dom->leaked_tables, &old, p));	/* E-D1 */
-		DMA_STAT_ADD(dom, nr_leaked_tables, 1);
+		IOVX_STAT_ADD(&dom->nr_leaked_tables, 1);
 	}
 	iovx_iommu_freelist_init(fl);
 }
@@ -263,7 +263,7 @@ void iovx_dma_strict_unmap_all(struct iovx_dma_domain *dom)
 	iovx_iommu_freelist_init(&fl);
 	(void)dom->iommu->ops->unmap(dom->iommu, 0, 1ull << dom->iommu->ias_bits, &fl);
 	(void)dom->iommu->ops->inv_all(dom->iommu);
-	DMA_STAT_ADD(dom, syncs, 1);
+	IOVX_STAT_ADD(&dom->syncs, 1);
 	if (!dom->iommu->ops->sync(dom->iommu))
 		dom->iommu->ops->free_pages(dom->iommu, &fl);
 	else

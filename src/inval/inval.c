@@ -136,7 +136,6 @@ struct iovx_inval {
 	struct iovx_inval_stats st IOVX_ALIGNED(IOVX_CACHELINE);	/* relaxed atomics */
 };
 
-#define ST_ADD(ctx, f, v)	((void)iovx_fetch_add_relaxed(&(ctx)->st.f, (uint64_t)(v)))
 
 void iovx_inval_config_init(struct iovx_inval_config *cfg)
 {
@@ -170,7 +169,7 @@ static void quarantine_pages(struct iovx_inval *ctx, struct iovx_iommu_freed_pag
 		do {
 			p->next = old;
 		} while (!iovx_cmpxchg_acq_rel(&ctx->quarantine, &old, p));	/* E-G4 */
-		ST_ADD(ctx, quarantined_tables, 1);
+		IOVX_STAT_ADD(&ctx->st.quarantined_tables, 1);
 		p = next;
 	}
 }
@@ -178,14 +177,14 @@ static void quarantine_pages(struct iovx_inval *ctx, struct iovx_iommu_freed_pag
 static void quarantine_range(struct iovx_inval *ctx, uint64_t npages,
 			     struct iovx_iommu_freed_page *pages)
 {
-	ST_ADD(ctx, quarantined_ranges, 1);
-	ST_ADD(ctx, quarantined_pages, npages);
+	IOVX_STAT_ADD(&ctx->st.quarantined_ranges, 1);
+	IOVX_STAT_ADD(&ctx->st.quarantined_pages, npages);
 	quarantine_pages(ctx, pages);
 }
 
 static void note_error(struct iovx_inval *ctx, int err)
 {
-	ST_ADD(ctx, sync_errors, 1);
+	IOVX_STAT_ADD(&ctx->st.sync_errors, 1);
 	iovx_store_relaxed(&ctx->last_err, (uint64_t)-err);
 }
 
@@ -193,7 +192,7 @@ static int do_sync(struct iovx_inval *ctx)
 {
 	int err = ctx->iommu->ops->sync(ctx->iommu);
 
-	ST_ADD(ctx, syncs, 1);
+	IOVX_STAT_ADD(&ctx->st.syncs, 1);
 	if (err)
 		note_error(ctx, err);
 	return err;
@@ -205,9 +204,9 @@ static int queue_direct(struct iovx_inval *ctx, uint64_t pfn, uint64_t npages,
 {
 	int err;
 
-	ST_ADD(ctx, direct, 1);
+	IOVX_STAT_ADD(&ctx->st.direct, 1);
 	(void)ctx->iommu->ops->inv_range(ctx->iommu, pfn << ctx->shift, npages << ctx->shift);
-	ST_ADD(ctx, inv_ranges, 1);
+	IOVX_STAT_ADD(&ctx->st.inv_ranges, 1);
 	err = do_sync(ctx);
 	if (err) {
 		quarantine_range(ctx, npages, pages ? pages->head : NULL);
@@ -279,10 +278,10 @@ static int ring_release(struct iovx_inval *ctx, struct fq_ring *r, bool remote, 
 		ctx->iommu->ops->free_pages(ctx->iommu, &freed);
 	iovx_store_release(&r->releasing, 0);			/* E-G5 */
 	if (n) {
-		ST_ADD(ctx, released, nrel);
+		IOVX_STAT_ADD(&ctx->st.released, nrel);
 		if (remote)
-			ST_ADD(ctx, released_remote, nrel);
-		ST_ADD(ctx, pending, -n);
+			IOVX_STAT_ADD(&ctx->st.released_remote, nrel);
+		IOVX_STAT_ADD(&ctx->st.pending, -n);
 	}
 	return (int)n;
 }
@@ -425,7 +424,7 @@ static int flush_run(struct iovx_inval *ctx, enum inval_trigger trig, bool helpe
 		/* Pass 2: invalidate what F covers, then one sync. */
 		if (n > ctx->flush_all) {
 			(void)ctx->iommu->ops->inv_all(ctx->iommu);
-			ST_ADD(ctx, inv_alls, 1);
+			IOVX_STAT_ADD(&ctx->st.inv_alls, 1);
 		} else {
 			for (i = 0; i < ctx->nr_rings; i++) {
 				struct fq_ring *r = &ctx->rings[i];
@@ -441,7 +440,7 @@ static int flush_run(struct iovx_inval *ctx, enum inval_trigger trig, bool helpe
 				}
 			}
 			iovx_inval_gather_issue(ctx->iommu, &g);
-			ST_ADD(ctx, inv_ranges, g.issued);
+			IOVX_STAT_ADD(&ctx->st.inv_ranges, g.issued);
 		}
 		err = do_sync(ctx);
 		now = iovx_now_ns();
@@ -468,17 +467,17 @@ static int flush_run(struct iovx_inval *ctx, enum inval_trigger trig, bool helpe
 				max_stale(ctx, now > t ? now - t : 0);
 		}
 	}
-	ST_ADD(ctx, unflushed, -done);
-	ST_ADD(ctx, stolen, stolen);
-	ST_ADD(ctx, flushes, 1);
+	IOVX_STAT_ADD(&ctx->st.unflushed, -done);
+	IOVX_STAT_ADD(&ctx->st.stolen, stolen);
+	IOVX_STAT_ADD(&ctx->st.flushes, 1);
 	if (helper)
-		ST_ADD(ctx, flushes_late, 1);
+		IOVX_STAT_ADD(&ctx->st.flushes_late, 1);
 	if (trig == TRIG_RING)
-		ST_ADD(ctx, flushes_ring, 1);
+		IOVX_STAT_ADD(&ctx->st.flushes_ring, 1);
 	else if (trig == TRIG_AGE)
-		ST_ADD(ctx, flushes_age, 1);
+		IOVX_STAT_ADD(&ctx->st.flushes_age, 1);
 	else
-		ST_ADD(ctx, flushes_explicit, 1);
+		IOVX_STAT_ADD(&ctx->st.flushes_explicit, 1);
 	if (err) {
 		uint64_t f = iovx_load_relaxed(&ctx->failed_gen);
 
@@ -564,7 +563,7 @@ static void timer_fn(void *arg)
 		err = try_flush(ctx, TRIG_AGE, true);
 		if (err == -EBUSY) {
 			/* a flush runs on time; come back when it would be late */
-			ST_ADD(ctx, collapsed, 1);
+			IOVX_STAT_ADD(&ctx->st.collapsed, 1);
 			arm_timer(ctx, ctx->late_ns);
 			return;
 		}
@@ -728,9 +727,9 @@ int iovx_inval_queue(struct iovx_inval *ctx, uint64_t pfn, uint64_t npages,
 		c->pg_tail = NULL;
 		c->pg_nr = 0;
 	}
-	ST_ADD(ctx, pending, 1);
-	ST_ADD(ctx, unflushed, 1);
-	ST_ADD(ctx, queued, 1);
+	IOVX_STAT_ADD(&ctx->st.pending, 1);
+	IOVX_STAT_ADD(&ctx->st.unflushed, 1);
+	IOVX_STAT_ADD(&ctx->st.queued, 1);
 	iovx_store_relaxed(&c->gen, iovx_load_acquire(&ctx->start_gen));	/* E-G7 */
 	/*
 	 * The entry's age counts from here, after gen (gen >= F implies now >= F's reset) and
@@ -755,7 +754,7 @@ int iovx_inval_queue(struct iovx_inval *ctx, uint64_t pfn, uint64_t npages,
 	else
 		return 0;
 	if (err == -EBUSY)
-		ST_ADD(ctx, collapsed, 1);
+		IOVX_STAT_ADD(&ctx->st.collapsed, 1);
 	else
 		(void)ring_release(ctx, &ctx->rings[home], false, false);
 	/* A failed sync of a triggered flush quarantined its entries; flush() reports it. */
@@ -810,7 +809,7 @@ int iovx_inval_flush(struct iovx_inval *ctx)
 			mine = true;
 	}
 	if (!mine)
-		ST_ADD(ctx, collapsed, 1);
+		IOVX_STAT_ADD(&ctx->st.collapsed, 1);
 	/* Drain: everything queued before the call completed; release it now, every ring. */
 	{
 		struct fq_ring *self = home_ring(ctx);
@@ -835,7 +834,7 @@ int iovx_inval_kick(struct iovx_inval *ctx)
 		return -EINVAL;
 	err = try_flush(ctx, TRIG_EXPLICIT, false);
 	if (err == -EBUSY) {
-		ST_ADD(ctx, collapsed, 1);
+		IOVX_STAT_ADD(&ctx->st.collapsed, 1);
 		return 0;
 	}
 	release_local(ctx, home_ring(ctx), iovx_now_ns());
@@ -860,7 +859,7 @@ int iovx_inval_poll(struct iovx_inval *ctx)
 	}
 	err = try_flush(ctx, TRIG_AGE, true);
 	if (err == -EBUSY) {
-		ST_ADD(ctx, collapsed, 1);
+		IOVX_STAT_ADD(&ctx->st.collapsed, 1);
 		return 0;
 	}
 	(void)ring_release(ctx, self, false, false);

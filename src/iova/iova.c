@@ -878,8 +878,8 @@ static IOVX_NOINLINE int64_t alloc_slow(struct iovx_iova_domain *dom, uint64_t n
 /*
  * The cached path fits here: one compare validates npages and the mode, one restartable
  * pop that also checks the limit (v + size <= limit_pfn; see iovx/static/iova.h for why no
- * clamp to end_pfn is needed), return. Any other case (a miss, CAS mode, checked mode, bad input) is one call to
- * alloc_slow.
+ * clamp to end_pfn is needed), return. Any other case (a miss, CAS mode, checked mode, bad
+ * input) is one call to alloc_slow.
  */
 int64_t iovx_iova_alloc(struct iovx_iova_domain *dom, uint64_t npages, uint64_t limit_pfn)
 {

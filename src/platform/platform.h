@@ -33,6 +33,8 @@
  *   iovx_fetch_or_acq_rel(p, v)     iovx_fetch_and_acq_rel(p, v)    return the previous value
  *   iovx_fence_acquire() iovx_fence_release() iovx_fence_seq_cst()
  *   iovx_cpu_relax()                one pause in a retry loop
+ *   IOVX_STAT_ADD(p, v)             adds v to the statistic counter *p (a relaxed atomic;
+ *                                   statistics are read as snapshots, never ordered by)
  * On x86-64 the read-modify-writes are full barriers in both backends; the names say the
  * minimum the algorithms rely on.
  *
@@ -154,6 +156,8 @@ static inline void iovx_spin_wait(unsigned int *n)
 		iovx_cond_resched();
 }
 #endif
+
+#define IOVX_STAT_ADD(p, v)	((void)iovx_fetch_add_relaxed((p), (uint64_t)(v)))
 
 static inline bool iovx_is_pow2_u64(uint64_t x)
 {

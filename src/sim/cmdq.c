@@ -60,7 +60,7 @@ void iovx_sim_charge(struct iovx_sim *sim, uint64_t ns)
 {
 	if (!ns)
 		return;
-	SIM_STAT_ADD(sim, model_ns, ns);
+	IOVX_STAT_ADD(&sim->st.model_ns, ns);
 	if (sim->cfg.charge_time)
 		iovx_sim_wait_until(sim, iovx_now_ns() + ns);
 }
@@ -91,7 +91,7 @@ static uint64_t occupy_locked(struct iovx_sim *sim, uint64_t now)
 	struct sim_cmdq *q = &sim->cmdq;
 	uint64_t start = q->busy_until > now ? q->busy_until : now;
 
-	SIM_STAT_ADD(sim, cmdq_wait_ns, start - now);
+	IOVX_STAT_ADD(&sim->st.cmdq_wait_ns, start - now);
 	q->busy_until = start + sim->cfg.cost.cmd_ns;
 	return q->busy_until;
 }
@@ -159,7 +159,7 @@ int iovx_sim_sync(struct iovx_iommu *iommu)
 	iovx_store_release(&q->synced_inval, q->done_inval);		/* E-Q1, Q2 */
 	done = occupy_locked(sim, now) + sim->cfg.cost.sync_ns;
 	pthread_mutex_unlock(&q->lock);
-	SIM_STAT_ADD(sim, model_ns, done - now);
+	IOVX_STAT_ADD(&sim->st.model_ns, done - now);
 	iovx_sim_wait_until(sim, done);
 	return 0;
 }

@@ -92,7 +92,7 @@ void iovx_sim_iotlb_inval_locked(struct iovx_sim *sim, uint64_t start, uint64_t 
 			}
 		}
 	}
-	SIM_STAT_ADD(sim, iotlb_invalidated, n);
+	IOVX_STAT_ADD(&sim->st.iotlb_invalidated, n);
 }
 
 void iovx_sim_iotlb_inval_all_locked(struct iovx_sim *sim)
@@ -105,7 +105,7 @@ void iovx_sim_iotlb_inval_all_locked(struct iovx_sim *sim)
 		n += t->e[i].tag != 0;
 		t->e[i].tag = 0;
 	}
-	SIM_STAT_ADD(sim, iotlb_invalidated, n);
+	IOVX_STAT_ADD(&sim->st.iotlb_invalidated, n);
 }
 
 bool iovx_sim_iotlb_holds(struct iovx_sim *sim, uint64_t iova)
@@ -216,7 +216,7 @@ static int dev_access(struct iovx_sim *sim, uint64_t iova, void *rbuf, const voi
 		}
 		done += n;
 	}
-	SIM_STAT_ADD(sim, dev_bytes, done);
+	IOVX_STAT_ADD(&sim->st.dev_bytes, done);
 	if (info)
 		*info = flags;
 	return err;

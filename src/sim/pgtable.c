@@ -245,8 +245,8 @@ static int sim_map(struct iovx_iommu *iommu, uint64_t iova, uint64_t paddr, uint
 	}
 	pthread_mutex_unlock(&sim->pt_lock);
 
-	SIM_STAT_ADD(sim, walks, walks);
-	SIM_STAT_ADD(sim, pte_writes, writes);
+	IOVX_STAT_ADD(&sim->st.walks, walks);
+	IOVX_STAT_ADD(&sim->st.pte_writes, writes);
 	iovx_sim_charge(sim, walks * sim->cfg.cost.walk_ns + writes * sim->cfg.cost.pte_ns);
 	if (err) {
 		/* As iommu_map's failure path (iommu_unmap) does: invalidate, sync, free. */
@@ -287,8 +287,8 @@ static uint64_t sim_unmap(struct iovx_iommu *iommu, uint64_t iova, uint64_t size
 	pthread_mutex_lock(&sim->pt_lock);
 	cleared = unmap_locked(sim, iova, end - iova, freed, &writes, &walks);
 	pthread_mutex_unlock(&sim->pt_lock);
-	SIM_STAT_ADD(sim, walks, walks);
-	SIM_STAT_ADD(sim, pte_writes, writes);
+	IOVX_STAT_ADD(&sim->st.walks, walks);
+	IOVX_STAT_ADD(&sim->st.pte_writes, writes);
 	iovx_sim_charge(sim, walks * sim->cfg.cost.walk_ns + writes * sim->cfg.cost.pte_ns);
 	return cleared;
 }
@@ -309,7 +309,7 @@ static void sim_free_pages(struct iovx_iommu *iommu, struct iovx_iommu_freelist 
 			SIM_STAT_INC(sim, i2_table_violations);
 		iovx_free(t);
 		SIM_STAT_INC(sim, tables_freed);
-		SIM_STAT_ADD(sim, tables_live, (uint64_t)-1);
+		IOVX_STAT_ADD(&sim->st.tables_live, (uint64_t)-1);
 	}
 	iovx_iommu_freelist_init(pages);
 }

@@ -127,8 +127,7 @@ void __tsan_ignore_thread_end(void);
 #define sim_dma_copy_end()	do { } while (0)
 #endif
 
-#define SIM_STAT_ADD(sim, f, v)	((void)iovx_fetch_add_relaxed(&(sim)->st.f, (uint64_t)(v)))
-#define SIM_STAT_INC(sim, f)	SIM_STAT_ADD(sim, f, 1)
+#define SIM_STAT_INC(sim, f)	IOVX_STAT_ADD(&sim->st.f, 1)
 
 /* pgtable.c */
 extern const struct iovx_iommu_ops iovx_sim_ops;
