@@ -19,33 +19,23 @@
 #include <iovx/dma.h>
 #include <iovx/sim.h>
 
-#define PG 4096ull
+#include "dma_fx.h"
 
-struct fx {
-	struct iovx_sim *sim;
-	struct iovx_dma_domain *dom;
-	uint8_t *mem;			/* 64 pages */
-};
+#define PG FX_PG
 
 static int setup_sim_order(void **state, enum iovx_dma_mode mode, unsigned int flags,
 			   bool eager, unsigned int order)
 {
-	struct fx *f = calloc(1, sizeof(*f));
 	struct iovx_sim_config sc;
 	struct iovx_dma_config dc;
 
 	iovx_sim_config_init(&sc);
 	sc.eager_table_free = eager;
-	assert_int_equal(iovx_sim_create(&sc, &f->sim), 0);
-	iovx_dma_config_init(&dc, iovx_sim_iommu(f->sim), mode);
+	iovx_dma_config_init(&dc, NULL, mode);
 	dc.flags = flags;
 	if (order)
 		dc.map_table_order = order;
-	assert_int_equal(iovx_dma_domain_create(&dc, &f->dom), 0);
-	f->mem = aligned_alloc(PG, 64 * PG);
-	memset(f->mem, 0, 64 * PG);
-	*state = f;
-	return 0;
+	return fx_open(state, &sc, &dc);
 }
 
 static int setup_sim(void **state, enum iovx_dma_mode mode, unsigned int flags, bool eager)
@@ -87,41 +77,7 @@ static int setup_pt(void **state)
 
 static int teardown(void **state)
 {
-	struct fx *f = *state;
-	struct iovx_sim_stats st;
-
-	assert_int_equal(iovx_dma_domain_destroy(f->dom), 0);	/* nothing leaked */
-	assert_int_equal(iovx_sim_get_stats(f->sim, &st), 0);
-	assert_int_equal(st.i2_map_violations, 0);
-	assert_int_equal(st.i2_table_violations, 0);
-	/* Destroy released every page-table page but the root, after inval + sync. */
-	assert_int_equal(st.tables_live, 1);
-	assert_int_equal(st.tables_freed + 1, st.tables_alloc);
-	iovx_sim_destroy(f->sim);
-	free(f->mem);
-	free(f);
-	return 0;
-}
-
-static struct iovx_sim_stats sst(struct fx *f)
-{
-	struct iovx_sim_stats st;
-
-	assert_int_equal(iovx_sim_get_stats(f->sim, &st), 0);
-	return st;
-}
-
-static struct iovx_dma_stats dst(struct fx *f)
-{
-	struct iovx_dma_stats st;
-
-	assert_int_equal(iovx_dma_get_stats(f->dom, &st), 0);
-	return st;
-}
-
-static uint64_t pa(struct fx *f, unsigned int page, unsigned int off)
-{
-	return (uintptr_t)f->mem + page * PG + off;
+	return fx_close(state);
 }
 
 static void test_create_errors(void **state)

@@ -24,33 +24,21 @@
 #include <iovx/reuse.h>
 #include <iovx/sim.h>
 
-#define PG	4096ull
-#define XOVER	2048u		/* the crossover the fixtures set */
+#include "dma_fx.h"
 
-struct fx {
-	struct iovx_sim *sim;
-	struct iovx_dma_domain *dom;
-	uint8_t *mem;			/* 64 pages */
-};
+#define PG	FX_PG
+#define XOVER	2048u		/* the crossover the fixtures set */
 
 static int setup_with(void **state, const struct iovx_bounce_config *bc, uint64_t crossover,
 		      enum iovx_dma_mode fallback)
 {
-	struct fx *f = calloc(1, sizeof(*f));
-	struct iovx_sim_config sc;
 	struct iovx_dma_config dc;
 
-	iovx_sim_config_init(&sc);
-	assert_int_equal(iovx_sim_create(&sc, &f->sim), 0);
-	iovx_dma_config_init(&dc, iovx_sim_iommu(f->sim), IOVX_DMA_MODE_BOUNCE);
+	iovx_dma_config_init(&dc, NULL, IOVX_DMA_MODE_BOUNCE);
 	dc.bounce = bc;
 	dc.bounce_crossover = crossover;
 	dc.fallback = fallback;
-	assert_int_equal(iovx_dma_domain_create(&dc, &f->dom), 0);
-	f->mem = aligned_alloc(PG, 64 * PG);
-	memset(f->mem, 0, 64 * PG);
-	*state = f;
-	return 0;
+	return fx_open(state, NULL, &dc);
 }
 
 static int setup_default(void **state)
@@ -83,39 +71,7 @@ static int setup_reuse(void **state)
 
 static int teardown(void **state)
 {
-	struct fx *f = *state;
-	struct iovx_sim_stats st;
-
-	assert_int_equal(iovx_dma_domain_destroy(f->dom), 0);	/* nothing leaked */
-	assert_int_equal(iovx_sim_get_stats(f->sim, &st), 0);
-	assert_int_equal(st.i2_map_violations, 0);
-	assert_int_equal(st.i2_table_violations, 0);
-	assert_int_equal(st.tables_live, 1);
-	iovx_sim_destroy(f->sim);
-	free(f->mem);
-	free(f);
-	return 0;
-}
-
-static struct iovx_sim_stats sst(struct fx *f)
-{
-	struct iovx_sim_stats st;
-
-	assert_int_equal(iovx_sim_get_stats(f->sim, &st), 0);
-	return st;
-}
-
-static struct iovx_dma_stats dst(struct fx *f)
-{
-	struct iovx_dma_stats st;
-
-	assert_int_equal(iovx_dma_get_stats(f->dom, &st), 0);
-	return st;
-}
-
-static uint64_t pa(struct fx *f, unsigned int page, unsigned int off)
-{
-	return (uintptr_t)f->mem + page * PG + off;
+	return fx_close(state);
 }
 
 /* Every byte of [dma, dma + len) translates outside the caller's memory (into the pool). */
