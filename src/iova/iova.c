@@ -425,45 +425,56 @@ bool iovx_iova_pcpu_free(struct iovx_iova_domain *dom, unsigned int cls, uint64_
 	return ok;
 }
 #else
+/*
+ * The slow paths' hold on this CPU's cache: detached (or NULL: another thread holds it, the
+ * call bypasses the cache) with interrupts saved in *flags until slow_put.
+ */
+static struct iovx_pcpu_cache *slow_get(struct iovx_iova_domain *dom, iovx_irqflags_t *flags)
+{
+	struct iovx_pcpu_cache *c;
+
+	iovx_local_irq_save(*flags);
+	c = cache_detach(dom);
+	if (!c) {
+		iovx_local_irq_restore(*flags);
+		iovx_fetch_add_relaxed(&dom->cache_bypass, 1);
+	}
+	return c;
+}
+
+static void slow_put(struct iovx_pcpu_cache *c, iovx_irqflags_t flags)
+{
+	cache_attach(c);
+	iovx_local_irq_restore(flags);
+}
+
 static IOVX_NOINLINE uint64_t alloc_cached_slow(struct iovx_iova_domain *dom, unsigned int cls,
 						uint64_t max_start)
 {
-	struct iovx_pcpu_cache *c;
 	iovx_irqflags_t flags;
+	struct iovx_pcpu_cache *c = slow_get(dom, &flags);
 	uint64_t v;
 
-	iovx_local_irq_save(flags);
-	c = cache_detach(dom);
-	if (!c) {
-		iovx_local_irq_restore(flags);
-		iovx_fetch_add_relaxed(&dom->cache_bypass, 1);
+	if (!c)
 		return 0;
-	}
 	IOVX_PARK_POINT("iova.alloc.pcpu");
 	v = cache_get(dom, c, cls, max_start);
-	cache_attach(c);
-	iovx_local_irq_restore(flags);
+	slow_put(c, flags);
 	return v;
 }
 
 static IOVX_NOINLINE bool free_cached_slow(struct iovx_iova_domain *dom, unsigned int cls,
 					   uint64_t pfn)
 {
-	struct iovx_pcpu_cache *c;
 	iovx_irqflags_t flags;
+	struct iovx_pcpu_cache *c = slow_get(dom, &flags);
 	bool ok;
 
-	iovx_local_irq_save(flags);
-	c = cache_detach(dom);
-	if (!c) {
-		iovx_local_irq_restore(flags);
-		iovx_fetch_add_relaxed(&dom->cache_bypass, 1);
+	if (!c)
 		return false;
-	}
 	IOVX_PARK_POINT("iova.free.pcpu");
 	ok = cache_put(dom, c, cls, pfn);
-	cache_attach(c);
-	iovx_local_irq_restore(flags);
+	slow_put(c, flags);
 	return ok;
 }
 #endif
