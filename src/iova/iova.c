@@ -1615,50 +1615,39 @@ static int audit_mag_cb(void *arg, struct iovx_mag *m)
 	return audit_mag(arg, m);
 }
 
+/* Moves v[root] down the heap v[0..n) until both children start no later. */
+static void ivl_sift(struct ivl *v, size_t root, size_t n)
+{
+	for (;;) {
+		size_t c = 2 * root + 1;
+		struct ivl t;
+
+		if (c >= n)
+			return;
+		if (c + 1 < n && v[c + 1].start > v[c].start)
+			c++;
+		if (v[root].start >= v[c].start)
+			return;
+		t = v[root];
+		v[root] = v[c];
+		v[c] = t;
+		root = c;
+	}
+}
+
 /* heapsort by start: no recursion, no extra memory */
 static void ivl_sort(struct ivl *v, size_t n)
 {
 	size_t i, end;
 
-	for (i = n / 2; i-- > 0;) {
-		size_t root = i;
-
-		for (;;) {
-			size_t c = 2 * root + 1;
-
-			if (c >= n)
-				break;
-			if (c + 1 < n && v[c + 1].start > v[c].start)
-				c++;
-			if (v[root].start >= v[c].start)
-				break;
-			struct ivl t = v[root];
-
-			v[root] = v[c];
-			v[c] = t;
-			root = c;
-		}
-	}
+	for (i = n / 2; i-- > 0;)
+		ivl_sift(v, i, n);
 	for (end = n; end-- > 1;) {
 		struct ivl t = v[0];
-		size_t root = 0;
 
 		v[0] = v[end];
 		v[end] = t;
-		for (;;) {
-			size_t c = 2 * root + 1;
-
-			if (c >= end)
-				break;
-			if (c + 1 < end && v[c + 1].start > v[c].start)
-				c++;
-			if (v[root].start >= v[c].start)
-				break;
-			t = v[root];
-			v[root] = v[c];
-			v[c] = t;
-			root = c;
-		}
+		ivl_sift(v, 0, end);
 	}
 }
 
