@@ -66,18 +66,27 @@ static bool page_live(const struct live *lv, uint64_t pfn)
 	return false;
 }
 
-static uint64_t sg_total(const struct iovx_dma_sg *s, int n)
+/*
+ * Does an unmap naming list s (n entries) match the facade's record of sg mapping o? Every
+ * entry's effective address and length, and o's DMA segments (the first o->nout entries).
+ */
+static bool sg_same_record(const struct live *o, const struct iovx_dma_sg *s, int n)
 {
-	uint64_t t = 0;
 	int i;
 
 	for (i = 0; i < n; i++)
-		t += s[i].length;
-	return t;
+		if (o->s[i].phys + o->s[i].offset != s[i].phys + s[i].offset ||
+		    o->s[i].length != s[i].length)
+			return false;
+	for (i = 0; i < o->nout; i++)
+		if (o->s[i].dma_address != s[i].dma_address ||
+		    o->s[i].dma_length != s[i].dma_length)
+			return false;
+	return true;
 }
 
 /*
- * The facade takes any live entry whose key and meta match, so a "wrong" unmap or sync of
+ * The facade takes any live entry whose record matches, so a "wrong" unmap or sync of
  * one mapping can be a right one of another: passthrough maps a buffer to its own address
  * (two live mappings may share it), and in strict mode dma + PG may be where another
  * mapping of the same size and direction lives. The other live slot the call matches
@@ -95,8 +104,7 @@ static int twin_of(const struct live *lv, const struct live *self, bool sg, uint
 			continue;
 		if (!sg && o->dma == dma && (min_size ? o->size >= size : o->size == size))
 			return j;
-		if (sg && o->s[0].dma_address == self->s[0].dma_address && o->nents == nents &&
-		    sg_total(o->s, o->nents) == sg_total(self->s, nents))
+		if (sg && o->nents == nents && sg_same_record(o, self->s, nents))
 			return j;
 	}
 	return -1;
