@@ -515,8 +515,16 @@ static void reap(struct iovx_dma_domain *dom, bool force)
 	uint32_t idle = 0;
 	uint64_t now, n = 0;
 
-	if (!iovx_cmpxchg_acq_rel(&t->reaping, &idle, 1u))	/* E-R7 */
+	if (!iovx_cmpxchg_acq_rel(&t->reaping, &idle, 1u)) {	/* E-R7 */
+		/*
+		 * Another reaper runs (an unmap's poll, perhaps preempted): this call may be the
+		 * timer the last push armed, so the timer comes back rather than leave the list
+		 * to a reaper that may already have looked at it.
+		 */
+		if (t->timer_ok && iovx_load_acquire(&t->linger))		/* E-R6 */
+			iovx_timer_arm(&t->timer, t->linger_ns / 2);
 		return;
+	}
 	now = iovx_now_ns();
 	iovx_store_relaxed(&t->last_reap, now);
 	iovx_store_relaxed(&t->coarse_now, now);
@@ -565,15 +573,16 @@ keep_it:
 			last->lnext = old;
 		} while (!iovx_cmpxchg_acq_rel(&t->linger, &old, keep));	/* E-R6 */
 	}
-	/*
-	 * Entries pushed while this reaper ran (their push found the list empty and armed the
-	 * timer, which may have fired into this run and returned at the flag) are waiting too:
-	 * the timer comes back for whatever is on the list now.
-	 */
-	if (t->timer_ok && iovx_load_acquire(&t->linger))			/* E-R6 */
-		iovx_timer_arm(&t->timer, t->linger_ns / 2);
 	iovx_fetch_add_relaxed(&t->expired, n);
 	iovx_store_release(&t->reaping, 0u);	/* E-R7 */
+	/*
+	 * After the flag: entries pushed while this reaper ran (their push may have armed the
+	 * timer, which then fired into this run) wait for the timer, which comes back for
+	 * whatever is on the list now.
+	 */
+	iovx_fence_seq_cst();
+	if (t->timer_ok && iovx_load_acquire(&t->linger))			/* E-R6 */
+		iovx_timer_arm(&t->timer, t->linger_ns / 2);
 }
 
 /* Drops a reference: user is false for a transient one (a hint check). */
