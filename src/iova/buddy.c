@@ -204,14 +204,20 @@ uint64_t *iovx_shb_word_hint(struct shb *s, uint64_t idx, bool create, unsigned 
 	return &((struct shb_leaf *)pn[0])->w[pc[0]];
 }
 
-bool iovx_shb_test_and_clear_hint(struct shb *s, uint64_t idx)
+/* Clears bit idx of word w (NULL: not there); true when this call cleared it. */
+static bool word_test_and_clear(uint64_t *w, uint64_t idx)
 {
-	uint64_t *w = iovx_shb_word_hint(s, idx, false, 0);
 	uint64_t bit = 1ull << (idx & 63);
 
 	if (!w || !(iovx_load_relaxed(w) & bit))
 		return false;
+	/* Empty words keep their summary bit: searchers clear stale bits (B3). */
 	return iovx_fetch_and_acq_rel(w, ~bit) & bit;	/* E-B2 */
+}
+
+bool iovx_shb_test_and_clear_hint(struct shb *s, uint64_t idx)
+{
+	return word_test_and_clear(iovx_shb_word_hint(s, idx, false, 0), idx);
 }
 
 /* B3: set summary bits from 'level' upward while the summary was empty before. */
@@ -249,13 +255,7 @@ uint64_t iovx_shb_set(struct shb *s, uint64_t idx)
 
 bool iovx_shb_test_and_clear(struct shb *s, uint64_t idx)
 {
-	uint64_t *w = iovx_shb_word(s, idx, false, 0);
-	uint64_t bit = 1ull << (idx & 63);
-
-	if (!w || !(iovx_load_relaxed(w) & bit))
-		return false;
-	/* Empty words keep their summary bit: searchers clear stale bits (B3). */
-	return iovx_fetch_and_acq_rel(w, ~bit) & bit;	/* E-B2 */
+	return word_test_and_clear(iovx_shb_word(s, idx, false, 0), idx);
 }
 
 bool iovx_shb_test(struct shb *s, uint64_t idx)

@@ -203,6 +203,16 @@ static inline void cache_attach(struct iovx_pcpu_cache *c)
 }
 #endif
 
+/* Swaps an owned cache's loaded and previous magazines of a class; returns the new loaded. */
+static struct iovx_mag *cache_swap(struct iovx_pcpu_cache *c, unsigned int cls)
+{
+	struct iovx_mag *m = c->loaded[cls], *p = c->prev[cls];
+
+	iovx_store_release(&c->prev[cls], m);
+	iovx_store_release(&c->loaded[cls], p);
+	return p;
+}
+
 /* Pops an entry <= max_start from an owned cache; 0 when none is at hand. */
 static uint64_t cache_get(struct iovx_iova_domain *dom, struct iovx_pcpu_cache *c,
 			  unsigned int cls, uint64_t max_start)
@@ -210,12 +220,8 @@ static uint64_t cache_get(struct iovx_iova_domain *dom, struct iovx_pcpu_cache *
 	struct iovx_mag *m = c->loaded[cls];
 
 	if (!m->n) {
-		struct iovx_mag *p = c->prev[cls];
-
-		if (p->n) {
-			iovx_store_release(&c->prev[cls], m);
-			iovx_store_release(&c->loaded[cls], p);
-			m = p;
+		if (c->prev[cls]->n) {
+			m = cache_swap(c, cls);
 		} else {
 			struct iovx_mag *full = iovx_depot_take_full(&dom->depot, cls);
 
@@ -255,12 +261,8 @@ static bool cache_put(struct iovx_iova_domain *dom, struct iovx_pcpu_cache *c,
 	uint32_t cap = dom->fast.mag_cap[cls];
 
 	if (m->n >= cap) {
-		struct iovx_mag *p = c->prev[cls];
-
-		if (p->n < cap) {
-			iovx_store_release(&c->prev[cls], m);
-			iovx_store_release(&c->loaded[cls], p);
-			m = p;
+		if (c->prev[cls]->n < cap) {
+			m = cache_swap(c, cls);
 		} else {
 			struct iovx_mag *e = iovx_depot_take_empty(&dom->depot, cls);
 
@@ -426,56 +428,30 @@ bool iovx_iova_pcpu_free(struct iovx_iova_domain *dom, unsigned int cls, uint64_
 }
 #else
 /*
- * The slow paths' hold on this CPU's cache: detached (or NULL: another thread holds it, the
- * call bypasses the cache) with interrupts saved in *flags until slow_put.
+ * The slow paths through this CPU's cache, one pass for both directions: a get (put false)
+ * returns a cached pfn at or below arg or 0; a put returns 1 when the cache took pfn arg.
+ * The cache is detached for the call; when another thread holds it the call bypasses it
+ * (returns 0).
  */
-static struct iovx_pcpu_cache *slow_get(struct iovx_iova_domain *dom, iovx_irqflags_t *flags)
+static IOVX_NOINLINE uint64_t cached_slow(struct iovx_iova_domain *dom, unsigned int cls,
+					  uint64_t arg, bool put)
 {
 	struct iovx_pcpu_cache *c;
-
-	iovx_local_irq_save(*flags);
-	c = cache_detach(dom);
-	if (!c) {
-		iovx_local_irq_restore(*flags);
-		iovx_fetch_add_relaxed(&dom->cache_bypass, 1);
-	}
-	return c;
-}
-
-static void slow_put(struct iovx_pcpu_cache *c, iovx_irqflags_t flags)
-{
-	cache_attach(c);
-	iovx_local_irq_restore(flags);
-}
-
-static IOVX_NOINLINE uint64_t alloc_cached_slow(struct iovx_iova_domain *dom, unsigned int cls,
-						uint64_t max_start)
-{
 	iovx_irqflags_t flags;
-	struct iovx_pcpu_cache *c = slow_get(dom, &flags);
 	uint64_t v;
 
-	if (!c)
+	iovx_local_irq_save(flags);
+	c = cache_detach(dom);
+	if (!c) {
+		iovx_local_irq_restore(flags);
+		iovx_fetch_add_relaxed(&dom->cache_bypass, 1);
 		return 0;
-	IOVX_PARK_POINT("iova.alloc.pcpu");
-	v = cache_get(dom, c, cls, max_start);
-	slow_put(c, flags);
+	}
+	IOVX_PARK_POINT(put ? "iova.free.pcpu" : "iova.alloc.pcpu");
+	v = put ? cache_put(dom, c, cls, arg) : cache_get(dom, c, cls, arg);
+	cache_attach(c);
+	iovx_local_irq_restore(flags);
 	return v;
-}
-
-static IOVX_NOINLINE bool free_cached_slow(struct iovx_iova_domain *dom, unsigned int cls,
-					   uint64_t pfn)
-{
-	iovx_irqflags_t flags;
-	struct iovx_pcpu_cache *c = slow_get(dom, &flags);
-	bool ok;
-
-	if (!c)
-		return false;
-	IOVX_PARK_POINT("iova.free.pcpu");
-	ok = cache_put(dom, c, cls, pfn);
-	slow_put(c, flags);
-	return ok;
 }
 #endif
 
@@ -790,7 +766,7 @@ static IOVX_NOINLINE void give_back(struct iovx_iova_domain *dom, uint64_t pfn,
 	if (try_push && iovx_iova_pcpu_free(dom, order, pfn))
 		return;
 #else
-	if (free_cached_slow(dom, order, pfn))
+	if (cached_slow(dom, order, pfn, true))
 		return;
 #endif
 	IOVX_PARK_POINT("iova.free.backend");
@@ -826,21 +802,33 @@ static IOVX_NOINLINE int64_t alloc_backend(struct iovx_iova_domain *dom, unsigne
 	return v;
 }
 
+/*
+ * The order of a request of npages (its block size in *size), or -EINVAL: no domain, no
+ * pages, or above the top order.
+ */
+static int req_order(const struct iovx_iova_domain *dom, uint64_t npages, uint64_t *size)
+{
+	unsigned int order;
+
+	if (!dom || !npages)
+		return -EINVAL;
+	order = iovx_order_base2(npages);
+	*size = 1ull << order;
+	return order > dom->buddy.max_order ? -EINVAL : (int)order;
+}
+
 /* Everything but the cached hit: validation in full, cache slow path, backend, checks. */
 /* try_pop: the restartable pop was not tried yet (false after a fast-path miss) */
 static IOVX_NOINLINE int64_t alloc_slow(struct iovx_iova_domain *dom, uint64_t npages,
 					uint64_t limit_pfn, bool try_pop)
 {
-	unsigned int order;
 	uint64_t lim, size, need, max_start;
+	int o = req_order(dom, npages, &size);
+	unsigned int order = (unsigned int)o;
 	int64_t v = 0;
 
-	if (!dom || !npages)
-		return -EINVAL;
-	order = iovx_order_base2(npages);
-	if (order > dom->buddy.max_order)
-		return -EINVAL;
-	size = 1ull << order;
+	if (o < 0)
+		return o;
 	/* cached classes occupy the whole block; larger sizes exactly npages */
 	need = order < dom->fast.ncls ? size : npages;
 	lim = limit_pfn < dom->fast.end_pfn ? limit_pfn : dom->fast.end_pfn;
@@ -868,7 +856,7 @@ static IOVX_NOINLINE int64_t alloc_slow(struct iovx_iova_domain *dom, uint64_t n
 			v = (int64_t)iovx_iova_pcpu_alloc(dom, order, max_start);
 #else
 		if (!v)
-			v = (int64_t)alloc_cached_slow(dom, order, max_start);
+			v = (int64_t)cached_slow(dom, order, max_start, false);
 #endif
 	}
 	if (!v) {
@@ -927,15 +915,12 @@ int64_t iovx_iova_alloc(struct iovx_iova_domain *dom, uint64_t npages, uint64_t 
 static IOVX_NOINLINE int free_slow(struct iovx_iova_domain *dom, uint64_t pfn, uint64_t npages,
 				   bool try_push)
 {
-	unsigned int order;
 	uint64_t size;
+	int o = req_order(dom, npages, &size);
+	unsigned int order = (unsigned int)o;
 
-	if (!dom || !npages)
-		return -EINVAL;
-	order = iovx_order_base2(npages);
-	if (order > dom->buddy.max_order)
-		return -EINVAL;
-	size = 1ull << order;
+	if (o < 0)
+		return o;
 	if ((pfn & (size - 1)) || pfn < dom->fast.start_pfn || size > dom->fast.end_pfn ||
 	    pfn > dom->fast.end_pfn - size)
 		return -EINVAL;
