@@ -311,8 +311,8 @@ static int io_dev_write(struct io_ctx *c, uint64_t dma, const uint64_t *v)
 }
 
 /* ---- threads ------------------------------------------------------------------------------ */
-static int io_stop, io_start;
-static unsigned int io_ready;
+static int io_stop;
+static struct iovx_bench_gate io_gate;
 
 static inline bool io_stopped(void)
 {
@@ -329,22 +329,11 @@ struct io_thread {
 	uint64_t units, errors, data_errors;
 } __attribute__((aligned(128)));
 
-static void sleep_s(double s)
-{
-	struct timespec ts = { .tv_sec = (time_t)s, .tv_nsec = (long)((s - floor(s)) * 1e9) };
-
-	while (nanosleep(&ts, &ts) && errno == EINTR)
-		;
-}
-
 static void *io_thread_main(void *arg)
 {
 	struct io_thread *w = arg;
-	unsigned int spins = 0;
 
-	__atomic_fetch_add(&io_ready, 1, __ATOMIC_RELEASE);
-	while (!__atomic_load_n(&io_start, __ATOMIC_ACQUIRE))
-		iovx_bench_relax(&spins);
+	iovx_bench_gate_enter(&io_gate);
 	w->body(w);
 	return NULL;
 }
@@ -353,12 +342,11 @@ static void *io_thread_main(void *arg)
 static void io_run(struct io_ctx *c, struct io_thread *w, unsigned int n, void *work,
 		   void (*body)(struct io_thread *w), double s, bool timed)
 {
-	unsigned int i, k, spins = 0;
+	unsigned int i, k;
 	uint64_t t0;
 
 	__atomic_store_n(&io_stop, 0, __ATOMIC_RELAXED);
-	__atomic_store_n(&io_start, 0, __ATOMIC_RELAXED);
-	__atomic_store_n(&io_ready, 0, __ATOMIC_RELAXED);
+	iovx_bench_gate_close(&io_gate);
 	for (i = 0; i < n; i++) {
 		memset(&w[i], 0, sizeof(w[i]));
 		w[i].tid = i;
@@ -366,16 +354,12 @@ static void io_run(struct io_ctx *c, struct io_thread *w, unsigned int n, void *
 		w[i].c = c;
 		w[i].work = work;
 		w[i].body = body;
-		if (pthread_create(&w[i].th, NULL, io_thread_main, &w[i])) {
-			fprintf(stderr, "iovx-bench: pthread_create failed\n");
-			exit(1);
-		}
+		iovx_bench_spawn(&w[i].th, io_thread_main, &w[i]);
 	}
-	while (__atomic_load_n(&io_ready, __ATOMIC_ACQUIRE) < n)
-		iovx_bench_relax(&spins);
+	iovx_bench_gate_wait(&io_gate, n);
 	t0 = iovx_bench_now_ns();
-	__atomic_store_n(&io_start, 1, __ATOMIC_RELEASE);
-	sleep_s(s);
+	iovx_bench_gate_open(&io_gate);
+	iovx_bench_sleep(s);
 	__atomic_store_n(&io_stop, 1, __ATOMIC_RELAXED);
 	for (i = 0; i < n; i++)
 		pthread_join(w[i].th, NULL);

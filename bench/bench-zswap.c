@@ -296,8 +296,8 @@ static double lhist_mean(const struct lhist *h)
 }
 
 /* ---- threads ---------------------------------------------------------------------------- */
-static int zstop, zstart;
-static unsigned int zready;
+static int zstop;
+static struct iovx_bench_gate zgate;
 
 static inline bool zstopped(void)
 {
@@ -360,11 +360,8 @@ struct zctx {
 static void *thread_main(void *arg, void (*body)(struct zthread *))
 {
 	struct zthread *w = arg;
-	unsigned int spins = 0;
 
-	__atomic_fetch_add(&zready, 1, __ATOMIC_RELEASE);
-	while (!__atomic_load_n(&zstart, __ATOMIC_ACQUIRE))
-		iovx_bench_relax(&spins);
+	iovx_bench_gate_enter(&zgate);
 	body(w);
 	return NULL;
 }
@@ -380,14 +377,6 @@ static void *zswap_main(void *arg)
 static void *dmamap_main(void *arg)
 {
 	return thread_main(arg, dmamap_thread);
-}
-
-static void sleep_s(double s)
-{
-	struct timespec ts = { .tv_sec = (time_t)s, .tv_nsec = (long)((s - floor(s)) * 1e9) };
-
-	while (nanosleep(&ts, &ts) && errno == EINTR)
-		;
 }
 
 static void stats_delta(struct iovx_sim_stats *acc, const struct iovx_sim_stats *a,
@@ -423,12 +412,11 @@ static void run(struct zctx *c, struct zthread *w, unsigned int n, double s, boo
 	struct iovx_reuse_stats ra, rb;
 	/* every mode with a reuse table: tagged reuse, and deferred with revivals */
 	bool reuse = c->m->mode == IOVX_DMA_MODE_REUSE || (c->m->flags & IOVX_DMA_F_REVIVE);
-	unsigned int i, spins = 0;
+	unsigned int i;
 	uint64_t t0, t1;
 
 	__atomic_store_n(&zstop, 0, __ATOMIC_RELAXED);
-	__atomic_store_n(&zstart, 0, __ATOMIC_RELAXED);
-	__atomic_store_n(&zready, 0, __ATOMIC_RELAXED);
+	iovx_bench_gate_close(&zgate);
 	for (i = 0; i < n; i++) {
 		memset(&w[i].map, 0, sizeof(w[i].map));
 		memset(&w[i].unmap, 0, sizeof(w[i].unmap));
@@ -436,20 +424,16 @@ static void run(struct zctx *c, struct zthread *w, unsigned int n, double s, boo
 		w[i].iters = w[i].map_errors = w[i].data_errors = w[i].stopped = 0;
 		w[i].sum_map = w[i].sum_unmap = w[i].sq_map = w[i].sq_unmap = 0;
 		w[i].c = c;
-		if (pthread_create(&w[i].th, NULL, fn, &w[i])) {
-			fprintf(stderr, "iovx-bench: pthread_create failed\n");
-			exit(1);
-		}
+		iovx_bench_spawn(&w[i].th, fn, &w[i]);
 	}
-	while (__atomic_load_n(&zready, __ATOMIC_ACQUIRE) < n)
-		iovx_bench_relax(&spins);
+	iovx_bench_gate_wait(&zgate, n);
 	if (c->sim)
 		iovx_sim_get_stats(c->sim, &a);
 	if (reuse && iovx_dma_get_reuse_stats(c->dom, &ra))
 		reuse = false;
 	t0 = iovx_bench_now_ns();
-	__atomic_store_n(&zstart, 1, __ATOMIC_RELEASE);
-	sleep_s(s);
+	iovx_bench_gate_open(&zgate);
+	iovx_bench_sleep(s);
 	__atomic_store_n(&zstop, 1, __ATOMIC_RELAXED);
 	for (i = 0; i < n; i++)
 		pthread_join(w[i].th, NULL);

@@ -23,6 +23,7 @@
 #ifndef IOVX_BENCH_H
 #define IOVX_BENCH_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -104,6 +105,27 @@ static inline bool iovx_bench_stopped(void)
 void iovx_bench_relax(unsigned int *spins);
 
 uint64_t iovx_bench_now_ns(void);
+
+/* Sleeps s seconds (resumed across signals). */
+void iovx_bench_sleep(double s);
+
+/*
+ * The start of a timed run: each thread checks in (iovx_bench_gate_enter) and waits; the
+ * runner waits for all of them (iovx_bench_gate_wait), takes its start figures, then opens
+ * the gate, so no thread runs while the others are still being created.
+ */
+struct iovx_bench_gate {
+	unsigned int ready;
+	int open;
+};
+
+void iovx_bench_gate_close(struct iovx_bench_gate *g);	/* before the threads are created */
+void iovx_bench_gate_enter(struct iovx_bench_gate *g);	/* thread: check in, wait for open */
+void iovx_bench_gate_wait(struct iovx_bench_gate *g, unsigned int n);	/* n checked in */
+void iovx_bench_gate_open(struct iovx_bench_gate *g);
+
+/* Creates a thread running fn(arg) into *th; exits the program when it cannot. */
+void iovx_bench_spawn(pthread_t *th, void *(*fn)(void *), void *arg);
 
 /* A case: one body and context per side; ns_scale: nthreads for per-thread units, else 1. */
 struct iovx_bench_case {

@@ -25,8 +25,7 @@
 
 int iovx_bench_stop_flag;
 __thread int64_t iovx_bench_polls_left = INT64_MAX;
-static int start_flag;
-static unsigned int ready_count;
+static struct iovx_bench_gate gate;
 static uint64_t fixed_polls;		/* a fixed-work run: polls per thread, else 0 */
 
 void iovx_bench_progress(const struct iovx_bench_opts *o, const char *fmt, ...)
@@ -91,22 +90,55 @@ struct worker {
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
-	unsigned int spins = 0;
 
 	iovx_bench_polls_left = fixed_polls ? (int64_t)fixed_polls : INT64_MAX;
-	__atomic_fetch_add(&ready_count, 1, __ATOMIC_RELEASE);
-	while (!__atomic_load_n(&start_flag, __ATOMIC_ACQUIRE))
-		iovx_bench_relax(&spins);
+	iovx_bench_gate_enter(&gate);
 	w->fn(w->ctx, w->tid, &w->cnt);
 	return NULL;
 }
 
-static void sleep_seconds(double s)
+void iovx_bench_sleep(double s)
 {
 	struct timespec ts = { .tv_sec = (time_t)s, .tv_nsec = (long)((s - floor(s)) * 1e9) };
 
 	while (nanosleep(&ts, &ts) && errno == EINTR)
 		;
+}
+
+void iovx_bench_gate_close(struct iovx_bench_gate *g)
+{
+	__atomic_store_n(&g->open, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&g->ready, 0, __ATOMIC_RELAXED);
+}
+
+void iovx_bench_gate_enter(struct iovx_bench_gate *g)
+{
+	unsigned int spins = 0;
+
+	__atomic_fetch_add(&g->ready, 1, __ATOMIC_RELEASE);
+	while (!__atomic_load_n(&g->open, __ATOMIC_ACQUIRE))
+		iovx_bench_relax(&spins);
+}
+
+void iovx_bench_gate_wait(struct iovx_bench_gate *g, unsigned int n)
+{
+	unsigned int spins = 0;
+
+	while (__atomic_load_n(&g->ready, __ATOMIC_ACQUIRE) < n)
+		iovx_bench_relax(&spins);
+}
+
+void iovx_bench_gate_open(struct iovx_bench_gate *g)
+{
+	__atomic_store_n(&g->open, 1, __ATOMIC_RELEASE);
+}
+
+void iovx_bench_spawn(pthread_t *th, void *(*fn)(void *), void *arg)
+{
+	if (pthread_create(th, NULL, fn, arg)) {
+		fprintf(stderr, "iovx-bench: pthread_create failed\n");
+		exit(1);
+	}
 }
 
 static uint64_t cpu_time_ns(void)
@@ -125,29 +157,24 @@ static uint64_t run_once(iovx_bench_body_fn *fn, void *ctx, unsigned int nthread
 			 double seconds, struct iovx_bench_count *sum, uint64_t *cpu_ns)
 {
 	static struct worker w[IOVX_BENCH_MAX_THREADS];
-	unsigned int i, spins = 0;
+	unsigned int i;
 	uint64_t t0, t1, c0;
 
 	__atomic_store_n(&iovx_bench_stop_flag, 0, __ATOMIC_RELAXED);
-	__atomic_store_n(&start_flag, 0, __ATOMIC_RELAXED);
-	__atomic_store_n(&ready_count, 0, __ATOMIC_RELAXED);
+	iovx_bench_gate_close(&gate);
 	for (i = 0; i < nthreads; i++) {
 		memset(&w[i].cnt, 0, sizeof(w[i].cnt));
 		w[i].tid = i;
 		w[i].fn = fn;
 		w[i].ctx = ctx;
-		if (pthread_create(&w[i].thread, NULL, worker_main, &w[i])) {
-			fprintf(stderr, "iovx-bench: pthread_create failed\n");
-			exit(1);
-		}
+		iovx_bench_spawn(&w[i].thread, worker_main, &w[i]);
 	}
-	while (__atomic_load_n(&ready_count, __ATOMIC_ACQUIRE) < nthreads)
-		iovx_bench_relax(&spins);
+	iovx_bench_gate_wait(&gate, nthreads);
 	c0 = cpu_time_ns();
 	t0 = iovx_bench_now_ns();
-	__atomic_store_n(&start_flag, 1, __ATOMIC_RELEASE);
+	iovx_bench_gate_open(&gate);
 	if (seconds > 0) {
-		sleep_seconds(seconds);
+		iovx_bench_sleep(seconds);
 		__atomic_store_n(&iovx_bench_stop_flag, 1, __ATOMIC_RELAXED);
 	}
 	for (i = 0; i < nthreads; i++)

@@ -98,6 +98,13 @@ bool iovx_stress_continue(struct iovx_stress_thread *th);
 void iovx_stress_fail(struct iovx_stress_thread *th, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+/* A body by role: thread id i runs roles[i]; ids past the table run its last role. */
+static inline int iovx_stress_role(struct iovx_stress_thread *th, const iovx_stress_fn *roles,
+				   unsigned int n)
+{
+	return roles[th->id < n ? th->id : n - 1](th);
+}
+
 /* Per-thread xorshift64* (Vigna); any state but 0 works. */
 static inline uint64_t iovx_stress_rand(struct iovx_stress_thread *th)
 {

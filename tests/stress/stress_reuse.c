@@ -124,36 +124,39 @@ static void remember(struct buf *b, uint64_t dma_page)
 
 /* ---------------------------------------------------------------- workers */
 
-/* Page k of the mapping: translation, device read, device write (BIDI), all exact. */
-static int check_page(struct iovx_stress_thread *th, struct buf *b, unsigned int k,
-		      uint64_t dma, enum iovx_dma_dir dir, const char *what)
+/*
+ * The page at mem, mapped at dma on sim, through this thread's region of it: translation,
+ * device read, device write (BIDI; a TO_DEVICE write must fault), all exact. where names
+ * the page in a failure.
+ */
+static int check_dev(struct iovx_stress_thread *th, struct iovx_sim *s_sim, uint8_t *mem,
+		     uint64_t dma, enum iovx_dma_dir dir, const char *what, const char *where)
 {
-	uint8_t *cpu = b->mem + k * PG + (uint64_t)(th->id - 2) * REGION;
 	uint64_t off = (uint64_t)(th->id - 2) * REGION, phys = 0;
+	uint8_t *cpu = mem + off;
 	uint8_t pat[REGION], back[REGION];
-	unsigned int i, prot = 0;
 	uint8_t s = (uint8_t)iovx_stress_rand(th);
+	unsigned int i, prot = 0;
 	int r;
 
-	r = iovx_sim_iova_to_phys(sim, dma, &phys, &prot);
-	if (r || phys != (uintptr_t)b->mem + k * PG) {
-		iovx_stress_fail(th, "%s: buffer %td page %u: dma %#" PRIx64 " translates to %#"
-				 PRIx64 " (r %d), expected %p", what, b - bufs, k, dma, phys, r,
-				 (void *)(b->mem + k * PG));
+	r = iovx_sim_iova_to_phys(s_sim, dma, &phys, &prot);
+	if (r || phys != (uintptr_t)mem) {
+		iovx_stress_fail(th, "%s: %s: dma %#" PRIx64 " translates to %#" PRIx64
+				 " (r %d), expected %p", what, where, dma, phys, r, (void *)mem);
 		return -1;
 	}
 	for (i = 0; i < REGION; i++)
 		cpu[i] = (uint8_t)(s + i * 7 + th->id);
-	r = iovx_sim_dev_read(sim, dma + off, back, REGION, NULL);
+	r = iovx_sim_dev_read(s_sim, dma + off, back, REGION, NULL);
 	if (r || memcmp(back, cpu, REGION)) {
-		iovx_stress_fail(th, "%s: device read of buffer %td page %u via %#" PRIx64
-				 " wrong (r %d)", what, b - bufs, k, dma, r);
+		iovx_stress_fail(th, "%s: %s: device read via %#" PRIx64 " wrong (r %d)",
+				 what, where, dma, r);
 		return -1;
 	}
 	if (dir == IOVX_DMA_TO_DEVICE) {
 		uint8_t keep = cpu[0], x = (uint8_t)~keep;
 
-		if (iovx_sim_dev_write(sim, dma + off, &x, 1, NULL) != -EFAULT ||
+		if (iovx_sim_dev_write(s_sim, dma + off, &x, 1, NULL) != -EFAULT ||
 		    cpu[0] != keep) {
 			iovx_stress_fail(th, "%s: device wrote a TO_DEVICE mapping", what);
 			return -1;
@@ -162,13 +165,23 @@ static int check_page(struct iovx_stress_thread *th, struct buf *b, unsigned int
 	}
 	for (i = 0; i < REGION; i++)
 		pat[i] = (uint8_t)~(s + i * 3 + th->id);
-	r = iovx_sim_dev_write(sim, dma + off, pat, REGION, NULL);
+	r = iovx_sim_dev_write(s_sim, dma + off, pat, REGION, NULL);
 	if (r || memcmp(cpu, pat, REGION)) {
-		iovx_stress_fail(th, "%s: device write via %#" PRIx64 " did not land in buffer %td "
-				 "page %u (r %d)", what, dma, b - bufs, k, r);
+		iovx_stress_fail(th, "%s: %s: device write via %#" PRIx64 " did not land (r %d)",
+				 what, where, dma, r);
 		return -1;
 	}
 	return 0;
+}
+
+/* Page k of the mapping: check_dev. */
+static int check_page(struct iovx_stress_thread *th, struct buf *b, unsigned int k,
+		      uint64_t dma, enum iovx_dma_dir dir, const char *what)
+{
+	char where[48];
+
+	snprintf(where, sizeof(where), "buffer %td page %u", b - bufs, k);
+	return check_dev(th, sim, b->mem + k * PG, dma, dir, what, where);
 }
 
 static int worker(struct iovx_stress_thread *th)
@@ -443,11 +456,9 @@ static int evictor(struct iovx_stress_thread *th)
 
 static int body(struct iovx_stress_thread *th)
 {
-	if (th->id == 0)
-		return stopper(th);
-	if (th->id == 1)
-		return evictor(th);
-	return worker(th);
+	static const iovx_stress_fn roles[] = { stopper, evictor, worker };
+
+	return iovx_stress_role(th, roles, 3);
 }
 
 /* ---------------------------------------------------------------- watchdog */
@@ -484,6 +495,26 @@ static void *watchdog(void *arg)
 	}
 	pthread_mutex_unlock(&wd_lock);
 	return NULL;
+}
+
+/* iovx_stress_run under the watchdog: the run's result, or 1 when no watchdog started. */
+static int run_watched(const struct iovx_stress_opts *o, iovx_stress_fn body,
+		       uint64_t duration_ns)
+{
+	pthread_t wd;
+	int rc;
+
+	wd_done = false;
+	wd_seconds = duration_ns / 1000000000ull + 60;
+	if (pthread_create(&wd, NULL, watchdog, NULL))
+		return 1;
+	rc = iovx_stress_run(o, body);
+	pthread_mutex_lock(&wd_lock);
+	wd_done = true;
+	pthread_cond_signal(&wd_cond);
+	pthread_mutex_unlock(&wd_lock);
+	pthread_join(wd, NULL);
+	return rc;
 }
 
 /* ---------------------------------------------------------------- phases */
@@ -550,20 +581,7 @@ static int phase(enum iovx_dma_mode base, bool revive, uint64_t duration_ns)
 	nr_probes = 0;
 	max_entries_seen = 0;
 
-	{
-		pthread_t wd;
-
-		wd_done = false;
-		wd_seconds = duration_ns / 1000000000ull + 60;
-		if (pthread_create(&wd, NULL, watchdog, NULL))
-			return 1;
-		rc = iovx_stress_run(&o, body);
-		pthread_mutex_lock(&wd_lock);
-		wd_done = true;
-		pthread_cond_signal(&wd_cond);
-		pthread_mutex_unlock(&wd_lock);
-		pthread_join(wd, NULL);
-	}
+	rc = run_watched(&o, body, duration_ns);
 
 	/* Stop everything: nothing may be left, anywhere (a leaked reference would hang it). */
 	iovx_dma_get_reuse_stats(dom, &rs);
@@ -767,51 +785,14 @@ static void precord(struct pbuf *b, unsigned int d, uint64_t dma_page, uint64_t 
 			 __ATOMIC_RELAXED);
 }
 
-/* Page k of a held mapping: translation, device read, device write (BIDI), all exact. */
+/* Page k of a held mapping on domain d: check_dev. */
 static int pcheck(struct iovx_stress_thread *th, unsigned int d, uint8_t *mem, unsigned int k,
 		  uint64_t dma, enum iovx_dma_dir dir, const char *what)
 {
-	uint64_t off = (uint64_t)(th->id - 2) * REGION, phys = 0;
-	uint8_t *cpu = mem + k * PG + off;
-	uint8_t pat[REGION], back[REGION];
-	uint8_t s = (uint8_t)iovx_stress_rand(th);
-	unsigned int i, prot = 0;
-	int r;
+	char where[48];
 
-	r = iovx_sim_iova_to_phys(P.sim[d], dma, &phys, &prot);
-	if (r || phys != (uintptr_t)mem + k * PG) {
-		iovx_stress_fail(th, "%s: domain %u page %u: dma %#" PRIx64 " translates to %#"
-				 PRIx64 " (r %d), expected %p", what, d, k, dma, phys, r,
-				 (void *)(mem + k * PG));
-		return -1;
-	}
-	for (i = 0; i < REGION; i++)
-		cpu[i] = (uint8_t)(s + i * 7 + th->id);
-	r = iovx_sim_dev_read(P.sim[d], dma + off, back, REGION, NULL);
-	if (r || memcmp(back, cpu, REGION)) {
-		iovx_stress_fail(th, "%s: domain %u: device read via %#" PRIx64 " wrong (r %d)",
-				 what, d, dma, r);
-		return -1;
-	}
-	if (dir == IOVX_DMA_TO_DEVICE) {
-		uint8_t keep = cpu[0], x = (uint8_t)~keep;
-
-		if (iovx_sim_dev_write(P.sim[d], dma + off, &x, 1, NULL) != -EFAULT ||
-		    cpu[0] != keep) {
-			iovx_stress_fail(th, "%s: device wrote a TO_DEVICE mapping", what);
-			return -1;
-		}
-		return 0;
-	}
-	for (i = 0; i < REGION; i++)
-		pat[i] = (uint8_t)~(s + i * 3 + th->id);
-	r = iovx_sim_dev_write(P.sim[d], dma + off, pat, REGION, NULL);
-	if (r || memcmp(cpu, pat, REGION)) {
-		iovx_stress_fail(th, "%s: domain %u: device write via %#" PRIx64 " did not land "
-				 "(r %d)", what, d, dma, r);
-		return -1;
-	}
-	return 0;
+	snprintf(where, sizeof(where), "domain %u page %u", d, k);
+	return check_dev(th, P.sim[d], mem + k * PG, dma, dir, what, where);
 }
 
 /* A tagged map of b on domain d: 0 and dma[], -ENOMEM (squeeze: nothing mapped), or -1. */
@@ -1192,13 +1173,11 @@ static int pevictor(struct iovx_stress_thread *th)
 
 static int pbody(struct iovx_stress_thread *th)
 {
-	if (th->id == 0)
-		return pstopper(th);
-	if (th->id == 1)
-		return pevictor(th);
-	if (th->id - 2 < P.cfg->nholders)
+	static const iovx_stress_fn roles[] = { pstopper, pevictor, pmapper };
+
+	if (th->id >= 2 && th->id - 2 < P.cfg->nholders)
 		return pholder(th);
-	return pmapper(th);
+	return iovx_stress_role(th, roles, 3);
 }
 
 static int pphase(const struct pcfg *c, uint64_t duration_ns)
@@ -1206,7 +1185,6 @@ static int pphase(const struct pcfg *c, uint64_t duration_ns)
 	struct iovx_stress_opts o = IOVX_STRESS_OPTS_INIT;
 	unsigned int i, k, d, mappers;
 	uint64_t nbuf = P_NT + P_NH, overflows = 0;
-	pthread_t wd;
 	int rc, r;
 
 	memset(&P, 0, sizeof(P));
@@ -1252,16 +1230,7 @@ static int pphase(const struct pcfg *c, uint64_t duration_ns)
 			return 1;
 	}
 
-	wd_done = false;
-	wd_seconds = duration_ns / 1000000000ull + 60;
-	if (pthread_create(&wd, NULL, watchdog, NULL))
-		return 1;
-	rc = iovx_stress_run(&o, pbody);
-	pthread_mutex_lock(&wd_lock);
-	wd_done = true;
-	pthread_cond_signal(&wd_cond);
-	pthread_mutex_unlock(&wd_lock);
-	pthread_join(wd, NULL);
+	rc = run_watched(&o, pbody, duration_ns);
 
 	printf("maps %" PRIu64 ", holds %" PRIu64 ", -ENOMEM %" PRIu64 "; stops %" PRIu64
 	       " (%" PRIu64 " with a mapping held) tearing down %" PRIu64 " entries, %" PRIu64
