@@ -471,16 +471,19 @@ static void buddy_release(struct buddy *b, uint64_t pfn, unsigned int order)
 	for (;;) {
 		uint64_t *w, bit, pair, cur;
 
+		bit = 1ull << (idx & 63);
 		if (order >= b->max_order) {
-			iovx_shb_set(&b->bm[order], idx);
+			cur = iovx_shb_set(&b->bm[order], idx);
+			iovx_assert(!(cur & bit));	/* B1: a block is freed by its one owner */
 			return;
 		}
 		w = iovx_shb_word(&b->bm[order], idx, false, 0);
 		if (IOVX_WARN_ON(!w))	/* the word existed when the block was taken */
 			return;
-		bit = 1ull << (idx & 63);
 		pair = 3ull << (idx & 62);
-		if (!iovx_fetch_or_acq_rel(w, bit))	/* E-B2 */
+		cur = iovx_fetch_or_acq_rel(w, bit);	/* E-B2 */
+		iovx_assert(!(cur & bit));		/* B1 */
+		if (!cur)
 			iovx_shb_mark(&b->bm[order], idx);
 		IOVX_PARK_POINT("buddy.free.merge");
 		cur = iovx_load_acquire(w);
@@ -510,7 +513,7 @@ static int buddy_split(struct buddy *b, uint64_t x, unsigned int j, unsigned int
 		       uint64_t keep_pfn)
 {
 	while (j > order) {
-		uint64_t c, other;
+		uint64_t c, other, old;
 		uint64_t *w;
 
 		j--;
@@ -525,7 +528,9 @@ static int buddy_split(struct buddy *b, uint64_t x, unsigned int j, unsigned int
 			return -ENOMEM;
 		}
 		/* other's buddy is the half we keep, so no merge is possible here */
-		if (!iovx_fetch_or_acq_rel(w, 1ull << (other & 63)))	/* E-B2 */
+		old = iovx_fetch_or_acq_rel(w, 1ull << (other & 63));	/* E-B2 */
+		iovx_assert(!(old & (1ull << (other & 63))));	/* B1: the half was ours */
+		if (!old)
 			iovx_shb_mark(&b->bm[j], other);
 		x = c;
 	}

@@ -6,7 +6,7 @@
  * operations (edge cases on a pinned thread, then a 2-thread hammer with local and remote
  * detach), RCU (publication, synchronize waiting for readers, call_rcu and rcu_barrier; under
  * TSan these also check the annotations in user_rcu.c), the timer, memory, the fail-Nth
- * injector and park points. Runs in the release, ASan+UBSan and TSan builds.
+ * injector, park points, and the debug assertion (a double free stops at the buddy's B1). Runs in the release, ASan+UBSan and TSan builds.
  * Threads never call CMocka asserts (they longjmp): they count errors for the main thread.
  */
 #define _GNU_SOURCE
@@ -18,11 +18,15 @@
 
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+#include <sys/wait.h>
 
+#include <iovx/iova.h>
 #include "platform.h"
 #include "stress.h"
 
@@ -978,6 +982,85 @@ static void test_time(void **state)
 	}
 }
 
+/* ---------------------------------------------------------------- assertions */
+
+/*
+ * Runs fn in a child with stderr into a pipe: true when the child died of SIGABRT and
+ * wrote "assertion failed at <file>" naming file.
+ */
+static bool child_asserts_in(void (*fn)(void), const char *file)
+{
+	char out[512] = "", *at;
+	int pipefd[2], status;
+	ssize_t len = 0, r;
+	pid_t pid;
+
+	assert_int_equal(pipe(pipefd), 0);
+	fflush(NULL);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		dup2(pipefd[1], 2);
+		close(pipefd[0]);
+		fn();
+		_exit(0);
+	}
+	close(pipefd[1]);
+	while (len < (ssize_t)sizeof(out) - 1 &&
+	       (r = read(pipefd[0], out + len, sizeof(out) - 1 - (size_t)len)) > 0)
+		len += r;
+	close(pipefd[0]);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	at = strstr(out, "assertion failed at ");
+	if (!at)
+		fprintf(stderr, "child wrote: %s\n", out);
+	return WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT && at && strstr(at, file);
+}
+
+static void assert_false_here(void)
+{
+	volatile int zero = 0;
+
+	iovx_assert(zero);
+}
+
+/*
+ * An unchecked domain trusts its caller (as the kernel does), so a double free of a block
+ * above the cached sizes whose buddy is still allocated reaches the backend, where setting
+ * an already set bit breaks B1.
+ */
+static void double_free_backend(void)
+{
+	struct iovx_iova_config cfg;
+	struct iovx_iova_domain *dom;
+	int64_t v[4];
+	int i, j;
+
+	iovx_iova_config_init(&cfg, 1, 1ull << 20);
+	if (iovx_iova_domain_create(&cfg, &dom))
+		_exit(2);
+	for (i = 0; i < 4; i++) {
+		v[i] = iovx_iova_alloc(dom, 2048, 1ull << 20);
+		if (v[i] <= 0)
+			_exit(2);
+	}
+	for (i = 0; i < 4; i++)
+		for (j = 0; j < 4; j++)
+			if ((v[i] ^ v[j]) == 2048) {	/* buddies; v[j] stays allocated */
+				iovx_iova_free(dom, (uint64_t)v[i], 2048);
+				iovx_iova_free(dom, (uint64_t)v[i], 2048);
+				return;
+			}
+	_exit(3);		/* no buddy pair among the four: the premise failed */
+}
+
+static void test_assert(void **state)
+{
+	(void)state;
+	assert_true(child_asserts_in(assert_false_here, "test_platform.c"));
+	assert_true(child_asserts_in(double_free_backend, "buddy.c"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1001,6 +1084,7 @@ int main(void)
 		cmocka_unit_test(test_fail_nth),
 		cmocka_unit_test(test_park),
 		cmocka_unit_test(test_time),
+		cmocka_unit_test(test_assert),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
