@@ -232,6 +232,7 @@ static void push(struct iovx_bounce_pool *pool, unsigned int cpu, unsigned int c
 	uint64_t *head = &pool->cpu[cpu].head[c];
 	uint64_t old = iovx_load_relaxed(head), new;
 
+	iovx_assert(iovx_load_relaxed(&pool->slot[g].state) == SLOT_FREE);	/* B1 */
 	do {
 		iovx_store_relaxed(&pool->next[g], (uint32_t)old);
 		new = (((old >> 32) + 1) << 32) | ((uint64_t)g + 1);

@@ -156,6 +156,7 @@ int iovx_sim_sync(struct iovx_iommu *iommu)
 		return err;
 	}
 	process_locked(sim);
+	iovx_assert(q->done_inval >= iovx_load_relaxed(&q->synced_inval));	/* Q2: only grows */
 	iovx_store_release(&q->synced_inval, q->done_inval);		/* E-Q1, Q2 */
 	done = occupy_locked(sim, now) + sim->cfg.cost.sync_ns;
 	pthread_mutex_unlock(&q->lock);
