@@ -468,6 +468,9 @@ static void buddy_release(struct buddy *b, uint64_t pfn, unsigned int order)
 {
 	uint64_t idx = pfn >> order;
 
+	/* B2: what is set lies inside the domain (merges stay inside: both halves were) */
+	iovx_assert(pfn && pfn >= b->start_pfn && pfn + (1ull << order) <= b->end_pfn);
+
 	for (;;) {
 		uint64_t *w, bit, pair, cur;
 

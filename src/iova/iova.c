@@ -203,6 +203,14 @@ static inline void cache_attach(struct iovx_pcpu_cache *c)
 }
 #endif
 
+/* C1: userspace touches a cache's magazines only through the claim that detached it. */
+static inline void cache_owned(const struct iovx_pcpu_cache *c)
+{
+#ifndef IOVX_PCPU_PRIVATE
+	iovx_assert(iovx_load_relaxed(&c->claim));
+#endif
+}
+
 /* Swaps an owned cache's loaded and previous magazines of a class; returns the new loaded. */
 static struct iovx_mag *cache_swap(struct iovx_pcpu_cache *c, unsigned int cls)
 {
@@ -219,6 +227,7 @@ static uint64_t cache_get(struct iovx_iova_domain *dom, struct iovx_pcpu_cache *
 {
 	struct iovx_mag *m = c->loaded[cls];
 
+	cache_owned(c);
 	if (!m->n) {
 		if (c->prev[cls]->n) {
 			m = cache_swap(c, cls);
@@ -260,6 +269,7 @@ static bool cache_put(struct iovx_iova_domain *dom, struct iovx_pcpu_cache *c,
 
 	uint32_t cap = dom->fast.mag_cap[cls];
 
+	cache_owned(c);
 	if (m->n >= cap) {
 		if (c->prev[cls]->n < cap) {
 			m = cache_swap(c, cls);

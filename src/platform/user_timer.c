@@ -152,6 +152,7 @@ void iovx_timer_cancel_sync(struct iovx_timer *t)
 	if (!pthread_equal(pthread_self(), ut->thread)) {
 		while (ut->running)
 			pthread_cond_wait(&ut->idle, &ut->lock);	/* E-T2 */
+		iovx_assert(!ut->armed && !ut->running);		/* T3 */
 	}
 	pthread_mutex_unlock(&ut->lock);
 }

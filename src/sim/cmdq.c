@@ -80,6 +80,7 @@ static void process_locked(struct iovx_sim *sim)
 			iovx_sim_iotlb_inval_all_locked(sim);
 		else
 			iovx_sim_iotlb_inval_locked(sim, c->start, c->end);
+		iovx_assert(c->seq == q->done_inval + 1);			/* Q1: in order, once */
 		q->done_inval = c->seq;
 	}
 	pthread_mutex_unlock(&sim->tlb.lock);

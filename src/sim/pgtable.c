@@ -98,6 +98,7 @@ static void detach_empty_locked(struct iovx_sim *sim, uint64_t *const *path, uns
 		if (!sim->cfg.eager_table_free && (base < iova || base + span > end))
 			return;
 		iovx_store_release(parent_pte, 0ull);				/* E-PT2 */
+		iovx_assert(sim_meta(path[l - 1])->nvalid > 0);			/* P1 */
 		sim_meta(path[l - 1])->nvalid--;
 		(*writes)++;
 		m->emptied_at = iovx_load_acquire(&sim->cmdq.issued_inval);
@@ -159,6 +160,7 @@ static uint64_t unmap_locked(struct iovx_sim *sim, uint64_t iova, uint64_t size,
 			if (!(*pte & SIM_PTE_VALID))
 				continue;
 			iovx_store_release(pte, 0ull);				/* E-PT1 */
+			iovx_assert(sim_meta(path[SIM_LEVELS - 1])->nvalid > 0);	/* P1 */
 			sim_meta(path[SIM_LEVELS - 1])->nvalid--;
 			cleared += SIM_GRANULE;
 			(*writes)++;
