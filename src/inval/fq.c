@@ -87,6 +87,7 @@ struct fq_cell *iovx_inval_fq_claim_mpsc(struct fq_ring *r, uint64_t *pos)
 void iovx_inval_fq_publish_mpsc(struct fq_ring *r, struct fq_cell *c, uint64_t pos)
 {
 	(void)r;
+	iovx_assert(iovx_load_relaxed(&c->seq) == pos);	/* R1: written while seq == pos */
 	iovx_store_release(&c->seq, pos + 1);	/* E-F1 */
 }
 
@@ -99,6 +100,9 @@ struct fq_cell *iovx_inval_fq_peek_sc(struct fq_ring *r, uint64_t pos)
 
 void iovx_inval_fq_consume_sc(struct fq_ring *r, uint64_t pos)
 {
+	/* R2: the consumer held it published, inside [head, tail) */
+	iovx_assert(iovx_load_relaxed(&r->cells[pos & r->mask].seq) == pos + 1 &&
+		    pos >= iovx_load_relaxed(&r->head) && pos < iovx_load_relaxed(&r->tail));
 	/* E-F2 */
 	iovx_store_release(&r->cells[pos & r->mask].seq, pos + r->mask + 1);
 }
