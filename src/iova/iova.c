@@ -823,8 +823,10 @@ static int req_order(const struct iovx_iova_domain *dom, uint64_t npages, uint64
 	if (!dom || !npages)
 		return -EINVAL;
 	order = iovx_order_base2(npages);
+	if (order > dom->buddy.max_order)
+		return -EINVAL;
 	*size = 1ull << order;
-	return order > dom->buddy.max_order ? -EINVAL : (int)order;
+	return (int)order;
 }
 
 /* Everything but the cached hit: validation in full, cache slow path, backend, checks. */
