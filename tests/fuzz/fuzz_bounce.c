@@ -23,6 +23,7 @@
 #include <iovx/bounce.h>
 #include <iovx/iova.h>
 #include <iovx/sim.h>
+#include "bounce_cfg.h"
 
 #define ARENA	16384u
 #define MAXLIVE	64
@@ -82,14 +83,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	iovx_iova_config_init(&ic, 1, 1ull << 20);
 	CHECK(iovx_sim_create(&sc, &sim) == 0);
 	CHECK(iovx_iova_domain_create(&ic, &iovad) == 0);
-	iovx_bounce_config_init(&bc);
-	bc.nr_classes = 3;
-	bc.class_size[0] = 64;
-	bc.class_size[1] = 512;
-	bc.class_size[2] = BIG;
-	bc.slots_per_cpu[0] = 3;
-	bc.slots_per_cpu[1] = 2;
-	bc.slots_per_cpu[2] = 2;
+	iovx_test_bounce_classes(&bc, 3, (const uint32_t[]){ 64, 512, BIG },
+				 (const uint32_t[]){ 3, 2, 2 });
 	bc.nr_cpus = 2;
 	CHECK(iovx_bounce_create(&bc, iovx_sim_iommu(sim), iovad, &pool) == 0);
 	CHECK(iovx_bounce_get_stats(pool, &st) == 0);

@@ -61,6 +61,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bounce_cfg.h"
+
 #include <iovx/bounce.h>
 #include <iovx/dma.h>
 #include <iovx/iova.h>
@@ -1136,14 +1138,8 @@ static void setup(struct mu *m, unsigned int hdr)
 	iovx_dma_config_init(&dc, iovx_sim_iommu(m->sim), IOVX_DMA_MODE_STRICT);
 	dc.map_table_order = hdr & 4 ? 4 : 6;	/* 16 slots: tombstones on every probe */
 #if MISUSE_TARGET == MISUSE_BOUNCE
-	iovx_bounce_config_init(&bc);
-	bc.nr_classes = 3;
-	bc.class_size[0] = 256;
-	bc.class_size[1] = 1024;
-	bc.class_size[2] = 4096;
-	bc.slots_per_cpu[0] = 3;
-	bc.slots_per_cpu[1] = 3;
-	bc.slots_per_cpu[2] = 2;
+	iovx_test_bounce_classes(&bc, 3, (const uint32_t[]){ 256, 1024, 4096 },
+				 (const uint32_t[]){ 3, 3, 2 });
 	bc.nr_cpus = 1;
 	dc.mode = IOVX_DMA_MODE_BOUNCE;
 	dc.bounce = &bc;

@@ -23,6 +23,7 @@
 #include <iovx/bounce.h>
 #include <iovx/iova.h>
 #include <iovx/sim.h>
+#include "bounce_cfg.h"
 #include "stress.h"
 
 #define MAILBOXES	8
@@ -233,12 +234,7 @@ int main(void)
 	iovx_iova_config_init(&ic, 1, 1ull << 24);
 	if (iovx_sim_create(&sc, &sim) || iovx_iova_domain_create(&ic, &iovad))
 		return 1;
-	iovx_bounce_config_init(&bc);
-	bc.nr_classes = 4;
-	bc.slots_per_cpu[0] = 8;
-	bc.slots_per_cpu[1] = 4;
-	bc.slots_per_cpu[2] = 4;
-	bc.slots_per_cpu[3] = 2;
+	iovx_test_bounce_classes(&bc, 4, NULL, (const uint32_t[]){ 8, 4, 4, 2 });
 	ret = iovx_bounce_create(&bc, iovx_sim_iommu(sim), iovad, &pool);
 	if (ret) {
 		fprintf(stderr, "create: %d\n", ret);

@@ -27,6 +27,7 @@
 #include <iovx/bounce.h>
 #include <iovx/iova.h>
 #include <iovx/sim.h>
+#include "bounce_cfg.h"
 #include "test_hooks.h"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -331,12 +332,7 @@ static struct iovx_bounce_config small_cfg(void)
 {
 	struct iovx_bounce_config c;
 
-	iovx_bounce_config_init(&c);
-	c.nr_classes = 2;
-	c.class_size[0] = 256;
-	c.class_size[1] = 4096;
-	c.slots_per_cpu[0] = 2;
-	c.slots_per_cpu[1] = 1;
+	iovx_test_bounce_classes(&c, 2, (const uint32_t[]){ 256, 4096 }, (const uint32_t[]){ 2, 1 });
 	return c;
 }
 
