@@ -332,7 +332,8 @@ static struct iovx_bounce_config small_cfg(void)
 {
 	struct iovx_bounce_config c;
 
-	iovx_test_bounce_classes(&c, 2, (const uint32_t[]){ 256, 4096 }, (const uint32_t[]){ 2, 1 });
+	iovx_test_bounce_classes(&c, 2, (const uint32_t[]){ 256, 4096 },
+				 (const uint32_t[]){ 2, 1 });
 	return c;
 }
 
