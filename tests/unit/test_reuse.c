@@ -62,19 +62,30 @@ static struct iovx_iova_domain *dom_iovad(struct iovx_dma_domain *d)
 	return d->iovad;
 }
 
+/* A fixture without a domain: the simulator and the zeroed pages. */
+static void fx_sim(struct fx *f)
+{
+	struct iovx_sim_config sc;
+
+	memset(f, 0, sizeof(*f));
+	iovx_sim_config_init(&sc);
+	sc.eager_table_free = true;	/* table pages take the I2 path on every unmap */
+	assert_int_equal(iovx_sim_create(&sc, &f->sim), 0);
+	f->mem = aligned_alloc(PG, NPAGES * PG);
+	assert_non_null(f->mem);
+	memset(f->mem, 0, NPAGES * PG);
+}
+
 static void fx_open(struct fx *f, enum iovx_dma_mode mode, enum iovx_dma_mode base,
 		    unsigned int order, uint64_t mask)
 {
-	struct iovx_sim_config sc;
 	struct iovx_dma_config dc;
 	struct iovx_inval_config ic;
 
-	iovx_sim_config_init(&sc);
-	sc.eager_table_free = true;	/* table pages take the I2 path on every unmap */
+	fx_sim(f);
 	/* Deferred base: a 10 s bound, so that no timer flush hides what a call left queued. */
 	iovx_inval_config_init(&ic);
 	ic.max_age_ns = 10000000000ull;
-	assert_int_equal(iovx_sim_create(&sc, &f->sim), 0);
 	iovx_dma_config_init(&dc, iovx_sim_iommu(f->sim), mode);
 	dc.fallback = base;
 	dc.reuse_table_order = order;
@@ -82,9 +93,6 @@ static void fx_open(struct fx *f, enum iovx_dma_mode mode, enum iovx_dma_mode ba
 	if (base == IOVX_DMA_MODE_DEFERRED)
 		dc.inval = &ic;
 	assert_int_equal(iovx_dma_domain_create(&dc, &f->dom), 0);
-	f->mem = aligned_alloc(PG, NPAGES * PG);
-	assert_non_null(f->mem);
-	memset(f->mem, 0, NPAGES * PG);
 }
 
 static int setup_with(void **state, enum iovx_dma_mode mode, enum iovx_dma_mode base,
@@ -442,6 +450,21 @@ static void test_not_reuse_mode(void **state)
 	assert_int_equal(iovx_dma_get_reuse_stats(NULL, &st), -EINVAL);
 }
 
+/*
+ * Pages 0 and 1 as a list (tagged or not), mapped BIDIRECTIONAL twice without ATTR_REUSE:
+ * sg, then its copy sg2. Each map makes a mapping of its own; the device reaches the first.
+ */
+static void map_twice(struct fx *f, struct iovx_dma_sg sg[2], struct iovx_dma_sg sg2[2],
+		      bool tagged)
+{
+	sg_pages(f, sg, 2, 0, 1, tagged);
+	memcpy(sg2, sg, 2 * sizeof(*sg));
+	assert_int_equal(iovx_dma_map_sg(f->dom, sg, 2, IOVX_DMA_BIDIRECTIONAL, 0), 1);
+	assert_int_equal(iovx_dma_map_sg(f->dom, sg2, 2, IOVX_DMA_BIDIRECTIONAL, 0), 1);
+	assert_int_not_equal(sg[0].dma_address, sg2[0].dma_address);
+	sg_reaches(f, sg, 2, IOVX_DMA_BIDIRECTIONAL);
+}
+
 /* A tagged list or ATTR_REUSE in a strict domain: the tag is ignored, strict as ever. */
 static void test_tag_in_strict_domain(void **state)
 {
@@ -449,12 +472,7 @@ static void test_tag_in_strict_domain(void **state)
 	struct iovx_dma_sg sg[2], sg2[2];
 	uint64_t d1, d2;
 
-	sg_pages(f, sg, 2, 0, 1, true);
-	memcpy(sg2, sg, sizeof(sg));
-	assert_int_equal(iovx_dma_map_sg(f->dom, sg, 2, IOVX_DMA_BIDIRECTIONAL, 0), 1);
-	assert_int_equal(iovx_dma_map_sg(f->dom, sg2, 2, IOVX_DMA_BIDIRECTIONAL, 0), 1);
-	assert_int_not_equal(sg[0].dma_address, sg2[0].dma_address);
-	sg_reaches(f, sg, 2, IOVX_DMA_BIDIRECTIONAL);
+	map_twice(f, sg, sg2, true);
 	assert_int_equal(iovx_dma_unmap_sg(f->dom, sg, 2, IOVX_DMA_BIDIRECTIONAL, 0), 0);
 	sg_unreachable(f, sg, 2);
 	assert_int_equal(iovx_dma_unmap_sg(f->dom, sg2, 2, IOVX_DMA_BIDIRECTIONAL, 0), 0);
@@ -745,12 +763,7 @@ static void test_untagged_is_strict(void **state)
 	struct iovx_reuse_stats r;
 	uint64_t d1, d2;
 
-	sg_pages(f, sg, 2, 0, 1, false);
-	memcpy(sg2, sg, sizeof(sg));
-	assert_int_equal(iovx_dma_map_sg(f->dom, sg, 2, IOVX_DMA_BIDIRECTIONAL, 0), 1);
-	assert_int_equal(iovx_dma_map_sg(f->dom, sg2, 2, IOVX_DMA_BIDIRECTIONAL, 0), 1);
-	assert_int_not_equal(sg[0].dma_address, sg2[0].dma_address);
-	sg_reaches(f, sg, 2, IOVX_DMA_BIDIRECTIONAL);
+	map_twice(f, sg, sg2, false);
 	sg_reaches(f, sg2, 2, IOVX_DMA_BIDIRECTIONAL);
 	prime(f, sg[0].dma_address, 2 * PG);
 	sst(f, &a);
@@ -1726,7 +1739,6 @@ static void test_many_domains(void **state)
  */
 static void test_revive(void **state)
 {
-	struct iovx_sim_config sc;
 	struct iovx_dma_config dc;
 	struct iovx_inval_config ic;
 	struct iovx_sim_stats a, b;
@@ -1737,13 +1749,7 @@ static void test_revive(void **state)
 	int i;
 
 	(void)state;
-	memset(&f, 0, sizeof(f));
-	iovx_sim_config_init(&sc);
-	sc.eager_table_free = true;
-	assert_int_equal(iovx_sim_create(&sc, &f.sim), 0);
-	f.mem = aligned_alloc(PG, NPAGES * PG);
-	assert_non_null(f.mem);
-	memset(f.mem, 0, NPAGES * PG);
+	fx_sim(&f);
 	/* Only over a deferred base. */
 	iovx_dma_config_init(&dc, iovx_sim_iommu(f.sim), IOVX_DMA_MODE_STRICT);
 	dc.flags = IOVX_DMA_F_REVIVE;
@@ -1805,7 +1811,6 @@ static void test_fail_nth(void **state)
 
 	(void)state;
 	for (n = 1; n < 400; n++) {
-		struct iovx_sim_config sc;
 		struct iovx_dma_config dc;
 		struct iovx_sim_stats ss;
 		struct iovx_iova_stats is;
@@ -1815,13 +1820,7 @@ static void test_fail_nth(void **state)
 		int r1, r2, rs = 0, ret;
 		unsigned long seen;
 
-		memset(&f, 0, sizeof(f));
-		iovx_sim_config_init(&sc);
-		sc.eager_table_free = true;
-		assert_int_equal(iovx_sim_create(&sc, &f.sim), 0);
-		f.mem = aligned_alloc(PG, NPAGES * PG);
-		assert_non_null(f.mem);
-		memset(f.mem, 0, NPAGES * PG);
+		fx_sim(&f);
 		memset(sg, 0, sizeof(sg));
 		sg[0].phys = pa(&f, 4, 0);
 		sg[0].length = 100;
