@@ -901,6 +901,21 @@ static void test_partial_overlap(void **state)
 
 /* ---------------------------------------------------------------- stop */
 
+/*
+ * Pages first .. first + n - 1 as a tagged list, mapped (the device reaches them) and
+ * unmapped: an idle entry whose translations the IOTLB holds. Returns its DMA address.
+ */
+static uint64_t map_idle(struct fx *f, struct iovx_dma_sg *sg, int n, unsigned int first,
+			 enum iovx_dma_dir dir)
+{
+	sg_pages(f, sg, n, first, 1, true);
+	assert_int_equal(iovx_dma_map_sg(f->dom, sg, n, dir, 0), 1);
+	sg_reaches(f, sg, n, dir);
+	assert_int_equal(iovx_dma_unmap_sg(f->dom, sg, n, dir, 0), 0);
+	prime(f, sg[0].dma_address, (uint64_t)n * PG);
+	return sg[0].dma_address;
+}
+
 static void test_stop_dma_i3(void **state)
 {
 	struct fx *f = *state;
@@ -909,12 +924,7 @@ static void test_stop_dma_i3(void **state)
 	struct iovx_reuse_stats r;
 	uint64_t old;
 
-	sg_pages(f, sg, 2, 20, 1, true);
-	assert_int_equal(iovx_dma_map_sg(f->dom, sg, 2, IOVX_DMA_BIDIRECTIONAL, 0), 1);
-	sg_reaches(f, sg, 2, IOVX_DMA_BIDIRECTIONAL);
-	assert_int_equal(iovx_dma_unmap_sg(f->dom, sg, 2, IOVX_DMA_BIDIRECTIONAL, 0), 0);
-	old = sg[0].dma_address;
-	prime(f, old, 2 * PG);
+	old = map_idle(f, sg, 2, 20, IOVX_DMA_BIDIRECTIONAL);
 	assert_true(iovx_sim_iotlb_holds(f->sim, old));
 	assert_true(iova_live(f) >= 2);
 	sst(f, &a);
@@ -948,14 +958,8 @@ static void test_stop_sg_mark(void **state)
 	struct fx *f = *state;
 	struct iovx_dma_sg sg[3], copy[3];
 	struct iovx_sim_stats a, b;
-	uint64_t old;
 
-	sg_pages(f, sg, 3, 30, 1, true);
-	assert_int_equal(iovx_dma_map_sg(f->dom, sg, 3, IOVX_DMA_TO_DEVICE, 0), 1);
-	sg_reaches(f, sg, 3, IOVX_DMA_TO_DEVICE);
-	assert_int_equal(iovx_dma_unmap_sg(f->dom, sg, 3, IOVX_DMA_TO_DEVICE, 0), 0);
-	old = sg[0].dma_address;
-	prime(f, old, 3 * PG);
+	(void)map_idle(f, sg, 3, 30, IOVX_DMA_TO_DEVICE);
 	sst(f, &a);
 	assert_int_equal(iovx_sg_mark_stop_reuse(sg, 3), 1);
 	sst(f, &b);
