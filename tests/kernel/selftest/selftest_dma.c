@@ -531,6 +531,36 @@ static inline u64 st_pa(unsigned int i)
 	return virt_to_phys(st_pages[i]);
 }
 
+/* A single-domain test's cleanup: the domain (if any), the IOMMU, the pages. */
+static void st_dma_free(struct st_iommu *m, struct iovx_dma_domain *dom)
+{
+	if (dom)
+		iovx_dma_domain_destroy(dom);
+	st_iommu_destroy(m);
+	st_free_pages();
+}
+
+/*
+ * A single-domain test's end once its own checks passed: nothing cached for the device,
+ * the domain destroyed with nothing leaked, every IOMMU page unmapped; then the verdict.
+ * Frees everything either way.
+ */
+static int st_dma_close(struct iovx_st *st, struct st_iommu *m, struct iovx_dma_domain *dom)
+{
+	int ret;
+
+	ST_REQUIRE(st_tlb_scan(m) == 0);	/* nothing left cached for the device */
+	ret = iovx_dma_domain_destroy(dom);
+	dom = NULL;
+	if (ret)
+		ST_FAILF("domain_destroy: %d leaked", ret);
+	ST_REQUIRE(atomic64_read(&m->live_pages) == 0 && st_iommu_scan(m) == 0);
+	ret = st_verdict(st, m);
+out:
+	st_dma_free(m, dom);
+	return ret;
+}
+
 /* ------------------------------------------------------------ strict */
 
 static int st_dma_strict(struct iovx_st *st)
@@ -594,18 +624,9 @@ static int st_dma_strict(struct iovx_st *st)
 	iovx_st_info("dma-strict info map_calls=%lld unmap_calls=%lld inv_ranges=%lld syncs=%lld dma0=%llx",
 		     atomic64_read(&m->map_calls), atomic64_read(&m->unmap_calls),
 		     atomic64_read(&m->inv_ranges), atomic64_read(&m->syncs), base);
-	ST_REQUIRE(st_tlb_scan(m) == 0);	/* nothing left cached for the device */
-	ret = iovx_dma_domain_destroy(dom);
-	dom = NULL;
-	if (ret)
-		ST_FAILF("domain_destroy: %d leaked", ret);
-	ST_REQUIRE(atomic64_read(&m->live_pages) == 0 && st_iommu_scan(m) == 0);
-	ret = st_verdict(st, m);
+	return st_dma_close(st, m, dom);
 out:
-	if (dom)
-		iovx_dma_domain_destroy(dom);
-	st_iommu_destroy(m);
-	st_free_pages();
+	st_dma_free(m, dom);
 	return ret;
 }
 
@@ -738,18 +759,9 @@ static int st_dma_reuse(struct iovx_st *st)
 	iovx_st_info("dma-reuse info dma=%llx rounds=%u hits=%llu misses=%llu stops=%llu map_calls=%lld syncs=%lld",
 		     dma0, ST_REUSE_ROUNDS, rs.hits, rs.misses, rs.stops,
 		     atomic64_read(&m->map_calls), atomic64_read(&m->syncs));
-	ST_REQUIRE(st_tlb_scan(m) == 0);	/* nothing left cached for the device */
-	ret = iovx_dma_domain_destroy(dom);
-	dom = NULL;
-	if (ret)
-		ST_FAILF("domain_destroy: %d leaked", ret);
-	ST_REQUIRE(atomic64_read(&m->live_pages) == 0 && st_iommu_scan(m) == 0);
-	ret = st_verdict(st, m);
+	return st_dma_close(st, m, dom);
 out:
-	if (dom)
-		iovx_dma_domain_destroy(dom);
-	st_iommu_destroy(m);
-	st_free_pages();
+	st_dma_free(m, dom);
 	return ret;
 }
 
@@ -838,18 +850,9 @@ static int st_dma_revive(struct iovx_st *st)
 	iovx_st_info("dma-revive info dma=%llx tries=%d revivals=%llu expired=%llu softirq_unmaps=%lld slept_ns=%llu",
 		     b, try - 1, rs.revivals, rs.expired,
 		     atomic64_read(&m->softirq_unmaps) - soft0, iovx_now_ns() - t0);
-	ST_REQUIRE(st_tlb_scan(m) == 0);	/* nothing left cached for the device */
-	ret = iovx_dma_domain_destroy(dom);
-	dom = NULL;
-	if (ret)
-		ST_FAILF("domain_destroy: %d leaked", ret);
-	ST_REQUIRE(atomic64_read(&m->live_pages) == 0 && st_iommu_scan(m) == 0);
-	ret = st_verdict(st, m);
+	return st_dma_close(st, m, dom);
 out:
-	if (dom)
-		iovx_dma_domain_destroy(dom);
-	st_iommu_destroy(m);
-	st_free_pages();
+	st_dma_free(m, dom);
 	return ret;
 }
 

@@ -891,6 +891,35 @@ static bool st_steal_was_cached(struct st_steal *s, int64_t pfn)
 	return false;
 }
 
+/*
+ * The start of a steal test: two online CPUs (else the test is skipped: 0), and a fresh
+ * domain in *s. 1 when set up, or the failure's return value (< 0).
+ */
+static int st_steal_open(struct iovx_st *st, struct st_steal **s, unsigned int *cpu_a,
+			 unsigned int *cpu_b)
+{
+	struct iovx_iova_config cfg;
+	int ret;
+
+	if (num_online_cpus() < 2) {
+		st->skipped = 1;
+		snprintf(st->reason, sizeof(st->reason), "needs two online CPUs");
+		return 0;
+	}
+	*cpu_a = cpumask_first(cpu_online_mask);
+	*cpu_b = cpumask_next(*cpu_a, cpu_online_mask);
+	*s = kzalloc(sizeof(**s), GFP_KERNEL);
+	if (!*s)
+		return IOVX_ST_FAIL(st, "no memory");
+	iovx_iova_config_init(&cfg, 1, ST_STEAL_END_PFN);
+	ret = iovx_iova_domain_create(&cfg, &(*s)->dom);
+	if (ret) {
+		kfree(*s);
+		return IOVX_ST_FAIL(st, "domain_create: %d", ret);
+	}
+	return 1;
+}
+
 /* Frees everything s holds (the fill minus the cached ones) plus extra, then audits. */
 static int st_steal_release(struct iovx_st *st, struct st_steal *s, const int64_t *extra,
 			    unsigned int nextra)
@@ -914,7 +943,6 @@ static int st_steal_release(struct iovx_st *st, struct st_steal *s, const int64_
 
 static int st_iova_steal(struct iovx_st *st)
 {
-	struct iovx_iova_config cfg;
 	struct iovx_iova_stats a;
 	unsigned int cpu_a, cpu_b, waited;
 	struct st_steal_lock *l = NULL;
@@ -922,22 +950,9 @@ static int st_iova_steal(struct iovx_st *st)
 	int64_t extra[2] = { 0, 0 };
 	int ret;
 
-	if (num_online_cpus() < 2) {
-		st->skipped = 1;
-		snprintf(st->reason, sizeof(st->reason), "needs two online CPUs");
-		return 0;
-	}
-	cpu_a = cpumask_first(cpu_online_mask);
-	cpu_b = cpumask_next(cpu_a, cpu_online_mask);
-	s = kzalloc(sizeof(*s), GFP_KERNEL);
-	if (!s)
-		return IOVX_ST_FAIL(st, "no memory");
-	iovx_iova_config_init(&cfg, 1, ST_STEAL_END_PFN);
-	ret = iovx_iova_domain_create(&cfg, &s->dom);
-	if (ret) {
-		kfree(s);
-		return IOVX_ST_FAIL(st, "domain_create: %d", ret);
-	}
+	ret = st_steal_open(st, &s, &cpu_a, &cpu_b);
+	if (ret <= 0)
+		return ret;
 
 	/* 1. interrupts on, atomic: must succeed with one of B's cached granules */
 	ret = smp_call_on_cpu(cpu_b, st_steal_fill, s, false);
@@ -1086,28 +1101,14 @@ out:
  */
 static int st_iova_offline(struct iovx_st *st)
 {
-	struct iovx_iova_config cfg;
 	unsigned int cpu_a, cpu_b;
 	struct st_steal *s;
 	int64_t extra[1] = { 0 };
 	int ret, err;
 
-	if (num_online_cpus() < 2) {
-		st->skipped = 1;
-		snprintf(st->reason, sizeof(st->reason), "needs two online CPUs");
-		return 0;
-	}
-	cpu_a = cpumask_first(cpu_online_mask);
-	cpu_b = cpumask_next(cpu_a, cpu_online_mask);
-	s = kzalloc(sizeof(*s), GFP_KERNEL);
-	if (!s)
-		return IOVX_ST_FAIL(st, "no memory");
-	iovx_iova_config_init(&cfg, 1, ST_STEAL_END_PFN);
-	ret = iovx_iova_domain_create(&cfg, &s->dom);
-	if (ret) {
-		kfree(s);
-		return IOVX_ST_FAIL(st, "domain_create: %d", ret);
-	}
+	ret = st_steal_open(st, &s, &cpu_a, &cpu_b);
+	if (ret <= 0)
+		return ret;
 	ret = smp_call_on_cpu(cpu_b, st_steal_fill, s, false);
 	if (ret) {
 		ret = IOVX_ST_FAIL(st, "fill on cpu %u: %d", cpu_b, ret);
