@@ -671,6 +671,22 @@ static void test_flush_all_threshold(void **state)
 	}
 }
 
+static void wait_in_sync(struct fx *f)
+{
+	pthread_mutex_lock(&f->s.lock);
+	while (!f->s.in_sync)
+		pthread_cond_wait(&f->s.cond, &f->s.lock);
+	pthread_mutex_unlock(&f->s.lock);
+}
+
+static void open_gate(struct fx *f)
+{
+	pthread_mutex_lock(&f->s.lock);
+	f->s.gate_closed = false;
+	pthread_cond_broadcast(&f->s.cond);
+	pthread_mutex_unlock(&f->s.lock);
+}
+
 static int collapse_entered;
 
 static void *flush_thread(void *arg)
@@ -693,10 +709,7 @@ static void test_collapse(void **state)
 	f->s.gate_closed = true;
 	collapse_entered = 0;
 	assert_int_equal(pthread_create(&a, NULL, flush_thread, f), 0);
-	pthread_mutex_lock(&f->s.lock);
-	while (!f->s.in_sync)
-		pthread_cond_wait(&f->s.cond, &f->s.lock);
-	pthread_mutex_unlock(&f->s.lock);
+	wait_in_sync(f);
 	/* A's flush is in its sync: queue more, then three more explicit triggers */
 	queue_one(f, 1, 1);
 	for (i = 0; i < 3; i++)
@@ -704,10 +717,7 @@ static void test_collapse(void **state)
 	while (__atomic_load_n(&collapse_entered, __ATOMIC_SEQ_CST) < 4)
 		sleep_ns(1000000);
 	sleep_ns(200000000);		/* let them read start_gen and find A's flush */
-	pthread_mutex_lock(&f->s.lock);
-	f->s.gate_closed = false;
-	pthread_cond_broadcast(&f->s.cond);
-	pthread_mutex_unlock(&f->s.lock);
+	open_gate(f);
 	assert_int_equal(pthread_join(a, &ret), 0);
 	assert_null(ret);
 	for (i = 0; i < 3; i++) {
@@ -773,10 +783,7 @@ static void test_ring_full_direct(void **state)
 	queue_one(f, 1, 0);
 	f->s.gate_closed = true;
 	assert_int_equal(pthread_create(&a, NULL, flush_thread, f), 0);
-	pthread_mutex_lock(&f->s.lock);
-	while (!f->s.in_sync)
-		pthread_cond_wait(&f->s.cond, &f->s.lock);
-	pthread_mutex_unlock(&f->s.lock);
+	wait_in_sync(f);
 	/*
 	 * The flush collected 2 but has not consumed them: this ring fills, then the other
 	 * CPUs' rings (4 cells each), then entries go direct.
@@ -790,10 +797,7 @@ static void test_ring_full_direct(void **state)
 	assert_int_equal(st.direct, 1);
 	assert_true(st.queued >= 4);
 	assert_true(st.collapsed >= 1);
-	pthread_mutex_lock(&f->s.lock);
-	f->s.gate_closed = false;
-	pthread_cond_broadcast(&f->s.cond);
-	pthread_mutex_unlock(&f->s.lock);
+	open_gate(f);
 	assert_int_equal(pthread_join(a, NULL), 0);
 	assert_int_equal(iovx_inval_flush(f->ctx), 0);
 	assert_int_equal(iova_live(f), 0);
@@ -827,22 +831,6 @@ static void test_age_enqueue_flushes_before_return(void **state)
 	assert_true(st.max_stale_ns >= 2000000);
 	assert_int_equal(f->s.bad_frees, 0);
 	fx_free(f);
-}
-
-static void wait_in_sync(struct fx *f)
-{
-	pthread_mutex_lock(&f->s.lock);
-	while (!f->s.in_sync)
-		pthread_cond_wait(&f->s.cond, &f->s.lock);
-	pthread_mutex_unlock(&f->s.lock);
-}
-
-static void open_gate(struct fx *f)
-{
-	pthread_mutex_lock(&f->s.lock);
-	f->s.gate_closed = false;
-	pthread_cond_broadcast(&f->s.cond);
-	pthread_mutex_unlock(&f->s.lock);
 }
 
 #define LATE_BOUND	80000000ull	/* max_age: late after 10 ms, aged after 60 ms */
