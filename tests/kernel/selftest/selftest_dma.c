@@ -1226,16 +1226,6 @@ static int st_dma_missing(struct iovx_st *st)
 	return 0;
 }
 
-static int st_dma_reuse_smp(struct iovx_st *st)
-{
-	return st_dma_smp(st, false);
-}
-
-static int st_dma_revive_smp(struct iovx_st *st)
-{
-	return st_dma_smp(st, true);
-}
-
 const struct iovx_st_case iovx_st_dma_cases[] = {
 	{ "dma", st_dma_missing },
 	{ NULL, NULL }

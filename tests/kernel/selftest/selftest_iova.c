@@ -893,7 +893,8 @@ static bool st_steal_was_cached(struct st_steal *s, int64_t pfn)
 
 /*
  * The start of a steal test: two online CPUs (else the test is skipped: 0), and a fresh
- * domain in *s. 1 when set up, or the failure's return value (< 0).
+ * domain in *s whose CPU B cache st_steal_fill filled. 1 when set up, or the failure's
+ * return value (< 0) with nothing left allocated.
  */
 static int st_steal_open(struct iovx_st *st, struct st_steal **s, unsigned int *cpu_a,
 			 unsigned int *cpu_b)
@@ -916,6 +917,12 @@ static int st_steal_open(struct iovx_st *st, struct st_steal **s, unsigned int *
 	if (ret) {
 		kfree(*s);
 		return IOVX_ST_FAIL(st, "domain_create: %d", ret);
+	}
+	ret = smp_call_on_cpu(*cpu_b, st_steal_fill, *s, false);
+	if (ret) {
+		iovx_iova_domain_destroy((*s)->dom);
+		kfree(*s);
+		return IOVX_ST_FAIL(st, "fill on cpu %u: %d", *cpu_b, ret);
 	}
 	return 1;
 }
@@ -955,11 +962,6 @@ static int st_iova_steal(struct iovx_st *st)
 		return ret;
 
 	/* 1. interrupts on, atomic: must succeed with one of B's cached granules */
-	ret = smp_call_on_cpu(cpu_b, st_steal_fill, s, false);
-	if (ret) {
-		ret = IOVX_ST_FAIL(st, "fill on cpu %u: %d", cpu_b, ret);
-		goto out;
-	}
 	if (iovx_iova_get_stats(s->dom, &a) || a.cached != ST_STEAL_CACHED || a.backend_free ||
 	    a.depot) {
 		ret = IOVX_ST_FAIL(st, "after fill: cached=%llu depot=%llu free=%llu, want %u/0/0",
@@ -1109,11 +1111,6 @@ static int st_iova_offline(struct iovx_st *st)
 	ret = st_steal_open(st, &s, &cpu_a, &cpu_b);
 	if (ret <= 0)
 		return ret;
-	ret = smp_call_on_cpu(cpu_b, st_steal_fill, s, false);
-	if (ret) {
-		ret = IOVX_ST_FAIL(st, "fill on cpu %u: %d", cpu_b, ret);
-		goto out;
-	}
 	err = remove_cpu(cpu_b);
 	if (err) {
 		st->skipped = 1;
