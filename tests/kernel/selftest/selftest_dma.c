@@ -541,14 +541,18 @@ static void st_dma_free(struct st_iommu *m, struct iovx_dma_domain *dom)
 }
 
 /*
- * A single-domain test's end once its own checks passed: nothing cached for the device,
- * the domain destroyed with nothing leaked, every IOMMU page unmapped; then the verdict.
+ * A single-domain test's end once its own checks passed: no IOVA live, nothing cached for
+ * the device, the domain destroyed with nothing leaked, every IOMMU page unmapped; then the verdict.
  * Frees everything either way.
  */
 static int st_dma_close(struct iovx_st *st, struct st_iommu *m, struct iovx_dma_domain *dom)
 {
+	u64 live;
 	int ret;
 
+	ret = st_iova_live(dom, &live);
+	if (ret || live)
+		ST_FAILF("IOVA audit at the end: %d live=%llu", ret, live);
 	ST_REQUIRE(st_tlb_scan(m) == 0);	/* nothing left cached for the device */
 	ret = iovx_dma_domain_destroy(dom);
 	dom = NULL;
@@ -570,7 +574,7 @@ static int st_dma_strict(struct iovx_st *st)
 	struct iovx_dma_domain *dom = NULL;
 	struct iovx_dma_stats ds;
 	struct st_iommu *m;
-	u64 base, span, syncs0, inv0, live, dma;
+	u64 base, span, syncs0, inv0, dma;
 	int ret = 0, n;
 
 	m = st_iommu_create();
@@ -616,9 +620,6 @@ static int st_dma_strict(struct iovx_st *st)
 	if (ret)
 		ST_FAILF("unmap_single: %d", ret);
 	ST_REQUIRE_V(st_check_gone(m, dma, 0, 1000, true, "strict unmap_single"));
-	ret = st_iova_live(dom, &live);
-	if (ret || live)
-		ST_FAILF("IOVA audit after unmaps: %d live=%llu", ret, live);
 	iovx_dma_get_stats(dom, &ds);
 	ST_REQUIRE(ds.live == 0 && ds.maps == 2 && ds.unmaps == 2);
 	iovx_st_info("dma-strict info map_calls=%lld unmap_calls=%lld inv_ranges=%lld syncs=%lld dma0=%llx",
@@ -752,9 +753,6 @@ static int st_dma_reuse(struct iovx_st *st)
 	if (ret)
 		ST_FAILF("untagged unmap_sg: %d", ret);
 	ST_REQUIRE_V(st_check_gone(m, base, 0, PAGE_SIZE, true, "untagged unmap in reuse"));
-	ret = st_iova_live(dom, &live);
-	if (ret || live)
-		ST_FAILF("IOVA audit at the end: %d live=%llu", ret, live);
 	iovx_dma_get_reuse_stats(dom, &rs);
 	iovx_st_info("dma-reuse info dma=%llx rounds=%u hits=%llu misses=%llu stops=%llu map_calls=%lld syncs=%lld",
 		     dma0, ST_REUSE_ROUNDS, rs.hits, rs.misses, rs.stops,
@@ -776,7 +774,7 @@ static int st_dma_revive(struct iovx_st *st)
 	struct iovx_dma_domain *dom = NULL;
 	struct iovx_reuse_stats rs;
 	struct st_iommu *m;
-	u64 a, b, mc, live, t0, waited_ms = 0, soft0, exp0;
+	u64 a, b, mc, t0, waited_ms = 0, soft0, exp0;
 	int ret = 0, n, try;
 	bool revived = false;
 
@@ -844,9 +842,6 @@ static int st_dma_revive(struct iovx_st *st)
 	ST_REQUIRE_V(st_check_gone(m, b, 0, PAGE_SIZE, true, "revive after the window"));
 	if (atomic64_read(&m->softirq_unmaps) == soft0)
 		ST_FAILF("the expiry's unmap did not run in softirq (the reaper timer)");
-	ret = st_iova_live(dom, &live);
-	if (ret || live)
-		ST_FAILF("IOVA audit after expiry: %d live=%llu", ret, live);
 	iovx_st_info("dma-revive info dma=%llx tries=%d revivals=%llu expired=%llu softirq_unmaps=%lld slept_ns=%llu",
 		     b, try - 1, rs.revivals, rs.expired,
 		     atomic64_read(&m->softirq_unmaps) - soft0, iovx_now_ns() - t0);
