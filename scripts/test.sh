@@ -300,8 +300,8 @@ run_stage() {
 	echo "=== stage $name"
 	echo "======================================================================"
 	t0=$EPOCHREALTIME
-	"stage_$name"
-	rc=$?
+	"stage_$name" 2>&1 | tee "$LOGS/stage-$name.log"
+	rc=${PIPESTATUS[0]}
 	t1=$EPOCHREALTIME
 	S_NAME+=("$name")
 	S_TIME+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')")
@@ -343,5 +343,13 @@ for i in "${!S_NAME[@]}"; do
 done
 printf '  %-13s %8s s\n' total "$(awk -v a="$T_START" -v b="$EPOCHREALTIME" \
 	'BEGIN { printf "%.1f", b - a }')"
+# Why each failed stage failed, from its log (CI often keeps only the end of the output).
+for i in "${!S_NAME[@]}"; do
+	[ "${S_RES[$i]}" = FAIL ] && [ -f "$LOGS/stage-${S_NAME[$i]}.log" ] || continue
+	echo "--- ${S_NAME[$i]} failed; its lines that say why (all: $LOGS/stage-${S_NAME[$i]}.log):"
+	grep -a -E 'FAIL|[Ee]rror|ERROR|not ok|Oops|BUG:|WARNING:|[Pp]anic|[Aa]ssert|timed? ?out|missing' \
+		"$LOGS/stage-${S_NAME[$i]}.log" | grep -a -v -E '(^| )0 failed|failed=0' |
+		tail -n 30 | cut -c1-300 | sed 's/^/    /'
+done
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

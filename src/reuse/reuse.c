@@ -135,9 +135,10 @@ struct iovx_rtab {
 	uint32_t reaping;		/* atomic: one reaper at a time */
 	uint64_t last_reap;		/* relaxed */
 	/*
-	 * relaxed: a clock reading at most a reaper period old (reap and the unmap poll
-	 * refresh it). Idle times start from it, so an age is never underestimated: a
-	 * mapping may expire early, never late.
+	 * relaxed: a clock reading at most a reaper period old while entries wait (reap and
+	 * the unmap poll refresh it); an unmap that finds no entry waiting (no reaper has run
+	 * lately) reads the clock itself. Idle times start from it, so an age is never
+	 * underestimated: a mapping may expire early, never late.
 	 */
 	uint64_t coarse_now;
 	struct iovx_timer timer;
@@ -427,6 +428,7 @@ static bool rput_opp(struct iovx_dma_domain *dom, struct rentry *e, bool user)
 {
 	struct iovx_rtab *t = rtab_of(dom);
 	uint64_t r = iovx_load_relaxed(&e->ref), now = iovx_load_relaxed(&t->coarse_now);
+	bool fresh = false;
 
 	while (r & R_COUNT) {
 		uint64_t nr = r - 1;
@@ -434,8 +436,15 @@ static bool rput_opp(struct iovx_dma_domain *dom, struct rentry *e, bool user)
 		if ((r & R_COUNT) == 1) {
 			/*
 			 * A user's unmap starts the window; a transient reference (a hint
-			 * that did not match) keeps the window of the last real unmap.
+			 * that did not match) keeps the window of the last real unmap. With
+			 * no entry waiting, no reaper has refreshed the coarse clock lately:
+			 * a window started from it would be over at the first reap.
 			 */
+			if (user && !fresh && !iovx_load_relaxed(&t->linger)) {
+				now = iovx_now_ns();
+				iovx_store_relaxed(&t->coarse_now, now);
+				fresh = true;
+			}
 			if (user)
 				iovx_store_relaxed(&e->idle_since, now);
 			if (!(r & (R_LINGER | R_DYING)))

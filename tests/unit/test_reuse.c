@@ -1801,6 +1801,58 @@ static void test_revive(void **state)
 	fx_close(&f);
 }
 
+/*
+ * A revivable mapping unmapped after the domain sat idle longer than the window: the
+ * window starts at the unmap, not at the last clock reading a reaper left behind (no
+ * reaper runs while nothing lingers), so a map right after the unmap revives it.
+ */
+static void test_revive_after_idle(void **state)
+{
+	struct iovx_sim_config sc;
+	struct iovx_dma_config dc;
+	struct iovx_inval_config ic;
+	struct iovx_sim_stats a, b;
+	struct fx f;
+	uint64_t d1, d2;
+	int round, i;
+
+	(void)state;
+	memset(&f, 0, sizeof(f));
+	iovx_sim_config_init(&sc);
+	sc.eager_table_free = true;
+	assert_int_equal(iovx_sim_create(&sc, &f.sim), 0);
+	f.mem = aligned_alloc(PG, NPAGES * PG);
+	assert_non_null(f.mem);
+	memset(f.mem, 0, NPAGES * PG);
+	iovx_inval_config_init(&ic);
+	ic.max_age_ns = 200000000ull;		/* 200 ms: a 100 ms window */
+	iovx_dma_config_init(&dc, iovx_sim_iommu(f.sim), IOVX_DMA_MODE_DEFERRED);
+	dc.flags = IOVX_DMA_F_REVIVE;
+	dc.inval = &ic;
+	assert_int_equal(iovx_dma_domain_create(&dc, &f.dom), 0);
+	/* idle after create, then idle again after the first mapping expired */
+	for (round = 0; round < 2; round++) {
+		for (i = 0; i < 25; i++)
+			sleep_ms(10);		/* 250 ms: longer than the window */
+		assert_int_equal(rst(&f)->refs, 0);
+		d1 = map1(&f, 3, 0, PG, IOVX_DMA_FROM_DEVICE, 0);
+		assert_int_equal(iovx_dma_unmap_single(f.dom, d1, PG, IOVX_DMA_FROM_DEVICE, 0), 0);
+		sst(&f, &a);
+		d2 = map1(&f, 3, 0, PG, IOVX_DMA_FROM_DEVICE, 0);
+		sst(&f, &b);
+		assert_int_equal(d2, d1);
+		assert_int_equal(b.maps, a.maps);	/* revived: no IOMMU work */
+		assert_int_equal(rst(&f)->revivals, (uint64_t)round + 1);
+		assert_int_equal(iovx_dma_unmap_single(f.dom, d2, PG, IOVX_DMA_FROM_DEVICE, 0), 0);
+		for (i = 0; i < 40 && rst(&f)->expired < (uint64_t)round + 1; i++)
+			sleep_ms(10);
+		assert_int_equal(rst(&f)->expired, (uint64_t)round + 1);
+	}
+	assert_int_equal(iovx_dma_flush_deferred(f.dom), 0);
+	f.expect_destroy = 0;
+	fx_close(&f);
+}
+
 /* ---------------------------------------------------------------- fail-Nth */
 
 /*
@@ -2007,6 +2059,7 @@ int main(void)
 		cmocka_unit_test(test_deferred_stop_after_evict),
 		cmocka_unit_test(test_deferred_stop_after_fallback),
 		cmocka_unit_test(test_revive),
+		cmocka_unit_test(test_revive_after_idle),
 		cmocka_unit_test(test_fail_nth),
 		cmocka_unit_test(test_destroy_with_entries),
 		cmocka_unit_test(test_destroy_unmaps),
