@@ -24,7 +24,7 @@
  *   reuse-stopped-write      a device write to the stopped list's old IOVA leaves the page
  *                            as it was
  *   reuse-stopped-read       a device read from the old IOVA does not see the page's new
- *                            bytes
+ *                            bytes (the device buffer, stored to a probe, holds other ones)
  *   reuse-single-same-iova   dma_map_single with DMA_ATTR_IOVX_REUSE, IOVX_KPT_ROUNDS
  *                            rounds, one address
  *   reuse-single-stopped     after dma_buf_stop_reuse a device write to it lands nowhere
@@ -249,14 +249,18 @@ static void test_reuse_sg(void)
 		if (dma_mapping_error(dev, pr)) {
 			ret = -ENOMEM;
 		} else {
-			memset(probe, 0, EDU_LEN);
+			memset(probe, EDU_POISON, EDU_LEN);
 			ret = dev_store(pr);
 			dma_unmap_single(dev, pr, EDU_LEN, DMA_FROM_DEVICE);
 		}
 	}
-	fill(p1, 0x63);		/* what the device buffer held before the read */
-	check("reuse-stopped-read", !ret && memcmp(probe, p0, EDU_LEN) &&
-	      !memcmp(probe, p1, EDU_LEN), "edu=%d", ret);
+	/*
+	 * The device's buffer went to the probe (no poison left), and it does not hold the
+	 * page's new bytes: a faulted read leaves it as QEMU's failed DMA read makes it.
+	 */
+	check("reuse-stopped-read", !ret && !all(probe, EDU_POISON) && memcmp(probe, p0, EDU_LEN),
+	      "edu=%d probe[0..1]=%02x%02x page[0..1]=%02x%02x", ret, probe[0], probe[1], p0[0],
+	      p0[1]);
 	/* Untagged now: the usual path, and it carries DMA. */
 	n = dma_map_sg(dev, sg, 2, DMA_BIDIRECTIONAL);
 	if (n > 0) {
