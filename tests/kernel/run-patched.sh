@@ -347,7 +347,7 @@ boot_one() {
 	fi
 	[ -z "$reason" ] && reason=$(judge_kpt "$log" "$kcfg")
 	if [ -z "$reason" ] && [ -n "$bench" ] &&
-	   [ "$(grep -a -c '^iovx-kpb: threads=.* map_us=[0-9]' "$log")" -ne 8 ]; then
+	   [ "$(grep -a -c -E '^iovx-kpb: threads=.* map_us=[0-9.]+ unmap_us=[0-9.]+$' "$log")" -ne 8 ]; then
 		reason="dma_map_benchmark: $(grep -a -m1 '^iovx-kpb: error' "$log" || echo 'missing runs')"
 	fi
 	if [ -z "$reason" ] && grep -q '^CONFIG_IOMMU_IOVX_KUNIT_TEST=y' "$kcfg" 2>/dev/null; then
