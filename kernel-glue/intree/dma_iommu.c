@@ -234,6 +234,9 @@ void iommu_iovx_fq_queue(struct iommu_iovx_fq *fq, unsigned long pfn, unsigned l
 
 /* ------------------------------------------------------------------ reuse */
 
+/* Patch 3 of the series; a tree with patches 1-2 only has no reuse interface. */
+#ifdef DMA_ATTR_IOVX_REUSE
+
 /* 64 entries per DMA domain; tagged maps beyond them get overflow entries (iovx/reuse.h). */
 #define IOMMU_IOVX_REUSE_ORDER	6
 /* sg lists up to this many entries are converted on the stack, longer ones in kmalloc */
@@ -593,3 +596,5 @@ int dma_buf_stop_reuse(phys_addr_t phys, size_t size)
 	return iovx_buf_stop_reuse(phys, size);
 }
 EXPORT_SYMBOL_GPL(dma_buf_stop_reuse);
+
+#endif /* DMA_ATTR_IOVX_REUSE */
