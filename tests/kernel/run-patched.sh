@@ -442,6 +442,22 @@ if [ -n "$bench" ]; then
 			done
 		done
 	done
+	# Disk throughput from the guest's own clock (iovx-kp: disk copy ... in T0..T1 s;
+	# read-back 128 MiB by T2 s): the 64 MiB copy and the 128 MiB read-back, MiB/s.
+	echo "virtio-blk O_DIRECT throughput (MiB/s, guest clock; median of $rounds boot(s))"
+	echo "| mode | kernel | copy 64 MiB (2 jobs) | read-back 128 MiB (2 jobs) |"
+	echo "|---|---|---|---|"
+	for m in $modes; do
+		for k in "${kernels[@]}"; do
+			files=("$outdir/$k-$m.log")
+			[ "$rounds" -gt 1 ] && files=("$outdir/$k-$m-"*.log)
+			tp=$(grep -a -h '^iovx-kp: disk copy' "${files[@]}" |
+				sed -n 's/.* in \([0-9.]*\)\.\.\([0-9.]*\) s; read-back 128 MiB by \([0-9.]*\) s.*/\1 \2 \3/p')
+			cp_mbs=$(echo "$tp" | awk 'NF == 3 && $2 > $1 { print 64 / ($2 - $1) }' | median)
+			rd_mbs=$(echo "$tp" | awk 'NF == 3 && $3 > $2 { print 128 / ($3 - $2) }' | median)
+			printf '| %s | %s | %.1f | %.1f |\n' "$m" "$k" "${cp_mbs:-0}" "${rd_mbs:-0}"
+		done
+	done
 	echo "host load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 fi
 echo "$pass passed, $failed failed"
