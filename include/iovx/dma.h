@@ -207,8 +207,9 @@ struct iovx_dma_config {
 	 * promise, not checked); the owner reserves what must stay out (reserved ranges are
 	 * -EINVAL here) and must keep it alive until iovx_dma_domain_destroy returns. As the
 	 * space is shared, destroy does not clear the whole of it: mappings still live are
-	 * torn down one by one from the domain's records (a reuse table's entries too), with
-	 * one invalidation and sync each, and their IOVAs go back to the borrowed domain.
+	 * torn down one by one from the domain's records (a reuse table's entries too), each
+	 * as its base mode unmaps (strict: invalidated and synced at once; deferred: flushed
+	 * before destroy returns), and their IOVAs go back to the borrowed domain.
 	 * Strict, deferred and reuse modes only (passthrough and bounce: -EINVAL). NULL: the
 	 * domain creates its own IOVA domain (iova_flags).
 	 */
