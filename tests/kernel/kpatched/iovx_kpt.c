@@ -42,7 +42,7 @@
 #include <linux/slab.h>
 #include <linux/string.h>
 
-#if __has_include(<linux/iommu-iovx.h>)
+#ifdef CONFIG_IOMMU_IOVX		/* the series is applied: the header exists */
 #include <linux/iommu-iovx.h>
 #endif
 
