@@ -732,8 +732,8 @@ static void test_reserved_ranges(void **state)
 /*
  * A borrowed IOVA domain (cfg->iova_domain): the facade allocates beside the space's owner,
  * never over the owner's ranges; destroy gives back exactly what the facade held (live
- * single and sg mappings, a reuse table's entries) and unmaps it, and leaves the owner's
- * ranges and the IOVA domain alive.
+ * single and sg mappings, a reuse table's entries, a deferred base's queue) and unmaps it,
+ * and leaves the owner's ranges and the IOVA domain alive.
  */
 static void test_borrowed_iova(void **state)
 {
@@ -823,6 +823,20 @@ static void test_borrowed_iova(void **state)
 	assert_int_equal(iovx_dma_domain_destroy(dom), 2);
 	assert_int_equal(iovx_sim_iova_to_phys(sim, dma, NULL, NULL), -ENOENT);
 	assert_int_equal(iovx_sim_iova_to_phys(sim, sg[0].dma_address, NULL, NULL), -ENOENT);
+	assert_int_equal(iovx_iova_audit(iovad, &is), 0);
+	assert_int_equal(is.live, 16);
+
+	/* Deferred base: a live mapping at destroy is queued, flushed, and its IOVA back. */
+	dc.mode = IOVX_DMA_MODE_DEFERRED;
+	assert_int_equal(iovx_dma_domain_create(&dc, &dom), 0);
+	assert_int_equal(iovx_dma_map_single(dom, (uintptr_t)mem, PG, IOVX_DMA_TO_DEVICE, 0,
+					     &dma), 0);
+	assert_int_equal(iovx_dma_map_single(dom, (uintptr_t)mem + PG, PG, IOVX_DMA_TO_DEVICE, 0,
+					     &d1), 0);
+	assert_int_equal(iovx_dma_unmap_single(dom, d1, PG, IOVX_DMA_TO_DEVICE, 0), 0);
+	assert_int_equal(iovx_dma_domain_destroy(dom), 1);
+	assert_int_equal(iovx_sim_iova_to_phys(sim, dma, NULL, NULL), -ENOENT);
+	assert_int_equal(iovx_sim_iova_to_phys(sim, d1, NULL, NULL), -ENOENT);
 	assert_int_equal(iovx_iova_audit(iovad, &is), 0);
 	assert_int_equal(is.live, 16);
 	assert_int_equal(iovx_iova_free(iovad, (uint64_t)owner, 16), 0);
