@@ -92,6 +92,7 @@ extern "C" {
 #endif
 
 struct iovx_bounce_config;
+struct iovx_iova_domain;
 
 enum iovx_dma_mode {
 	IOVX_DMA_MODE_PASSTHROUGH = 0,
@@ -198,6 +199,21 @@ struct iovx_dma_config {
 	 */
 	const struct iovx_dma_range *reserved;
 	unsigned int nr_reserved;
+	/*
+	 * A borrowed IOVA domain (iovx/iova.h) instead of one of the domain's own: the
+	 * domain allocates and frees its IOVAs there, side by side with the domain's owner
+	 * (dma-iommu's cookie in a patched kernel, whose own mappings share the space), and
+	 * never destroys it. Its granule must be the IOMMU's (granule_shift: the caller's
+	 * promise, not checked); the owner reserves what must stay out (reserved ranges are
+	 * -EINVAL here) and must keep it alive until iovx_dma_domain_destroy returns. As the
+	 * space is shared, destroy does not clear the whole of it: mappings still live are
+	 * torn down one by one from the domain's records (a reuse table's entries too), each
+	 * as its base mode unmaps (strict: invalidated and synced at once; deferred: flushed
+	 * before destroy returns), and their IOVAs go back to the borrowed domain.
+	 * Strict, deferred and reuse modes only (passthrough and bounce: -EINVAL). NULL: the
+	 * domain creates its own IOVA domain (iova_flags).
+	 */
+	struct iovx_iova_domain *iova_domain;
 };
 
 IOVX_API void iovx_dma_config_init(struct iovx_dma_config *cfg, struct iovx_iommu *iommu,
@@ -211,7 +227,8 @@ struct iovx_dma_domain;
  * a fallback other than STRICT/DEFERRED/REUSE, an invalid cfg->bounce (iovx_bounce_create)
  * or a crossover above the largest class; reuse mode with a base other than
  * STRICT/DEFERRED; reuse_table_order outside 2..20 where a reuse table is made;
- * IOVX_DMA_F_REVIVE where the base is not deferred. -ERANGE: the bounce pool above its
+ * IOVX_DMA_F_REVIVE where the base is not deferred; an iova_domain with passthrough or
+ * bounce mode or with reserved ranges. -ERANGE: the bounce pool above its
  * max_bytes; -ENOSPC: 256 reuse tables live already; -ENOMEM.
  */
 IOVX_API int iovx_dma_domain_create(const struct iovx_dma_config *cfg, struct iovx_dma_domain **out);

@@ -11,18 +11,35 @@
  * are the domain's: invalidations are batched into one flush_iotlb_all (synchronous, as the
  * kernel's own flush queue does), and ranges go back to the domain's iovx allocator and
  * page-table pages to iommu_put_pages_list() only after a flush that covers them completed.
+ *
+ * Reuse: each DMA domain's cookie has a facade domain in reuse mode (iovx/dma.h, strict
+ * base) over the cookie's iommu_domain, allocating from the cookie's iovx domain (a
+ * borrowed IOVA space: cfg->iova_domain), made eagerly at domain init (process context,
+ * table order IOMMU_IOVX_REUSE_ORDER; overflow entries beyond it never fail a map). dma-iommu
+ * hands it the maps and unmaps of tagged buffers only. Its IOMMU ops: iommu_map (gfp as
+ * the facade asks), iommu_unmap_fast into one gather per domain, invalidations widen the
+ * gather, a sync is iommu_iotlb_sync (which also frees the page-table pages the unmaps
+ * detached) or flush_iotlb_all: a torn-down entry is unreachable when the sync returns.
  */
+#include <linux/dma-map-ops.h>
+#include <linux/dma-mapping.h>
 #include <linux/err.h>
+#include <linux/export.h>
 #include <linux/iommu.h>
 #include <linux/iommu-iovx.h>
 #include <linux/log2.h>
+#include <linux/memremap.h>
 #include <linux/mm_types.h>
 #include <linux/printk.h>
+#include <linux/scatterlist.h>
 #include <linux/slab.h>
+#include <linux/spinlock.h>
 
 #include "platform.h"
+#include <iovx/dma.h>
 #include <iovx/inval.h>
 #include <iovx/iova.h>
+#include <iovx/reuse.h>
 
 #include "../../../iommu-pages.h"
 
@@ -214,3 +231,370 @@ void iommu_iovx_fq_queue(struct iommu_iovx_fq *fq, unsigned long pfn, unsigned l
 	iovx_intree_free_pages(&fq->iommu, &fl);
 	iommu_iovx_free(fq->iovx, pfn, pages);
 }
+
+/* ------------------------------------------------------------------ reuse */
+
+/* Patch 3 of the series; a tree with patches 1-2 only has no reuse interface. */
+#ifdef DMA_ATTR_IOVX_REUSE
+
+/* 64 entries per DMA domain; tagged maps beyond them get overflow entries (iovx/reuse.h). */
+#define IOMMU_IOVX_REUSE_ORDER	6
+/* sg lists up to this many entries are converted on the stack, longer ones in kmalloc */
+#define IOMMU_IOVX_REUSE_STACK	8
+
+struct iommu_iovx_reuse {
+	struct iovx_iommu iommu;	/* ops over domain */
+	struct iommu_domain *domain;
+	spinlock_t lock;		/* gather, flush_all */
+	struct iommu_iotlb_gather gather;
+	bool flush_all;
+	struct iovx_dma_domain *dom;
+};
+
+static struct iommu_iovx_reuse *to_reuse(struct iovx_iommu *iommu)
+{
+	return container_of(iommu, struct iommu_iovx_reuse, iommu);
+}
+
+static int iovx_reuse_op_map(struct iovx_iommu *iommu, u64 iova, u64 paddr, u64 size,
+			     unsigned int prot, unsigned int gfp)
+{
+	struct iommu_iovx_reuse *r = to_reuse(iommu);
+	int kprot = IOMMU_CACHE;	/* coherent devices only (iommu_iovx_reuse_usable) */
+
+	if (prot & IOVX_IOMMU_READ)
+		kprot |= IOMMU_READ;
+	if (prot & IOVX_IOMMU_WRITE)
+		kprot |= IOMMU_WRITE;
+	return iommu_map(r->domain, (unsigned long)iova, (phys_addr_t)paddr, (size_t)size, kprot,
+			 (__force gfp_t)gfp);
+}
+
+static u64 iovx_reuse_op_unmap(struct iovx_iommu *iommu, u64 iova, u64 size,
+			       struct iovx_iommu_freelist *freed)
+{
+	struct iommu_iovx_reuse *r = to_reuse(iommu);
+	unsigned long flags;
+	size_t n;
+
+	/* Only ranges the facade mapped, present from end to end; the driver frees tables */
+	spin_lock_irqsave(&r->lock, flags);
+	n = iommu_unmap_fast(r->domain, (unsigned long)iova, (size_t)size, &r->gather);
+	spin_unlock_irqrestore(&r->lock, flags);
+	return n;
+}
+
+static int iovx_reuse_op_inv_range(struct iovx_iommu *iommu, u64 iova, u64 size)
+{
+	struct iommu_iovx_reuse *r = to_reuse(iommu);
+	unsigned long flags;
+
+	spin_lock_irqsave(&r->lock, flags);
+	iommu_iotlb_gather_add_range(&r->gather, (unsigned long)iova, (size_t)size);
+	spin_unlock_irqrestore(&r->lock, flags);
+	return 0;
+}
+
+static int iovx_reuse_op_inv_all(struct iovx_iommu *iommu)
+{
+	struct iommu_iovx_reuse *r = to_reuse(iommu);
+	unsigned long flags;
+
+	spin_lock_irqsave(&r->lock, flags);
+	r->flush_all = true;
+	spin_unlock_irqrestore(&r->lock, flags);
+	return 0;
+}
+
+static int iovx_reuse_op_sync(struct iovx_iommu *iommu)
+{
+	struct iommu_iovx_reuse *r = to_reuse(iommu);
+	unsigned long flags;
+
+	spin_lock_irqsave(&r->lock, flags);
+	if (r->flush_all) {
+		iommu_flush_iotlb_all(r->domain);
+		r->flush_all = false;
+	}
+	if (r->gather.end)
+		iommu_iotlb_sync(r->domain, &r->gather);	/* re-initializes the gather */
+	spin_unlock_irqrestore(&r->lock, flags);
+	return 0;
+}
+
+static void iovx_reuse_op_free_pages(struct iovx_iommu *iommu, struct iovx_iommu_freelist *pages)
+{
+	WARN_ON_ONCE(pages->head);	/* unmap never hands pages back */
+	iovx_iommu_freelist_init(pages);
+}
+
+static const struct iovx_iommu_ops iovx_reuse_ops = {
+	.map = iovx_reuse_op_map,
+	.unmap = iovx_reuse_op_unmap,
+	.inv_range = iovx_reuse_op_inv_range,
+	.inv_all = iovx_reuse_op_inv_all,
+	.sync = iovx_reuse_op_sync,
+	.free_pages = iovx_reuse_op_free_pages,
+};
+
+struct iommu_iovx_reuse *iommu_iovx_reuse_create(struct iommu_iovx *iovx,
+						 struct iommu_domain *domain)
+{
+	struct iovx_dma_config cfg;
+	struct iommu_iovx_reuse *r;
+	int ret;
+
+	if (!iovx || !domain || !domain->pgsize_bitmap || !domain->geometry.aperture_end)
+		return ERR_PTR(-EINVAL);
+	r = kzalloc(sizeof(*r), GFP_KERNEL);
+	if (!r)
+		return ERR_PTR(-ENOMEM);
+	r->domain = domain;
+	spin_lock_init(&r->lock);
+	iommu_iotlb_gather_init(&r->gather);
+	r->iommu.ops = &iovx_reuse_ops;
+	r->iommu.granule_shift = __ffs(domain->pgsize_bitmap);
+	r->iommu.ias_bits = min(fls64(domain->geometry.aperture_end), 63);
+	r->iommu.oas_bits = 64;
+	iovx_dma_config_init(&cfg, &r->iommu, IOVX_DMA_MODE_REUSE);
+	cfg.fallback = IOVX_DMA_MODE_STRICT;
+	/*
+	 * One mask for every device of the domain: table IOVAs stay below 4 GiB, where
+	 * dma-iommu puts a PCI device's IOVAs first too; devices with a smaller limit never
+	 * take the table (iommu_iovx_reuse_usable).
+	 */
+	cfg.dma_mask = DMA_BIT_MASK(32);
+	cfg.map_table_order = 4;	/* the base mode maps nothing of its own here */
+	cfg.reuse_table_order = IOMMU_IOVX_REUSE_ORDER;
+	cfg.iova_domain = iovx_intree_dom(iovx);
+	ret = iovx_dma_domain_create(&cfg, &r->dom);
+	if (ret) {
+		kfree(r);
+		return ERR_PTR(ret);
+	}
+	pr_info_once("iovx: DMA domains serve reuse-tagged buffers from iovx reuse tables\n");
+	return r;
+}
+
+void iommu_iovx_reuse_destroy(struct iommu_iovx_reuse *r)
+{
+	int ret;
+
+	if (!r)
+		return;
+	ret = iovx_dma_domain_destroy(r->dom);
+	WARN_ONCE(ret, "iovx: reuse table destroyed with %d mappings in use\n", ret);
+	kfree(r);
+}
+
+/* May dev map through the table? Coherent, not bounced, a DMA limit of 32 bits or more. */
+static bool iommu_iovx_reuse_usable(struct device *dev)
+{
+	u64 limit = dma_get_mask(dev);
+
+	if (dev->bus_dma_limit)
+		limit = min_t(u64, limit, dev->bus_dma_limit);
+	return dev_is_dma_coherent(dev) && limit >= DMA_BIT_MASK(32);
+}
+
+/* The attrs the facade knows: the kernel's values (iovx/dma.h) */
+static unsigned int iovx_reuse_attrs(unsigned long attrs)
+{
+	return attrs & (DMA_ATTR_WEAK_ORDERING | DMA_ATTR_SKIP_CPU_SYNC | DMA_ATTR_PRIVILEGED);
+}
+
+/* A kernel list as the facade's: inputs, DMA fields, the tag. */
+static struct iovx_dma_sg *iovx_reuse_sg_get(struct scatterlist *sg, int nents,
+					     struct iovx_dma_sg *stack)
+{
+	struct iovx_dma_sg *v = stack;
+	struct scatterlist *s;
+	int i;
+
+	if (nents <= 0 || nents > IOVX_DMA_MAX_SEGS)
+		return NULL;
+	if (nents > IOMMU_IOVX_REUSE_STACK) {
+		v = kmalloc_array(nents, sizeof(*v), GFP_ATOMIC | __GFP_NOWARN);
+		if (!v)
+			return NULL;
+	}
+	for_each_sg(sg, s, nents, i) {
+		v[i].phys = page_to_phys(sg_page(s));
+		v[i].offset = s->offset;
+		v[i].length = s->length;
+		v[i].dma_address = sg_dma_address(s);
+		v[i].dma_length = sg_dma_len(s);
+		v[i].flags = IOVX_SG_REUSE;
+	}
+	return v;
+}
+
+static void iovx_reuse_sg_put(struct iovx_dma_sg *v, struct iovx_dma_sg *stack)
+{
+	if (v != stack)
+		kfree(v);
+}
+
+int iommu_iovx_reuse_map_sg(struct iommu_iovx_reuse *r, struct device *dev,
+			    struct scatterlist *sg, int nents, int dir, unsigned long attrs)
+{
+	struct iovx_dma_sg stack[IOMMU_IOVX_REUSE_STACK], *v;
+	struct scatterlist *s;
+	int i, n;
+
+	if (!iommu_iovx_reuse_usable(dev))
+		return -EOPNOTSUPP;
+	for_each_sg(sg, s, nents, i)
+		if (is_pci_p2pdma_page(sg_page(s)))
+			return -EOPNOTSUPP;
+	v = iovx_reuse_sg_get(sg, nents, stack);
+	if (!v)
+		return -ENOMEM;
+	n = iovx_dma_map_sg(r->dom, v, nents, dir, iovx_reuse_attrs(attrs));
+	if (n > 0) {
+		for_each_sg(sg, s, nents, i) {
+			sg_dma_address(s) = i < n ? v[i].dma_address : DMA_MAPPING_ERROR;
+			sg_dma_len(s) = i < n ? v[i].dma_length : 0;
+		}
+	}
+	iovx_reuse_sg_put(v, stack);
+	return n;
+}
+
+int iommu_iovx_reuse_unmap_sg(struct iommu_iovx_reuse *r, struct scatterlist *sg, int nents,
+			      int dir, unsigned long attrs)
+{
+	struct iovx_dma_sg stack[IOMMU_IOVX_REUSE_STACK], *v;
+	int ret;
+
+	v = iovx_reuse_sg_get(sg, nents, stack);
+	if (!v)
+		return -ENOMEM;
+	ret = iovx_dma_unmap_sg(r->dom, v, nents, dir, iovx_reuse_attrs(attrs));
+	iovx_reuse_sg_put(v, stack);
+	return ret;
+}
+
+int iommu_iovx_reuse_map_phys(struct iommu_iovx_reuse *r, struct device *dev, phys_addr_t phys,
+			      size_t size, int dir, unsigned long attrs, dma_addr_t *dma)
+{
+	u64 d;
+	int ret;
+
+	if (!iommu_iovx_reuse_usable(dev))
+		return -EOPNOTSUPP;
+	ret = iovx_dma_map_single(r->dom, phys, size, dir,
+				  iovx_reuse_attrs(attrs) | IOVX_DMA_ATTR_REUSE, &d);
+	if (!ret)
+		*dma = d;
+	return ret;
+}
+
+int iommu_iovx_reuse_unmap_phys(struct iommu_iovx_reuse *r, dma_addr_t dma, size_t size,
+				int dir, unsigned long attrs)
+{
+	return iovx_dma_unmap_single(r->dom, dma, size, dir,
+				     iovx_reuse_attrs(attrs) | IOVX_DMA_ATTR_REUSE);
+}
+
+int iommu_iovx_reuse_stats(struct iommu_iovx_reuse *r, struct dma_reuse_stats *st)
+{
+	struct iovx_reuse_stats rs;
+	int ret;
+
+	ret = iovx_dma_get_reuse_stats(r->dom, &rs);
+	if (ret)
+		return ret;
+	st->hits = rs.hits;
+	st->misses = rs.misses;
+	st->stops = rs.stops;
+	st->evictions = rs.evictions;
+	st->entries = rs.entries;
+	st->refs = rs.refs;
+	return 0;
+}
+
+/**
+ * sg_mark_reusable - Tag a scatterlist for reuse in every DMA domain
+ * @sgl: the list
+ * @nents: its entries, as later passed to dma_map_sg()
+ *
+ * Sets SG_DMA_IOVX_REUSE in the dma_flags of the first @nents entries: from the next
+ * dma_map_sg() on, each DMA domain maps the list once and serves every later map of it
+ * from its reuse table, until sg_mark_stop_reuse().
+ *
+ * Return: 0, -EINVAL (NULL, @nents out of range, an entry of length 0).
+ */
+int sg_mark_reusable(struct scatterlist *sgl, int nents)
+{
+	struct scatterlist *s;
+	int i;
+
+	if (!sgl || nents <= 0 || nents > IOVX_DMA_MAX_SEGS)
+		return -EINVAL;
+	for_each_sg(sgl, s, nents, i)
+		if (!s->length)
+			return -EINVAL;
+	for_each_sg(sgl, s, nents, i)
+		s->dma_flags |= SG_DMA_IOVX_REUSE;
+	return 0;
+}
+EXPORT_SYMBOL_GPL(sg_mark_reusable);
+
+/**
+ * sg_mark_stop_reuse - Stop reuse of a tagged scatterlist in every DMA domain
+ * @sgl: the list, not mapped by the caller any more
+ * @nents: its entries
+ *
+ * Tears down every reuse-table entry of any DMA domain that overlaps the bytes of a
+ * tagged entry, waiting for maps in flight to be unmapped, and clears the tag. When it
+ * returns, no device reaches those bytes through a reuse table. May sleep.
+ *
+ * Return: the number of table entries torn down, -EINVAL (NULL, @nents out of range, no
+ * entry tagged), or the first error of a teardown.
+ */
+int sg_mark_stop_reuse(struct scatterlist *sgl, int nents)
+{
+	struct scatterlist *s;
+	int i, ret, n = 0, err = 0;
+	bool any = false;
+
+	might_sleep();
+	if (!sgl || nents <= 0 || nents > IOVX_DMA_MAX_SEGS)
+		return -EINVAL;
+	for_each_sg(sgl, s, nents, i)
+		any |= !!(s->dma_flags & SG_DMA_IOVX_REUSE);
+	if (!any)
+		return -EINVAL;
+	for_each_sg(sgl, s, nents, i) {
+		if (!(s->dma_flags & SG_DMA_IOVX_REUSE) || !s->length)
+			continue;
+		ret = iovx_buf_stop_reuse(sg_phys(s), s->length);
+		if (ret < 0 && !err)
+			err = ret;
+		else if (ret > 0)
+			n += ret;
+		s->dma_flags &= ~SG_DMA_IOVX_REUSE;
+	}
+	return err ? err : n;
+}
+EXPORT_SYMBOL_GPL(sg_mark_stop_reuse);
+
+/**
+ * dma_buf_stop_reuse - Stop reuse of a buffer mapped with DMA_ATTR_IOVX_REUSE
+ * @phys: its first byte
+ * @size: its length
+ *
+ * As sg_mark_stop_reuse() for [@phys, @phys + @size), whichever devices mapped it. May
+ * sleep.
+ *
+ * Return: the number of table entries torn down, -EINVAL (@size 0), -EOVERFLOW.
+ */
+int dma_buf_stop_reuse(phys_addr_t phys, size_t size)
+{
+	might_sleep();
+	return iovx_buf_stop_reuse(phys, size);
+}
+EXPORT_SYMBOL_GPL(dma_buf_stop_reuse);
+
+#endif /* DMA_ATTR_IOVX_REUSE */

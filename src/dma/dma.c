@@ -50,6 +50,7 @@ void iovx_dma_config_init(struct iovx_dma_config *cfg, struct iovx_iommu *iommu,
 	cfg->reuse_table_order = 0;
 	cfg->reserved = NULL;
 	cfg->nr_reserved = 0;
+	cfg->iova_domain = NULL;
 }
 
 /* Takes cfg's reserved ranges out of the new domain's allocator (granule-widened). */
@@ -132,6 +133,10 @@ int iovx_dma_domain_create(const struct iovx_dma_config *cfg, struct iovx_dma_do
 		if (!r->size || r->start + r->size - 1 < r->start)
 			return -EINVAL;
 	}
+	/* A borrowed IOVA space: the owner reserves; no pool or passthrough in it. */
+	if (cfg->iova_domain && (cfg->mode == IOVX_DMA_MODE_PASSTHROUGH ||
+				 cfg->mode == IOVX_DMA_MODE_BOUNCE || cfg->nr_reserved))
+		return -EINVAL;
 	base = base_of(cfg);
 	for (i = 0; i < IOVX_DMA_NR_LAYERS; i++) {
 		int want = iovx_dma_layers[i]->wanted(cfg, base);
@@ -178,7 +183,10 @@ int iovx_dma_domain_create(const struct iovx_dma_config *cfg, struct iovx_dma_do
 		iovx_free(dom);
 		return err;
 	}
-	if (mode->needs_iommu) {
+	if (mode->needs_iommu && cfg->iova_domain) {
+		dom->iovad = cfg->iova_domain;
+		dom->iova_borrowed = true;
+	} else if (mode->needs_iommu) {
 		struct iovx_iova_config ic;
 		uint64_t end = 1ull << (cfg->iommu->ias_bits - dom->shift);
 
@@ -194,7 +202,8 @@ int iovx_dma_domain_create(const struct iovx_dma_config *cfg, struct iovx_dma_do
 		err = domain_init(dom, cfg);
 	dom->inval_cfg = NULL;
 	if (err) {
-		iovx_iova_domain_destroy(dom->iovad);
+		if (!dom->iova_borrowed)
+			iovx_iova_domain_destroy(dom->iovad);
 		iovx_dma_maptab_destroy(&dom->mt);
 		iovx_free(dom);
 		return err;
@@ -202,6 +211,37 @@ int iovx_dma_domain_create(const struct iovx_dma_config *cfg, struct iovx_dma_do
 	iovx_pin_get();
 	*out = dom;
 	return 0;
+}
+
+/*
+ * Destroy in a borrowed IOVA space: the base mode's mappings still live, torn down one by
+ * one from their records (the space is shared: no whole-space unmap). A record names its
+ * first DMA address; the IOVA range starts at its granule and spans the padded inputs.
+ */
+static void unmap_records(struct iovx_dma_domain *dom)
+{
+	uint64_t i;
+
+	for (i = 0; i <= dom->mt.mask; i++) {
+		const struct mt_slot *s = &dom->mt.slots[i];
+		uint64_t dma, span = 0;
+		unsigned int dir, k;
+
+		if (s->key < MT_KEY_BIAS)
+			continue;
+		dma = s->key - MT_KEY_BIAS;
+		dir = (unsigned int)(s->meta >> 1) & 3;
+		if ((s->meta & MT_KIND_SG) && mt_meta_nents(s->meta) > 1) {
+			const struct mt_rec *r = (const struct mt_rec *)(uintptr_t)s->aux;
+
+			for (k = 0; k < r->n; k++)
+				span += dma_seg_span(dom, &r->seg[k]);
+		} else {
+			span = ((dma & dom->gmask) + mt_meta_len(s->meta) + dom->gmask) &
+			       ~dom->gmask;
+		}
+		(void)dom->mode->unmap_single(dom, dma & ~dom->gmask, span, dir, 0);
+	}
 }
 
 int iovx_dma_domain_destroy(struct iovx_dma_domain *dom)
@@ -217,7 +257,9 @@ int iovx_dma_domain_destroy(struct iovx_dma_domain *dom)
 	 * Even with nothing live: the IOMMU keeps page-table pages while the domain lives (as
 	 * io-pgtable does), and they go with it.
 	 */
-	if (dom->mode->unmap_all)
+	if (dom->iova_borrowed)
+		unmap_records(dom);
+	else if (dom->mode->unmap_all)
 		dom->mode->unmap_all(dom);
 	if (dom->mode->fini)
 		dom->mode->fini(dom);
@@ -237,7 +279,8 @@ int iovx_dma_domain_destroy(struct iovx_dma_domain *dom)
 		iovx_iommu_freelist_add(&l, p);
 		dom->iommu->ops->free_pages(dom->iommu, &l);
 	}
-	iovx_iova_domain_destroy(dom->iovad);
+	if (!dom->iova_borrowed)
+		iovx_iova_domain_destroy(dom->iovad);
 	iovx_dma_maptab_destroy(&dom->mt);
 	iovx_free(dom);
 	iovx_pin_put();

@@ -174,6 +174,7 @@ struct iovx_dma_domain {
 	const struct iovx_dma_mode_ops *mode;	/* the base mode */
 	struct iovx_iommu *iommu;
 	struct iovx_iova_domain *iovad;
+	bool iova_borrowed;		/* iovad is cfg->iova_domain: never destroyed here */
 	unsigned int shift;		/* granule shift */
 	uint64_t gmask;			/* granule - 1 */
 	uint64_t mask;			/* DMA mask; atomic (set_mask) */

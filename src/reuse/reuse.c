@@ -1480,7 +1480,8 @@ fail:
 }
 
 /*
- * Domain destroy, before the base mode's unmap_all (which unmaps the whole IOVA space):
+ * Domain destroy, before the base mode's unmap_all (which unmaps the whole IOVA space; in
+ * a borrowed IOVA space each entry is unmapped here instead, its IOVA freed):
  * unregisters (no global stop reaches the domain any more), waits for global stops in
  * flight and for the grace periods of entries torn down earlier, frees everything.
  * Returns the references still held (mappings the caller leaked).
@@ -1509,6 +1510,9 @@ static uint64_t rtab_fini(struct iovx_dma_domain *dom)
 		for (; e; e = next) {
 			next = iovx_load_relaxed(&e->knext);
 			refs += e->ref & R_COUNT;
+			/* a borrowed IOVA space is not cleared as a whole: each entry goes */
+			if (dom->iova_borrowed)
+				(void)t->base->unmap_single(dom, e->base, e->span, e->kda >> 1 & 3, 0);
 			if (e->idx == R_HEAP_IDX)
 				rentry_release(t, e);
 		}

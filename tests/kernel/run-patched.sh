@@ -25,7 +25,16 @@
 #   - the end marker "iovx-init: end",
 # and no "Kernel panic", "Oops", "BUG:" or "WARNING:" line.
 #
-# With IOVX_KP_BENCH=N (seconds per run), the guest also has an edu device bound to the
+# The DMA API on a real DMA engine: every boot has an edu device (slot 0x10, 64-bit DMA mask)
+# in its default DMA domain and loads tests/kernel/kpatched/iovx_kpt.ko, built here out of
+# tree against that kernel's kbuild-out. Its "iovx-kpt: <check> PASS|FAIL" lines are copied
+# to the log; every kernel must show "iovx-kpt: result PASS" and plain-dma (the edu test
+# through the plain DMA API); a kernel with the reuse patch (CONFIG_IOMMU_IOVX) also each
+# reuse check (tagged list mapped and unmapped 64 times on one IOVA, a table hit per round,
+# DMA through it while tagged, stopped, then unreachable by a device write and read; the
+# single-buffer form; the untagged path), and the base kernel none of them.
+#
+# With IOVX_KP_BENCH=N (seconds per run), the guest also has an edu device (slot 0x11) bound to the
 # kernel's dma_map_benchmark driver (driver_override), and runs the kernel's own user tool
 # (tools/testing/selftests/dma/dma_map_benchmark.c of the tree, built static) at 1 and 2
 # threads and granules of 1, 4, 16 and 64 pages: lines "iovx-kpb: threads=T granule=G
@@ -64,8 +73,11 @@ done < <("$root/kernel-glue/mkpatched.sh" paths)
 make_initramfs() {
 	local dir=$outdir/initramfs img=$outdir/initramfs.cpio.gz
 	rm -rf "$dir"
-	mkdir -p "$dir"/{bin,dev,proc,sys,etc,tmp}
+	mkdir -p "$dir"/{bin,dev,proc,sys,etc,tmp,kpt}
 	cp /bin/busybox "$dir/bin/busybox"
+	for k in "${kernels[@]}"; do
+		[ ! -f "$outdir/kpt-$k/iovx_kpt.ko" ] || cp "$outdir/kpt-$k/iovx_kpt.ko" "$dir/kpt/$k.ko"
+	done
 	echo "$1" > "$dir/etc/expected-md5"
 	if [ -n "$bench" ]; then
 		cp "$bench" "$dir/bin/dma_map_benchmark"
@@ -116,11 +128,19 @@ if [ -b /dev/vda ]; then
 else
 	echo "iovx-kp: disk FAIL no /dev/vda"
 fi
+kpt=$(sed -n 's/.*iovx_kp_kernel=\([^ ]*\).*/\1/p' /proc/cmdline)
+if [ -f "/kpt/$kpt.ko" ]; then
+	insmod "/kpt/$kpt.ko" || echo "iovx-kpt: insmod FAIL"
+	dmesg | grep 'iovx-kpt: ' | sed 's/^\[[ 0-9.]*\] //'
+else
+	echo "iovx-kpt: module FAIL none for '$kpt'"
+fi
 if [ -x /bin/dma_map_benchmark ]; then
 	mount -t debugfs debugfs /sys/kernel/debug
 	edu=""
 	for d in /sys/bus/pci/devices/*; do
-		if [ "$(cat $d/vendor)" = 0x1234 ] && [ "$(cat $d/device)" = 0x11e8 ]; then
+		if [ "$(cat $d/vendor)" = 0x1234 ] && [ "$(cat $d/device)" = 0x11e8 ] &&
+		   [ "$(basename $d)" = 0000:00:11.0 ]; then
 			edu=$(basename $d)
 		fi
 	done
@@ -204,6 +224,58 @@ judge_kunit() {
 	echo "KUnit iovx: $nok ok, $nskip skipped of $((nok + nskip))"
 }
 
+# The checks of iovx_kpt.ko (tests/kernel/kpatched/iovx_kpt.c) a kernel must pass: plain-dma
+# on every kernel; the reuse checks exactly on a kernel built with the reuse patch.
+kpt_reuse_checks="reuse-mark reuse-dma-mapped reuse-same-iova reuse-dma-tagged reuse-stop
+	reuse-stopped-write reuse-stopped-read reuse-single-same-iova reuse-single-stopped
+	untagged-normal"
+
+# judge_kpt LOG KCONFIG: prints why the module's checks fail (nothing when they pass).
+judge_kpt() {
+	local log=$1 kcfg=$2 c missing=""
+	if grep -a -q '^iovx-kpt: .* FAIL' "$log"; then
+		echo "iovx_kpt: $(grep -a -m1 '^iovx-kpt: .* FAIL' "$log")"
+		return
+	fi
+	grep -a -q '^iovx-kpt: result PASS' "$log" || { echo "iovx_kpt: no result line"; return; }
+	grep -a -q '^iovx-kpt: plain-dma PASS' "$log" || missing+=" plain-dma"
+	if grep -q '^CONFIG_IOMMU_IOVX=y' "$kcfg" 2>/dev/null &&
+	   grep -q '^0003-' "$root/kernel-glue/patches/series"; then
+		for c in $kpt_reuse_checks; do
+			grep -a -q "^iovx-kpt: $c PASS" "$log" || missing+=" $c"
+		done
+	elif grep -a -q '^iovx-kpt: reuse-' "$log"; then
+		echo "iovx_kpt: reuse checks on a kernel without the reuse patch"
+		return
+	fi
+	[ -z "$missing" ] || echo "iovx_kpt: missing checks:$missing"
+}
+
+# The test module for each kernel, against its kbuild-out (modules_prepare is idempotent and
+# builds nothing of the kernel itself; vmlinux.symvers names the series' exports).
+build_kpt() {
+	local k=$1 out tree dir=$outdir/kpt-$1
+	out=$(dirname "$(dirname "$(dirname "$(dirname "${image[$k]}")")")")
+	tree=$(dirname "$out")
+	rm -rf "$dir"
+	mkdir -p "$dir"
+	cp "$root/tests/kernel/kpatched/Kbuild" "$root/tests/kernel/kpatched/iovx_kpt.c" "$dir/"
+	make -s -C "$tree" O="$out" modules_prepare > "$dir/build.log" 2>&1 &&
+	make -s -C "$out" M="$dir" KBUILD_EXTRA_SYMBOLS="$out/vmlinux.symvers" W=1 modules \
+		>> "$dir/build.log" 2>&1 || {
+		tail -n 20 "$dir/build.log"
+		echo "run-patched: cannot build iovx_kpt.ko for $k"
+		return 1
+	}
+	if grep -v -e 'Module.symvers is missing' -e 'Modules may not' -e 'You may get' \
+		-e 'KBUILD_MODPOST_WARN' -e 'if you want to proceed' "$dir/build.log" |
+	   grep -q -i 'warning\|error'; then
+		cat "$dir/build.log"
+		echo "run-patched: iovx_kpt.ko for $k builds with warnings"
+		return 1
+	fi
+}
+
 # qemu_run KERNEL STRICT DISK INITRAMFS LOG [QEMU-ARGS...]: one boot, serial log to LOG. No
 # `quiet`: the console shows the boot and the KUnit suite as they run.
 qemu_run() {
@@ -212,9 +284,10 @@ qemu_run() {
 	timeout "$timeout_s" qemu-system-x86_64 -accel tcg -m 1G -smp 2 -nographic -no-reboot \
 		-nic none -machine q35,kernel-irqchip=split -device intel-iommu,intremap=on \
 		-drive file="$disk",if=none,id=d0,format=raw,cache=unsafe \
-		-device virtio-blk-pci,drive=d0,iommu_platform=on,disable-legacy=on "$@" \
+		-device virtio-blk-pci,drive=d0,iommu_platform=on,disable-legacy=on \
+		-device edu,dma_mask=0xffffffffffffffff,addr=0x10 "$@" \
 		-kernel "${image[$k]}" -initrd "$img" \
-		-append "console=ttyS0 panic=-1 intel_iommu=on iommu.strict=$strict" \
+		-append "console=ttyS0 panic=-1 intel_iommu=on iommu.strict=$strict iovx_kp_kernel=$k" \
 		< /dev/null 2>&1 | tr -d '\r' > "$log" || true
 }
 
@@ -224,7 +297,7 @@ boot_one() {
 	local kver kcfg ku="" got t0 t1 extra=()
 	log=$outdir/$k-$mode.log
 	[ "$rounds" -gt 1 ] && log=$outdir/$k-$mode-$round.log
-	[ -n "$bench" ] && extra=(-device edu,dma_mask=0xffffffffffffffff)
+	[ -n "$bench" ] && extra=(-device edu,dma_mask=0xffffffffffffffff,addr=0x11)
 	disk=$outdir/disk-$k-$mode.img
 	if [ ! -f "${image[$k]:-}" ]; then
 		echo "run-patched: $k $mode FAIL no kernel (run kernel-glue/mkpatched.sh build)"
@@ -245,7 +318,7 @@ boot_one() {
 	fi
 	t1=$(date +%s.%N)
 	kcfg=$(dirname "${image[$k]}")/../../../.config
-	grep -a -E '^iovx-kpb?: |^iovx-init: start' "$log" | sed "s/^/  [$k $mode] /" || true
+	grep -a -E '^iovx-kp[bt]?: |^iovx-init: start' "$log" | sed "s/^/  [$k $mode] /" || true
 	if grep -a -q -E 'Kernel panic|Oops|BUG:|WARNING:' "$log"; then
 		reason="log shows: $(grep -a -m1 -E 'Kernel panic|Oops|BUG:|WARNING:' "$log")"
 	elif ! grep -a -q 'iovx-init: end' "$log"; then
@@ -272,8 +345,9 @@ boot_one() {
 			reason="the baseline reports iovx"
 		fi
 	fi
+	[ -z "$reason" ] && reason=$(judge_kpt "$log" "$kcfg")
 	if [ -z "$reason" ] && [ -n "$bench" ] &&
-	   [ "$(grep -a -c '^iovx-kpb: threads=.* map_us=[0-9]' "$log")" -ne 8 ]; then
+	   [ "$(grep -a -c -E '^iovx-kpb: threads=.* map_us=[0-9.]+ unmap_us=[0-9.]+$' "$log")" -ne 8 ]; then
 		reason="dma_map_benchmark: $(grep -a -m1 '^iovx-kpb: error' "$log" || echo 'missing runs')"
 	fi
 	if [ -z "$reason" ] && grep -q '^CONFIG_IOMMU_IOVX_KUNIT_TEST=y' "$kcfg" 2>/dev/null; then
@@ -297,6 +371,11 @@ if [ -n "$bench_seconds" ]; then
 		{ echo "run-patched: cannot build dma_map_benchmark"; exit 1; }
 	bench=$outdir/dma_map_benchmark
 fi
+
+for k in "${kernels[@]}"; do
+	[ -f "${image[$k]:-}" ] || continue
+	build_kpt "$k" || exit 1
+done
 
 tmpl=$outdir/disk-template.img
 head -c $((64 << 20)) /dev/urandom > "$tmpl"
@@ -361,6 +440,22 @@ if [ -n "$bench" ]; then
 				done
 				echo "$row"
 			done
+		done
+	done
+	# Disk throughput from the guest's own clock (iovx-kp: disk copy ... in T0..T1 s;
+	# read-back 128 MiB by T2 s): the 64 MiB copy and the 128 MiB read-back, MiB/s.
+	echo "virtio-blk O_DIRECT throughput (MiB/s, guest clock; median of $rounds boot(s))"
+	echo "| mode | kernel | copy 64 MiB (2 jobs) | read-back 128 MiB (2 jobs) |"
+	echo "|---|---|---|---|"
+	for m in $modes; do
+		for k in "${kernels[@]}"; do
+			files=("$outdir/$k-$m.log")
+			[ "$rounds" -gt 1 ] && files=("$outdir/$k-$m-"*.log)
+			tp=$(grep -a -h '^iovx-kp: disk copy' "${files[@]}" |
+				sed -n 's/.* in \([0-9.]*\)\.\.\([0-9.]*\) s; read-back 128 MiB by \([0-9.]*\) s.*/\1 \2 \3/p')
+			cp_mbs=$(echo "$tp" | awk 'NF == 3 && $2 > $1 { print 64 / ($2 - $1) }' | median)
+			rd_mbs=$(echo "$tp" | awk 'NF == 3 && $3 > $2 { print 128 / ($3 - $2) }' | median)
+			printf '| %s | %s | %.1f | %.1f |\n' "$m" "$k" "${cp_mbs:-0}" "${rd_mbs:-0}"
 		done
 	done
 	echo "host load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -17,6 +17,8 @@
 #include <cmocka.h>
 
 #include <iovx/dma.h>
+#include <iovx/iova.h>
+#include <iovx/reuse.h>
 #include <iovx/sim.h>
 
 #include "dma_fx.h"
@@ -727,12 +729,129 @@ static void test_reserved_ranges(void **state)
 	free(mem);
 }
 
+/*
+ * A borrowed IOVA domain (cfg->iova_domain): the facade allocates beside the space's owner,
+ * never over the owner's ranges; destroy gives back exactly what the facade held (live
+ * single and sg mappings, a reuse table's entries, a deferred base's queue) and unmaps it,
+ * and leaves the owner's ranges and the IOVA domain alive.
+ */
+static void test_borrowed_iova(void **state)
+{
+	struct iovx_sim_config sc;
+	struct iovx_dma_config dc;
+	struct iovx_iova_config ic;
+	struct iovx_iova_domain *iovad;
+	struct iovx_iova_stats is;
+	struct iovx_sim *sim;
+	struct iovx_dma_domain *dom = NULL, *rdom = NULL;
+	struct iovx_dma_range r = { 0x100000, 0x1000 };
+	struct iovx_dma_sg sg[3], tg[2];
+	uint8_t *mem = aligned_alloc(PG, 8 * PG);
+	uint64_t dma, d1, d2, phys, live;
+	int64_t owner;
+	int n, i;
+
+	(void)state;
+	iovx_sim_config_init(&sc);
+	assert_int_equal(iovx_sim_create(&sc, &sim), 0);
+	iovx_iova_config_init(&ic, 1, 1ull << (48 - 12));
+	assert_int_equal(iovx_iova_domain_create(&ic, &iovad), 0);
+	owner = iovx_iova_alloc(iovad, 16, IOVX_IOVA_NO_LIMIT);	/* the owner's own range */
+	assert_true(owner > 0);
+
+	/* What a borrowed space cannot do; nothing is created. */
+	iovx_dma_config_init(&dc, iovx_sim_iommu(sim), IOVX_DMA_MODE_PASSTHROUGH);
+	dc.iova_domain = iovad;
+	assert_int_equal(iovx_dma_domain_create(&dc, &dom), -EINVAL);
+	dc.mode = IOVX_DMA_MODE_BOUNCE;
+	assert_int_equal(iovx_dma_domain_create(&dc, &dom), -EINVAL);
+	dc.mode = IOVX_DMA_MODE_STRICT;
+	dc.reserved = &r;
+	dc.nr_reserved = 1;
+	assert_int_equal(iovx_dma_domain_create(&dc, &dom), -EINVAL);
+	assert_null(dom);
+	assert_int_equal(iovx_iova_get_stats(iovad, &is), 0);
+	assert_int_equal(is.live, 16);
+	dc.reserved = NULL;
+	dc.nr_reserved = 0;
+
+	/* Strict in the borrowed space: its ranges come from iovad, beside the owner's. */
+	assert_int_equal(iovx_dma_domain_create(&dc, &dom), 0);
+	assert_int_equal(iovx_dma_map_single(dom, (uintptr_t)mem + 8, 2 * PG, IOVX_DMA_TO_DEVICE,
+					     0, &dma), 0);
+	assert_true((dma >> 12) + 3 <= (uint64_t)owner || (dma >> 12) >= (uint64_t)owner + 16);
+	assert_int_equal(iovx_sim_iova_to_phys(sim, dma, &phys, NULL), 0);
+	assert_int_equal(phys, (uintptr_t)mem + 8);
+	memset(sg, 0, sizeof(sg));
+	for (i = 0; i < 3; i++) {
+		sg[i].phys = (uintptr_t)mem + (uint64_t)(2 * i + 1) * PG;
+		sg[i].offset = 16;
+		sg[i].length = 100;
+	}
+	n = iovx_dma_map_sg(dom, sg, 3, IOVX_DMA_BIDIRECTIONAL, 0);
+	assert_true(n > 0);
+	assert_int_equal(iovx_iova_get_stats(iovad, &is), 0);
+	assert_true(is.live >= 16 + 3 + 3);	/* ranges round up to a power of two */
+	live = is.live;
+
+	/* A reuse domain in the same space: a tagged list is mapped once, then hits. */
+	dc.mode = IOVX_DMA_MODE_REUSE;
+	dc.reuse_table_order = 2;
+	assert_int_equal(iovx_dma_domain_create(&dc, &rdom), 0);
+	memset(tg, 0, sizeof(tg));
+	tg[0].phys = (uintptr_t)mem;
+	tg[0].length = PG;
+	tg[1].phys = (uintptr_t)mem + 4 * PG;
+	tg[1].length = PG;
+	assert_int_equal(iovx_sg_mark_reusable(tg, 2), 0);
+	assert_true(iovx_dma_map_sg(rdom, tg, 2, IOVX_DMA_TO_DEVICE, 0) > 0);
+	d1 = tg[0].dma_address;
+	assert_int_equal(iovx_dma_unmap_sg(rdom, tg, 2, IOVX_DMA_TO_DEVICE, 0), 0);
+	assert_true(iovx_dma_map_sg(rdom, tg, 2, IOVX_DMA_TO_DEVICE, 0) > 0);
+	d2 = tg[0].dma_address;
+	assert_int_equal(d1, d2);
+	assert_int_equal(iovx_dma_unmap_sg(rdom, tg, 2, IOVX_DMA_TO_DEVICE, 0), 0);
+	assert_int_equal(iovx_iova_get_stats(iovad, &is), 0);
+	assert_int_equal(is.live, live + 2);	/* one entry, held after its unmap */
+
+	/*
+	 * Destroy: the live mappings (strict: 2; reuse: an idle entry, no reference) are
+	 * unmapped and their IOVAs come back; the owner's range and iovad stay.
+	 */
+	assert_int_equal(iovx_dma_domain_destroy(rdom), 0);
+	assert_int_equal(iovx_sim_iova_to_phys(sim, d1, NULL, NULL), -ENOENT);
+	assert_int_equal(iovx_dma_domain_destroy(dom), 2);
+	assert_int_equal(iovx_sim_iova_to_phys(sim, dma, NULL, NULL), -ENOENT);
+	assert_int_equal(iovx_sim_iova_to_phys(sim, sg[0].dma_address, NULL, NULL), -ENOENT);
+	assert_int_equal(iovx_iova_audit(iovad, &is), 0);
+	assert_int_equal(is.live, 16);
+
+	/* Deferred base: a live mapping at destroy is queued, flushed, and its IOVA back. */
+	dc.mode = IOVX_DMA_MODE_DEFERRED;
+	assert_int_equal(iovx_dma_domain_create(&dc, &dom), 0);
+	assert_int_equal(iovx_dma_map_single(dom, (uintptr_t)mem, PG, IOVX_DMA_TO_DEVICE, 0,
+					     &dma), 0);
+	assert_int_equal(iovx_dma_map_single(dom, (uintptr_t)mem + PG, PG, IOVX_DMA_TO_DEVICE, 0,
+					     &d1), 0);
+	assert_int_equal(iovx_dma_unmap_single(dom, d1, PG, IOVX_DMA_TO_DEVICE, 0), 0);
+	assert_int_equal(iovx_dma_domain_destroy(dom), 1);
+	assert_int_equal(iovx_sim_iova_to_phys(sim, dma, NULL, NULL), -ENOENT);
+	assert_int_equal(iovx_sim_iova_to_phys(sim, d1, NULL, NULL), -ENOENT);
+	assert_int_equal(iovx_iova_audit(iovad, &is), 0);
+	assert_int_equal(is.live, 16);
+	assert_int_equal(iovx_iova_free(iovad, (uint64_t)owner, 16), 0);
+	iovx_iova_domain_destroy(iovad);
+	iovx_sim_destroy(sim);
+	free(mem);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_create_errors),
 		cmocka_unit_test(test_destroy_with_live),
 		cmocka_unit_test(test_reserved_ranges),
+		cmocka_unit_test(test_borrowed_iova),
 		cmocka_unit_test_setup_teardown(test_strict_single_integrity, setup_strict,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_single_errors, setup_strict, teardown),
