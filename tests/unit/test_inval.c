@@ -699,7 +699,12 @@ static void *flush_thread(void *arg)
 
 static void test_collapse(void **state)
 {
-	struct fx *f = fx_new(8, 1000000000, 64, IOVX_INVAL_F_NO_TIMER);
+	/*
+	 * The longest bound (10 s): A's flush becomes late only after 1.25 s, so the triggers
+	 * below wait for it however long this host stalls the gate's opening (with 1 s, a
+	 * 150 ms stall let a trigger take A's entries over, a third flush).
+	 */
+	struct fx *f = fx_new(8, 10000000000ull, 64, IOVX_INVAL_F_NO_TIMER);
 	struct iovx_inval_stats st;
 	pthread_t a, b[3];
 	void *ret;
