@@ -156,6 +156,7 @@ static int memory_child(const struct iovx_bench_opts *o, struct iovx_bench_json 
 	const unsigned int ks[] = { 1, 2, 4, 16, 0 };	/* 0: every slot */
 	const unsigned int cs[] = { 1, 3, 6, 11 };
 	bool lx = iovx_lx_available();
+	FILE *rows = NULL;	/* the parent's pipe: one line per row, for its JSON */
 	int ret = 0;
 
 	if (n == 0)
@@ -167,6 +168,8 @@ static int memory_child(const struct iovx_bench_opts *o, struct iovx_bench_json 
 	}
 	if (lx)
 		lx = iovx_lx_nr_cpus() == slots;
+	if (param_ul(o, "fd", 0))
+		rows = fdopen((int)param_ul(o, "fd", 0), "w");
 	iovx_bench_json_arr_begin(j, "memory");
 	for (unsigned int ki = 0; ki < sizeof(ks) / sizeof(ks[0]); ki++) {
 		unsigned int k = ks[ki] ? ks[ki] : slots;
@@ -196,6 +199,9 @@ static int memory_child(const struct iovx_bench_opts *o, struct iovx_bench_json 
 			if (!b.err && a.heap > 0)
 				printf(" %7.2f", a.heap / b.heap);
 			printf("\n");
+			if (rows)
+				fprintf(rows, "%u %u %u %u %.1f %.1f %.1f\n", slots, k, c, n, a.heap,
+					a.counter, b.err ? -1.0 : b.heap);
 			iovx_bench_json_obj_begin(j, NULL);
 			iovx_bench_json_u64(j, "slots", slots);
 			iovx_bench_json_u64(j, "cpus", k);
@@ -211,29 +217,65 @@ static int memory_child(const struct iovx_bench_opts *o, struct iovx_bench_json 
 		}
 	}
 	iovx_bench_json_arr_end(j);
+	if (rows)
+		fclose(rows);
 	fflush(stdout);
 	return ret;
 }
 
-static int run_child(const struct iovx_bench_opts *o, unsigned int slots)
+/* Runs one slot count in a child; its rows come back through a pipe into the JSON. */
+static int run_child(const struct iovx_bench_opts *o, struct iovx_bench_json *j,
+		     unsigned int slots)
 {
-	char slots_s[16], param[256];
+	char slots_s[16], param[256], line[256];
+	int status, fd[2];
+	FILE *in;
 	pid_t pid;
-	int status;
 
+	if (pipe(fd))
+		return -errno;
 	snprintf(slots_s, sizeof(slots_s), "%u", slots);
-	snprintf(param, sizeof(param), "child=%u,n=%lu", slots,
-		 param_ul(o, "n", o->quick ? 2 : 16));
+	snprintf(param, sizeof(param), "child=%u,n=%lu,fd=%d", slots,
+		 param_ul(o, "n", o->quick ? 2 : 16), fd[1]);
 	fflush(stdout);
 	pid = fork();
-	if (pid < 0)
+	if (pid < 0) {
+		close(fd[0]);
+		close(fd[1]);
 		return -errno;
+	}
 	if (pid == 0) {
+		close(fd[0]);
 		setenv("IOVX_CPU_SLOTS", slots_s, 1);
 		execl("/proc/self/exe", "iovx-bench", "iova-scale", "--only", "m", "--param",
 		      param, (char *)NULL);
 		_exit(127);
 	}
+	close(fd[1]);
+	in = fdopen(fd[0], "r");
+	while (in && fgets(line, sizeof(line), in)) {
+		unsigned int s, k, c, n;
+		double heap, cnt, lxh;
+
+		if (sscanf(line, "%u %u %u %u %lf %lf %lf", &s, &k, &c, &n, &heap, &cnt, &lxh) != 7)
+			continue;
+		iovx_bench_json_obj_begin(j, NULL);
+		iovx_bench_json_u64(j, "slots", s);
+		iovx_bench_json_u64(j, "cpus", k);
+		iovx_bench_json_u64(j, "classes", c);
+		iovx_bench_json_u64(j, "domains", n);
+		iovx_bench_json_num(j, "iovx_heap_bytes", heap);
+		iovx_bench_json_num(j, "iovx_mem_bytes", cnt);
+		if (lxh < 0)
+			iovx_bench_json_null(j, "linux_heap_bytes");
+		else
+			iovx_bench_json_num(j, "linux_heap_bytes", lxh);
+		iovx_bench_json_obj_end(j);
+	}
+	if (in)
+		fclose(in);
+	else
+		close(fd[0]);
 	if (waitpid(pid, &status, 0) < 0)
 		return -errno;
 	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -ECHILD;
@@ -905,14 +947,16 @@ int iovx_bench_iova_scale(const struct iovx_bench_opts *o, struct iovx_bench_jso
 	       "   * = every slot; Linux caches 6 classes, so its column stops at c = 6\n");
 	printf("  %5s %6s %3s %12s %12s %12s %7s\n", "S", "k", "c", "iovx heap", "iovx counter",
 	       "linux heap", "ratio");
+	iovx_bench_json_arr_begin(j, "memory");
 	for (unsigned int i = 0; i < sizeof(slot_list) / sizeof(slot_list[0]); i++) {
 		unsigned int s = one ? one : slot_list[i];
-		int r = run_child(o, s);
+		int r = run_child(o, j, s);
 
 		if (r)
 			ret = r;
 		if (one)
 			break;
 	}
+	iovx_bench_json_arr_end(j);
 	return ret;
 }
