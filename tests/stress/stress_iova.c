@@ -13,8 +13,9 @@
  * At the end: audit() == 0 with live == 0, the sums close (I6), and after a reclaim all
  * that is not reserved is back in the backend.
  *
- * Two phases: the default configuration, then checked mode with every class cached and a
- * one-magazine depot (more depot overflow and backend traffic).
+ * Three phases: the default configuration, then checked mode with every class cached and a
+ * one-magazine depot (more depot overflow and backend traffic), then caches trimmed after
+ * 1 ms idle (classes keep restarting from their first magazine).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -402,13 +403,22 @@ int main(void)
 	int bad = 0;
 
 	iovx_iova_config_init(&cfg, 1, DOM_END);
-	bad |= phase("iova default", &cfg, nworkers, dur / 2);
+	bad |= phase("iova default", &cfg, nworkers, dur * 2 / 5);
 
 	iovx_iova_config_init(&cfg, 1, DOM_END);
 	cfg.flags = IOVX_IOVA_CHECKED;
 	cfg.max_cached_order = IOVX_IOVA_MAX_CACHED_ORDER;
 	cfg.depot_max = 1;
-	bad |= phase("iova checked, all classes, depot 1", &cfg, nworkers, dur / 2);
+	bad |= phase("iova checked, all classes, depot 1", &cfg, nworkers, dur * 2 / 5);
+
+	/*
+	 * caches trimmed back to unpopulated every millisecond they look idle: classes keep
+	 * starting over with one magazine in both roles (C5) and growing their second while
+	 * workers, the reclaim storm and the trim timer race
+	 */
+	iovx_iova_config_init(&cfg, 1, DOM_END);
+	cfg.trim_idle_ns = 1000 * 1000;
+	bad |= phase("iova trimmed every 1 ms idle", &cfg, nworkers, dur / 5);
 
 	printf("stress_iova: %s\n", bad ? "FAILED" : "ok");
 	return bad;
