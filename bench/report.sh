@@ -81,7 +81,7 @@ bench sweep sweep --param "plot=$JDIR/sweep-own.png"
 
 # The allocator at scale (short form): memory per domain against CPU slots, the cost
 # curves at 1 and 2 threads, big spaces.
-if [ "$QUICK" = 1 ]; then SCALE=n=2,steps=500,regions=200; else SCALE=n=4,steps=5000; fi
+if [ "$QUICK" = 1 ]; then SCALE=n=2,steps=500,regions=200; else SCALE=n=4,steps=2000; fi
 bench scale iova-scale --threads 1,2 --param "$SCALE"
 echo
 echo "=== the allocator at scale (iovx-bench iova-scale --threads 1,2 --param $SCALE) ==="
