@@ -1592,8 +1592,6 @@ static void test_first_magazine(void **state)
 	assert_int_equal(st.live, 0);
 	first_mag_churn(dom, pfn, 600);
 	first_mag_check(dom, pfn, 600);
-	assert_int_equal(iovx_iova_audit(dom, &st), 0);
-	assert_true(st.cached + st.depot >= 600);	/* it all went to caches and depot */
 	iovx_iova_domain_destroy(dom);
 
 	for (n = 1; n < SWEEP_MAX; n++) {
