@@ -352,10 +352,10 @@ static int phase(const char *name, const struct iovx_iova_config *cfg, unsigned 
 	rc |= iovx_iova_audit(sh.dom, &st);
 	printf("%s: audit: total %" PRIu64 " reserved %" PRIu64 " live %" PRIu64 " cached %"
 	       PRIu64 " depot %" PRIu64 " backend_free %" PRIu64 " bypass %" PRIu64
-	       " failures %" PRIu64 " reclaims %" PRIu64 " mem %" PRIu64 " B, percpu mode %"
-	       PRIu64 "\n", name, st.total, st.reserved, st.live, st.cached, st.depot,
-	       st.backend_free, st.cache_bypass, st.alloc_failures, st.reclaims, st.mem_bytes,
-	       st.percpu_mode);
+	       " failures %" PRIu64 " reclaims %" PRIu64 " trims %" PRIu64 " mem %" PRIu64
+	       " B, percpu mode %" PRIu64 "\n", name, st.total, st.reserved, st.live, st.cached,
+	       st.depot, st.backend_free, st.cache_bypass, st.alloc_failures, st.reclaims,
+	       st.trims, st.mem_bytes, st.percpu_mode);
 	if (st.live != 0 || st.total != st.reserved + st.cached + st.depot + st.backend_free ||
 	    st.total - st.reserved != DOM_END - 1 - sh.reserved_expect ||
 	    st.cached + st.depot > st.hoard_bound) {
