@@ -17,12 +17,13 @@
  *
  * --param n=DOMAINS (default 16),slots=S (one slot count instead of the list)
  *
- * Case v (curves): see curve_case below. --param steps=N,check=1
+ * Case v (curves): see curve_case below. --param steps=N,check=1; --threads T,...
  * Case g (big spaces): see big_case below. --param regions=N
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <malloc.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -155,6 +156,7 @@ static int memory_child(const struct iovx_bench_opts *o, struct iovx_bench_json 
 	const unsigned int ks[] = { 1, 2, 4, 16, 0 };	/* 0: every slot */
 	const unsigned int cs[] = { 1, 3, 6, 11 };
 	bool lx = iovx_lx_available();
+	FILE *rows = NULL;	/* the parent's pipe: one line per row, for its JSON */
 	int ret = 0;
 
 	if (n == 0)
@@ -166,6 +168,8 @@ static int memory_child(const struct iovx_bench_opts *o, struct iovx_bench_json 
 	}
 	if (lx)
 		lx = iovx_lx_nr_cpus() == slots;
+	if (param_ul(o, "fd", 0))
+		rows = fdopen((int)param_ul(o, "fd", 0), "w");
 	iovx_bench_json_arr_begin(j, "memory");
 	for (unsigned int ki = 0; ki < sizeof(ks) / sizeof(ks[0]); ki++) {
 		unsigned int k = ks[ki] ? ks[ki] : slots;
@@ -195,6 +199,9 @@ static int memory_child(const struct iovx_bench_opts *o, struct iovx_bench_json 
 			if (!b.err && a.heap > 0)
 				printf(" %7.2f", a.heap / b.heap);
 			printf("\n");
+			if (rows)
+				fprintf(rows, "%u %u %u %u %.1f %.1f %.1f\n", slots, k, c, n, a.heap,
+					a.counter, b.err ? -1.0 : b.heap);
 			iovx_bench_json_obj_begin(j, NULL);
 			iovx_bench_json_u64(j, "slots", slots);
 			iovx_bench_json_u64(j, "cpus", k);
@@ -210,29 +217,65 @@ static int memory_child(const struct iovx_bench_opts *o, struct iovx_bench_json 
 		}
 	}
 	iovx_bench_json_arr_end(j);
+	if (rows)
+		fclose(rows);
 	fflush(stdout);
 	return ret;
 }
 
-static int run_child(const struct iovx_bench_opts *o, unsigned int slots)
+/* Runs one slot count in a child; its rows come back through a pipe into the JSON. */
+static int run_child(const struct iovx_bench_opts *o, struct iovx_bench_json *j,
+		     unsigned int slots)
 {
-	char slots_s[16], param[256];
+	char slots_s[16], param[256], line[256];
+	int status, fd[2];
+	FILE *in;
 	pid_t pid;
-	int status;
 
+	if (pipe(fd))
+		return -errno;
 	snprintf(slots_s, sizeof(slots_s), "%u", slots);
-	snprintf(param, sizeof(param), "child=%u,n=%lu", slots,
-		 param_ul(o, "n", o->quick ? 2 : 16));
+	snprintf(param, sizeof(param), "child=%u,n=%lu,fd=%d", slots,
+		 param_ul(o, "n", o->quick ? 2 : 16), fd[1]);
 	fflush(stdout);
 	pid = fork();
-	if (pid < 0)
+	if (pid < 0) {
+		close(fd[0]);
+		close(fd[1]);
 		return -errno;
+	}
 	if (pid == 0) {
+		close(fd[0]);
 		setenv("IOVX_CPU_SLOTS", slots_s, 1);
 		execl("/proc/self/exe", "iovx-bench", "iova-scale", "--only", "m", "--param",
 		      param, (char *)NULL);
 		_exit(127);
 	}
+	close(fd[1]);
+	in = fdopen(fd[0], "r");
+	while (in && fgets(line, sizeof(line), in)) {
+		unsigned int s, k, c, n;
+		double heap, cnt, lxh;
+
+		if (sscanf(line, "%u %u %u %u %lf %lf %lf", &s, &k, &c, &n, &heap, &cnt, &lxh) != 7)
+			continue;
+		iovx_bench_json_obj_begin(j, NULL);
+		iovx_bench_json_u64(j, "slots", s);
+		iovx_bench_json_u64(j, "cpus", k);
+		iovx_bench_json_u64(j, "classes", c);
+		iovx_bench_json_u64(j, "domains", n);
+		iovx_bench_json_num(j, "iovx_heap_bytes", heap);
+		iovx_bench_json_num(j, "iovx_mem_bytes", cnt);
+		if (lxh < 0)
+			iovx_bench_json_null(j, "linux_heap_bytes");
+		else
+			iovx_bench_json_num(j, "linux_heap_bytes", lxh);
+		iovx_bench_json_obj_end(j);
+	}
+	if (in)
+		fclose(in);
+	else
+		close(fd[0]);
 	if (waitpid(pid, &status, 0) < 0)
 		return -errno;
 	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -ECHILD;
@@ -251,7 +294,10 @@ static int run_child(const struct iovx_bench_opts *o, unsigned int slots)
  * of what each side really occupies (iovx: whole power-of-two blocks up to 2^10 granules;
  * Linux: sizes below 32 rounded up, others exact) and, at every failure, looks for a free
  * block of the size aligned as the allocator must align it (to roundup_pow_of_two(n));
- * "unjust" counts failures for which one existed.
+ * "unjust" counts failures for which one existed. Every point runs once per --threads
+ * count T: T threads share the domain (Linux's under its own locks), each holding 1/T of
+ * the target and churning its own ranges (see struct curve_point for the check with
+ * threads). After the point iovx's audit must be exact with nothing live.
  */
 #define CURVE_REGION_MAX	(1ull << 20)
 
@@ -316,13 +362,26 @@ static uint64_t curve_size(uint64_t *s)
 	return (1ull << (k - 1)) + 1 + (r >> 8) % (1ull << (k - 1));
 }
 
-static void shadow_set(uint64_t *sh, uint64_t base, uint64_t pfn, uint64_t n, bool on)
+static void shadow_set(uint64_t *sh, uint64_t base, uint64_t pfn, uint64_t n, bool on,
+		       uint64_t *overlaps)
 {
-	for (uint64_t i = pfn - base; i < pfn - base + n; i++) {
-		if (on)
-			sh[i / 64] |= 1ull << (i % 64);
-		else
-			sh[i / 64] &= ~(1ull << (i % 64));
+	for (uint64_t i = pfn - base; i < pfn - base + n;) {
+		unsigned int b = (unsigned int)(i % 64);
+		uint64_t len = n - (i - (pfn - base)), m, old;
+
+		if (len > 64 - b)
+			len = 64 - b;
+		m = (len == 64 ? ~0ull : ((1ull << len) - 1)) << b;
+		if (on) {
+			old = __atomic_fetch_or(&sh[i / 64], m, __ATOMIC_SEQ_CST);
+			if (old & m)
+				(*overlaps)++;	/* a granule handed out twice */
+		} else {
+			old = __atomic_fetch_and(&sh[i / 64], ~m, __ATOMIC_SEQ_CST);
+			if ((old & m) != m)
+				(*overlaps)++;	/* a granule freed that was not held */
+		}
+		i += len;
 	}
 }
 
@@ -334,7 +393,7 @@ static bool shadow_fits(const uint64_t *sh, uint64_t base, uint64_t lo, uint64_t
 		uint64_t i;
 
 		for (i = p - base; i < p - base + fp; i++)
-			if (sh[i / 64] >> (i % 64) & 1)
+			if (__atomic_load_n(&sh[i / 64], __ATOMIC_RELAXED) >> (i % 64) & 1)
 				break;
 		if (i == p - base + fp)
 			return true;
@@ -343,92 +402,237 @@ static bool shadow_fits(const uint64_t *sh, uint64_t base, uint64_t lo, uint64_t
 }
 
 struct curve_res {
-	double ns;		/* per step */
+	double ns;		/* per step, as each thread sees it (mean over the threads) */
 	double fail;		/* share of allocations that failed */
 	uint64_t unjust;	/* failures while a suitable block was free (check mode) */
+	uint64_t judged;	/* failures the check could judge (no other thread in between) */
+	uint64_t overlaps;	/* check mode: granules handed out twice or freed unheld */
 	double occ;		/* occupancy reached after the fill */
 };
 
-static struct curve_res curve_run(const struct curve_side *cs, void *d, uint64_t lo, uint64_t hi,
-				  double p, unsigned int steps, bool check, uint64_t seed)
-{
-	uint64_t region = hi - lo, want = (uint64_t)(p * (double)region), held = 0;
-	size_t cap = region / 1 + 1, nlive = 0;
-	uint64_t (*live)[2] = malloc(cap * sizeof(*live));
-	uint64_t *sh = check ? calloc(region / 64 + 2, 8) : NULL;
-	struct curve_res r = { 0, 0, 0, 0 };
-	uint64_t s = seed | 1, fails = 0, t0;
+/*
+ * One point, shared by nthr threads. Each thread fills its share of the target and churns
+ * its own ranges. In check mode the shadow bitmap is shared and updated atomically: a
+ * thread clears a range's bits before it frees the range and sets them after its
+ * allocation returns, so the shadow never shows a granule as held by two callers unless
+ * the allocator handed it out twice (counted as an overlap). A failure is judged only if
+ * no other thread was inside an allocation, a free or its shadow update from before the
+ * failing call to the end of the search (a global enter counter unchanged and nobody else
+ * active): then the shadow is exactly what the allocator had. With one thread every
+ * failure is judged.
+ */
+struct curve_point {
+	const struct curve_side *cs;
+	void *d;
+	uint64_t lo, hi, want;		/* want: granules to hold, per thread */
+	unsigned int steps, nthr;
+	uint64_t *sh;			/* shared shadow, or NULL */
+	uint64_t gen, active;		/* check mode: enter counter, callers inside */
+	uint64_t held;			/* summed after the fill */
+	pthread_barrier_t bar;
+};
 
-	if (!live || (check && !sh)) {
-		free(live);
-		free(sh);
-		r.ns = -1;
-		return r;
+struct curve_thread {
+	struct curve_point *pt;
+	pthread_t tid;
+	uint64_t seed;
+	uint64_t ns, fails, unjust, judged, overlaps, held;
+	int err;
+};
+
+static uint64_t curve_enter(struct curve_point *pt)
+{
+	__atomic_fetch_add(&pt->active, 1, __ATOMIC_SEQ_CST);
+	return __atomic_add_fetch(&pt->gen, 1, __ATOMIC_SEQ_CST);
+}
+
+static void curve_exit(struct curve_point *pt)
+{
+	__atomic_fetch_add(&pt->gen, 1, __ATOMIC_SEQ_CST);
+	__atomic_fetch_sub(&pt->active, 1, __ATOMIC_SEQ_CST);
+}
+
+/* Allocates one range of n granules; on failure in check mode, judges the failure. */
+static uint64_t curve_alloc(struct curve_thread *t, uint64_t n)
+{
+	struct curve_point *pt = t->pt;
+	const struct curve_side *cs = pt->cs;
+	uint64_t g0 = 0, v;
+	bool alone = false;
+
+	if (pt->sh) {
+		g0 = curve_enter(pt);
+		alone = __atomic_load_n(&pt->active, __ATOMIC_SEQ_CST) == 1;
 	}
+	v = cs->alloc(pt->d, n, pt->hi);
+	if (pt->sh) {
+		if (v) {
+			shadow_set(pt->sh, pt->lo, v, cs->footprint(n), true, &t->overlaps);
+		} else if (alone) {
+			bool fits = shadow_fits(pt->sh, pt->lo, pt->lo, pt->hi, cs->footprint(n),
+						pow2_up(n));
+
+			if (__atomic_load_n(&pt->gen, __ATOMIC_SEQ_CST) == g0) {
+				t->judged++;
+				t->unjust += fits;
+			}
+		}
+		curve_exit(pt);
+	}
+	return v;
+}
+
+static void curve_free(struct curve_thread *t, uint64_t pfn, uint64_t n)
+{
+	struct curve_point *pt = t->pt;
+
+	if (pt->sh) {
+		curve_enter(pt);
+		shadow_set(pt->sh, pt->lo, pfn, pt->cs->footprint(n), false, &t->overlaps);
+	}
+	pt->cs->free(pt->d, pfn, n);
+	if (pt->sh)
+		curve_exit(pt);
+}
+
+static void *curve_thread_fn(void *arg)
+{
+	struct curve_thread *t = arg;
+	struct curve_point *pt = t->pt;
+	const struct curve_side *cs = pt->cs;
+	size_t cap = pt->want + 2, nlive = 0;
+	uint64_t (*live)[2] = malloc(cap * sizeof(*live));
+	uint64_t s = t->seed | 1, held = 0, t0;
+
+	if (!live)
+		t->err = -ENOMEM;
 	/* fill */
-	for (unsigned int miss = 0; held < want && miss < 64;) {
-		uint64_t n = curve_size(&s), v = cs->alloc(d, n, hi);
+	for (unsigned int miss = 0; live && held < pt->want && miss < 64;) {
+		uint64_t n = curve_size(&s), v = cs->alloc(pt->d, n, pt->hi);
 
 		if (!v) {
 			miss++;
 			continue;
 		}
+		if (pt->sh)
+			shadow_set(pt->sh, pt->lo, v, cs->footprint(n), true, &t->overlaps);
 		live[nlive][0] = v;
 		live[nlive][1] = n;
 		nlive++;
 		held += cs->footprint(n);
-		if (sh)
-			shadow_set(sh, lo, v, cs->footprint(n), true);
 	}
-	r.occ = (double)held / (double)region;
+	__atomic_fetch_add(&pt->held, held, __ATOMIC_SEQ_CST);
+	pthread_barrier_wait(&pt->bar);
 	t0 = iovx_bench_now_ns();
-	for (unsigned int i = 0; i < steps; i++) {
+	for (unsigned int i = 0; live && i < pt->steps; i++) {
 		uint64_t n = curve_size(&s), v;
 
 		if (nlive) {
 			size_t k = curve_rand(&s) % nlive;
 
-			cs->free(d, live[k][0], live[k][1]);
-			if (sh)
-				shadow_set(sh, lo, live[k][0], cs->footprint(live[k][1]), false);
+			curve_free(t, live[k][0], live[k][1]);
 			held -= cs->footprint(live[k][1]);
 			live[k][0] = live[nlive - 1][0];
 			live[k][1] = live[nlive - 1][1];
 			nlive--;
 		}
-		v = cs->alloc(d, n, hi);
+		v = curve_alloc(t, n);
 		if (!v) {
-			fails++;
-			if (sh && shadow_fits(sh, lo, lo, hi, cs->footprint(n), pow2_up(n)))
-				r.unjust++;
+			t->fails++;
 			continue;
 		}
-		if (sh)
-			shadow_set(sh, lo, v, cs->footprint(n), true);
 		live[nlive][0] = v;
 		live[nlive][1] = n;
 		nlive++;
 		held += cs->footprint(n);
 		/* refill toward the target after failures */
-		while (held < want && nlive < cap) {
-			uint64_t m = curve_size(&s), w = cs->alloc(d, m, hi);
+		while (held < pt->want && nlive < cap) {
+			uint64_t m = curve_size(&s), w = curve_alloc(t, m);
 
 			if (!w)
 				break;
-			if (sh)
-				shadow_set(sh, lo, w, cs->footprint(m), true);
 			live[nlive][0] = w;
 			live[nlive][1] = m;
 			nlive++;
 			held += cs->footprint(m);
 		}
 	}
-	r.ns = (double)(iovx_bench_now_ns() - t0) / steps;
-	r.fail = (double)fails / steps;
-	while (nlive--)
-		cs->free(d, live[nlive][0], live[nlive][1]);
+	t->ns = iovx_bench_now_ns() - t0;
+	pthread_barrier_wait(&pt->bar);	/* everyone done: the shadow is quiescent */
+	t->held = held;
+	if (live) {
+		/* every range this thread holds must be marked in the shadow */
+		for (size_t k = 0; pt->sh && k < nlive; k++)
+			for (uint64_t i = live[k][0] - pt->lo;
+			     i < live[k][0] - pt->lo + cs->footprint(live[k][1]); i++)
+				if (!(pt->sh[i / 64] >> (i % 64) & 1)) {
+					t->overlaps++;
+					break;
+				}
+	}
+	pthread_barrier_wait(&pt->bar);
+	while (live && nlive--)
+		curve_free(t, live[nlive][0], live[nlive][1]);
 	free(live);
-	free(sh);
+	return NULL;
+}
+
+static struct curve_res curve_run(const struct curve_side *cs, void *d, uint64_t lo, uint64_t hi,
+				  double p, unsigned int steps, bool check, uint64_t seed,
+				  unsigned int nthr)
+{
+	uint64_t region = hi - lo;
+	struct curve_res r = { 0, 0, 0, 0, 0, 0 };
+	struct curve_point pt = {
+		.cs = cs, .d = d, .lo = lo, .hi = hi, .steps = steps, .nthr = nthr,
+		.want = (uint64_t)(p * (double)region) / nthr,
+	};
+	struct curve_thread *t = calloc(nthr, sizeof(*t));
+	uint64_t fails = 0;
+	unsigned int started = 0;
+
+	if (check)
+		pt.sh = calloc(region / 64 + 2, 8);
+	if (!t || (check && !pt.sh) || pthread_barrier_init(&pt.bar, NULL, nthr)) {
+		free(t);
+		free(pt.sh);
+		r.ns = -1;
+		return r;
+	}
+	for (unsigned int i = 0; i < nthr; i++) {
+		t[i].pt = &pt;
+		t[i].seed = seed * 0x9e3779b97f4a7c15ull + i + 1;
+	}
+	/* thread 0 runs here; a thread that cannot start means no figure */
+	for (started = 1; started < nthr; started++)
+		if (pthread_create(&t[started].tid, NULL, curve_thread_fn, &t[started]))
+			break;
+	if (started < nthr) {
+		fprintf(stderr, "iova-scale: cannot start %u threads\n", nthr);
+		abort();	/* the others wait at the barrier: no way back */
+	}
+	curve_thread_fn(&t[0]);
+	for (unsigned int i = 1; i < nthr; i++)
+		pthread_join(t[i].tid, NULL);
+	pthread_barrier_destroy(&pt.bar);
+	r.occ = (double)pt.held / (double)region;
+	for (unsigned int i = 0; i < nthr; i++) {
+		if (t[i].err)
+			r.ns = -1;
+		if (r.ns >= 0)
+			r.ns += (double)t[i].ns / steps / nthr;
+		fails += t[i].fails;
+		r.unjust += t[i].unjust;
+		r.judged += t[i].judged;
+		r.overlaps += t[i].overlaps;
+	}
+	r.fail = (double)fails / ((double)steps * nthr);
+	/* everything freed: the shadow must be empty */
+	for (uint64_t i = 0; pt.sh && i < region / 64 + 2; i++)
+		if (pt.sh[i])
+			r.overlaps++;
+	free(pt.sh);
+	free(t);
 	return r;
 }
 
@@ -443,20 +647,28 @@ static int curve_case(const struct iovx_bench_opts *o, struct iovx_bench_json *j
 	unsigned int steps = (unsigned int)param_ul(o, "steps", o->quick ? 2000 : 20000);
 	bool check = param_ul(o, "check", 0) != 0;
 	bool lx = iovx_lx_available();
+	int ret = 0;
 
 	printf("\nv  alloc+free cost and failures against occupancy, sizes 1..1024, random\n"
-	       "   lifetimes, 1 thread; W = window, region = the fillable top min(W, 2^20);\n"
-	       "   %u steps per point%s\n", steps, check ? "; shadow-bitmap check on" : "");
-	printf("  %5s %5s | %8s %8s %7s %6s | %8s %8s %7s %6s\n", "W", "occ", "iovx ns", "fail%",
-	       "filled", "unjust", "linux ns", "fail%", "filled", "unjust");
+	       "   lifetimes; T threads share one domain; W = window, region = the fillable\n"
+	       "   top min(W, 2^20); %u steps per thread and point; ns per step as a thread\n"
+	       "   sees it%s\n", steps,
+	       check ? "; shadow-bitmap check on: unjust/judged = failures with a suitable\n"
+		       "   block free / failures judged (no other thread in between); bad = granules\n"
+		       "   handed out twice, freed unheld or left marked" : "");
+	printf("  %5s %2s %5s | %8s %8s %7s %13s %4s | %8s %8s %7s %13s %4s\n", "W", "T", "occ",
+	       "iovx ns", "fail%", "filled", "unjust/judged", "bad", "linux ns", "fail%", "filled",
+	       "unjust/judged", "bad");
 	iovx_bench_json_arr_begin(j, "curve");
+	for (unsigned int ti = 0; ti < o->nr_threads; ti++)
 	for (unsigned int wi = 0; wi < 3; wi++) {
+		unsigned int nthr = o->threads[ti];
 		uint64_t w = 1ull << wbits[wi];
 		uint64_t region = w < CURVE_REGION_MAX ? w - 1 : CURVE_REGION_MAX;
 		uint64_t lo = w - region, hi = w;
 
 		for (unsigned int oi = 0; oi < sizeof(occ) / sizeof(occ[0]); oi++) {
-			struct curve_res res[2] = { { -1, 0, 0, 0 }, { -1, 0, 0, 0 } };
+			struct curve_res res[2] = { { .ns = -1 }, { .ns = -1 } };
 
 			for (unsigned int side = 0; side < 2; side++) {
 				void *d = NULL;
@@ -485,35 +697,59 @@ static int curve_case(const struct iovx_bench_opts *o, struct iovx_bench_json *j
 					d = dom;
 				}
 				res[side] = curve_run(&sides[side], d, lo, hi, occ[oi], steps, check,
-						      o->seed + wi * 100 + oi);
-				if (side == 0)
+						      o->seed + wi * 100 + oi, nthr);
+				if (side == 0) {
+					struct iovx_iova_stats st;
+
+					/* every range is back: the audit must be exact, nothing live */
+					if (iovx_iova_audit(d, &st) || st.live)
+						res[0].overlaps++;
 					iovx_iova_domain_destroy(d);
-				else
+				} else {
 					iovx_lx_domain_destroy(d);
+				}
+				if (res[side].overlaps)
+					ret = -EFAULT;
 			}
-			printf("  2^%-3u %4.0f%% | %8.1f %7.2f%% %6.1f%% %6llu | ", wbits[wi],
-			       occ[oi] * 100, res[0].ns, res[0].fail * 100, res[0].occ * 100,
-			       (unsigned long long)res[0].unjust);
+			printf("  2^%-3u %2u %4.0f%% | %8.1f %7.2f%% %6.1f%% %6llu/%-6llu %4llu | ",
+			       wbits[wi], nthr, occ[oi] * 100, res[0].ns, res[0].fail * 100,
+			       res[0].occ * 100, (unsigned long long)res[0].unjust,
+			       (unsigned long long)res[0].judged,
+			       (unsigned long long)res[0].overlaps);
 			if (res[1].ns < 0)
 				printf("%8s\n", "-");
 			else
-				printf("%8.1f %7.2f%% %6.1f%% %6llu\n", res[1].ns, res[1].fail * 100,
-				       res[1].occ * 100, (unsigned long long)res[1].unjust);
+				printf("%8.1f %7.2f%% %6.1f%% %6llu/%-6llu %4llu\n", res[1].ns,
+				       res[1].fail * 100, res[1].occ * 100,
+				       (unsigned long long)res[1].unjust,
+				       (unsigned long long)res[1].judged,
+				       (unsigned long long)res[1].overlaps);
 			fflush(stdout);
 			iovx_bench_json_obj_begin(j, NULL);
 			iovx_bench_json_u64(j, "window_log2", wbits[wi]);
+			iovx_bench_json_u64(j, "threads", nthr);
 			iovx_bench_json_num(j, "occupancy", occ[oi]);
 			iovx_bench_json_num(j, "iovx_ns", res[0].ns);
 			iovx_bench_json_num(j, "iovx_fail", res[0].fail);
+			iovx_bench_json_num(j, "iovx_filled", res[0].occ);
 			iovx_bench_json_u64(j, "iovx_unjust", res[0].unjust);
-			iovx_bench_json_num(j, "linux_ns", res[1].ns);
-			iovx_bench_json_num(j, "linux_fail", res[1].fail);
-			iovx_bench_json_u64(j, "linux_unjust", res[1].unjust);
+			iovx_bench_json_u64(j, "iovx_judged", res[0].judged);
+			iovx_bench_json_u64(j, "iovx_bad", res[0].overlaps);
+			if (res[1].ns < 0) {
+				iovx_bench_json_null(j, "linux_ns");
+			} else {
+				iovx_bench_json_num(j, "linux_ns", res[1].ns);
+				iovx_bench_json_num(j, "linux_fail", res[1].fail);
+				iovx_bench_json_num(j, "linux_filled", res[1].occ);
+				iovx_bench_json_u64(j, "linux_unjust", res[1].unjust);
+				iovx_bench_json_u64(j, "linux_judged", res[1].judged);
+				iovx_bench_json_u64(j, "linux_bad", res[1].overlaps);
+			}
 			iovx_bench_json_obj_end(j);
 		}
 	}
 	iovx_bench_json_arr_end(j);
-	return 0;
+	return ret;
 }
 
 /* ------------------------------------------------------------------ case g: big spaces */
@@ -711,14 +947,16 @@ int iovx_bench_iova_scale(const struct iovx_bench_opts *o, struct iovx_bench_jso
 	       "   * = every slot; Linux caches 6 classes, so its column stops at c = 6\n");
 	printf("  %5s %6s %3s %12s %12s %12s %7s\n", "S", "k", "c", "iovx heap", "iovx counter",
 	       "linux heap", "ratio");
+	iovx_bench_json_arr_begin(j, "memory");
 	for (unsigned int i = 0; i < sizeof(slot_list) / sizeof(slot_list[0]); i++) {
 		unsigned int s = one ? one : slot_list[i];
-		int r = run_child(o, s);
+		int r = run_child(o, j, s);
 
 		if (r)
 			ret = r;
 		if (one)
 			break;
 	}
+	iovx_bench_json_arr_end(j);
 	return ret;
 }

@@ -55,8 +55,9 @@ static const struct iovx_bench_cmd cmds[] = {
 	  "m  metadata bytes per domain, iovx and Linux, for S = 2, 64, 256 CPU slots\n"
 	  "   (IOVX_CPU_SLOTS), k CPUs and c classes in use (--param n=DOMAINS,slots=S)\n"
 	  "v  alloc+free cost and failure rate against occupancy (10..99%), sizes 1..1024,\n"
-	  "   random lifetimes, windows 2^16, 2^20, 2^36; 1 thread (--param steps=N,\n"
-	  "   check=1: a shadow bitmap counts failures while a suitable block was free)\n"
+	  "   random lifetimes, windows 2^16, 2^20, 2^36; each --threads count shares one\n"
+	  "   domain (--param steps=N, check=1: a shadow bitmap counts failures while a\n"
+	  "   suitable block was free, and granules handed out twice)\n"
 	  "g  48-bit windows (4 KiB and 64 KiB granules) with thousands of reserved regions:\n"
 	  "   create and reserve time, memory, audit time and exactness (--param regions=N)\n",
 	  iovx_bench_iova_scale },

@@ -14,7 +14,8 @@
 #                in docs/img, written with --img-dir docs/img)
 #   --bench      the iovx-bench executable (default build/release/bench/iovx-bench)
 #
-# stdout: the allocator table (iovx, Linux, floor), the net and storage tables, the hyperfine
+# stdout: the allocator table (iovx, Linux, floor), the allocator at scale (memory per
+# domain, cost curves at 1 and 2 threads, big spaces), the net and storage tables, the hyperfine
 # cross-check, then the zswap output, ending in its tables. The JSON schema is in
 # docs/bench-json.md. Nothing here judges a time.
 set -euo pipefail
@@ -77,6 +78,14 @@ bench iova iova
 sed -n '/^cpu:/,$p' "$JDIR/iova.txt" | grep -v '^json:'
 
 bench sweep sweep --param "plot=$JDIR/sweep-own.png"
+
+# The allocator at scale (short form): memory per domain against CPU slots, the cost
+# curves at 1 and 2 threads, big spaces.
+if [ "$QUICK" = 1 ]; then SCALE=n=2,steps=500,regions=200; else SCALE=n=4,steps=2000; fi
+bench scale iova-scale --threads 1,2 --param "$SCALE"
+echo
+echo "=== the allocator at scale (iovx-bench iova-scale --threads 1,2 --param $SCALE) ==="
+grep -v '^json:' "$JDIR/scale.txt" | sed -n '/^v  /,$p'
 bench stale inval --only stale --threads 1,2,4
 
 bench net net
@@ -296,10 +305,57 @@ plot for [i=2:$NCOL] '$D/storage.dat' using i:xtic(1) title columnheader(i); \
 set title 'cost model accounted only (software cost alone)'; \
 plot for [i=2:$NCOL2] '$D/storage-sw.dat' using i:xtic(1) title columnheader(i); unset multiplot"
 
+# allocator at scale: KiB per domain against the CPUs that use it (c = 6 classes)
+SLOTS=$(jq -r '[.memory[].slots] | unique | .[]' "$JDIR/scale.json")
+p=""
+for sl in $SLOTS; do
+	jq -r --argjson s "$sl" '.memory[] | select(.slots == $s and .classes == 6) |
+		"\(.cpus) \(.iovx_heap_bytes / 1024) \(if .linux_heap_bytes == null then "?"
+		else .linux_heap_bytes / 1024 end)"' "$JDIR/scale.json" >"$D/mem-$sl.dat"
+	p+="'$D/mem-$sl.dat' using 1:2 w lp lw 2 t 'iovx, $sl slots', "
+	p+="'' using 1:3 w lp dt 2 t 'Linux, $sl slots', "
+done
+plot iova-memory "$COMMON; set title 'IOVA allocator: metadata per domain (2^{20} granules) against the CPUs that use it, 6 classes each'; \
+set logscale xy 2; set xlabel 'CPUs using the domain (k; the last point of a line: every slot)'; \
+set ylabel 'KiB per domain (heap, log)'; plot $p"
+
+# allocator at scale: ns per free+alloc step and failure share against occupancy
+THR=$(jq -r '[.curve[].threads] | unique | .[]' "$JDIR/scale.json")
+WIN=$(jq -r '[.curve[].window_log2] | unique | .[]' "$JDIR/scale.json")
+for w in $WIN; do
+	for t in $THR; do
+		jq -r --argjson w "$w" --argjson t "$t" '.curve[] |
+			select(.window_log2 == $w and .threads == $t) |
+			"\(.occupancy * 100) \(.iovx_ns) \(.iovx_fail * 100) \(.linux_ns // "?")" +
+			" \(if .linux_fail == null then "?" else .linux_fail * 100 end)"' \
+			"$JDIR/scale.json" >"$D/curve-$w-$t.dat"
+	done
+done
+cplot() {	# cplot COLUMN_IOVX COLUMN_LINUX WINDOW
+	local p="" t
+	for t in $THR; do
+		p+="'$D/curve-$3-$t.dat' using 1:$1 w lp lw 2 t 'iovx, $t thr', "
+		p+="'' using 1:$2 w lp dt 2 t 'Linux, $t thr', "
+	done
+	echo "$p"
+}
+ms="set xrange [0:100]; set xtics 25; set key inside top left font ',8'; "
+for w in $WIN; do
+	ms+="set title 'window 2^{$w}: ns per free+alloc'; set logscale y; set ylabel 'ns (log)'; \
+set xlabel ''; plot $(cplot 2 4 "$w"); set key off; "
+done
+for w in $WIN; do
+	ms+="set title 'window 2^{$w}: failed allocations'; unset logscale y; set ylabel '%'; \
+set xlabel 'occupancy (%)'; set yrange [0:*]; plot $(cplot 3 5 "$w"); "
+done
+NW=$(echo "$WIN" | wc -w)
+plot iova-curve "$COMMON; unset key; set multiplot layout 2,$NW title 'IOVA allocator: cost and failures against occupancy (sizes 1..1024 granules, random lifetimes; T threads share one domain)'; \
+$ms unset multiplot"
+
 progress "plots: $(cd "$IMG" && ls ./*.png | tr '\n' ' ')"
 echo
-echo "plots: $IMG/{zswap-latency,zswap-threads,sweep,allocator,staleness,net,storage}.{png,svg}"
-echo "json:  $JDIR/{iova,zswap,sweep,stale,net,storage,storage-sw,crosscheck}.json (docs/bench-json.md)"
+echo "plots: $IMG/{zswap-latency,zswap-threads,sweep,allocator,staleness,net,storage,iova-memory,iova-curve}.{png,svg}"
+echo "json:  $JDIR/{iova,zswap,sweep,stale,net,storage,storage-sw,scale,crosscheck}.json (docs/bench-json.md)"
 echo
 # The zswap measurement's own output, ending in its tables.
 sed -n '/^=== zswap pattern/,$p' "$JDIR/zswap.txt" | grep -v '^json:'

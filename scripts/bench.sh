@@ -3,8 +3,8 @@
 #
 # scripts/bench.sh - installs what is missing, builds the release preset and runs the
 # headline benchmarks through bench/report.sh: the IOVA allocator against Linux's own iova.c
-# and the floor, the net and storage workloads, the hyperfine cross-check, then the seed's
-# zswap measurement (its tables end the output); the plots go to docs/img/ (PNG + SVG) and
+# and the floor, the allocator at scale (short form), the net and storage workloads, the
+# hyperfine cross-check, then the seed's zswap measurement (its tables end the output); the plots go to docs/img/ (PNG + SVG) and
 # the JSON to build/report/. As root, or through sudo:
 #     bash scripts/bench.sh [bench/report.sh arguments: --quick, --quiet, ...]
 # Environment: IOVX_JOBS (default 2) bounds build parallelism.
@@ -30,7 +30,5 @@ if [ ! -x "$BENCH" ]; then
 	echo "bench.sh: $BENCH was not built (does bench/CMakeLists.txt define iovx-bench?)" >&2
 	exit 1
 fi
-# The allocator at scale (short form): memory per domain against CPU slots, cost curves.
-"$BENCH" iova-scale --param n=4,steps=5000 || exit 1
 # The headline benchmarks, the cross-check and the plots; zswap's tables come last.
 exec bash bench/report.sh "$@"

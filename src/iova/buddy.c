@@ -65,6 +65,14 @@ static inline uint64_t *node_summary(void *node)
 	return (uint64_t *)node;
 }
 
+/* Entries (words or children) of the root: what indices below nbits reach. */
+static inline unsigned int shb_root_entries(const struct shb *s)
+{
+	unsigned int shift = s->levels ? shb_shift(s->levels) : SHB_FANOUT_SHIFT;
+
+	return (unsigned int)((s->nbits - 1) >> shift) + 1;
+}
+
 int iovx_shb_init(struct shb *s, uint64_t nbits, uint64_t *mem_bytes)
 {
 	unsigned int idx_bits = iovx_fls64(nbits ? nbits - 1 : 0);
@@ -78,7 +86,13 @@ int iovx_shb_init(struct shb *s, uint64_t nbits, uint64_t *mem_bytes)
 		s->levels++;
 	if (s->levels > SHB_MAX_LEVELS)
 		return -EINVAL;
-	sz = s->levels ? sizeof(struct shb_inner) : sizeof(struct shb_leaf);
+	if (!nbits)
+		return -EINVAL;
+	/* a truncated root: every index below nbits stays inside it (see shb_leaf) */
+	if (s->levels)
+		sz = offsetof(struct shb_inner, child) + shb_root_entries(s) * sizeof(void *);
+	else
+		sz = offsetof(struct shb_leaf, w) + shb_root_entries(s) * sizeof(uint64_t);
 	s->root = iovx_zalloc_aligned(sz, IOVX_CACHELINE, IOVX_GFP_KERNEL);
 	if (!s->root)
 		return -ENOMEM;
@@ -108,7 +122,7 @@ void iovx_shb_destroy(struct shb *s)
 		struct shb_inner *n = stack[top];
 		unsigned int level = s->levels - (unsigned int)top;
 
-		if (pos[top] == SHB_FANOUT) {
+		if (pos[top] == (top ? SHB_FANOUT : shb_root_entries(s))) {
 			iovx_free(n);
 			top--;
 			continue;

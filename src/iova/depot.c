@@ -46,12 +46,32 @@
 #define MKTOP(i, tag)	((uint64_t)(i) | ((uint64_t)(tag) << 32))
 
 /*
- * Magazines are created on first use, DEPOT_CHUNK at a time per kind: an index i below
+ * Magazines are created on first use, per kind: the first DEPOT_SINGLES one at a time (a
+ * domain that few CPUs use pays for no magazine it does not use), the rest DEPOT_CHUNK at a
+ * time (fewer allocations and a smaller chunk table on many CPUs). An index i below
  * hw[kind] has its chunk installed (a pointer CAS'd from NULL, never freed while the domain
  * lives), an index at or above it has never been handed out. A magazine off every stack
  * keeps its own index in 'next' (a stack overwrites it with the link, and pop restores it),
  * so its index needs no search; a stale popper that reads it meets a changed tag.
  */
+static inline uint32_t chunk_of(uint32_t i)
+{
+	return i < DEPOT_SINGLES ? i : DEPOT_SINGLES + (i - DEPOT_SINGLES) / DEPOT_CHUNK;
+}
+
+static inline uint32_t chunk_first(uint32_t ci)
+{
+	return ci < DEPOT_SINGLES ? ci : DEPOT_SINGLES + (ci - DEPOT_SINGLES) * DEPOT_CHUNK;
+}
+
+/* Magazines in chunk ci of a kind of nr magazines (ci < chunk_of(nr - 1) + 1). */
+static inline uint32_t chunk_len(uint32_t ci, uint32_t nr)
+{
+	uint32_t len = ci < DEPOT_SINGLES ? 1 : DEPOT_CHUNK, left = nr - chunk_first(ci);
+
+	return left < len ? left : len;
+}
+
 static inline unsigned int kind_of_idx(const struct depot *d, uint32_t idx)
 {
 	return idx - 1 < d->nr[0] ? 0 : 1;
@@ -61,10 +81,10 @@ static inline unsigned int kind_of_idx(const struct depot *d, uint32_t idx)
 static inline struct iovx_mag *mag_at(const struct depot *d, uint32_t idx)
 {
 	unsigned int k = kind_of_idx(d, idx);
-	uint32_t i = idx - 1 - (k ? d->nr[0] : 0);
-	char *chunk = iovx_load_acquire(&d->chunks[k][i / DEPOT_CHUNK]);
+	uint32_t i = idx - 1 - (k ? d->nr[0] : 0), ci = chunk_of(i);
+	char *chunk = iovx_load_acquire(&d->chunks[k][ci]);
 
-	return (struct iovx_mag *)(chunk + (size_t)(i % DEPOT_CHUNK) * d->stride[k]);
+	return (struct iovx_mag *)(chunk + (size_t)(i - chunk_first(ci)) * d->stride[k]);
 }
 
 /* The index of a magazine that is on no stack (in a cache, a slot or a thread's hands). */
@@ -84,7 +104,7 @@ static struct iovx_mag *mag_create(struct depot *d, unsigned int k)
 	uint32_t h = iovx_load_acquire(&d->hw[k]);
 
 	for (;;) {
-		uint32_t ci = h / DEPOT_CHUNK, nr, idx;
+		uint32_t ci = chunk_of(h), idx;
 		char *chunk, *expect = NULL;
 		struct iovx_mag *m;
 		size_t sz;
@@ -93,8 +113,7 @@ static struct iovx_mag *mag_create(struct depot *d, unsigned int k)
 			return NULL;
 		chunk = iovx_load_acquire(&d->chunks[k][ci]);
 		if (!chunk) {
-			nr = d->nr[k] - ci * DEPOT_CHUNK;
-			sz = (size_t)(nr < DEPOT_CHUNK ? nr : DEPOT_CHUNK) * d->stride[k];
+			sz = (size_t)chunk_len(ci, d->nr[k]) * d->stride[k];
 			chunk = iovx_zalloc_aligned(sz, IOVX_CACHELINE, IOVX_GFP_ATOMIC);
 			if (!chunk)
 				return NULL;
@@ -108,7 +127,7 @@ static struct iovx_mag *mag_create(struct depot *d, unsigned int k)
 		if (!iovx_cmpxchg_acq_rel(&d->hw[k], &h, h + 1))
 			continue;
 		idx = h + 1 + (k ? d->nr[0] : 0);
-		m = (struct iovx_mag *)(chunk + (size_t)(h % DEPOT_CHUNK) * d->stride[k]);
+		m = (struct iovx_mag *)(chunk + (size_t)(h - chunk_first(ci)) * d->stride[k]);
 		iovx_store_relaxed(&m->n, 0);
 		iovx_store_relaxed(&m->next, idx);
 		return m;
@@ -168,7 +187,7 @@ int iovx_depot_init(struct depot *d, const uint32_t nr_mags[2], const uint32_t *
 		if (!nr_mags[k])
 			continue;
 		/* the chunk table only: magazines come on first use (mag_create) */
-		sz = (size_t)(nr_mags[k] + DEPOT_CHUNK - 1) / DEPOT_CHUNK * sizeof(char *);
+		sz = (size_t)(chunk_of(nr_mags[k] - 1) + 1) * sizeof(char *);
 		d->chunks[k] = iovx_zalloc(sz, IOVX_GFP_KERNEL);
 		if (!d->chunks[k]) {
 			iovx_depot_destroy(d);
@@ -200,7 +219,7 @@ void iovx_depot_destroy(struct depot *d)
 	for (unsigned int k = 0; k < 2; k++) {
 		if (!d->chunks[k])
 			continue;
-		for (uint32_t ci = 0; ci * DEPOT_CHUNK < d->nr[k]; ci++)
+		for (uint32_t ci = 0; chunk_first(ci) < d->nr[k]; ci++)
 			iovx_free(d->chunks[k][ci]);
 		iovx_free(d->chunks[k]);
 		d->chunks[k] = NULL;

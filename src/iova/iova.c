@@ -36,6 +36,11 @@
  *      and so never inside one of its interrupt-off sections), or, while that CPU is
  *      offline and held so (iovx_pcpu_hold_online), by the one reclaimer that claimed its
  *      claim word (otherwise 0 in this mode);
+ *   C5 a class's loaded and previous magazine are one magazine, or two distinct ones; one
+ *      only from its population until its first exchange with the depot, which only an
+ *      owner of the cache (C1 (b), C3) makes (the restartable swap misses on it), and which
+ *      keeps that magazine on as the previous one; whatever walks a cache's magazines
+ *      (flush, depopulate, stats, audit) takes it once;
  *   I6 total = reserved + live + cached + depot + backend_free, checked by audit().
  *
  * Progress: alloc and free are lock-free: the fast paths never wait, a detached slot is
@@ -121,30 +126,32 @@ IOVX_BUILD_BUG_ON(IOVX_IOVA_NR_CLASSES != IOVX_NR_CLASSES);
 static void trim_kick(struct iovx_iova_domain *dom);
 static void trim_timer_fn(void *arg);
 
-/* Two empty magazines for each class lo..hi of an owned cache that has none; or false. */
+/*
+ * One empty magazine for each class lo..hi of an owned cache that has none; or false. It is
+ * both the loaded and the previous magazine (C5): the cached pop and push test both, find
+ * the same count and miss where one magazine would; the class gets its second magazine on
+ * its first exchange with the depot (cache_get, cache_put), so a class that never fills or
+ * empties a magazine costs one.
+ */
 static bool cache_populate(struct iovx_iova_domain *dom, struct iovx_pcpu_cache *c,
 			   unsigned int lo, unsigned int hi)
 {
 	for (unsigned int cls = lo; cls <= hi; cls++) {
-		struct iovx_mag *a, *b;
+		struct iovx_mag *a;
 
 		if (c->loaded[cls])
 			continue;
 		a = iovx_depot_take_empty(&dom->depot, cls);
-		b = a ? iovx_depot_take_empty(&dom->depot, cls) : NULL;
-		if (!b) {
-			if (a)
-				iovx_depot_give_empty(&dom->depot, cls, a);
+		if (!a) {
 			/* undo this call's classes: the cache stays as it was */
 			while (cls-- > lo) {
 				iovx_depot_give_empty(&dom->depot, cls, c->loaded[cls]);
-				iovx_depot_give_empty(&dom->depot, cls, c->prev[cls]);
 				iovx_store_relaxed(&c->prev[cls], NULL);
 				iovx_store_relaxed(&c->loaded[cls], NULL);
 			}
 			return false;
 		}
-		iovx_store_release(&c->prev[cls], b);			/* E-C4 */
+		iovx_store_release(&c->prev[cls], a);			/* E-C4 */
 		iovx_store_release(&c->loaded[cls], a);
 	}
 	trim_kick(dom);
@@ -236,7 +243,8 @@ static uint64_t cache_get(struct iovx_iova_domain *dom, struct iovx_pcpu_cache *
 
 			if (!full)
 				return 0;
-			iovx_depot_give_empty(&dom->depot, cls, m);
+			if (p != m)	/* else it stays on as the previous magazine (C5) */
+				iovx_depot_give_empty(&dom->depot, cls, m);
 			iovx_store_release(&c->loaded[cls], full);
 			m = full;
 		}
@@ -278,7 +286,8 @@ static bool cache_put(struct iovx_iova_domain *dom, struct iovx_pcpu_cache *c,
 
 			if (!e)
 				return false;
-			if (!iovx_depot_give_full(&dom->depot, cls, m)) {
+			/* a first magazine (C5) stays on, full, as the previous one */
+			if (p != m && !iovx_depot_give_full(&dom->depot, cls, m)) {
 				iovx_depot_give_empty(&dom->depot, cls, e);
 				return false;
 			}
@@ -328,8 +337,12 @@ static IOVX_NOINLINE bool rseq_refill(struct iovx_iova_domain *dom, unsigned int
 	struct iovx_pcpu_cache *c = rseq_cache_hint(dom);
 	struct iovx_mag *f, *e;
 
-	/* a racy look first: worth a depot round trip only if both are empty */
+	/*
+	 * a racy look first: worth a depot round trip only if both are empty and distinct (a
+	 * first magazine, C5, grows its second under the claim; the swap checks it again)
+	 */
 	if (!c || iovx_load_relaxed(&c->claim) ||
+	    iovx_load_relaxed(&c->loaded[cls]) == iovx_load_relaxed(&c->prev[cls]) ||
 	    iovx_load_relaxed(&iovx_load_relaxed(&c->loaded[cls])->n) ||
 	    iovx_load_relaxed(&iovx_load_relaxed(&c->prev[cls])->n))
 		return false;
@@ -352,6 +365,7 @@ static IOVX_NOINLINE bool rseq_drain(struct iovx_iova_domain *dom, unsigned int 
 	struct iovx_mag *e, *m;
 
 	if (!c || iovx_load_relaxed(&c->claim) ||
+	    iovx_load_relaxed(&c->loaded[cls]) == iovx_load_relaxed(&c->prev[cls]) ||
 	    iovx_load_relaxed(&iovx_load_relaxed(&c->loaded[cls])->n) < cap ||
 	    iovx_load_relaxed(&iovx_load_relaxed(&c->prev[cls])->n) < cap)
 		return false;
@@ -1008,7 +1022,8 @@ static uint64_t cache_depopulate(struct iovx_iova_domain *dom, struct iovx_pcpu_
 		iovx_store_release(&c->loaded[cls], NULL);			/* E-C4 */
 		iovx_store_release(&c->prev[cls], NULL);
 		iovx_depot_give_empty(&dom->depot, cls, l);
-		iovx_depot_give_empty(&dom->depot, cls, p);
+		if (p != l)	/* C5: a first magazine is both */
+			iovx_depot_give_empty(&dom->depot, cls, p);
 	}
 	return total;
 }
@@ -1527,9 +1542,13 @@ int iovx_iova_get_stats(struct iovx_iova_domain *dom, struct iovx_iova_stats *st
 	for (unsigned int cpu = 0; cpu < dom->nr_cpus && dom->fast.ncls; cpu++) {
 		struct iovx_pcpu_cache *c = &dom->fast.caches[cpu];
 
-		for (unsigned int cls = 0; cls < dom->fast.ncls; cls++)
-			st->cached += ((uint64_t)mag_count(iovx_load_acquire(&c->loaded[cls])) +
-				       mag_count(iovx_load_acquire(&c->prev[cls]))) << cls;
+		for (unsigned int cls = 0; cls < dom->fast.ncls; cls++) {
+			struct iovx_mag *l = iovx_load_acquire(&c->loaded[cls]);
+			struct iovx_mag *p = iovx_load_acquire(&c->prev[cls]);
+
+			/* C5: a first magazine is both; a racy read may count one twice */
+			st->cached += ((uint64_t)mag_count(l) + (p != l ? mag_count(p) : 0)) << cls;
+		}
 	}
 	for (unsigned int cls = 0; cls < dom->fast.ncls && cls < IOVX_NR_CLASSES; cls++) {
 		struct iovx_mag *x = iovx_depot_xslot_full(&dom->depot, cls);
@@ -1665,9 +1684,12 @@ static int audit_walk(struct audit_ctx *a, struct iovx_iova_stats *st)
 		struct iovx_pcpu_cache *c = &dom->fast.caches[cpu];
 
 		for (a->cls = 0; a->cls < dom->fast.ncls; a->cls++) {
-			ret = audit_mag(a, iovx_load_acquire(&c->loaded[a->cls]));
-			if (!ret)
-				ret = audit_mag(a, iovx_load_acquire(&c->prev[a->cls]));
+			struct iovx_mag *l = iovx_load_acquire(&c->loaded[a->cls]);
+			struct iovx_mag *p = iovx_load_acquire(&c->prev[a->cls]);
+
+			ret = audit_mag(a, l);
+			if (!ret && p != l)	/* C5: a first magazine is both */
+				ret = audit_mag(a, p);
 			if (ret)
 				return ret;
 		}

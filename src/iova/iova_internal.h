@@ -23,10 +23,14 @@
 #define SHB_FANOUT		64
 #define SHB_LEAF_SHIFT		12	/* a leaf holds 64 words = 4096 bits */
 
+/*
+ * A root node holds only the words or children its bitmap's size reaches (a bitmap of one
+ * order of a 2^20-granule domain above order 8 fits in a few words); other nodes are whole.
+ */
 struct shb_leaf {
 	uint64_t summary;		/* bit i: w[i] may be non-zero */
-	uint64_t w[SHB_FANOUT];
 	uint64_t base;			/* idx >> SHB_LEAF_SHIFT of w[0]; set before publication */
+	uint64_t w[SHB_FANOUT];
 };
 
 struct shb_inner {
@@ -149,9 +153,10 @@ static inline unsigned int iovx_mag_kind(unsigned int cls)
 
 /* Magazines per chunk: the unit in which a domain's magazines are created on first use. */
 #define DEPOT_CHUNK		4
+#define DEPOT_SINGLES		16	/* the first magazines of a kind come one at a time */
 
 struct depot {
-	char **chunks[2];		/* per kind: chunk i holds magazines i*DEPOT_CHUNK.., or NULL */
+	char **chunks[2];		/* per kind: chunk_first(i).., or NULL (depot.c) */
 	uint32_t hw[2];			/* per kind: magazines created so far (atomic) */
 	uint64_t *mem;			/* the domain's metadata counter */
 	uint32_t nr[2];

@@ -268,9 +268,11 @@ miss:
 /*
  * Replaces this CPU's loaded magazine of class cls by m, if the cache is attached and the
  * loaded magazine holds no entry (swap_empty) or at least cap entries (swap_full), both a
- * count in [lo, lo + span] (swap_at, unsigned: n - lo <= span). The commit is the store of m; the magazine it replaced is returned, now owned by the caller
- * alone (no sequence holds a reference across its commit, and a detacher either aborted it
- * or sees it committed). NULL when the condition does not hold.
+ * count in [lo, lo + span] (swap_at, unsigned: n - lo <= span), and is not also the
+ * previous magazine (a cache's first magazine of a class serves as both until its first
+ * exchange). The commit is the store of m; the magazine it replaced is returned, now owned
+ * by the caller alone (no sequence holds a reference across its commit, and a detacher
+ * either aborted it or sees it committed). NULL when the condition does not hold.
  */
 static inline void *iovx_rseq_cls_swap_at(ptrdiff_t rs, void *slots, uint64_t cls,
 					  uint32_t lo, uint32_t span, void *m)
@@ -282,6 +284,8 @@ static inline void *iovx_rseq_cls_swap_at(ptrdiff_t rs, void *slots, uint64_t cl
 		IOVX_RSEQ_FIND_CACHE("ax")
 		IOVX_RSEQ_IF_DETACHED("5f")
 		"movq %c[lo](%%rax, %[cls], 8), %[ret]\n\t"
+		"cmpq %c[po](%%rax, %[cls], 8), %[ret]\n\t"	/* loaded is also previous */
+		"je 5f\n\t"
 		"movl (%[ret]), %%ecx\n\t"
 		"subl %[n_lo], %%ecx\n\t"
 		"cmpl %[span], %%ecx\n\t"		/* n outside [n_lo, n_lo + span] */
@@ -291,7 +295,8 @@ static inline void *iovx_rseq_cls_swap_at(ptrdiff_t rs, void *slots, uint64_t cl
 		IOVX_RSEQ_MISS_RETURNS_ZERO
 		: [ret] "=&r"(ret)
 		: [rs] "r"(rs), [slots] "r"(slots), [cls] "r"(cls), [n_lo] "r"(lo),
-		  [span] "r"(span), [m] "r"(m), [lo] "i"(IOVX_IOVA_LOADED_OFF(0))
+		  [span] "r"(span), [m] "r"(m), [lo] "i"(IOVX_IOVA_LOADED_OFF(0)),
+		  [po] "i"(IOVX_IOVA_PREV_OFF(0))
 		: "rax", "rcx", "memory", "cc");
 	return ret;
 }
