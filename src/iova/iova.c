@@ -243,7 +243,7 @@ static uint64_t cache_get(struct iovx_iova_domain *dom, struct iovx_pcpu_cache *
 
 			if (!full)
 				return 0;
-			if (p != m)	/* else it stays on as the previous magazine (C5) */
+			if (c->prev[cls] != m)	/* else it stays on as the previous one (C5) */
 				iovx_depot_give_empty(&dom->depot, cls, m);
 			iovx_store_release(&c->loaded[cls], full);
 			m = full;
@@ -274,7 +274,6 @@ static bool cache_put(struct iovx_iova_domain *dom, struct iovx_pcpu_cache *c,
 		      unsigned int cls, uint64_t pfn)
 {
 	struct iovx_mag *m = c->loaded[cls];
-
 	uint32_t cap = dom->fast.mag_cap[cls];
 
 	cache_owned(c);
@@ -287,7 +286,7 @@ static bool cache_put(struct iovx_iova_domain *dom, struct iovx_pcpu_cache *c,
 			if (!e)
 				return false;
 			/* a first magazine (C5) stays on, full, as the previous one */
-			if (p != m && !iovx_depot_give_full(&dom->depot, cls, m)) {
+			if (c->prev[cls] != m && !iovx_depot_give_full(&dom->depot, cls, m)) {
 				iovx_depot_give_empty(&dom->depot, cls, e);
 				return false;
 			}
