@@ -139,6 +139,7 @@ build_edu() {
 	mkdir -p "$edir"
 	find "$edir" -maxdepth 1 \( -type l -o -name 'hdr_*.c' \) -delete
 	ln -s "$root/tests/kernel/edu/edu.c" "$edir/edu.c"
+	ln -s "$root/tests/kernel/edu/edu_dev.h" "$edir/edu_dev.h"
 	for h in "$root"/include/iovx/*.h; do
 		n=$(basename "$h" .h)
 		[ "$n" = sim ] && continue

@@ -259,7 +259,8 @@ build_kpt() {
 	tree=$(dirname "$out")
 	rm -rf "$dir"
 	mkdir -p "$dir"
-	cp "$root/tests/kernel/kpatched/Kbuild" "$root/tests/kernel/kpatched/iovx_kpt.c" "$dir/"
+	cp "$root/tests/kernel/kpatched/Kbuild" "$root/tests/kernel/kpatched/iovx_kpt.c" \
+	   "$root/tests/kernel/edu/edu_dev.h" "$dir/"
 	make -s -C "$tree" O="$out" modules_prepare > "$dir/build.log" 2>&1 &&
 	make -s -C "$out" M="$dir" KBUILD_EXTRA_SYMBOLS="$out/vmlinux.symvers" W=1 modules \
 		>> "$dir/build.log" 2>&1 || {

@@ -47,17 +47,10 @@
 #include <iovx/kernel.h>
 #include <iovx/reuse.h>
 
+#include "edu_dev.h"
+
 #define IOVX_EDU_SLOT		0x10
 #define IOVX_EDU_PLAIN_SLOT	0x11
-#define EDU_REG_SRC		0x80
-#define EDU_REG_DST		0x88
-#define EDU_REG_CNT		0x90
-#define EDU_REG_CMD		0x98
-#define EDU_CMD_RUN		0x1
-#define EDU_CMD_TO_RAM		0x2	/* device buffer -> RAM; clear: RAM -> device buffer */
-#define EDU_BUF			0x40000	/* the device's buffer, in its own address space */
-#define EDU_LEN			4095	/* QEMU 7.2 aborts on a 4096-byte transfer */
-#define EDU_POISON		0xee
 #define IOVX_EDU_COST_ITERS	2000
 #define IOVX_EDU_BOUND_NS	(300ull * 1000 * 1000)
 
@@ -78,69 +71,8 @@ static struct edu edu_iovx, edu_plain;
 static struct iovx_kdomain *kd_keep;	/* "edu": lives until unload */
 static u64 keep_dma;
 static u8 *src, *dst;			/* page-sized kmalloc buffers */
-static unsigned int nr_checks, nr_failed;
-
-static void check(const char *name, bool ok, const char *fmt, ...)
-{
-	char why[160] = "";
-	va_list ap;
-
-	if (fmt) {
-		va_start(ap, fmt);
-		vsnprintf(why, sizeof(why), fmt, ap);
-		va_end(ap);
-	}
-	nr_checks++;
-	if (!ok)
-		nr_failed++;
-	pr_info(EDU_PFX "%s %s%s%s\n", name, ok ? "PASS" : "FAIL", why[0] ? " " : "", why);
-}
-
-/* One transfer; polls the run bit (each transfer takes 100 ms of virtual time). */
-static int edu_dma(struct edu *e, u64 from, u64 to, u32 len, bool to_ram)
-{
-	unsigned int i;
-
-	writeq(from, e->mmio + EDU_REG_SRC);
-	writeq(to, e->mmio + EDU_REG_DST);
-	writeq(len, e->mmio + EDU_REG_CNT);
-	writeq(EDU_CMD_RUN | (to_ram ? EDU_CMD_TO_RAM : 0), e->mmio + EDU_REG_CMD);
-	for (i = 0; i < 500; i++) {
-		if (!(readq(e->mmio + EDU_REG_CMD) & EDU_CMD_RUN))
-			return 0;
-		msleep(5);
-	}
-	return -ETIMEDOUT;
-}
-
-/* RAM at bus address 'bus' -> device buffer; device buffer -> RAM at 'bus'. */
-static int dev_load(struct edu *e, u64 bus)
-{
-	return edu_dma(e, bus, EDU_BUF, EDU_LEN, false);
-}
-
-static int dev_store(struct edu *e, u64 bus)
-{
-	return edu_dma(e, EDU_BUF, bus, EDU_LEN, true);
-}
-
-static void fill(u8 *p, u8 seed)
-{
-	unsigned int i;
-
-	for (i = 0; i < EDU_LEN; i++)
-		p[i] = (u8)(seed + i * 13 + (i >> 8));
-}
-
-static bool all(const u8 *p, u8 v)
-{
-	unsigned int i;
-
-	for (i = 0; i < EDU_LEN; i++)
-		if (p[i] != v)
-			return false;
-	return true;
-}
+static struct edu_checks checks = { .prefix = EDU_PFX };
+#define check(...)	edu_check(&checks, __VA_ARGS__)
 
 /*
  * map src (TO_DEVICE) and dst (FROM_DEVICE), device: src -> buffer -> dst. Leaves both
@@ -152,7 +84,7 @@ static int map_pair(struct iovx_dma_domain *dom, unsigned int attrs, u8 seed, u6
 {
 	int ret;
 
-	fill(src, seed);
+	edu_fill(src, seed);
 	memset(dst, 0, EDU_LEN);
 	ret = iovx_dma_map_single(dom, virt_to_phys(src), EDU_LEN, IOVX_DMA_TO_DEVICE, attrs,
 				  sdma);
@@ -164,9 +96,9 @@ static int map_pair(struct iovx_dma_domain *dom, unsigned int attrs, u8 seed, u6
 		iovx_dma_unmap_single(dom, *sdma, EDU_LEN, IOVX_DMA_TO_DEVICE, attrs);
 		return ret;
 	}
-	ret = dev_load(&edu_iovx, *sdma);
+	ret = edu_load(edu_iovx.mmio, *sdma);
 	if (!ret)
-		ret = dev_store(&edu_iovx, *ddma);
+		ret = edu_store(edu_iovx.mmio, *ddma);
 	return ret;
 }
 
@@ -201,9 +133,9 @@ static void round_trip(const char *mode, struct iovx_dma_domain *dom, unsigned i
 static bool write_lands(u64 bus)
 {
 	memset(dst, EDU_POISON, EDU_LEN);
-	if (dev_store(&edu_iovx, bus))
+	if (edu_store(edu_iovx.mmio, bus))
 		return true;	/* a hung engine is a failure too */
-	return !all(dst, EDU_POISON);
+	return !edu_all(dst, EDU_POISON);
 }
 
 static struct iovx_kdomain *make(const char *name, enum iovx_dma_mode mode, unsigned int flags)
@@ -475,7 +407,7 @@ static void test_bounce(void)
 		goto out;
 	}
 	iovx_dma_get_stats(dom, &s0);
-	fill(src, 5);
+	edu_fill(src, 5);
 	memcpy(want, src, EDU_LEN);
 	memset(dst, 0, EDU_LEN);
 	ret = iovx_dma_map_single(dom, virt_to_phys(src), EDU_LEN, IOVX_DMA_TO_DEVICE, 0, &sdma);
@@ -490,11 +422,11 @@ static void test_bounce(void)
 	check("bounce-pool-only", s1.bounced == s0.bounced + 2 && caller_unmapped(sdma, src) &&
 	      caller_unmapped(ddma, dst), "bounced=%llu", s1.bounced - s0.bounced);
 	/* After map the device works on the copy: the caller's later bytes never reach it. */
-	fill(src, 99);
-	ret = dev_load(&edu_iovx, sdma);
+	edu_fill(src, 99);
+	ret = edu_load(edu_iovx.mmio, sdma);
 	if (!ret)
-		ret = dev_store(&edu_iovx, ddma);
-	check("bounce-dst-untouched-before-unmap", !ret && all(dst, 0), "dma %d", ret);
+		ret = edu_store(edu_iovx.mmio, ddma);
+	check("bounce-dst-untouched-before-unmap", !ret && edu_all(dst, 0), "dma %d", ret);
 	ret = unmap_pair(dom, 0, sdma, ddma);
 	check("bounce-data", !ret && !memcmp(dst, want, EDU_LEN), "unmap %d", ret);
 	costs[4] = cost(dom, 0, IOVX_DMA_BIDIRECTIONAL);
@@ -534,7 +466,7 @@ static void test_plain(void)
 	dma_addr_t s, d;
 	int ret;
 
-	fill(src, 6);
+	edu_fill(src, 6);
 	memset(dst, 0, EDU_LEN);
 	s = dma_map_single(dev, src, EDU_LEN, DMA_TO_DEVICE);
 	d = dma_map_single(dev, dst, EDU_LEN, DMA_FROM_DEVICE);
@@ -542,9 +474,9 @@ static void test_plain(void)
 		check("kernel-dma-api-data", false, "map failed");
 		return;
 	}
-	ret = edu_dma(&edu_plain, s, EDU_BUF, EDU_LEN, false);
+	ret = edu_xfer(edu_plain.mmio, s, EDU_BUF, EDU_LEN, false);
 	if (!ret)
-		ret = edu_dma(&edu_plain, EDU_BUF, d, EDU_LEN, true);
+		ret = edu_xfer(edu_plain.mmio, EDU_BUF, d, EDU_LEN, true);
 	dma_unmap_single(dev, s, EDU_LEN, DMA_TO_DEVICE);
 	dma_unmap_single(dev, d, EDU_LEN, DMA_FROM_DEVICE);
 	check("kernel-dma-api-data", !ret && !memcmp(src, dst, EDU_LEN), "dma=%llx/%llx",
@@ -701,8 +633,8 @@ static int __init iovx_edu_init(void)
 		check("devices", false, "iovx edu %s, plain edu %s (slots %#x, %#x)",
 		      edu_iovx.pdev ? "bound" : "missing", edu_plain.pdev ? "bound" : "missing",
 		      IOVX_EDU_SLOT, IOVX_EDU_PLAIN_SLOT);
-	pr_info(EDU_PFX "result %s checks=%u failed=%u\n", nr_failed ? "FAIL" : "PASS",
-		nr_checks, nr_failed);
+	pr_info(EDU_PFX "result %s checks=%u failed=%u\n", checks.failed ? "FAIL" : "PASS",
+		checks.n, checks.failed);
 	return 0;
 fail:
 	kfree(src);

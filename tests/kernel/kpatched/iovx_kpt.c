@@ -44,77 +44,19 @@
 
 #ifdef CONFIG_IOMMU_IOVX		/* the series is applied: the header exists */
 #include <linux/iommu-iovx.h>
+
+#include "edu_dev.h"
 #endif
 
 #define IOVX_KPT_SLOT		0x10
 #define IOVX_KPT_ROUNDS		64
-#define EDU_REG_SRC		0x80
-#define EDU_REG_DST		0x88
-#define EDU_REG_CNT		0x90
-#define EDU_REG_CMD		0x98
-#define EDU_CMD_RUN		0x1
-#define EDU_CMD_TO_RAM		0x2	/* device buffer -> RAM; clear: RAM -> device buffer */
-#define EDU_BUF			0x40000	/* the device's buffer, in its own address space */
-#define EDU_LEN			4095	/* QEMU 7.2 aborts on a 4096-byte transfer */
-#define EDU_POISON		0xee
 
 #define KPT_PFX			"iovx-kpt: "
 
 static struct pci_dev *kpt_pdev;
 static void __iomem *kpt_mmio;
-static unsigned int nr_checks, nr_failed;
-
-static __printf(3, 4) void check(const char *name, bool ok, const char *fmt, ...)
-{
-	char why[160] = "";
-	va_list ap;
-
-	if (fmt) {
-		va_start(ap, fmt);
-		vsnprintf(why, sizeof(why), fmt, ap);
-		va_end(ap);
-	}
-	nr_checks++;
-	if (!ok)
-		nr_failed++;
-	pr_info(KPT_PFX "%s %s%s%s\n", name, ok ? "PASS" : "FAIL", why[0] ? " " : "", why);
-}
-
-/* One transfer; polls the run bit (each transfer takes 100 ms of virtual time). */
-static int edu_dma(u64 from, u64 to, bool to_ram)
-{
-	unsigned int i;
-
-	writeq(from, kpt_mmio + EDU_REG_SRC);
-	writeq(to, kpt_mmio + EDU_REG_DST);
-	writeq(EDU_LEN, kpt_mmio + EDU_REG_CNT);
-	writeq(EDU_CMD_RUN | (to_ram ? EDU_CMD_TO_RAM : 0), kpt_mmio + EDU_REG_CMD);
-	for (i = 0; i < 500; i++) {
-		if (!(readq(kpt_mmio + EDU_REG_CMD) & EDU_CMD_RUN))
-			return 0;
-		msleep(5);
-	}
-	return -ETIMEDOUT;
-}
-
-/* RAM at bus address 'bus' -> device buffer; device buffer -> RAM at 'bus'. */
-static int dev_load(u64 bus)
-{
-	return edu_dma(bus, EDU_BUF, false);
-}
-
-static int dev_store(u64 bus)
-{
-	return edu_dma(EDU_BUF, bus, true);
-}
-
-static void fill(u8 *p, u8 seed)
-{
-	unsigned int i;
-
-	for (i = 0; i < EDU_LEN; i++)
-		p[i] = (u8)(seed + i * 13 + (i >> 8));
-}
+static struct edu_checks checks = { .prefix = KPT_PFX };
+#define check(...)	edu_check(&checks, __VA_ARGS__)
 
 /* The plain DMA API: map both buffers, source -> device -> destination, unmap, compare. */
 static void test_plain(void)
@@ -126,7 +68,7 @@ static void test_plain(void)
 
 	if (!src || !dst)
 		goto out;
-	fill(src, 0x31);
+	edu_fill(src, 0x31);
 	memset(dst, 0, EDU_LEN);
 	s = dma_map_single(dev, src, EDU_LEN, DMA_TO_DEVICE);
 	d = dma_map_single(dev, dst, EDU_LEN, DMA_FROM_DEVICE);
@@ -134,8 +76,8 @@ static void test_plain(void)
 		check("plain-dma", false, "map failed");
 		goto out;
 	}
-	a = dev_load(s);
-	b = dev_store(d);
+	a = edu_load(kpt_mmio, s);
+	b = edu_store(kpt_mmio, d);
 	dma_unmap_single(dev, s, EDU_LEN, DMA_TO_DEVICE);
 	dma_unmap_single(dev, d, EDU_LEN, DMA_FROM_DEVICE);
 	check("plain-dma", !a && !b && !memcmp(src, dst, EDU_LEN),
@@ -146,25 +88,15 @@ out:
 }
 
 #ifdef CONFIG_IOMMU_IOVX
-static bool all(const u8 *p, u8 v)
-{
-	unsigned int i;
-
-	for (i = 0; i < EDU_LEN; i++)
-		if (p[i] != v)
-			return false;
-	return true;
-}
-
 /*
  * Device round trip through the list's two pages at their bus addresses: page 0's bytes
  * (fresh pattern) -> device buffer -> page 1. True when page 1 then holds them.
  */
 static bool round_trip(u8 *p0, u8 *p1, dma_addr_t d0, dma_addr_t d1, u8 seed)
 {
-	fill(p0, seed);
+	edu_fill(p0, seed);
 	memset(p1, 0, EDU_LEN);
-	if (dev_load(d0) || dev_store(d1))
+	if (edu_load(kpt_mmio, d0) || edu_store(kpt_mmio, d1))
 		return false;
 	return !memcmp(p0, p1, EDU_LEN);
 }
@@ -238,11 +170,11 @@ static void test_reuse_sg(void)
 	      !(sg[0].dma_flags & SG_DMA_IOVX_REUSE), "torn-down=%d stops=%llu entries=%llu",
 	      sret, st1.stops - st0.stops, st1.entries);
 	memset(p1, EDU_POISON, EDU_LEN);
-	ret = dev_store(first1);
-	check("reuse-stopped-write", !ret && all(p1, EDU_POISON), "edu=%d", ret);
+	ret = edu_store(kpt_mmio, first1);
+	check("reuse-stopped-write", !ret && edu_all(p1, EDU_POISON), "edu=%d", ret);
 	/* A read of the old IOVA: the device buffer keeps its bytes, not page 0's new ones. */
-	fill(p0, 0x74);
-	ret = dev_load(first0);
+	edu_fill(p0, 0x74);
+	ret = edu_load(kpt_mmio, first0);
 	if (!ret) {
 		dma_addr_t pr = dma_map_single(dev, probe, EDU_LEN, DMA_FROM_DEVICE);
 
@@ -250,7 +182,7 @@ static void test_reuse_sg(void)
 			ret = -ENOMEM;
 		} else {
 			memset(probe, EDU_POISON, EDU_LEN);
-			ret = dev_store(pr);
+			ret = edu_store(kpt_mmio, pr);
 			dma_unmap_single(dev, pr, EDU_LEN, DMA_FROM_DEVICE);
 		}
 	}
@@ -258,7 +190,8 @@ static void test_reuse_sg(void)
 	 * The device's buffer went to the probe (no poison left), and it does not hold the
 	 * page's new bytes: a faulted read leaves it as QEMU's failed DMA read makes it.
 	 */
-	check("reuse-stopped-read", !ret && !all(probe, EDU_POISON) && memcmp(probe, p0, EDU_LEN),
+	check("reuse-stopped-read",
+	      !ret && !edu_all(probe, EDU_POISON) && memcmp(probe, p0, EDU_LEN),
 	      "edu=%d probe[0..1]=%02x%02x page[0..1]=%02x%02x", ret, probe[0], probe[1], p0[0],
 	      p0[1]);
 	/* Untagged now: the usual path, and it carries DMA. */
@@ -304,8 +237,8 @@ static void test_reuse_single(void)
 		goto out;
 	sret = dma_buf_stop_reuse(virt_to_phys(buf), EDU_LEN);
 	memset(buf, EDU_POISON, EDU_LEN);
-	ret = dev_store(first);
-	check("reuse-single-stopped", sret >= 1 && !ret && all(buf, EDU_POISON),
+	ret = edu_store(kpt_mmio, first);
+	check("reuse-single-stopped", sret >= 1 && !ret && edu_all(buf, EDU_POISON),
 	      "torn-down=%d edu=%d", sret, ret);
 out:
 	kfree(buf);
@@ -368,8 +301,8 @@ static int __init kpt_init(void)
 		test_reuse_single();
 #endif
 	}
-	pr_info(KPT_PFX "result %s checks=%u failed=%u\n", nr_failed ? "FAIL" : "PASS",
-		nr_checks, nr_failed);
+	pr_info(KPT_PFX "result %s checks=%u failed=%u\n", checks.failed ? "FAIL" : "PASS",
+		checks.n, checks.failed);
 	return 0;
 }
 
