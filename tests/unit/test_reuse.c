@@ -1735,6 +1735,20 @@ static void test_many_domains(void **state)
 
 /* ---------------------------------------------------------------- revive */
 
+/* A deferred domain with IOVX_DMA_F_REVIVE, bound 200 ms: a 100 ms window. */
+static void fx_revive(struct fx *f)
+{
+	struct iovx_dma_config dc;
+	struct iovx_inval_config ic;
+
+	iovx_inval_config_init(&ic);
+	ic.max_age_ns = 200000000ull;
+	iovx_dma_config_init(&dc, iovx_sim_iommu(f->sim), IOVX_DMA_MODE_DEFERRED);
+	dc.flags = IOVX_DMA_F_REVIVE;
+	dc.inval = &ic;
+	assert_int_equal(iovx_dma_domain_create(&dc, &f->dom), 0);
+}
+
 /*
  * IOVX_DMA_F_REVIVE (deferred, or reuse over deferred): an untagged buffer mapped again
  * within half the bound gets its idle mapping back (no IOMMU work); after the window the
@@ -1744,7 +1758,6 @@ static void test_many_domains(void **state)
 static void test_revive(void **state)
 {
 	struct iovx_dma_config dc;
-	struct iovx_inval_config ic;
 	struct iovx_sim_stats a, b;
 	struct iovx_dma_domain *d = NULL;
 	struct fx f;
@@ -1763,12 +1776,7 @@ static void test_revive(void **state)
 	assert_int_equal(iovx_dma_domain_create(&dc, &d), -EINVAL);
 	assert_null(d);
 
-	iovx_inval_config_init(&ic);
-	ic.max_age_ns = 200000000ull;		/* 200 ms: a 100 ms window */
-	iovx_dma_config_init(&dc, iovx_sim_iommu(f.sim), IOVX_DMA_MODE_DEFERRED);
-	dc.flags = IOVX_DMA_F_REVIVE;
-	dc.inval = &ic;
-	assert_int_equal(iovx_dma_domain_create(&dc, &f.dom), 0);
+	fx_revive(&f);
 	d1 = map1(&f, 2, 16, 100, IOVX_DMA_BIDIRECTIONAL, 0);
 	reaches(&f, d1, f.mem + 2 * PG + 16, 100, IOVX_DMA_BIDIRECTIONAL);
 	assert_int_equal(iovx_dma_unmap_single(f.dom, d1, 100, IOVX_DMA_BIDIRECTIONAL, 0), 0);
@@ -1808,28 +1816,14 @@ static void test_revive(void **state)
  */
 static void test_revive_after_idle(void **state)
 {
-	struct iovx_sim_config sc;
-	struct iovx_dma_config dc;
-	struct iovx_inval_config ic;
 	struct iovx_sim_stats a, b;
 	struct fx f;
 	uint64_t d1, d2;
 	int round, i;
 
 	(void)state;
-	memset(&f, 0, sizeof(f));
-	iovx_sim_config_init(&sc);
-	sc.eager_table_free = true;
-	assert_int_equal(iovx_sim_create(&sc, &f.sim), 0);
-	f.mem = aligned_alloc(PG, NPAGES * PG);
-	assert_non_null(f.mem);
-	memset(f.mem, 0, NPAGES * PG);
-	iovx_inval_config_init(&ic);
-	ic.max_age_ns = 200000000ull;		/* 200 ms: a 100 ms window */
-	iovx_dma_config_init(&dc, iovx_sim_iommu(f.sim), IOVX_DMA_MODE_DEFERRED);
-	dc.flags = IOVX_DMA_F_REVIVE;
-	dc.inval = &ic;
-	assert_int_equal(iovx_dma_domain_create(&dc, &f.dom), 0);
+	fx_sim(&f);
+	fx_revive(&f);
 	/* idle after create, then idle again after the first mapping expired */
 	for (round = 0; round < 2; round++) {
 		for (i = 0; i < 25; i++)
