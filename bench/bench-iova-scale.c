@@ -410,6 +410,23 @@ struct curve_res {
 	double occ;		/* occupancy reached after the fill */
 };
 
+/* One side's fields of a curve point: <side>_ns, _fail, _filled, _unjust, _judged, _bad. */
+static void curve_json(struct iovx_bench_json *j, const char *side, const struct curve_res *r)
+{
+	static const char *const names[] = { "ns", "fail", "filled", "unjust", "judged", "bad" };
+	const double nums[] = { r->ns, r->fail, r->occ };
+	const uint64_t counts[] = { r->unjust, r->judged, r->overlaps };
+	char key[32];
+
+	for (unsigned int i = 0; i < 6; i++) {
+		snprintf(key, sizeof(key), "%s_%s", side, names[i]);
+		if (i < 3)
+			iovx_bench_json_num(j, key, nums[i]);
+		else
+			iovx_bench_json_u64(j, key, counts[i - 3]);
+	}
+}
+
 /*
  * One point, shared by nthr threads. Each thread fills its share of the target and churns
  * its own ranges. In check mode the shadow bitmap is shared and updated atomically: a
@@ -729,22 +746,11 @@ static int curve_case(const struct iovx_bench_opts *o, struct iovx_bench_json *j
 			iovx_bench_json_u64(j, "window_log2", wbits[wi]);
 			iovx_bench_json_u64(j, "threads", nthr);
 			iovx_bench_json_num(j, "occupancy", occ[oi]);
-			iovx_bench_json_num(j, "iovx_ns", res[0].ns);
-			iovx_bench_json_num(j, "iovx_fail", res[0].fail);
-			iovx_bench_json_num(j, "iovx_filled", res[0].occ);
-			iovx_bench_json_u64(j, "iovx_unjust", res[0].unjust);
-			iovx_bench_json_u64(j, "iovx_judged", res[0].judged);
-			iovx_bench_json_u64(j, "iovx_bad", res[0].overlaps);
-			if (res[1].ns < 0) {
+			curve_json(j, "iovx", &res[0]);
+			if (res[1].ns < 0)
 				iovx_bench_json_null(j, "linux_ns");
-			} else {
-				iovx_bench_json_num(j, "linux_ns", res[1].ns);
-				iovx_bench_json_num(j, "linux_fail", res[1].fail);
-				iovx_bench_json_num(j, "linux_filled", res[1].occ);
-				iovx_bench_json_u64(j, "linux_unjust", res[1].unjust);
-				iovx_bench_json_u64(j, "linux_judged", res[1].judged);
-				iovx_bench_json_u64(j, "linux_bad", res[1].overlaps);
-			}
+			else
+				curve_json(j, "linux", &res[1]);
 			iovx_bench_json_obj_end(j);
 		}
 	}
