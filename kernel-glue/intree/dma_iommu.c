@@ -36,6 +36,7 @@
 #include <linux/spinlock.h>
 
 #include "platform.h"
+#include "kiommu.h"
 #include <iovx/dma.h>
 #include <iovx/inval.h>
 #include <iovx/iova.h>
@@ -243,98 +244,8 @@ void iommu_iovx_fq_queue(struct iommu_iovx_fq *fq, unsigned long pfn, unsigned l
 #define IOMMU_IOVX_REUSE_STACK	8
 
 struct iommu_iovx_reuse {
-	struct iovx_iommu iommu;	/* ops over domain */
-	struct iommu_domain *domain;
-	spinlock_t lock;		/* gather, flush_all */
-	struct iommu_iotlb_gather gather;
-	bool flush_all;
+	struct iovx_kiommu kio;		/* the ops over the DMA domain (kernel-glue/kiommu.c) */
 	struct iovx_dma_domain *dom;
-};
-
-static struct iommu_iovx_reuse *to_reuse(struct iovx_iommu *iommu)
-{
-	return container_of(iommu, struct iommu_iovx_reuse, iommu);
-}
-
-static int iovx_reuse_op_map(struct iovx_iommu *iommu, u64 iova, u64 paddr, u64 size,
-			     unsigned int prot, unsigned int gfp)
-{
-	struct iommu_iovx_reuse *r = to_reuse(iommu);
-	int kprot = IOMMU_CACHE;	/* coherent devices only (iommu_iovx_reuse_usable) */
-
-	if (prot & IOVX_IOMMU_READ)
-		kprot |= IOMMU_READ;
-	if (prot & IOVX_IOMMU_WRITE)
-		kprot |= IOMMU_WRITE;
-	return iommu_map(r->domain, (unsigned long)iova, (phys_addr_t)paddr, (size_t)size, kprot,
-			 (__force gfp_t)gfp);
-}
-
-static u64 iovx_reuse_op_unmap(struct iovx_iommu *iommu, u64 iova, u64 size,
-			       struct iovx_iommu_freelist *freed)
-{
-	struct iommu_iovx_reuse *r = to_reuse(iommu);
-	unsigned long flags;
-	size_t n;
-
-	/* Only ranges the facade mapped, present from end to end; the driver frees tables */
-	spin_lock_irqsave(&r->lock, flags);
-	n = iommu_unmap_fast(r->domain, (unsigned long)iova, (size_t)size, &r->gather);
-	spin_unlock_irqrestore(&r->lock, flags);
-	return n;
-}
-
-static int iovx_reuse_op_inv_range(struct iovx_iommu *iommu, u64 iova, u64 size)
-{
-	struct iommu_iovx_reuse *r = to_reuse(iommu);
-	unsigned long flags;
-
-	spin_lock_irqsave(&r->lock, flags);
-	iommu_iotlb_gather_add_range(&r->gather, (unsigned long)iova, (size_t)size);
-	spin_unlock_irqrestore(&r->lock, flags);
-	return 0;
-}
-
-static int iovx_reuse_op_inv_all(struct iovx_iommu *iommu)
-{
-	struct iommu_iovx_reuse *r = to_reuse(iommu);
-	unsigned long flags;
-
-	spin_lock_irqsave(&r->lock, flags);
-	r->flush_all = true;
-	spin_unlock_irqrestore(&r->lock, flags);
-	return 0;
-}
-
-static int iovx_reuse_op_sync(struct iovx_iommu *iommu)
-{
-	struct iommu_iovx_reuse *r = to_reuse(iommu);
-	unsigned long flags;
-
-	spin_lock_irqsave(&r->lock, flags);
-	if (r->flush_all) {
-		iommu_flush_iotlb_all(r->domain);
-		r->flush_all = false;
-	}
-	if (r->gather.end)
-		iommu_iotlb_sync(r->domain, &r->gather);	/* re-initializes the gather */
-	spin_unlock_irqrestore(&r->lock, flags);
-	return 0;
-}
-
-static void iovx_reuse_op_free_pages(struct iovx_iommu *iommu, struct iovx_iommu_freelist *pages)
-{
-	WARN_ON_ONCE(pages->head);	/* unmap never hands pages back */
-	iovx_iommu_freelist_init(pages);
-}
-
-static const struct iovx_iommu_ops iovx_reuse_ops = {
-	.map = iovx_reuse_op_map,
-	.unmap = iovx_reuse_op_unmap,
-	.inv_range = iovx_reuse_op_inv_range,
-	.inv_all = iovx_reuse_op_inv_all,
-	.sync = iovx_reuse_op_sync,
-	.free_pages = iovx_reuse_op_free_pages,
 };
 
 struct iommu_iovx_reuse *iommu_iovx_reuse_create(struct iommu_iovx *iovx,
@@ -349,14 +260,13 @@ struct iommu_iovx_reuse *iommu_iovx_reuse_create(struct iommu_iovx *iovx,
 	r = kzalloc(sizeof(*r), GFP_KERNEL);
 	if (!r)
 		return ERR_PTR(-ENOMEM);
-	r->domain = domain;
-	spin_lock_init(&r->lock);
-	iommu_iotlb_gather_init(&r->gather);
-	r->iommu.ops = &iovx_reuse_ops;
-	r->iommu.granule_shift = __ffs(domain->pgsize_bitmap);
-	r->iommu.ias_bits = min(fls64(domain->geometry.aperture_end), 63);
-	r->iommu.oas_bits = 64;
-	iovx_dma_config_init(&cfg, &r->iommu, IOVX_DMA_MODE_REUSE);
+	/* coherent devices only (iommu_iovx_reuse_usable): cacheable mappings */
+	ret = iovx_kiommu_init(&r->kio, domain, IOMMU_CACHE);
+	if (ret) {
+		kfree(r);
+		return ERR_PTR(ret);
+	}
+	iovx_dma_config_init(&cfg, &r->kio.iommu, IOVX_DMA_MODE_REUSE);
 	cfg.fallback = IOVX_DMA_MODE_STRICT;
 	/*
 	 * One mask for every device of the domain: table IOVAs stay below 4 GiB, where

@@ -44,9 +44,9 @@
 
 #ifdef CONFIG_IOMMU_IOVX		/* the series is applied: the header exists */
 #include <linux/iommu-iovx.h>
+#endif
 
 #include "edu_dev.h"
-#endif
 
 #define IOVX_KPT_SLOT		0x10
 #define IOVX_KPT_ROUNDS		64
