@@ -523,11 +523,153 @@ static void domain_free(struct iovx_iova_domain *dom)
 	iovx_free(dom);
 }
 
+/* The cached classes: those whose smallest aligned block fits the space. */
+static void classes_init(struct iovx_iova_domain *dom, const struct iovx_iova_config *cfg,
+			 uint64_t start)
+{
+	unsigned int cls;
+
+	dom->fast.ncls = (cfg->flags & IOVX_IOVA_NO_CACHE) ? 0 : cfg->max_cached_order + 1;
+	if (dom->fast.ncls > dom->buddy.max_order + 1)
+		dom->fast.ncls = dom->buddy.max_order + 1;
+	for (cls = 0; cls < dom->fast.ncls; cls++) {
+		uint64_t size = 1ull << cls;
+		uint64_t first = (start + size - 1) & ~(size - 1);
+
+		if (first + size > dom->fast.end_pfn || first < start) {
+			dom->fast.ncls = cls;	/* no room for this class, nor for larger ones */
+			break;
+		}
+		dom->fast.blk_lo[cls] = first >> cls;
+		dom->fast.blk_span[cls] = ((dom->fast.end_pfn - size) >> cls) - (first >> cls);
+	}
+}
+
+/*
+ * Depot bound per class: 'base' magazines for the two smallest classes, halving every
+ * second class (a TX ring of a few thousand 1-granule IOVAs in flight fits; a class of 256
+ * granules still keeps a few magazines), at least 4. The two smallest classes use big
+ * magazines (255 entries) and, by default, half as many of them: the same entries. Also
+ * counts the magazines of each kind the depot may hand out.
+ */
+static void depot_bounds(const struct iovx_iova_domain *dom, const struct iovx_iova_config *cfg,
+			 uint32_t *full_max, uint32_t *nr_mags)
+{
+	unsigned int ncpu = dom->nr_cpus, base, cls;
+
+	base = cfg->depot_max ? cfg->depot_max :
+	       (ncpu * 4 < 32 ? 32 : ncpu * 4 > 512 ? 512 : ncpu * 4);
+	for (cls = 0; cls < dom->fast.ncls; cls++) {
+		unsigned int k = iovx_mag_kind(cls);
+		uint32_t b = k || cfg->depot_max ? base >> (cls / 2) : base / 2;
+
+		full_max[cls] = b < 4 ? 4 : b;
+		/* two per CPU cache, the bound, the exchange slot's; spares for each kind in use */
+		if (!nr_mags[k])
+			nr_mags[k] = ncpu * 2;
+		nr_mags[k] += ncpu * 2 + full_max[cls] + 1;
+	}
+}
+
+/*
+ * The per-CPU caches, without magazines (each gets them on its first use: cache_populate),
+ * and in the kernel each CPU's drain request and the hotplug callback.
+ */
+static int caches_init(struct iovx_iova_domain *dom)
+{
+	unsigned int ncpu = dom->nr_cpus, cpu;
+
+	dom->fast.caches = iovx_zalloc_aligned(ncpu * sizeof(*dom->fast.caches),
+					       sizeof(*dom->fast.caches), IOVX_GFP_KERNEL);
+	if (!dom->fast.caches)
+		return -ENOMEM;
+	dom->mem_bytes += ncpu * sizeof(*dom->fast.caches);
+	for (cpu = 0; cpu < ncpu; cpu++) {
+		struct iovx_pcpu_cache *c = &dom->fast.caches[cpu];
+
+		c->home = cpu;
+#ifndef IOVX_PCPU_PRIVATE
+		c->claim = CACHE_UNPOP;
+#endif
+	}
+#ifdef IOVX_PCPU_PRIVATE
+	dom->drains = iovx_zalloc_aligned(ncpu * sizeof(*dom->drains), IOVX_CACHELINE,
+					  IOVX_GFP_KERNEL);
+	if (!dom->drains)
+		return -ENOMEM;
+	dom->mem_bytes += ncpu * sizeof(*dom->drains);
+	for (cpu = 0; cpu < ncpu; cpu++) {
+		struct pcpu_drain *d = &dom->drains[cpu];
+
+		d->dom = dom;
+		d->cpu = cpu;
+		iovx_pcpu_kick_init(&d->kick, pcpu_kicked, d);
+	}
+	return iovx_pcpu_dead_add(&dom->dead, pcpu_dead, dom);
+#else
+	return 0;
+#endif
+}
+
+/* Idle trimming (cfg->trim_idle_ns): what each CPU and class was seen using, and the timer. */
+static int trim_init(struct iovx_iova_domain *dom, uint64_t trim_idle_ns)
+{
+	size_t sz = (dom->nr_cpus + IOVX_NR_CLASSES) * sizeof(*dom->trim_seen);
+	int ret;
+
+	dom->trim_seen = iovx_zalloc(sz, IOVX_GFP_KERNEL);
+	if (!dom->trim_seen)
+		return -ENOMEM;
+	ret = iovx_timer_init(&dom->trim_timer, trim_timer_fn, dom);
+	if (ret) {
+		iovx_free(dom->trim_seen);
+		dom->trim_seen = NULL;
+		return ret;
+	}
+	dom->mem_bytes += sz;
+	dom->trim_ns = trim_idle_ns;
+	return 0;
+}
+
+/* IOVX_IOVA_CHECKED: the shadow bitmaps of what is allocated (and of block ends). */
+static int checked_init(struct iovx_iova_domain *dom, uint64_t end_pfn)
+{
+	int ret;
+
+	dom->nr_allocated = dom->buddy.max_order + 1;
+	dom->allocated = iovx_zalloc(2 * dom->nr_allocated * sizeof(struct shb), IOVX_GFP_KERNEL);
+	if (!dom->allocated)
+		return -ENOMEM;
+	dom->ends = dom->allocated + dom->nr_allocated;
+	for (unsigned int k = 0; k < dom->nr_allocated; k++) {
+		ret = iovx_shb_init(&dom->allocated[k], ((end_pfn - 1) >> k) + 1, &dom->mem_bytes);
+		if (!ret && k >= dom->fast.ncls)
+			ret = iovx_shb_init(&dom->ends[k], end_pfn, &dom->mem_bytes);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/*
+ * Magazine capacity per class: big magazines (the smallest classes) IOVX_MAG_BIG_SIZE
+ * entries; normal ones 127 up to 64 granules, then halving per class, at least 7.
+ */
+static void mag_caps_init(struct iovx_iova_domain *dom)
+{
+	for (unsigned int cls = 0; cls < IOVX_NR_CLASSES; cls++) {
+		uint32_t cap = cls <= 6 ? IOVX_MAG_SIZE : IOVX_MAG_SIZE >> (cls - 6);
+
+		cap = cap < 7 ? 7 : cap;
+		cap = cap < IOVX_MAG_SIZE ? cap : IOVX_MAG_SIZE;
+		dom->fast.mag_cap[cls] = iovx_mag_kind(cls) ? cap : IOVX_MAG_BIG_SIZE;
+	}
+}
+
 int iovx_iova_domain_create(const struct iovx_iova_config *cfg, struct iovx_iova_domain **out)
 {
 	struct iovx_iova_domain *dom;
 	uint32_t full_max[IOVX_NR_CLASSES] = { 0 }, nr_mags[2] = { 0, 0 };
-	unsigned int ncpu, cpu, cls, base;
 	uint64_t start;
 	int ret;
 
@@ -548,116 +690,25 @@ int iovx_iova_domain_create(const struct iovx_iova_config *cfg, struct iovx_iova
 	dom->flags = cfg->flags;
 	dom->granule_shift = cfg->granule_shift;
 	dom->mem_bytes = sizeof(*dom);
+	dom->nr_cpus = iovx_nr_cpu_ids();
 	ret = iovx_buddy_init(&dom->buddy, start, cfg->end_pfn, &dom->mem_bytes);
 	if (ret)
 		goto fail;
-
-	ncpu = iovx_nr_cpu_ids();
-	dom->nr_cpus = ncpu;
-	dom->fast.ncls = (cfg->flags & IOVX_IOVA_NO_CACHE) ? 0 : cfg->max_cached_order + 1;
-	if (dom->fast.ncls > dom->buddy.max_order + 1)
-		dom->fast.ncls = dom->buddy.max_order + 1;
-	for (cls = 0; cls < dom->fast.ncls; cls++) {
-		uint64_t size = 1ull << cls;
-		uint64_t first = (start + size - 1) & ~(size - 1);
-
-		if (first + size > dom->fast.end_pfn || first < start) {
-			dom->fast.ncls = cls;	/* no room for this class, nor for larger ones */
-			break;
-		}
-		dom->fast.blk_lo[cls] = first >> cls;
-		dom->fast.blk_span[cls] = ((dom->fast.end_pfn - size) >> cls) - (first >> cls);
-	}
-	/*
-	 * Depot bound per class: 'base' magazines for the two smallest classes, halving every
-	 * second class (a TX ring of a few thousand 1-granule IOVAs in flight fits; a class of
-	 * 256 granules still keeps a few magazines), at least 4. 4 per CPU of 127 entries hold
-	 * what 8 per CPU of 63 held before the magazines doubled; the two smallest classes use
-	 * big magazines (255 entries) and, by default, half as many of them.
-	 */
-	base = cfg->depot_max ? cfg->depot_max : (ncpu * 4 < 32 ? 32 : ncpu * 4 > 512 ? 512 : ncpu * 4);
-	for (cls = 0; cls < dom->fast.ncls; cls++) {
-		unsigned int k = iovx_mag_kind(cls);
-		/* by default, half as many of the big magazines: the same entries */
-		uint32_t b = k || cfg->depot_max ? base >> (cls / 2) : base / 2;
-
-		full_max[cls] = b < 4 ? 4 : b;
-		/* two per CPU cache, the bound, the exchange slot's; spares for each kind in use */
-		if (!nr_mags[k])
-			nr_mags[k] = ncpu * 2;
-		nr_mags[k] += ncpu * 2 + full_max[cls] + 1;
-	}
+	classes_init(dom, cfg, start);
 	if (dom->fast.ncls) {
-
+		depot_bounds(dom, cfg, full_max, nr_mags);
 		ret = iovx_depot_init(&dom->depot, nr_mags, full_max, &dom->mem_bytes);
+		if (!ret)
+			ret = caches_init(dom);
+		if (!ret && cfg->trim_idle_ns)
+			ret = trim_init(dom, cfg->trim_idle_ns);
 		if (ret)
 			goto fail;
-		dom->fast.caches = iovx_zalloc_aligned(ncpu * sizeof(*dom->fast.caches),
-						  sizeof(*dom->fast.caches), IOVX_GFP_KERNEL);
-		ret = -ENOMEM;
-		if (!dom->fast.caches)
-			goto fail;
-		dom->mem_bytes += ncpu * sizeof(*dom->fast.caches);
-		/* no magazines yet: each cache gets them on its first use (cache_populate) */
-		for (cpu = 0; cpu < ncpu; cpu++) {
-			struct iovx_pcpu_cache *c = &dom->fast.caches[cpu];
-
-			c->home = cpu;
-#ifndef IOVX_PCPU_PRIVATE
-			c->claim = CACHE_UNPOP;
-#endif
-		}
-#ifdef IOVX_PCPU_PRIVATE
-		dom->drains = iovx_zalloc_aligned(ncpu * sizeof(*dom->drains),
-						  IOVX_CACHELINE, IOVX_GFP_KERNEL);
-		ret = -ENOMEM;
-		if (!dom->drains)
-			goto fail;
-		dom->mem_bytes += ncpu * sizeof(*dom->drains);
-		for (cpu = 0; cpu < ncpu; cpu++) {
-			struct pcpu_drain *d = &dom->drains[cpu];
-
-			d->dom = dom;
-			d->cpu = cpu;
-			iovx_pcpu_kick_init(&d->kick, pcpu_kicked, d);
-		}
-		ret = iovx_pcpu_dead_add(&dom->dead, pcpu_dead, dom);
-		if (ret)
-			goto fail;
-#endif
-	}
-	if (cfg->trim_idle_ns && dom->fast.ncls) {
-		size_t sz = (ncpu + IOVX_NR_CLASSES) * sizeof(*dom->trim_seen);
-
-		ret = -ENOMEM;
-		dom->trim_seen = iovx_zalloc(sz, IOVX_GFP_KERNEL);
-		if (!dom->trim_seen)
-			goto fail;
-		ret = iovx_timer_init(&dom->trim_timer, trim_timer_fn, dom);
-		if (ret) {
-			iovx_free(dom->trim_seen);
-			dom->trim_seen = NULL;
-			goto fail;
-		}
-		dom->mem_bytes += sz;
-		dom->trim_ns = cfg->trim_idle_ns;
 	}
 	if (cfg->flags & IOVX_IOVA_CHECKED) {
-		dom->nr_allocated = dom->buddy.max_order + 1;
-		dom->allocated = iovx_zalloc(2 * dom->nr_allocated * sizeof(struct shb),
-					     IOVX_GFP_KERNEL);
-		ret = -ENOMEM;
-		if (!dom->allocated)
+		ret = checked_init(dom, cfg->end_pfn);
+		if (ret)
 			goto fail;
-		dom->ends = dom->allocated + dom->nr_allocated;
-		for (unsigned int k = 0; k < dom->nr_allocated; k++) {
-			ret = iovx_shb_init(&dom->allocated[k], ((cfg->end_pfn - 1) >> k) + 1,
-					    &dom->mem_bytes);
-			if (!ret && k >= dom->fast.ncls)
-				ret = iovx_shb_init(&dom->ends[k], cfg->end_pfn, &dom->mem_bytes);
-			if (ret)
-				goto fail;
-		}
 	}
 #if defined(IOVX_PCPU_PRIVATE)
 	dom->percpu_mode = MODE_KERNEL;
@@ -666,17 +717,7 @@ int iovx_iova_domain_create(const struct iovx_iova_config *cfg, struct iovx_iova
 #else
 	dom->percpu_mode = MODE_CAS;
 #endif
-	for (cls = 0; cls < IOVX_NR_CLASSES; cls++) {
-		/*
-		 * big magazines (the smallest classes): IOVX_MAG_BIG_SIZE entries; normal ones:
-		 * 127 up to 64 granules, then halving per class, at least 7
-		 */
-		uint32_t cap = cls <= 6 ? IOVX_MAG_SIZE : IOVX_MAG_SIZE >> (cls - 6);
-
-		cap = cap < 7 ? 7 : cap;
-		cap = cap < IOVX_MAG_SIZE ? cap : IOVX_MAG_SIZE;
-		dom->fast.mag_cap[cls] = iovx_mag_kind(cls) ? cap : IOVX_MAG_BIG_SIZE;
-	}
+	mag_caps_init(dom);
 	/* the cached hit in iovx_iova_alloc/free: rseq or private mode, not checked */
 	if ((dom->percpu_mode == MODE_RSEQ || dom->percpu_mode == MODE_KERNEL) &&
 	    !dom->allocated && dom->fast.ncls)
