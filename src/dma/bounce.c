@@ -233,6 +233,9 @@ static void push(struct iovx_bounce_pool *pool, unsigned int cpu, unsigned int c
 	uint64_t old = iovx_load_relaxed(head), new;
 
 	iovx_assert(iovx_load_relaxed(&pool->slot[g].state) == SLOT_FREE);	/* B1 */
+	/* B2: the slot goes to the list of its own class and of the CPU slot owning it. */
+	iovx_assert(g >= pool->cls[c].first &&
+		    (g - pool->cls[c].first) / pool->cls[c].nslots == cpu);
 	do {
 		iovx_store_relaxed(&pool->next[g], (uint32_t)old);
 		new = (((old >> 32) + 1) << 32) | ((uint64_t)g + 1);
@@ -367,6 +370,40 @@ static uint64_t sum_stat(struct iovx_bounce_pool *pool, unsigned int i)
 	return s;
 }
 
+/*
+ * The check of a quiescent pool that destroy found without live mappings (debug builds,
+ * inside iovx_assert): every slot is free (B5: the counters agreed, so none is live), and
+ * the free lists hold every slot once, each on its own (CPU, class) list (B1, B2). destroy
+ * runs alone (synchronization table), so nothing changes under the walk.
+ */
+static inline bool quiescent_ok(struct iovx_bounce_pool *pool)
+{
+	uint64_t listed = 0, g;
+	unsigned int c, k;
+
+	for (g = 0; g < pool->nr_slots; g++)
+		if (iovx_load_relaxed(&pool->slot[g].state) != SLOT_FREE)
+			return false;
+	for (c = 0; c < pool->nr_classes; c++) {
+		const struct bounce_class *cl = &pool->cls[c];
+
+		for (k = 0; k < pool->nr_cpus; k++) {
+			uint32_t top = (uint32_t)iovx_load_relaxed(&pool->cpu[k].head[c]);
+			uint64_t n = 0;
+
+			for (; top; top = iovx_load_relaxed(&pool->next[top - 1])) {
+				if (top - 1 < cl->first || (top - 1 - cl->first) / cl->nslots != k ||
+				    ++n > cl->nslots)
+					return false;
+			}
+			if (n != cl->nslots)
+				return false;
+			listed += n;
+		}
+	}
+	return listed == pool->nr_slots;
+}
+
 static int bounce_destroy(struct iovx_bounce_pool *pool, bool live_ok)
 {
 	struct iovx_iommu *iommu;
@@ -377,6 +414,7 @@ static int bounce_destroy(struct iovx_bounce_pool *pool, bool live_ok)
 		return -EINVAL;
 	if (!live_ok && sum_stat(pool, BS_maps) != sum_stat(pool, BS_unmaps))
 		return -EBUSY;
+	iovx_assert(live_ok || quiescent_ok(pool));			/* B1, B2, B5 */
 	iommu = pool->iommu;
 	iovx_iommu_freelist_init(&freed);
 	iommu->ops->unmap(iommu, pool->iova_base, pool->pool_bytes, &freed);
@@ -472,6 +510,10 @@ int iovx_bounce_map(struct iovx_bounce_pool *pool, uint64_t phys, size_t len,
 		return -ENOSPC;
 	}
 	g = top - 1;
+	/* B1, B2: a popped slot is free and came from its own list; this call owns it. */
+	iovx_assert(iovx_load_relaxed(&pool->slot[g].state) == SLOT_FREE &&
+		    g >= pool->cls[from_c].first &&
+		    (g - pool->cls[from_c].first) / pool->cls[from_c].nslots == from_cpu);
 	mem = slot_mem(pool, from_c, g);
 	/* Copy for every direction: bytes the device leaves alone come back unchanged. */
 	iovx_memcpy(mem + off, bounce_virt_of(phys), len);

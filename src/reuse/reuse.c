@@ -347,6 +347,8 @@ static inline bool rget(struct rentry *e, uint64_t *prev)
 
 	while (!(r & R_DYING) && (r & R_COUNT) != R_COUNT)
 		if (iovx_cmpxchg_acq_rel(&e->ref, &r, r + 1)) {	/* E-R2 */
+			/* R1: the word installed has no DYING and a count that did not wrap. */
+			iovx_assert(!((r + 1) & R_DYING) && ((r + 1) & R_COUNT));
 			*prev = r;
 			return true;
 		}
@@ -359,8 +361,11 @@ static inline bool rput(struct rentry *e)
 	uint64_t r = iovx_load_relaxed(&e->ref);
 
 	while (r & R_COUNT)
-		if (iovx_cmpxchg_acq_rel(&e->ref, &r, r - 1))	/* E-R3 */
+		if (iovx_cmpxchg_acq_rel(&e->ref, &r, r - 1)) {	/* E-R3 */
+			/* R4: the count installed is one less; the flags are untouched. */
+			iovx_assert(((r - 1) & ~R_COUNT) == (r & ~R_COUNT));
 			return true;
+		}
 	return false;
 }
 
@@ -382,8 +387,10 @@ static bool rput_ovf(struct iovx_dma_domain *dom, struct rentry *e)
 			(void)teardown(dom, e);
 			return true;
 		}
-		if (iovx_cmpxchg_acq_rel(&e->ref, &r, r - 1))			/* E-R3 */
+		if (iovx_cmpxchg_acq_rel(&e->ref, &r, r - 1)) {		/* E-R3 */
+			iovx_assert(((r - 1) & ~R_COUNT) == (r & ~R_COUNT));	/* R4 */
 			return true;
+		}
 	}
 	return false;
 }
@@ -451,6 +458,10 @@ static bool rput_opp(struct iovx_dma_domain *dom, struct rentry *e, bool user)
 				nr |= R_LINGER;
 		}
 		if (iovx_cmpxchg_acq_rel(&e->ref, &r, nr)) {	/* E-R3 */
+			/* R4: one less, DYING kept; only LINGER may be added. */
+			iovx_assert((nr & R_COUNT) + 1 == (r & R_COUNT) &&
+				    (nr & ~(R_COUNT | R_LINGER)) == (r & ~(R_COUNT | R_LINGER)) &&
+				    (nr & R_LINGER) >= (r & R_LINGER));
 			if ((nr ^ r) & R_LINGER)
 				linger_push(t, e);
 			/*

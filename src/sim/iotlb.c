@@ -65,6 +65,7 @@ static struct sim_tlbe *lookup_locked(struct sim_iotlb *t, uint64_t pfn)
 
 bool iovx_sim_iotlb_holds_locked(struct sim_iotlb *t, uint64_t pfn)
 {
+	iovx_assert(sim_locked(&t->lock));		/* P3: the map checker reads under tlb.lock */
 	return lookup_locked(t, pfn) != NULL;
 }
 
@@ -75,6 +76,8 @@ void iovx_sim_iotlb_inval_locked(struct iovx_sim *sim, uint64_t start, uint64_t 
 	uint64_t last = (end - 1) >> SIM_GRANULE_SHIFT, n = 0, pfn;
 	size_t i, total = (size_t)t->sets * t->ways;
 
+	/* T1: entries leave only as the queue (cmdq.lock) processes an invalidation. */
+	iovx_assert(sim_locked(&sim->cmdq.lock) && sim_locked(&t->lock));
 	if (last - first < (uint64_t)t->sets) {
 		for (pfn = first; pfn <= last; pfn++) {
 			struct sim_tlbe *e = lookup_locked(t, pfn);
@@ -101,6 +104,7 @@ void iovx_sim_iotlb_inval_all_locked(struct iovx_sim *sim)
 	size_t i, total = (size_t)t->sets * t->ways;
 	uint64_t n = 0;
 
+	iovx_assert(sim_locked(&sim->cmdq.lock) && sim_locked(&t->lock));	/* T1 */
 	for (i = 0; i < total; i++) {
 		n += t->e[i].tag != 0;
 		t->e[i].tag = 0;
@@ -130,9 +134,11 @@ static uint64_t translate_locked(struct iovx_sim *sim, uint64_t pfn, unsigned in
 				 unsigned int *info)
 {
 	struct sim_iotlb *t = &sim->tlb;
-	struct sim_tlbe *e = lookup_locked(t, pfn);
+	struct sim_tlbe *e;
 	uint64_t pte;
 
+	iovx_assert(sim_locked(&t->lock));	/* T2: a device access runs under tlb.lock */
+	e = lookup_locked(t, pfn);
 	if (e) {
 		SIM_STAT_INC(sim, iotlb_hits);
 		*info |= IOVX_SIM_ACC_IOTLB_HIT;

@@ -174,7 +174,7 @@ static int sim_map(struct iovx_iommu *iommu, uint64_t iova, uint64_t paddr, uint
 		   unsigned int prot, unsigned int gfp)
 {
 	struct iovx_sim *sim = (struct iovx_sim *)iommu;
-	uint64_t gmask = SIM_GRANULE - 1, va, writes = 0, walks = 0, leafbits;
+	uint64_t gmask = SIM_GRANULE - 1, va, writes = 0, walks = 0, leafbits, written = 0;
 	struct iovx_iommu_freelist undo;
 	int err = 0;
 
@@ -237,12 +237,18 @@ static int sim_map(struct iovx_iommu *iommu, uint64_t iova, uint64_t paddr, uint
 					   leafbits);				/* E-PT1 */
 			sim_meta(t)->nvalid++;
 			writes++;
+			written += SIM_GRANULE;
 		}
 	}
 	if (err) {
+		uint64_t cleared;
+
 		/* P2: undo [iova, va) and any table this call created and left empty. */
 		iovx_iommu_freelist_init(&undo);
-		(void)unmap_locked(sim, iova, va - iova, &undo, &writes, &walks);
+		cleared = unmap_locked(sim, iova, va - iova, &undo, &writes, &walks);
+		/* P2: pt_lock held throughout, so the undo clears exactly the leaves written. */
+		iovx_assert(cleared == written && written == va - iova);
+		(void)cleared;
 		/* A table created for a page that then failed is empty but attached: keep it. */
 	}
 	pthread_mutex_unlock(&sim->pt_lock);

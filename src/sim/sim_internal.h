@@ -129,6 +129,18 @@ void __tsan_ignore_thread_end(void);
 
 #define SIM_STAT_INC(sim, f)	IOVX_STAT_ADD(&sim->st.f, 1)
 
+/*
+ * For iovx_assert only: m is locked (by the caller, when the caller is meant to hold it).
+ * A lock the caller holds always fails trylock; one nobody holds is taken and given back.
+ */
+static inline bool sim_locked(pthread_mutex_t *m)
+{
+	if (pthread_mutex_trylock(m))
+		return true;
+	pthread_mutex_unlock(m);
+	return false;
+}
+
 /* pgtable.c */
 extern const struct iovx_iommu_ops iovx_sim_ops;
 uint64_t *iovx_sim_table_alloc(struct iovx_sim *sim, unsigned int level);
