@@ -501,9 +501,14 @@ static bool oldest_aged(struct iovx_inval *ctx, uint64_t now)
  * age: the caller saw oldest_t aged; then an entry that no running flush covers is old, and
  * the caller flushes even while a flush runs on time (the age check's promise, I4). A flush
  * begun while others run takes over the entries they cover (cover_cell): they are late, or
- * they missed an old entry.
+ * they missed an old entry. upto (an explicit flush): the generation whose entries the
+ * caller waits for; when the flush that just ended completed them all, the claim is given
+ * back and the call is -EBUSY (collapse) rather than a flush and a sync of nothing.
  */
-static int try_flush(struct iovx_inval *ctx, enum inval_trigger trig, bool age)
+static bool pending_upto(struct iovx_inval *ctx, uint64_t s);
+
+static int try_flush(struct iovx_inval *ctx, enum inval_trigger trig, bool age,
+		     const uint64_t *upto)
 {
 	uint64_t w = iovx_load_relaxed(&ctx->fl), now = 0, nw;
 	int err;
@@ -519,6 +524,11 @@ static int try_flush(struct iovx_inval *ctx, enum inval_trigger trig, bool age)
 		nw = (now >> FL_TIME_SHIFT) << FL_SHIFT | (nrun + 1);
 		if (iovx_cmpxchg_acq_rel(&ctx->fl, &w, nw))		/* E-G3 */
 			break;
+	}
+	/* E-G3: no flush ran at the claim, so the last one's DONE marks are visible here */
+	if (upto && !(w & FL_NRUN) && !pending_upto(ctx, *upto)) {
+		(void)iovx_fetch_add_acq_rel(&ctx->fl, (uint64_t)-1);	/* E-G3 */
+		return -EBUSY;
 	}
 	err = flush_run(ctx, trig, (w & FL_NRUN) != 0);
 	(void)iovx_fetch_add_acq_rel(&ctx->fl, (uint64_t)-1);	/* E-G3 */
@@ -560,7 +570,7 @@ static void timer_fn(void *arg)
 	if (!iovx_load_relaxed(&ctx->st.pending))
 		return;
 	if (iovx_load_relaxed(&ctx->st.unflushed)) {
-		err = try_flush(ctx, TRIG_AGE, true);
+		err = try_flush(ctx, TRIG_AGE, true, NULL);
 		if (err == -EBUSY) {
 			/* a flush runs on time; come back when it would be late */
 			IOVX_STAT_ADD(&ctx->st.collapsed, 1);
@@ -650,7 +660,7 @@ int iovx_inval_destroy(struct iovx_inval *ctx)
 		iovx_timer_cancel_sync(&ctx->timer);
 	/* Quiescent: every entry is published and no flush runs: one flush covers them all. */
 	for (i = 0; i < 3 && iovx_load_relaxed(&ctx->st.unflushed); i++)
-		(void)try_flush(ctx, TRIG_EXPLICIT, false);
+		(void)try_flush(ctx, TRIG_EXPLICIT, false, NULL);
 	release_idle(ctx, NULL, 0, true);
 	if (ctx->has_timer)
 		iovx_timer_destroy(&ctx->timer);
@@ -709,7 +719,7 @@ int iovx_inval_queue(struct iovx_inval *ctx, uint64_t pfn, uint64_t npages,
 		if (c)
 			break;
 		r = &ctx->rings[home];
-		if (tries >= 2 || try_flush(ctx, TRIG_RING, false) == -EBUSY)
+		if (tries >= 2 || try_flush(ctx, TRIG_RING, false, NULL) == -EBUSY)
 			return queue_direct(ctx, pfn, npages, pages);
 		(void)ring_release(ctx, r, false, false);	/* full of completed entries */
 	}
@@ -748,9 +758,9 @@ int iovx_inval_queue(struct iovx_inval *ctx, uint64_t pfn, uint64_t npages,
 
 	/* The triggers: any enqueue enforces the bound, not only the timer (I4). */
 	if (aged(ctx, now))
-		err = try_flush(ctx, TRIG_AGE, true);
+		err = try_flush(ctx, TRIG_AGE, true, NULL);
 	else if (iovx_load_relaxed(&ctx->st.unflushed) >= ctx->high_water)
-		err = try_flush(ctx, TRIG_RING, false);
+		err = try_flush(ctx, TRIG_RING, false, NULL);
 	else
 		return 0;
 	if (err == -EBUSY)
@@ -802,7 +812,7 @@ int iovx_inval_flush(struct iovx_inval *ctx)
 	 * us (collapse); otherwise we flush, helping a late flush rather than waiting for it.
 	 */
 	while (pending_upto(ctx, s)) {
-		err = try_flush(ctx, TRIG_EXPLICIT, false);
+		err = try_flush(ctx, TRIG_EXPLICIT, false, &s);
 		if (err == -EBUSY)
 			iovx_cpu_relax();
 		else
@@ -832,7 +842,7 @@ int iovx_inval_kick(struct iovx_inval *ctx)
 
 	if (!ctx)
 		return -EINVAL;
-	err = try_flush(ctx, TRIG_EXPLICIT, false);
+	err = try_flush(ctx, TRIG_EXPLICIT, false, NULL);
 	if (err == -EBUSY) {
 		IOVX_STAT_ADD(&ctx->st.collapsed, 1);
 		return 0;
@@ -857,7 +867,7 @@ int iovx_inval_poll(struct iovx_inval *ctx)
 		release_idle(ctx, self, now, false);
 		return 0;
 	}
-	err = try_flush(ctx, TRIG_AGE, true);
+	err = try_flush(ctx, TRIG_AGE, true, NULL);
 	if (err == -EBUSY) {
 		IOVX_STAT_ADD(&ctx->st.collapsed, 1);
 		return 0;
