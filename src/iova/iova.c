@@ -40,7 +40,8 @@
  *      only from its population until its first exchange with the depot, which only an
  *      owner of the cache (C1 (b), C3) makes (the restartable swap misses on it), and which
  *      keeps that magazine on as the previous one; whatever walks a cache's magazines
- *      (flush, depopulate, stats, audit) takes it once;
+ *      (flush, depopulate, stats, audit) takes it once; before its population both are
+ *      MAG_NONE, which no path writes and every walk skips;
  *   I6 total = reserved + live + cached + depot + backend_free, checked by audit().
  *
  * Progress: alloc and free are lock-free: the fast paths never wait, a detached slot is
@@ -113,47 +114,44 @@ IOVX_BUILD_BUG_ON(offsetof(struct iovx_pcpu_cache, prev) != IOVX_IOVA_PREV_OFF(0
 IOVX_BUILD_BUG_ON(IOVX_IOVA_NR_CLASSES != IOVX_NR_CLASSES);
 
 /*
- * Memory follows use. A cache's magazines come from the depot (which creates them on first
- * use) when its CPU first needs them: in userspace the claim word of a cache that has none
- * yet is CACHE_UNPOP, so every fast path misses on it (as on a detached cache, at no extra
- * cost) and the slow path populates all its classes; in the kernel, loaded[cls] is NULL
- * until the class is first used on that CPU, one test on the cached path. A population
- * that cannot get its magazines (no memory, even GFP_ATOMIC) leaves the cache as it was and
- * the operation goes to the backend, never to failure.
+ * Memory follows use. A class's magazines come from the depot (which creates them on first
+ * use) when a CPU first needs that class. Until then its loaded and previous magazine are
+ * MAG_NONE: in userspace a shared read-only stack whose count is ~0u, on which every cached
+ * operation misses at no cost (the restartable pop reads the count as signed and misses on
+ * n <= 0, the push reads it unsigned and misses on n >= cap, the swap misses because loaded
+ * and previous are one; see iovx/static/rseq.h), and the slow path, which owns the cache,
+ * populates that class alone; in the kernel MAG_NONE is NULL, one test of the pointer the
+ * cached path loads anyway. A population that cannot get its magazine (no memory, even
+ * GFP_ATOMIC) leaves the cache as it was and the operation goes to the backend, never to
+ * failure. Nothing ever writes MAG_NONE's stack (it is const: a write would fault).
  */
-#define CACHE_UNPOP	2ull
+#ifdef IOVX_PCPU_PRIVATE
+#define MAG_NONE	((struct iovx_mag *)NULL)
+#else
+static const struct iovx_mag mag_none_stack = { .n = UINT32_MAX };
+#define MAG_NONE	((struct iovx_mag *)&mag_none_stack)
+#endif
 
 static void trim_kick(struct iovx_iova_domain *dom);
 static void trim_timer_fn(void *arg);
 
 /*
- * One empty magazine for each class lo..hi of an owned cache that has none; or false. It is
- * both the loaded and the previous magazine (C5): the cached pop and push test both, find
- * the same count and miss where one magazine would; the class gets its second magazine on
- * its first exchange with the depot (cache_get, cache_put), so a class that never fills or
- * empties a magazine costs one.
+ * An empty magazine for class cls of an owned cache that has none (MAG_NONE); false when
+ * the depot cannot create one, and the cache stays as it was. The magazine is both the
+ * loaded and the previous one (C5): the cached pop and push test both, find the same count
+ * and miss where one magazine would; the class gets its second magazine on its first
+ * exchange with the depot (cache_get, cache_put), so a class that never fills or empties a
+ * magazine costs one.
  */
 static bool cache_populate(struct iovx_iova_domain *dom, struct iovx_pcpu_cache *c,
-			   unsigned int lo, unsigned int hi)
+			   unsigned int cls)
 {
-	for (unsigned int cls = lo; cls <= hi; cls++) {
-		struct iovx_mag *a;
+	struct iovx_mag *a = iovx_depot_take_empty(&dom->depot, cls);
 
-		if (c->loaded[cls])
-			continue;
-		a = iovx_depot_take_empty(&dom->depot, cls);
-		if (!a) {
-			/* undo this call's classes: the cache stays as it was */
-			while (cls-- > lo) {
-				iovx_depot_give_empty(&dom->depot, cls, c->loaded[cls]);
-				iovx_store_relaxed(&c->prev[cls], NULL);
-				iovx_store_relaxed(&c->loaded[cls], NULL);
-			}
-			return false;
-		}
-		iovx_store_release(&c->prev[cls], a);			/* E-C4 */
-		iovx_store_release(&c->loaded[cls], a);
-	}
+	if (!a)
+		return false;
+	iovx_store_release(&c->prev[cls], a);				/* E-C4 */
+	iovx_store_release(&c->loaded[cls], a);
 	trim_kick(dom);
 	return true;
 }
@@ -167,41 +165,18 @@ static inline bool cache_claim(struct iovx_pcpu_cache *c)
 	return iovx_cmpxchg_acq_rel(&c->claim, &attached, 1);		/* E-C1 */
 }
 
-/*
- * Detaches the caller's CPU's cache, populating it first if it has no magazines yet;
- * NULL when it is detached by someone else or cannot be populated.
- */
+/* Detaches the caller's CPU's cache; NULL when someone else holds it. */
 static struct iovx_pcpu_cache *cache_detach(struct iovx_iova_domain *dom)
 {
 	struct iovx_pcpu_cache *c;
-	uint64_t old;
 
 #ifdef IOVX_HAVE_RSEQ
-	if (dom->percpu_mode == MODE_RSEQ) {
-		c = iovx_rseq_slot_detach(dom->fast.caches, 1);		/* E-C1 */
-		if (c)
-			return c;
-		c = &dom->fast.caches[iovx_cpu_hint()];
-		old = CACHE_UNPOP;
-		/* no sequence commits on a cache whose claim word is not 0: no fence needed */
-		if (!iovx_cmpxchg_acq_rel(&c->claim, &old, 1))
-			return NULL;
-		old = CACHE_UNPOP;
-	} else
+	if (dom->percpu_mode == MODE_RSEQ)
+		return iovx_rseq_slot_detach(dom->fast.caches, 1);	/* E-C1 */
 #endif
-	{
-		c = &dom->fast.caches[iovx_cpu_hint()];
-		old = iovx_xchg_acq_rel(&c->claim, 1);			/* E-C1 */
-		if (!old)
-			return c;
-	}
-	/* 1: someone else owns it (and our exchange wrote the 1 it held) */
-	if (old != CACHE_UNPOP)
-		return NULL;
-	if (cache_populate(dom, c, 0, dom->fast.ncls - 1))
-		return c;
-	iovx_store_release(&c->claim, CACHE_UNPOP);
-	return NULL;
+	c = &dom->fast.caches[iovx_cpu_hint()];
+	/* 1: someone else owns it (and this exchange wrote the 1 it held) */
+	return iovx_xchg_acq_rel(&c->claim, 1) ? NULL : c;		/* E-C1 */
 }
 
 static inline void cache_attach(struct iovx_pcpu_cache *c)
@@ -235,6 +210,11 @@ static uint64_t cache_get(struct iovx_iova_domain *dom, struct iovx_pcpu_cache *
 	struct iovx_mag *m = c->loaded[cls];
 
 	cache_owned(c);
+	if (m == MAG_NONE) {
+		if (!cache_populate(dom, c, cls))
+			return 0;	/* the backend serves */
+		m = c->loaded[cls];
+	}
 	if (!m->n) {
 		if (c->prev[cls]->n) {
 			m = cache_swap(c, cls);
@@ -277,6 +257,11 @@ static bool cache_put(struct iovx_iova_domain *dom, struct iovx_pcpu_cache *c,
 	uint32_t cap = dom->fast.mag_cap[cls];
 
 	cache_owned(c);
+	if (m == MAG_NONE) {
+		if (!cache_populate(dom, c, cls))
+			return false;	/* the backend takes it */
+		m = c->loaded[cls];
+	}
 	if (m->n >= cap) {
 		if (c->prev[cls]->n < cap) {
 			m = cache_swap(c, cls);
@@ -390,16 +375,12 @@ static IOVX_NOINLINE uint64_t pcpu_get_slow(struct iovx_iova_domain *dom,
 					    struct iovx_pcpu_cache *c, unsigned int cls,
 					    uint64_t max_start)
 {
-	if (!c->loaded[cls] && !cache_populate(dom, c, cls, cls))
-		return 0;	/* the backend serves */
-	return cache_get(dom, c, cls, max_start);
+	return cache_get(dom, c, cls, max_start);	/* populates the class if needed */
 }
 
 static IOVX_NOINLINE bool pcpu_put_slow(struct iovx_iova_domain *dom, struct iovx_pcpu_cache *c,
 					unsigned int cls, uint64_t pfn)
 {
-	if (!c->loaded[cls] && !cache_populate(dom, c, cls, cls))
-		return false;	/* the backend takes it */
 	return cache_put(dom, c, cls, pfn);
 }
 
@@ -589,7 +570,10 @@ static int caches_init(struct iovx_iova_domain *dom)
 
 		c->home = cpu;
 #ifndef IOVX_PCPU_PRIVATE
-		c->claim = CACHE_UNPOP;
+		for (unsigned int cls = 0; cls < IOVX_NR_CLASSES; cls++) {
+			c->loaded[cls] = MAG_NONE;
+			c->prev[cls] = MAG_NONE;
+		}
 #endif
 	}
 #ifdef IOVX_PCPU_PRIVATE
@@ -1035,7 +1019,7 @@ static uint64_t mag_flush(struct iovx_iova_domain *dom, struct iovx_mag *m, unsi
 {
 	uint64_t n;
 
-	if (!m)
+	if (m == MAG_NONE)
 		return 0;	/* a class this CPU never used */
 	n = m->n;
 
@@ -1056,11 +1040,11 @@ static uint64_t cache_depopulate(struct iovx_iova_domain *dom, struct iovx_pcpu_
 	for (unsigned int cls = 0; cls < dom->fast.ncls; cls++) {
 		struct iovx_mag *l = c->loaded[cls], *p = c->prev[cls];
 
-		if (!l)
+		if (l == MAG_NONE)
 			continue;
 		total += mag_flush(dom, l, cls) + mag_flush(dom, p, cls);
-		iovx_store_release(&c->loaded[cls], NULL);			/* E-C4 */
-		iovx_store_release(&c->prev[cls], NULL);
+		iovx_store_release(&c->loaded[cls], MAG_NONE);			/* E-C4 */
+		iovx_store_release(&c->prev[cls], MAG_NONE);
 		iovx_depot_give_empty(&dom->depot, cls, l);
 		if (p != l)	/* C5: a first magazine is both */
 			iovx_depot_give_empty(&dom->depot, cls, p);
@@ -1294,17 +1278,13 @@ static uint64_t trim_cache_sig(struct iovx_iova_domain *dom, struct iovx_pcpu_ca
 	bool any = false;
 
 #ifndef IOVX_PCPU_PRIVATE
-	uint64_t claim = iovx_load_relaxed(&c->claim);
-
-	if (claim == CACHE_UNPOP)
-		return 0;
-	s = trim_mix(s, claim);
+	s = trim_mix(s, iovx_load_relaxed(&c->claim));
 #endif
 	for (unsigned int cls = 0; cls < dom->fast.ncls; cls++) {
 		struct iovx_mag *l = iovx_load_acquire(&c->loaded[cls]);		/* E-C4 */
 		struct iovx_mag *p = iovx_load_acquire(&c->prev[cls]);
 
-		any |= l != NULL;
+		any |= l != MAG_NONE;
 		s = trim_mix(s, (uintptr_t)l + mag_count(l));
 		s = trim_mix(s, (uintptr_t)p + ((uint64_t)mag_count(p) << 32));
 	}
@@ -1324,14 +1304,14 @@ static bool trim_cache(struct iovx_iova_domain *dom, unsigned int cpu)
 	struct iovx_pcpu_cache *c = &dom->fast.caches[cpu];
 
 	if (!cache_claim(c))
-		return false;	/* in use (or unpopulated) */
+		return false;	/* in use */
 #ifdef IOVX_HAVE_RSEQ
 	if (dom->percpu_mode == MODE_RSEQ)
 		iovx_rseq_fence_cpu(cpu);	/* C2, E-C2 */
 #endif
 	IOVX_PARK_POINT("iova.trim.detached");
 	cache_depopulate(dom, c);
-	iovx_store_release(&c->claim, CACHE_UNPOP);			/* E-C1 */
+	cache_attach(c);						/* E-C1 */
 	return true;
 #endif
 }
@@ -1545,7 +1525,7 @@ static uint64_t hoard_bound(const struct iovx_iova_domain *dom)
 
 static uint32_t mag_count(struct iovx_mag *m)
 {
-	return m ? iovx_load_relaxed(&m->n) : 0;
+	return m && m != MAG_NONE ? iovx_load_relaxed(&m->n) : 0;
 }
 
 static void fill_common(struct iovx_iova_domain *dom, struct iovx_iova_stats *st)
@@ -1651,8 +1631,8 @@ static int audit_mag(struct audit_ctx *a, struct iovx_mag *m)
 {
 	uint32_t n;
 
-	if (!m)
-		return 0;	/* an unpopulated cache or class */
+	if (!m || m == MAG_NONE)
+		return 0;	/* a class this CPU never used */
 	n = iovx_load_relaxed(&m->n);
 
 	if (n > a->dom->fast.mag_cap[a->cls])

@@ -20,6 +20,10 @@
  *            non-zero = detached (owned by one thread; the fast path must bypass)
  *   off:     byte offset inside the cache of a pointer to a stack
  *   stack:   { uint32_t n; uint32_t pad; uint64_t v[cap]; }
+ *            a stack whose n is ~0u (the allocator's shared "no magazine yet" stack) makes
+ *            every operation miss: a pop tests n as signed (n <= 0 misses), a push tests it
+ *            unsigned (n >= cap misses), at no cost over the plain tests. Capacities stay
+ *            below 2^31.
  *
  * Invariants: only a thread running on CPU c, inside one of these sequences, or the thread
  * that detached cache c, modifies it. Two sequences on one CPU never interleave (the kernel
@@ -127,7 +131,7 @@ static inline uint64_t iovx_rseq_stack_pop_at(ptrdiff_t rs, void *slots, size_t 
 		IOVX_RSEQ_CS(1, 2, 4)
 		IOVX_RSEQ_STACK_ENTER
 		"testl %%ecx, %%ecx\n\t"
-		"jz 5f\n\t"
+		"jle 5f\n\t"				/* empty, or unpopulated (n = ~0) */
 		"movq (%%rdx, %%rcx, 8), %[ret]\n\t"	/* v[n-1] sits at 8 * n */
 		"cmpq %[max], %[ret]\n\t"
 		"ja 5f\n\t"
@@ -198,11 +202,11 @@ static inline uint64_t iovx_rseq_cls_pop_at(ptrdiff_t rs, void *slots, uint64_t 
 		"movq %c[lo](%%rax, %[cls], 8), %%rdx\n\t"
 		"movl (%%rdx), %%ecx\n\t"
 		"testl %%ecx, %%ecx\n\t"
-		"jnz 8f\n\t"
+		"jg 8f\n\t"				/* signed: n = ~0 is "none" */
 		"movq %c[po](%%rax, %[cls], 8), %%rdx\n\t"	/* loaded empty: previous */
 		"movl (%%rdx), %%ecx\n\t"
 		"testl %%ecx, %%ecx\n\t"
-		"jz %l[miss]\n\t"
+		"jle %l[miss]\n\t"
 		"8:\n\t"
 		"movq (%%rdx, %%rcx, 8), %[ret]\n\t"	/* v[n-1] sits at 8 * n */
 		"leaq (%[ret], %[size]), %%rax\n\t"
