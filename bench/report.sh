@@ -5,9 +5,13 @@
 # the allocator as a whole process with hyperfine (the cross-check of the in-process ratios),
 # and draws the plots with gnuplot, PNG and SVG.
 #
-#     bash bench/report.sh [--quick] [--quiet] [--json-dir DIR] [--img-dir DIR] [--bench EXE]
+#     bash bench/report.sh [--quick] [--quiet] [--plot-only] [--json-dir DIR] [--img-dir DIR]
+#                          [--bench EXE]
 #
 #   --quick      tiny runs (CI smoke: the figures mean nothing)
+#   --plot-only  run nothing: draw the plots from the JSON already in the JSON directory
+#                (a published run, e.g. docs/results/<machine>/ unpacked, with one part
+#                measured again by hand: iovx-bench <cmd> --json DIR/<name>.json)
 #   --quiet      no progress on stderr
 #   --json-dir   where the JSON, the raw outputs and the plot data go (default build/report)
 #   --img-dir    where the plots go (default build/report/img; the README shows the ones
@@ -23,6 +27,7 @@ cd "$(dirname "$0")/.."
 
 QUICK=0
 QUIET=0
+PLOT_ONLY=0
 JDIR=build/report
 IMG=build/report/img
 BENCH=build/release/bench/iovx-bench
@@ -31,6 +36,7 @@ while [ $# -gt 0 ]; do
 	case $1 in
 	--quick) QUICK=1 ;;
 	--quiet) QUIET=1 ;;
+	--plot-only) PLOT_ONLY=1 ;;
 	--json-dir) JDIR=$2; shift ;;
 	--img-dir) IMG=$2; shift ;;
 	--bench) BENCH=$2; shift ;;
@@ -49,8 +55,14 @@ need() {	# need TOOL PACKAGE
 }
 need gnuplot gnuplot-nox
 need jq jq
-need hyperfine hyperfine
-if [ ! -x "$BENCH" ]; then
+[ "$PLOT_ONLY" = 1 ] || need hyperfine hyperfine
+if [ "$PLOT_ONLY" = 1 ]; then
+	for j in iova zswap sweep stale net storage storage-sw scale; do
+		[ -s "$JDIR/$j.json" ] && continue
+		echo "report.sh: --plot-only needs $JDIR/$j.json" >&2
+		exit 1
+	done
+elif [ ! -x "$BENCH" ]; then
 	echo "report.sh: $BENCH is not built: cmake --preset release -DIOVX_BENCH=ON &&" \
 		"cmake --build build/release (or bash scripts/bench.sh)" >&2
 	exit 1
@@ -73,6 +85,7 @@ bench() {
 	fi
 }
 
+if [ "$PLOT_ONLY" = 0 ]; then
 # ---------------------------------------------------------------- runs
 bench iova iova
 sed -n '/^cpu:/,$p' "$JDIR/iova.txt" | grep -v '^json:'
@@ -166,6 +179,7 @@ echo "(raw: $JDIR/hyperfine-{a,f}.json; setup = the same command with --ops 1)"
 
 # The zswap measurement runs last: its tables end the output.
 bench zswap zswap
+fi
 
 # ---------------------------------------------------------------- plots
 progress "plots into $IMG"
@@ -356,6 +370,7 @@ progress "plots: $(cd "$IMG" && ls ./*.png | tr '\n' ' ')"
 echo
 echo "plots: $IMG/{zswap-latency,zswap-threads,sweep,allocator,staleness,net,storage,iova-memory,iova-curve}.{png,svg}"
 echo "json:  $JDIR/{iova,zswap,sweep,stale,net,storage,storage-sw,scale,crosscheck}.json (docs/bench-json.md)"
+[ "$PLOT_ONLY" = 1 ] && exit 0
 echo
 # The zswap measurement's own output, ending in its tables.
 sed -n '/^=== zswap pattern/,$p' "$JDIR/zswap.txt" | grep -v '^json:'

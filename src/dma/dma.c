@@ -543,7 +543,12 @@ static struct dma_seg *segs_alloc(int nents)
 	return iovx_zalloc((size_t)nents * sizeof(struct dma_seg), IOVX_GFP_ATOMIC);
 }
 
-#define SEGS_ONSTACK 8
+/*
+ * 16 segments (256 bytes) on the stack: a 64 KiB list of pages, and the common block and
+ * network lists, need no scratch allocation on map nor on unmap, which pays for the
+ * record a list of more than one entry allocates.
+ */
+#define SEGS_ONSTACK 16
 
 /*
  * Common start of the sg calls: scratch for the segments (on the stack up to
