@@ -28,6 +28,7 @@
 
 #include <iovx/inval.h>
 #include <iovx/iova.h>
+#include "fuzz_input.h"
 
 #define CHECK(c) do { if (!(c)) { fprintf(stderr, "fuzz_inval: %s failed at line %d\n", #c, \
 					      __LINE__); abort(); } } while (0)
@@ -36,21 +37,6 @@
 #define MAXP	512
 #define SHIFT	12
 
-struct in {
-	const uint8_t *p;
-	size_t n;
-};
-
-static uint64_t get(struct in *in)
-{
-	uint64_t v = in->n ? *in->p : 0;
-
-	if (in->n) {
-		in->p++;
-		in->n--;
-	}
-	return v;
-}
 
 enum { E_PENDING, E_RELEASED, E_QUAR };
 
@@ -209,7 +195,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	M->iommu.granule_shift = SHIFT;
 	M->iommu.ias_bits = 32;
 	M->iommu.oas_bits = 48;
-	c0 = get(&in);
+	c0 = get(&in, 1);
 	iovx_inval_config_init(&cfg);
 	cfg.ring_order = 2 + (unsigned int)(c0 & 3);
 	cfg.flush_all_threshold = (unsigned int)(c0 >> 2) & 7;
@@ -223,8 +209,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	CHECK(iovx_inval_create(&M->iommu, iovad, &cfg, &ctx) == 0);
 
 	while (in.n && steps++ < 400) {
-		unsigned int op = (unsigned int)get(&in) % 6, k;
-		uint64_t arg = get(&in), resolved, q, r;
+		unsigned int op = (unsigned int)get(&in, 1) % 6, k;
+		uint64_t arg = get(&in, 1), resolved, q, r;
 		int ret = 0;
 
 		memset(&a, 0, sizeof(a));

@@ -29,6 +29,7 @@
 #include <string.h>
 
 #include <iovx/iova.h>
+#include "fuzz_input.h"
 
 #define MAX_LEN		8192
 #define MAX_LIVE	MAX_LEN
@@ -50,8 +51,7 @@ struct model {
 	struct range freed[FREED_RING];
 	unsigned int nfreed;
 	uint64_t live_granules, reserved_granules;	/* reserved: excluding pfn 0 */
-	const uint8_t *in;
-	size_t len, pos;
+	struct in rd;			/* the input (tests/common/fuzz_input.h) */
 	unsigned long op;
 };
 
@@ -84,7 +84,7 @@ static uint64_t foot(uint64_t n)
 
 static uint8_t get8(void)
 {
-	return M.pos < M.len ? M.in[M.pos++] : 0;
+	return (uint8_t)get(&M.rd, 1);
 }
 
 static uint16_t get16(void)
@@ -392,8 +392,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 5)
 		return 0;
 	memset(&M, 0, sizeof(M));
-	M.in = data;
-	M.len = size;
+	M.rd.p = data;
+	M.rd.n = size;
 	h = get8();
 	M.start = get16() % 4096 + ((h & 0x80) ? 1ull << 40 : 0);
 	len = get16() % MAX_LEN + 1;
@@ -413,7 +413,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	probe(&cfg);
 	audit_check();
 
-	while (M.pos < M.len) {
+	while (M.rd.n) {
 		uint8_t op = get8() % 10;
 
 		M.op++;

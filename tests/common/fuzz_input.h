@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause */
 /*
- * fuzz_input.h - the byte reader every fuzz target parses its input with: get(in, k) takes
- * the next k bytes big-endian; past the end of the input it reads zeros, so every input,
- * however short, is a complete (if dull) run.
+ * fuzz_input.h - the byte reader the fuzz targets parse their input with (fuzz_bounce alone
+ * decodes fixed 8-byte records in place): get(in, k) takes the next k bytes big-endian;
+ * past the end of the input it reads zeros, so every input, however short, is a complete
+ * (if dull) run.
  */
 #ifndef IOVX_FUZZ_INPUT_H
 #define IOVX_FUZZ_INPUT_H
