@@ -14,11 +14,16 @@
 # the rest), then both halves are read back with O_DIRECT (16 KiB and 512 KiB blocks) and
 # their MD5s compared with the host's MD5 of the first half; the host checks the image's
 # second half again after the boot. The IOMMU group type of the disk is printed (DMA for
-# strict, DMA-FQ for lazy). The log must show:
+# strict, DMA-FQ for lazy). In a strict boot the group is then switched to DMA-FQ through
+# sysfs (/sys/kernel/iommu_groups/N/type, the live upgrade that brings up a flush queue
+# under a bound driver), and the first half is copied onto the second and read back again,
+# now through the flush queue. The log must show:
 #   - "iovx-kp: disk PASS" and "iovx-kp: group-type <DMA|DMA-FQ>" as the mode asks,
-#   - patched: the allocator line "iovx: dma-iommu allocates IOVAs with iovx", and in lazy
-#     mode only the flush-queue line "iovx: lazy domains defer invalidations through iovx";
-#     base: neither,
+#   - strict: "iovx-kp: type-switch DMA to DMA-FQ rc=0 now DMA-FQ" and
+#     "iovx-kp: after-switch disk PASS",
+#   - patched: the allocator line "iovx: dma-iommu allocates IOVAs with iovx", and the
+#     flush-queue line "iovx: lazy domains defer invalidations through iovx" in a lazy boot,
+#     in a strict boot only after "iovx-kp: type-switch begin"; base: neither,
 #   - a KUnit suite "iovx" with "ok" and no failed case, when the kernel's .config has
 #     CONFIG_IOMMU_IOVX_KUNIT_TEST=y (each case's KTAP line is parsed; a missing or failed
 #     case fails the boot),
@@ -127,6 +132,22 @@ if [ -b /dev/vda ]; then
 	fi
 else
 	echo "iovx-kp: disk FAIL no /dev/vda"
+fi
+# strict: the live upgrade to a flush queue through sysfs, then the disk again through it
+if [ -n "$dev" ] && [ "$(cat $dev/iommu_group/type 2>/dev/null)" = DMA ] && [ -b /dev/vda ]; then
+	echo "iovx-kp: type-switch begin"
+	if echo DMA-FQ > $dev/iommu_group/type 2>/tmp/ts; then rc=0; else rc=1; fi
+	echo "iovx-kp: type-switch DMA to DMA-FQ rc=$rc now $(cat $dev/iommu_group/type) $(cat /tmp/ts)"
+	taskset 2 dd if=/dev/vda of=/dev/vda bs=64k count=1024 skip=0 seek=1024 \
+		iflag=direct oflag=direct conv=notrunc 2>/dev/null
+	r=$?
+	c=$(taskset 1 dd if=/dev/vda bs=16k skip=4096 count=4096 iflag=direct 2>/dev/null |
+		md5sum | cut -d' ' -f1)
+	if [ "$r" = 0 ] && [ "$c" = "$want" ]; then
+		echo "iovx-kp: after-switch disk PASS md5 $c"
+	else
+		echo "iovx-kp: after-switch disk FAIL rc=$r md5 $c want $want"
+	fi
 fi
 kpt=$(sed -n 's/.*iovx_kp_kernel=\([^ ]*\).*/\1/p' /proc/cmdline)
 if [ -f "/kpt/$kpt.ko" ]; then
@@ -328,6 +349,13 @@ boot_one() {
 		reason="disk check: $(grep -a -m1 '^iovx-kp: disk' "$log" || echo 'no result line')"
 	elif ! grep -a -q "^iovx-kp: group-type $expect_type " "$log"; then
 		reason="group type: $(grep -a -m1 '^iovx-kp: group-type' "$log"), want $expect_type"
+	elif [ "$mode" = strict ] &&
+	     ! grep -a -q '^iovx-kp: type-switch DMA to DMA-FQ rc=0 now DMA-FQ' "$log"; then
+		reason="sysfs type switch: $(grep -a -m1 '^iovx-kp: type-switch DMA' "$log" ||
+			echo 'no result line')"
+	elif [ "$mode" = strict ] && ! grep -a -q '^iovx-kp: after-switch disk PASS' "$log"; then
+		reason="after the switch: $(grep -a -m1 '^iovx-kp: after-switch' "$log" ||
+			echo 'no result line')"
 	fi
 	if [ -z "$reason" ]; then
 		got=$(dd if="$disk" bs=1M skip=64 count=64 status=none | md5sum | cut -d' ' -f1)
@@ -337,10 +365,15 @@ boot_one() {
 		if [ "$k" != base ]; then
 			grep -a -q 'iovx: dma-iommu allocates IOVAs with iovx' "$log" ||
 				reason="no iovx allocator line"
-			if grep -a -q 'iovx: lazy domains defer invalidations through iovx' "$log"; then
-				[ "$mode" = lazy ] || reason="an iovx flush queue in strict mode"
-			elif [ "$mode" = lazy ] && grep -q '^0002-' "$root/kernel-glue/patches/series"; then
-				reason="no iovx flush queue line in lazy mode"
+			# strict: the flush queue comes with the sysfs switch, never before it
+			fq=$(grep -a -n -m1 'iovx: lazy domains defer invalidations through iovx' \
+				"$log" | cut -d: -f1)
+			sw=$(grep -a -n -m1 '^iovx-kp: type-switch begin' "$log" | cut -d: -f1)
+			if [ -n "$fq" ]; then
+				[ "$mode" = lazy ] || [ "$fq" -gt "${sw:-$fq}" ] ||
+					reason="an iovx flush queue in strict mode before the switch"
+			elif grep -q '^0002-' "$root/kernel-glue/patches/series"; then
+				reason="no iovx flush queue line ($mode mode)"
 			fi
 		elif grep -a -q 'iovx: dma-iommu allocates' "$log"; then
 			reason="the baseline reports iovx"
