@@ -185,10 +185,12 @@ fi
 progress "plots into $IMG"
 D=$JDIR/plot
 mkdir -p "$D"
-CPU=$(jq -r '.machine.cpu_model + ", " + (.machine.cpus_online | tostring) + " CPUs"' \
-	"$JDIR/iova.json")
-LOAD=$(jq -r '.machine.loadavg | split(" ")[0:3] | join(" ")' "$JDIR/iova.json")
-STAMP="$CPU; load $LOAD; $(jq -r .date "$JDIR/iova.json")"
+# stamp JSON: the machine, its load and the date of the run that wrote JSON
+stamp() {
+	jq -r '.machine.cpu_model + ", " + (.machine.cpus_online | tostring) + " CPUs; load " +
+		(.machine.loadavg | split(" ")[0:3] | join(" ")) + "; " + .date' "$1"
+}
+STAMP=$(stamp "$JDIR/iova.json")
 
 # plot NAME SCRIPT: the same gnuplot script, once for PNG and once for SVG
 plot() {
@@ -200,6 +202,8 @@ set output '$IMG/$name.svg'" -e "$script" 2>>"$D/gnuplot.log"
 }
 COMMON="set grid; set key outside right top; set datafile missing '?'; \
 set label 99 \"$STAMP\" at screen 0.01, screen 0.015 font ',8'; set bmargin 5"
+# the allocator-at-scale plots carry their own run's stamp (--plot-only may mix runs)
+SCOMMON=${COMMON/"$STAMP"/"$(stamp "$JDIR/scale.json")"}
 
 # zswap: latency histograms per mode (threads: the first count of the run)
 T1=$(jq '[.results[] | select(.case == "zswap") | .threads] | min' "$JDIR/zswap.json")
@@ -329,7 +333,7 @@ for sl in $SLOTS; do
 	p+="'$D/mem-$sl.dat' using 1:2 w lp lw 2 t 'iovx, $sl slots', "
 	p+="'' using 1:3 w lp dt 2 t 'Linux, $sl slots', "
 done
-plot iova-memory "$COMMON; set title 'IOVA allocator: metadata per domain (2^{20} granules) against the CPUs that use it, 6 classes each'; \
+plot iova-memory "$SCOMMON; set title 'IOVA allocator: metadata per domain (2^{20} granules) against the CPUs that use it, 6 classes each'; \
 set logscale xy 2; set xlabel 'CPUs using the domain (k; the last point of a line: every slot)'; \
 set ylabel 'KiB per domain (heap, log)'; plot $p"
 
@@ -363,7 +367,7 @@ for w in $WIN; do
 set xlabel 'occupancy (%)'; set yrange [0:*]; plot $(cplot 3 5 "$w"); "
 done
 NW=$(echo "$WIN" | wc -w)
-plot iova-curve "$COMMON; unset key; set multiplot layout 2,$NW title 'IOVA allocator: cost and failures against occupancy (sizes 1..1024 granules, random lifetimes; T threads share one domain)'; \
+plot iova-curve "$SCOMMON; unset key; set multiplot layout 2,$NW title 'IOVA allocator: cost and failures against occupancy (sizes 1..1024 granules, random lifetimes; T threads share one domain)'; \
 $ms unset multiplot"
 
 progress "plots: $(cd "$IMG" && ls ./*.png | tr '\n' ' ')"
