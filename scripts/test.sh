@@ -23,8 +23,10 @@
 #             lazy, and judges the logs, the KUnit suite "iovx", the edu checks of
 #             tests/kernel/kpatched/iovx_kpt.ko (plain DMA API; reuse tags on the patched
 #             kernel) and a 1-second dma_map_benchmark at 1/2 threads, granule 1/4/16/64
-#             (IOVX_KP_BENCH; every run must give numbers). Cold (no cache): 13-19 min of
-#             builds on 2 busy cores plus ~3 min of boots; warm: ~3-4 min.
+#             (IOVX_KP_BENCH; every run must give numbers). Cold (no cache): 8-19 min on
+#             2 cores, by what else runs (both builds, then ~2-3 min of boots); warm, nothing
+#             changed: the boots alone; a change to iovx's sources rebuilds the patched
+#             kernels only (about a minute of make each).
 #   install   install into a temporary prefix; build an outside consumer with pkg-config and
 #             with CMake find_package(iovx), run both
 #   symbols   every defined global symbol of libiovx.so and libiovx.a starts with iovx_
