@@ -37,7 +37,6 @@
 #define MAXP	512
 #define SHIFT	12
 
-
 enum { E_PENDING, E_RELEASED, E_QUAR };
 
 struct page {
